@@ -1,0 +1,46 @@
+//! How an engine is configured: where its data lives, and its clock and id source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::ids::{IdSource, RandomIds, SequentialIds};
+
+/// Everything [`crate::Engine::open`] needs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The data directory: RocksDB under `hot/`, Parquet under `storage/`.
+    pub data_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    /// Rows per Arrow batch produced by table scans.
+    pub scan_batch_rows: usize,
+    /// DataFusion's parallelism per query; `None` uses one partition per core.
+    pub target_partitions: Option<usize>,
+}
+
+impl EngineConfig {
+    /// Production configuration: system clock, random ids.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            scan_batch_rows: 8192,
+            target_partitions: None,
+        }
+    }
+
+    /// Test configuration: the given manual clock, sequential ids and a fixed query
+    /// parallelism, so every value the engine generates, and every plan, is the same on
+    /// every run and machine.
+    pub fn for_tests(data_dir: impl Into<PathBuf>, clock: Arc<ManualClock>) -> Self {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            clock,
+            ids: Arc::new(SequentialIds::default()),
+            scan_batch_rows: 8192,
+            target_partitions: Some(2),
+        }
+    }
+}

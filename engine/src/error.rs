@@ -1,0 +1,240 @@
+//! One error type for the whole engine, split by blame, each carrying a stable SQLSTATE.
+//!
+//! Errors raised by the engine's own logic carry the SQLSTATE chosen where they are raised.
+//! Errors that come out of DataFusion keep DataFusion's message text unchanged and get a
+//! SQLSTATE derived from their kind ([`EngineError::from_datafusion`]). Errors raised inside
+//! an execution plan travel through DataFusion as `DataFusionError::External` and are
+//! unwrapped back into the original [`EngineError`], so their SQLSTATE survives.
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+/// A PostgreSQL-compatible SQLSTATE code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState(&'static str);
+
+impl SqlState {
+    pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
+    pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
+    pub const UNDEFINED_NAMESPACE: SqlState = SqlState("3F000");
+    pub const DUPLICATE_NAMESPACE: SqlState = SqlState("42P06");
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
+    pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
+    pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
+    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState("42501");
+    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
+    pub const SYNTAX_ERROR: SqlState = SqlState("42601");
+    pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
+    pub const DUPLICATE_COLUMN: SqlState = SqlState("42701");
+    pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
+    pub const INVALID_PARAMETER_VALUE: SqlState = SqlState("22023");
+    pub const DATA_EXCEPTION: SqlState = SqlState("22000");
+    pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
+    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState("22P02");
+    pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
+    pub const RESERVED_NAME: SqlState = SqlState("42939");
+    pub const READ_ONLY: SqlState = SqlState("25006");
+    pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
+    pub const DUPLICATE_USER: SqlState = SqlState("42710");
+    pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
+    pub const IO_ERROR: SqlState = SqlState("58030");
+    pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
+
+    /// The five-character code.
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Who is to blame for an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOrigin {
+    /// Raised by the engine's own checks (catalog, constraints, storage).
+    Engine,
+    /// Raised by DataFusion while parsing, planning or executing; the message is DataFusion's.
+    DataFusion,
+}
+
+/// An error with a SQLSTATE, a message that names the object, and its origin.
+#[derive(Debug, Clone)]
+pub struct EngineError {
+    state: SqlState,
+    message: String,
+    origin: ErrorOrigin,
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    pub fn new(state: SqlState, message: impl Into<String>) -> Self {
+        EngineError { state, message: message.into(), origin: ErrorOrigin::Engine }
+    }
+
+    pub fn sql_state(&self) -> SqlState {
+        self.state
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn origin(&self) -> ErrorOrigin {
+        self.origin
+    }
+
+    pub fn undefined_table(name: impl fmt::Display) -> Self {
+        Self::new(SqlState::UNDEFINED_TABLE, format!("table {name} does not exist"))
+    }
+
+    pub fn undefined_namespace(name: impl fmt::Display) -> Self {
+        Self::new(SqlState::UNDEFINED_NAMESPACE, format!("namespace {name} does not exist"))
+    }
+
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        Self::new(SqlState::FEATURE_NOT_SUPPORTED, message)
+    }
+
+    pub fn syntax(message: impl Into<String>) -> Self {
+        Self::new(SqlState::SYNTAX_ERROR, message)
+    }
+
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(SqlState::INVALID_PARAMETER_VALUE, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(SqlState::INTERNAL_ERROR, message)
+    }
+
+    /// Converts a DataFusion error. An [`EngineError`] wrapped inside (raised by one of the
+    /// engine's execution plans) is returned as it was; anything else keeps DataFusion's
+    /// message and gets a SQLSTATE from its kind.
+    pub fn from_datafusion(error: DataFusionError) -> Self {
+        if let Some(inner) = find_engine_error(&error) {
+            return inner.clone();
+        }
+        let state = classify_datafusion_error(&error);
+        EngineError { state, message: error.to_string(), origin: ErrorOrigin::DataFusion }
+    }
+
+    /// Wraps this error so it can travel through DataFusion's APIs.
+    pub fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<DataFusionError> for EngineError {
+    fn from(error: DataFusionError) -> Self {
+        EngineError::from_datafusion(error)
+    }
+}
+
+impl From<rocksdb::Error> for EngineError {
+    fn from(error: rocksdb::Error) -> Self {
+        EngineError::new(SqlState::IO_ERROR, format!("storage error: {error}"))
+    }
+}
+
+impl From<std::io::Error> for EngineError {
+    fn from(error: std::io::Error) -> Self {
+        EngineError::new(SqlState::IO_ERROR, format!("i/o error: {error}"))
+    }
+}
+
+impl From<EngineError> for DataFusionError {
+    fn from(error: EngineError) -> Self {
+        error.into_datafusion()
+    }
+}
+
+fn find_engine_error(error: &DataFusionError) -> Option<&EngineError> {
+    match error {
+        DataFusionError::External(inner) => inner.downcast_ref::<EngineError>().or_else(|| {
+            inner.downcast_ref::<DataFusionError>().and_then(find_engine_error)
+        }),
+        DataFusionError::Context(_, inner) => find_engine_error(inner),
+        DataFusionError::Shared(inner) => find_engine_error(inner),
+        DataFusionError::Diagnostic(_, inner) => find_engine_error(inner),
+        DataFusionError::Collection(errors) => errors.iter().find_map(find_engine_error),
+        DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+            datafusion::arrow::error::ArrowError::ExternalError(e) => {
+                e.downcast_ref::<EngineError>().or_else(|| {
+                    e.downcast_ref::<DataFusionError>().and_then(find_engine_error)
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn classify_datafusion_error(error: &DataFusionError) -> SqlState {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::SchemaError;
+    match error {
+        DataFusionError::SQL(_, _) => SqlState::SYNTAX_ERROR,
+        DataFusionError::NotImplemented(_) => SqlState::FEATURE_NOT_SUPPORTED,
+        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
+            SchemaError::FieldNotFound { .. } => SqlState::UNDEFINED_COLUMN,
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DUPLICATE_COLUMN,
+            _ => SqlState::SYNTAX_ERROR,
+        },
+        DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
+            ArrowError::DivideByZero => SqlState::DIVISION_BY_ZERO,
+            ArrowError::ArithmeticOverflow(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            ArrowError::CastError(_) | ArrowError::ParseError(_) => {
+                SqlState::INVALID_TEXT_REPRESENTATION
+            }
+            _ => SqlState::DATA_EXCEPTION,
+        },
+        DataFusionError::Plan(message) => classify_plan_message(message),
+        DataFusionError::Execution(message) => {
+            if message.contains("Divide by zero") {
+                SqlState::DIVISION_BY_ZERO
+            } else if message.contains("Overflow") || message.contains("overflow") {
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            } else {
+                SqlState::DATA_EXCEPTION
+            }
+        }
+        DataFusionError::Context(_, inner) => classify_datafusion_error(inner),
+        DataFusionError::Diagnostic(_, inner) => classify_datafusion_error(inner),
+        DataFusionError::Shared(inner) => classify_datafusion_error(inner),
+        DataFusionError::Collection(errors) => {
+            errors.first().map(classify_datafusion_error).unwrap_or(SqlState::INTERNAL_ERROR)
+        }
+        _ => SqlState::INTERNAL_ERROR,
+    }
+}
+
+fn classify_plan_message(message: &str) -> SqlState {
+    if message.contains("table") && message.contains("not found") {
+        SqlState::UNDEFINED_TABLE
+    } else if message.contains("Invalid function") || message.contains("function") && message.contains("not found") {
+        SqlState::UNDEFINED_FUNCTION
+    } else if message.contains("Cannot infer common")
+        || message.contains("No function matches")
+        || message.contains("type")
+    {
+        SqlState::DATATYPE_MISMATCH
+    } else {
+        SqlState::SYNTAX_ERROR
+    }
+}

@@ -1,0 +1,112 @@
+//! UPDATE and DELETE, executed from the plan DataFusion built for them.
+//!
+//! DataFusion plans the statement (any WHERE it can plan: subqueries, joins with
+//! `UPDATE ... FROM`, functions); the engine runs the plan's input, which yields the
+//! target's rows with their internal row key and, for UPDATE, the new values, and then
+//! writes them in one statement under the write lock. The write lock is taken before the
+//! rows are read, so nothing changes between reading and writing.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, WriteOp, col};
+
+use crate::catalog::{ROW_KEY_COLUMN, SystemColumn};
+use crate::error::{EngineError, Result};
+use crate::provider::EngineTableProvider;
+use crate::provider::writer::TableWriter;
+use crate::session::Session;
+use crate::system::read_only;
+
+/// Sums the `count` column of DataFusion's DML results.
+pub fn count_of(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name("count"))
+        .filter_map(|c| c.as_primitive_opt::<UInt64Type>())
+        .flat_map(|c| c.iter().flatten())
+        .sum()
+}
+
+pub async fn execute(session: &Session, dml: DmlStatement) -> Result<u64> {
+    let provider = source_as_provider(&dml.target)?;
+    let Some(table) = provider.downcast_ref::<EngineTableProvider>() else {
+        return Err(read_only());
+    };
+    let entry = table.entry().clone();
+    let scope = table.scope().clone();
+    let shared = &session.shared;
+    let writer = TableWriter::new(shared, &entry, &scope);
+    let guard = shared.store.lock_writes().await;
+    match dml.op {
+        WriteOp::Delete => {
+            let plan = LogicalPlanBuilder::from(dml.input.as_ref().clone()).project(vec![col(ROW_KEY_COLUMN)])?.build()?;
+            let batches = run(session, plan).await?;
+            let keys: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
+            writer.delete(&guard, &keys)
+        }
+        WriteOp::Update => {
+            check_assignments(&dml.input)?;
+            let batches = run(session, dml.input.as_ref().clone()).await?;
+            let mut rows = Vec::with_capacity(batches.len());
+            for batch in &batches {
+                let mut values = Vec::with_capacity(entry.definition.columns.len());
+                for column in &entry.definition.columns {
+                    let array = batch
+                        .column_by_name(&column.name)
+                        .ok_or_else(|| EngineError::internal(format!("UPDATE lost column {}", column.name)))?;
+                    values.push(cast_to(array, &column.data_type)?);
+                }
+                let row_key = batch
+                    .column_by_name(ROW_KEY_COLUMN)
+                    .ok_or_else(|| EngineError::internal("UPDATE lost the row key"))?
+                    .clone();
+                // NOT NULL is the writer's check (with its SQLSTATE), not Arrow's.
+                let values = RecordBatch::try_new(nullable(&entry.schema), values)
+                    .map_err(|e| EngineError::internal(format!("UPDATE values: {e}")))?;
+                rows.push((values, row_key));
+            }
+            writer.update(&guard, &rows)
+        }
+        other => Err(EngineError::internal(format!("{other} is not executed here"))),
+    }
+}
+
+fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+    ))
+}
+
+async fn run(session: &Session, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+    Ok(session.context.execute_logical_plan(plan).await?.collect().await?)
+}
+
+fn cast_to(array: &ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == data_type {
+        return Ok(array.clone());
+    }
+    cast(array.as_ref(), data_type).map_err(|e| EngineError::from(datafusion::error::DataFusionError::from(e)))
+}
+
+/// System columns and the row key are maintained by the engine; SET may not touch them.
+fn check_assignments(input: &LogicalPlan) -> Result<()> {
+    let LogicalPlan::Projection(projection) = input else { return Ok(()) };
+    for expr in &projection.expr {
+        let (name, value) = match expr {
+            Expr::Alias(alias) => (alias.name.as_str(), alias.expr.as_ref()),
+            Expr::Column(column) => (column.name.as_str(), expr),
+            _ => continue,
+        };
+        let protected = SystemColumn::from_name(name).is_some() || name == ROW_KEY_COLUMN;
+        let unchanged = matches!(value, Expr::Column(column) if column.name == name);
+        if protected && !unchanged {
+            return Err(EngineError::not_supported(format!("system column {name} cannot be updated")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! SQL functions whose values come from the engine's configuration rather than the OS:
+//! `NOW()`/`CURRENT_TIMESTAMP` (the configured clock), `SNOWFLAKE_ID()` and `UUID()` (the
+//! configured id source). They replace DataFusion's built-ins of the same names in every
+//! session, so DEFAULT expressions and queries agree with `_updated` under a test clock.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::clock::Clock;
+use crate::ids::{IdSource, SnowflakeGenerator, format_uuid};
+
+/// The timezone DataFusion's own `now()` reports.
+const UTC: &str = "+00:00";
+
+/// Everything the engine's functions draw on, shared by all sessions.
+#[derive(Debug)]
+pub struct FunctionContext {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    pub snowflakes: SnowflakeGenerator,
+}
+
+/// The engine's replacements for DataFusion's built-ins, ready to register.
+pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(NowFunction::new(context.clone())),
+        ScalarUDF::new_from_impl(SnowflakeIdFunction::new(context.clone())),
+        ScalarUDF::new_from_impl(UuidFunction::new(context.clone())),
+    ]
+}
+
+macro_rules! identity_by_name {
+    ($name:ident) => {
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.context, &other.context)
+            }
+        }
+        impl Eq for $name {}
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                ScalarUDFImpl::name(self).hash(state);
+            }
+        }
+    };
+}
+
+/// `NOW()` and `CURRENT_TIMESTAMP`: the engine clock, constant within a statement.
+#[derive(Debug)]
+struct NowFunction {
+    context: Arc<FunctionContext>,
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl NowFunction {
+    fn new(context: Arc<FunctionContext>) -> Self {
+        NowFunction {
+            context,
+            signature: Signature::nullary(Volatility::Stable),
+            aliases: vec!["current_timestamp".to_string()],
+        }
+    }
+
+    fn value(&self) -> ScalarValue {
+        let millis = self.context.clock.now_millis();
+        ScalarValue::TimestampNanosecond(Some(millis * 1_000_000), Some(UTC.into()))
+    }
+}
+
+identity_by_name!(NowFunction);
+
+impl ScalarUDFImpl for NowFunction {
+    fn name(&self) -> &str {
+        "now"
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value()))
+    }
+
+    fn simplify(&self, _args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        Ok(ExprSimplifyResult::Simplified(Expr::Literal(self.value(), None)))
+    }
+}
+
+/// `SNOWFLAKE_ID()`: a unique, increasing BIGINT per row.
+#[derive(Debug)]
+struct SnowflakeIdFunction {
+    context: Arc<FunctionContext>,
+    signature: Signature,
+}
+
+impl SnowflakeIdFunction {
+    fn new(context: Arc<FunctionContext>) -> Self {
+        SnowflakeIdFunction { context, signature: Signature::nullary(Volatility::Volatile) }
+    }
+}
+
+identity_by_name!(SnowflakeIdFunction);
+
+impl ScalarUDFImpl for SnowflakeIdFunction {
+    fn name(&self) -> &str {
+        "snowflake_id"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self, _args: &[Expr], _schema: &dyn datafusion::common::ExprSchema) -> bool {
+        false
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let clock = self.context.clock.as_ref();
+        let values: Int64Array =
+            (0..args.number_rows.max(1)).map(|_| self.context.snowflakes.next_id(clock)).collect();
+        Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+    }
+}
+
+/// `UUID()`: a version-4 UUID string per row, from the configured id source.
+#[derive(Debug)]
+struct UuidFunction {
+    context: Arc<FunctionContext>,
+    signature: Signature,
+}
+
+impl UuidFunction {
+    fn new(context: Arc<FunctionContext>) -> Self {
+        UuidFunction { context, signature: Signature::nullary(Volatility::Volatile) }
+    }
+}
+
+identity_by_name!(UuidFunction);
+
+impl ScalarUDFImpl for UuidFunction {
+    fn name(&self) -> &str {
+        "uuid"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn is_nullable(&self, _args: &[Expr], _schema: &dyn datafusion::common::ExprSchema) -> bool {
+        false
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let values: StringArray =
+            (0..args.number_rows.max(1)).map(|_| Some(format_uuid(self.context.ids.next_u128()))).collect();
+        Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+    }
+}

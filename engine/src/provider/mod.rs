@@ -1,0 +1,11 @@
+//! DataFusion's view of engine tables: the logical side ([`table`]), the physical scan
+//! ([`scan`]), the write paths ([`writer`], [`write_exec`]) and key-range pushdown
+//! ([`key_range`]).
+
+pub mod key_range;
+pub mod scan;
+pub mod table;
+pub mod write_exec;
+pub mod writer;
+
+pub use table::{ColumnSource, EngineTableProvider, Exposure};

@@ -1,0 +1,277 @@
+//! The physical scan of an engine table: streams Arrow batches out of RocksDB.
+//!
+//! The scan runs on a blocking thread over one RocksDB snapshot, walks the key ranges
+//! derived from pushed-down filters, skips deleted rows unless the statement asked for
+//! them, decodes only the projected columns, stops at the pushed-down limit, and sends
+//! batches through a bounded channel, so memory stays at a couple of batches.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BinaryBuilder, BooleanArray, Int64Array, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::Result as DfResult;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+
+use crate::catalog::{SystemColumn, TableEntry};
+use crate::error::{EngineError, Result};
+use crate::provider::key_range::KeyInterval;
+use crate::provider::table::ColumnSource;
+use crate::storage::keys::{self, RowScope};
+use crate::storage::row_codec::{RowDecoder, decode_header};
+use crate::storage::Store;
+
+/// What one scan reads.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub entry: Arc<TableEntry>,
+    pub scope: RowScope,
+    pub sources: Vec<ColumnSource>,
+    pub intervals: Vec<KeyInterval>,
+    pub include_deleted: bool,
+    pub limit: Option<usize>,
+    pub batch_rows: usize,
+}
+
+#[derive(Debug)]
+pub struct ScanExec {
+    store: Arc<Store>,
+    schema: SchemaRef,
+    request: ScanRequest,
+    properties: Arc<PlanProperties>,
+}
+
+impl ScanExec {
+    pub fn new(store: Arc<Store>, schema: SchemaRef, request: ScanRequest) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        ScanExec { store, schema, request, properties: Arc::new(properties) }
+    }
+}
+
+impl DisplayAs for ScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        write!(f, "EngineScan: table={}, projection=[{}]", self.request.entry.definition.qualified_name(), names.join(", "))?;
+        if self.request.intervals.len() != 1 || self.request.intervals[0] != KeyInterval::all() {
+            write!(f, ", key_ranges={}", self.request.intervals.len())?;
+        }
+        if self.request.include_deleted {
+            write!(f, ", include_deleted")?;
+        }
+        if let Some(limit) = self.request.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for ScanExec {
+    fn name(&self) -> &str {
+        "EngineScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, _partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
+        let tx = builder.tx();
+        let store = self.store.clone();
+        let schema = self.schema.clone();
+        let request = self.request.clone();
+        builder.spawn_blocking(move || {
+            let mut emit = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+            if let Err(error) = run_scan(&store, &schema, &request, &mut emit) {
+                let _ = tx.blocking_send(Err(error.into_datafusion()));
+            }
+            Ok(())
+        });
+        Ok(builder.build())
+    }
+}
+
+/// Reads the requested rows and hands batches to `emit` (which returns `false` to stop).
+pub fn run_scan(
+    store: &Store,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<()> {
+    let definition = &request.entry.definition;
+    let scope_prefix = keys::scope_row_prefix(definition.id, &request.scope);
+    let ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        request.intervals.iter().map(|i| i.to_byte_range(&scope_prefix)).collect();
+    let mut batch = BatchAssembler::new(schema.clone(), request)?;
+    let mut emitted = 0usize;
+    let limit = request.limit.unwrap_or(usize::MAX);
+    let mut stopped = false;
+    if limit == 0 {
+        return Ok(());
+    }
+    store.scan_ranges(&ranges, |key, value| {
+        let header = decode_header(value)?;
+        if header.deleted && !request.include_deleted {
+            return Ok(true);
+        }
+        if batch.version != Some(header.schema_version) && batch.rows > 0 {
+            let rows = batch.rows;
+            if !emit(batch.finish()?) {
+                stopped = true;
+                return Ok(false);
+            }
+            emitted += rows;
+        }
+        batch.push(&key[scope_prefix.len()..], value, header)?;
+        if emitted + batch.rows >= limit {
+            return Ok(false);
+        }
+        if batch.rows >= request.batch_rows {
+            let rows = batch.rows;
+            if !emit(batch.finish()?) {
+                stopped = true;
+                return Ok(false);
+            }
+            emitted += rows;
+        }
+        Ok(true)
+    })?;
+    if batch.rows > 0 && !stopped {
+        emit(batch.finish()?);
+    }
+    Ok(())
+}
+
+/// Accumulates decoded rows until a batch is full.
+struct BatchAssembler<'a> {
+    schema: SchemaRef,
+    request: &'a ScanRequest,
+    /// Positions in the output of user columns, and their definition index.
+    user_outputs: Vec<(usize, usize)>,
+    decoders: HashMap<u32, RowDecoder>,
+    version: Option<u32>,
+    seqs: Vec<i64>,
+    updated: Vec<i64>,
+    deleted: Vec<bool>,
+    row_keys: BinaryBuilder,
+    rows: usize,
+}
+
+impl<'a> BatchAssembler<'a> {
+    fn new(schema: SchemaRef, request: &'a ScanRequest) -> Result<Self> {
+        let user_outputs = request
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(output, source)| match source {
+                ColumnSource::User(index) => Some((output, *index)),
+                _ => None,
+            })
+            .collect();
+        Ok(BatchAssembler {
+            schema,
+            request,
+            user_outputs,
+            decoders: HashMap::new(),
+            version: None,
+            seqs: Vec::new(),
+            updated: Vec::new(),
+            deleted: Vec::new(),
+            row_keys: BinaryBuilder::new(),
+            rows: 0,
+        })
+    }
+
+    fn decoder(&mut self, version: u32) -> Result<&mut RowDecoder> {
+        if !self.decoders.contains_key(&version) {
+            let entry = &self.request.entry;
+            let layout = entry
+                .versions
+                .get(&version)
+                .ok_or_else(|| EngineError::internal(format!("row written with unknown schema version {version}")))?;
+            let stored_types: Vec<DataType> = layout.iter().map(|c| c.data_type.clone()).collect();
+            let output_types: Vec<DataType> = self
+                .user_outputs
+                .iter()
+                .map(|(_, index)| entry.definition.columns[*index].data_type.clone())
+                .collect();
+            let wanted = self
+                .user_outputs
+                .iter()
+                .map(|(_, index)| {
+                    let id = entry.definition.columns[*index].id;
+                    layout.iter().position(|c| c.id == id)
+                })
+                .collect();
+            let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.request.batch_rows)?;
+            self.decoders.insert(version, decoder);
+        }
+        Ok(self.decoders.get_mut(&version).expect("inserted above"))
+    }
+
+    fn push(&mut self, primary_key: &[u8], value: &[u8], header: crate::storage::row_codec::RowHeader) -> Result<()> {
+        self.version = Some(header.schema_version);
+        self.decoder(header.schema_version)?.push(value)?;
+        self.seqs.push(header.seq as i64);
+        self.updated.push(header.updated_millis);
+        self.deleted.push(header.deleted);
+        if self.request.sources.contains(&ColumnSource::RowKey) {
+            self.row_keys.append_value(primary_key);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let version = self.version.expect("finish is only called with rows");
+        let user_columns = self.decoder(version)?.finish()?;
+        let mut user_columns = user_columns.into_iter();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.request.sources.len());
+        for source in &self.request.sources {
+            columns.push(match source {
+                ColumnSource::User(_) => user_columns.next().expect("one decoded column per user output"),
+                ColumnSource::System(SystemColumn::Seq) => Arc::new(Int64Array::from(self.seqs.clone())),
+                ColumnSource::System(SystemColumn::Updated) => {
+                    Arc::new(TimestampMillisecondArray::from(self.updated.clone()))
+                }
+                ColumnSource::System(SystemColumn::Deleted) => Arc::new(BooleanArray::from(self.deleted.clone())),
+                ColumnSource::RowKey => Arc::new(self.row_keys.finish()),
+            });
+        }
+        let rows = self.rows;
+        self.seqs.clear();
+        self.updated.clear();
+        self.deleted.clear();
+        self.rows = 0;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| EngineError::internal(format!("assembling a scan batch: {e}")))
+    }
+}

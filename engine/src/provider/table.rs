@@ -1,0 +1,202 @@
+//! The logical side of an engine table: its schema as one statement sees it, pushdown
+//! answers, defaults, and the INSERT/TRUNCATE hooks.
+//!
+//! A provider is built per statement ([`Exposure`]): system columns appear in its schema
+//! only when the statement names them, and the target of UPDATE/DELETE also carries the
+//! internal row-key column. That is how `SELECT *` never shows system columns while
+//! `SELECT _seq FROM t` works.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::Session as DfSession;
+use datafusion::common::{Constraint, Constraints, Result as DfResult};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
+use crate::engine::EngineShared;
+use crate::error::EngineError;
+use crate::provider::key_range;
+use crate::provider::scan::{ScanExec, ScanRequest};
+use crate::provider::write_exec::{WriteExec, WriteKind};
+use crate::storage::RowScope;
+
+/// Which optional columns a statement sees on a table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// System columns in the schema (only those the table kind has).
+    pub system_columns: Vec<SystemColumn>,
+    /// Whether the statement names `_deleted` (deleted rows are visible only then).
+    pub mentions_deleted: bool,
+    /// Whether the internal row-key column is in the schema (UPDATE/DELETE targets).
+    pub row_key: bool,
+}
+
+/// Where an output column of a scan comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// A user column: index into the table's current definition.
+    User(usize),
+    System(SystemColumn),
+    RowKey,
+}
+
+pub fn system_column_type(column: SystemColumn) -> DataType {
+    match column {
+        SystemColumn::Seq => DataType::Int64,
+        SystemColumn::Updated => DataType::Timestamp(TimeUnit::Millisecond, None),
+        SystemColumn::Deleted => DataType::Boolean,
+    }
+}
+
+#[derive(Debug)]
+pub struct EngineTableProvider {
+    shared: Arc<EngineShared>,
+    entry: Arc<TableEntry>,
+    scope: RowScope,
+    exposure: Exposure,
+    schema: SchemaRef,
+    sources: Vec<ColumnSource>,
+    constraints: Constraints,
+}
+
+impl EngineTableProvider {
+    pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope, exposure: Exposure) -> Self {
+        let mut fields: Vec<Field> = entry.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut sources: Vec<ColumnSource> = (0..fields.len()).map(ColumnSource::User).collect();
+        for column in entry.kind().system_columns() {
+            if exposure.system_columns.contains(column) {
+                fields.push(Field::new(column.name(), system_column_type(*column), false));
+                sources.push(ColumnSource::System(*column));
+            }
+        }
+        if exposure.row_key {
+            fields.push(Field::new(ROW_KEY_COLUMN, DataType::Binary, false));
+            sources.push(ColumnSource::RowKey);
+        }
+        let constraints = if entry.has_primary_key() {
+            Constraints::new_unverified(vec![Constraint::PrimaryKey(entry.key_columns.clone())])
+        } else {
+            Constraints::default()
+        };
+        EngineTableProvider {
+            shared,
+            entry,
+            scope,
+            exposure,
+            schema: Arc::new(Schema::new(fields)),
+            sources,
+            constraints,
+        }
+    }
+
+    pub fn entry(&self) -> &Arc<TableEntry> {
+        &self.entry
+    }
+
+    pub fn scope(&self) -> &RowScope {
+        &self.scope
+    }
+
+    fn first_key_column(&self) -> Option<(&str, &DataType)> {
+        let index = *self.entry.key_columns.first()?;
+        let column = &self.entry.definition.columns[index];
+        Some((column.name.as_str(), &column.data_type))
+    }
+}
+
+#[async_trait]
+impl TableProvider for EngineTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        Some(&self.constraints)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.entry.defaults.get(column)
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|filter| match self.first_key_column() {
+                Some((name, data_type)) if key_range::understands(filter, name, data_type) => {
+                    TableProviderFilterPushDown::Inexact
+                }
+                _ => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.sources.len()).collect(),
+        };
+        let sources: Vec<ColumnSource> = indices.iter().map(|&i| self.sources[i]).collect();
+        let schema = Arc::new(self.schema.project(&indices)?);
+        // Deleted rows are visible only to a statement that names `_deleted`, and only on
+        // the scans that actually read it.
+        let include_deleted =
+            self.exposure.mentions_deleted && sources.contains(&ColumnSource::System(SystemColumn::Deleted));
+        let intervals = match self.first_key_column() {
+            Some((name, data_type)) => key_range::key_intervals(filters, name, data_type),
+            None => vec![key_range::KeyInterval::all()],
+        };
+        let request = ScanRequest {
+            entry: self.entry.clone(),
+            scope: self.scope.clone(),
+            sources,
+            intervals,
+            include_deleted,
+            limit,
+            batch_rows: self.shared.config.scan_batch_rows,
+        };
+        Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn DfSession,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(EngineError::not_supported(format!("{insert_op} is not supported; use INSERT INTO")).into());
+        }
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            WriteKind::Insert,
+            Some(input),
+        )))
+    }
+
+    async fn truncate(&self, _state: &dyn DfSession) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            WriteKind::Truncate,
+            None,
+        )))
+    }
+}

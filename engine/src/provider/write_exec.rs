@@ -1,0 +1,130 @@
+//! The execution plan DataFusion runs for INSERT and TRUNCATE on an engine table: it drains
+//! its input, hands every row to [`TableWriter`] in one statement, and returns the count.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt64Array;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::Result as DfResult;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
+};
+
+use crate::catalog::TableEntry;
+use crate::engine::EngineShared;
+use crate::provider::writer::TableWriter;
+use crate::storage::RowScope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Insert,
+    Truncate,
+}
+
+/// The one-column `count` schema DataFusion expects from DML plans.
+pub fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]))
+}
+
+pub fn count_batch(count: u64) -> RecordBatch {
+    RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![count]))])
+        .expect("count batch matches its schema")
+}
+
+#[derive(Debug)]
+pub struct WriteExec {
+    shared: Arc<EngineShared>,
+    entry: Arc<TableEntry>,
+    scope: RowScope,
+    kind: WriteKind,
+    input: Option<Arc<dyn ExecutionPlan>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl WriteExec {
+    pub fn new(
+        shared: Arc<EngineShared>,
+        entry: Arc<TableEntry>,
+        scope: RowScope,
+        kind: WriteKind,
+        input: Option<Arc<dyn ExecutionPlan>>,
+    ) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        WriteExec { shared, entry, scope, kind, input, properties: Arc::new(properties) }
+    }
+}
+
+impl DisplayAs for WriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let verb = match self.kind {
+            WriteKind::Insert => "EngineInsert",
+            WriteKind::Truncate => "EngineTruncate",
+        };
+        write!(f, "{verb}: table={}", self.entry.definition.qualified_name())
+    }
+}
+
+impl ExecutionPlan for WriteExec {
+    fn name(&self) -> &str {
+        "EngineWrite"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.input.iter().collect()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            self.kind,
+            children.into_iter().next(),
+        )))
+    }
+
+    fn execute(&self, _partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let shared = self.shared.clone();
+        let entry = self.entry.clone();
+        let scope = self.scope.clone();
+        let kind = self.kind;
+        let input = self.input.clone();
+        let future = async move {
+            let writer = TableWriter::new(&shared, &entry, &scope);
+            let batches = match input {
+                Some(input) => collect(input, context).await?,
+                None => Vec::new(),
+            };
+            let guard = shared.store.lock_writes().await;
+            let count = match kind {
+                WriteKind::Insert => writer.insert(&guard, &batches)?,
+                WriteKind::Truncate => writer.truncate(&guard)?,
+            };
+            Ok(count_batch(count))
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(future))))
+    }
+}

@@ -1,0 +1,369 @@
+//! Parses SQL text into [`EngineStatement`]s.
+//!
+//! The input is tokenized once with DataFusion's SQL dialect and split at top-level
+//! semicolons. Statements that only this engine has (`CREATE NAMESPACE`, `DROP NAMESPACE`,
+//! `SHOW NAMESPACES`, `CREATE SHARED|USER|STREAM TABLE`) are recognised from their leading
+//! words; everything else is parsed by sqlparser, and the statements the engine executes
+//! itself (DDL, `USE`, `SHOW TABLES`, `DESCRIBE`) are picked out of its AST.
+
+use datafusion::sql::sqlparser::ast::{
+    ObjectName, ObjectType, SchemaName, ShowStatementOptions, Statement, Use,
+};
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+
+use crate::catalog::{SystemColumn, TableKind};
+use crate::error::{EngineError, Result};
+
+/// A reference to a table or namespace as written, with identifiers normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// One statement, classified by who executes it.
+#[derive(Debug, Clone)]
+pub enum EngineStatement {
+    CreateNamespace { name: String, if_not_exists: bool },
+    DropNamespace { name: String, if_exists: bool, cascade: bool },
+    ShowNamespaces,
+    Use { namespace: String },
+    ShowTables { namespace: Option<String> },
+    Describe { table: ObjectRef },
+    /// `CREATE [kind] TABLE`; the AST still holds the WITH options.
+    CreateTable { kind: Option<TableKind>, statement: Box<Statement> },
+    DropTable { tables: Vec<ObjectRef>, if_exists: bool },
+    /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
+    Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
+}
+
+/// Parses every statement of `sql`.
+pub fn parse_statements(sql: &str, dialect: &dyn Dialect) -> Result<Vec<EngineStatement>> {
+    let tokens = Tokenizer::new(dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
+    let mut statements = Vec::new();
+    for tokens in split_statements(tokens) {
+        statements.push(parse_one(tokens, dialect)?);
+    }
+    Ok(statements)
+}
+
+fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for token in tokens {
+        if token.token == Token::SemiColon {
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.push(token);
+        }
+    }
+    out.push(current);
+    out.into_iter().filter(|s| s.iter().any(|t| is_significant(&t.token))).collect()
+}
+
+fn is_significant(token: &Token) -> bool {
+    !matches!(token, Token::Whitespace(_) | Token::EOF)
+}
+
+/// Upper-case unquoted words of the statement, in order (for recognising statements).
+fn leading_words(tokens: &[TokenWithSpan], n: usize) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|t| is_significant(&t.token))
+        .take(n)
+        .map(|t| match &t.token {
+            Token::Word(Word { value, quote_style: None, .. }) => value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<EngineStatement> {
+    let words = leading_words(&tokens, 3);
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    match (word(0), word(1)) {
+        ("CREATE", "NAMESPACE") | ("DROP", "NAMESPACE") | ("SHOW", "NAMESPACES") => {
+            return parse_namespace_statement(tokens);
+        }
+        ("CREATE", "SHARED" | "USER" | "STREAM") if word(2) == "TABLE" => {
+            let kind = TableKind::parse(word(1))?;
+            let tokens = remove_significant(tokens, 1);
+            let statement = parse_sqlparser(tokens, dialect)?;
+            return Ok(EngineStatement::CreateTable { kind: Some(kind), statement: Box::new(statement) });
+        }
+        ("FLUSH", _) => {
+            return Err(EngineError::not_supported(
+                "FLUSH is not supported yet: cold storage (Parquet) arrives in a later release",
+            ));
+        }
+        _ => {}
+    }
+    let mentions = mentioned_system_columns(&tokens);
+    let statement = parse_sqlparser(tokens, dialect)?;
+    classify(statement, mentions)
+}
+
+fn remove_significant(tokens: Vec<TokenWithSpan>, index: usize) -> Vec<TokenWithSpan> {
+    let mut seen = 0;
+    tokens
+        .into_iter()
+        .filter(|t| {
+            if !is_significant(&t.token) {
+                return true;
+            }
+            let keep = seen != index;
+            seen += 1;
+            keep
+        })
+        .collect()
+}
+
+fn parse_sqlparser(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Statement> {
+    let mut parser = Parser::new(dialect).with_tokens_with_locations(tokens);
+    let statement = parser.parse_statement().map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
+    match parser.peek_token().token {
+        Token::EOF => Ok(statement),
+        other => Err(EngineError::syntax(format!("SQL syntax error: unexpected {other} after the end of the statement"))),
+    }
+}
+
+/// The system columns a statement names anywhere (as unquoted or quoted identifiers).
+fn mentioned_system_columns(tokens: &[TokenWithSpan]) -> Vec<SystemColumn> {
+    let mut found = Vec::new();
+    for token in tokens {
+        if let Token::Word(word) = &token.token {
+            let name = normalize(&word.value, word.quote_style.is_some());
+            if let Some(column) = SystemColumn::from_name(&name)
+                && !found.contains(&column)
+            {
+                found.push(column);
+            }
+        }
+    }
+    found
+}
+
+fn normalize(value: &str, quoted: bool) -> String {
+    if quoted { value.to_string() } else { value.to_lowercase() }
+}
+
+/// Normalises an identifier of the AST the way DataFusion does.
+pub fn ident_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    normalize(&ident.value, ident.quote_style.is_some())
+}
+
+/// Converts `name`, `ns.name` or `catalog.ns.name` into an [`ObjectRef`].
+pub fn object_ref(name: &ObjectName) -> Result<ObjectRef> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| {
+            part.as_ident()
+                .map(ident_name)
+                .ok_or_else(|| EngineError::syntax(format!("invalid object name {name}")))
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [table] => Ok(ObjectRef { namespace: None, name: table.clone() }),
+        [ns, table] => Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() }),
+        [catalog, ns, table] if catalog == crate::engine::CATALOG_NAME => {
+            Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() })
+        }
+        _ => Err(EngineError::syntax(format!("invalid object name {name}"))),
+    }
+}
+
+fn namespace_name(name: &ObjectName) -> Result<String> {
+    match object_ref(name)? {
+        ObjectRef { namespace: None, name } => Ok(name),
+        _ => Err(EngineError::syntax(format!("invalid namespace name {name}"))),
+    }
+}
+
+fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineStatement> {
+    Ok(match statement {
+        Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement) },
+        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => EngineStatement::DropTable {
+            tables: names.iter().map(object_ref).collect::<Result<_>>()?,
+            if_exists,
+        },
+        Statement::Drop { object_type: ObjectType::Schema, if_exists, names, cascade, .. } if names.len() == 1 => {
+            EngineStatement::DropNamespace { name: namespace_name(&names[0])?, if_exists, cascade }
+        }
+        Statement::CreateSchema { schema_name: SchemaName::Simple(name), if_not_exists, .. } => {
+            EngineStatement::CreateNamespace { name: namespace_name(&name)?, if_not_exists }
+        }
+        Statement::Use(Use::Object(name) | Use::Schema(name) | Use::Database(name)) => {
+            EngineStatement::Use { namespace: namespace_name(&name)? }
+        }
+        Statement::ShowTables { show_options: ShowStatementOptions { show_in, .. }, .. } => {
+            let namespace = match show_in.and_then(|s| s.parent_name) {
+                Some(name) => Some(namespace_name(&name)?),
+                None => None,
+            };
+            EngineStatement::ShowTables { namespace }
+        }
+        Statement::ExplainTable { table_name, .. } => EngineStatement::Describe { table: object_ref(&table_name)? },
+        other => EngineStatement::Sql { statement: Box::new(other), mentions },
+    })
+}
+
+/// A cursor over the significant tokens of an engine-only statement.
+struct Words {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Words {
+    fn new(tokens: Vec<TokenWithSpan>) -> Self {
+        Words { tokens: tokens.into_iter().map(|t| t.token).filter(is_significant).collect(), at: 0 }
+    }
+
+    fn peek_keyword(&self, keyword: &str) -> bool {
+        matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
+    }
+
+    fn keyword(&mut self, keyword: &str) -> bool {
+        let found = self.peek_keyword(keyword);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect_keyword(&mut self, keyword: &str) -> Result<()> {
+        if self.keyword(keyword) { Ok(()) } else { Err(self.unexpected(keyword)) }
+    }
+
+    fn identifier(&mut self) -> Result<String> {
+        match self.tokens.get(self.at) {
+            Some(Token::Word(w)) => {
+                self.at += 1;
+                Ok(normalize(&w.value, w.quote_style.is_some()))
+            }
+            _ => Err(self.unexpected("a name")),
+        }
+    }
+
+    fn end(&self) -> Result<()> {
+        match self.tokens.get(self.at) {
+            None => Ok(()),
+            Some(_) => Err(self.unexpected("the end of the statement")),
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> EngineError {
+        let found = self.tokens.get(self.at).map(|t| t.to_string()).unwrap_or_else(|| "end of input".into());
+        EngineError::syntax(format!("SQL syntax error: expected {expected}, found {found}"))
+    }
+}
+
+fn parse_namespace_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
+    let mut words = Words::new(tokens);
+    let statement = if words.keyword("CREATE") {
+        words.expect_keyword("NAMESPACE")?;
+        let if_not_exists = words.keyword("IF");
+        if if_not_exists {
+            words.expect_keyword("NOT")?;
+            words.expect_keyword("EXISTS")?;
+        }
+        EngineStatement::CreateNamespace { name: words.identifier()?, if_not_exists }
+    } else if words.keyword("DROP") {
+        words.expect_keyword("NAMESPACE")?;
+        let if_exists = words.keyword("IF");
+        if if_exists {
+            words.expect_keyword("EXISTS")?;
+        }
+        let name = words.identifier()?;
+        let cascade = if words.keyword("CASCADE") {
+            true
+        } else {
+            words.keyword("RESTRICT");
+            false
+        };
+        EngineStatement::DropNamespace { name, if_exists, cascade }
+    } else {
+        words.expect_keyword("SHOW")?;
+        words.expect_keyword("NAMESPACES")?;
+        EngineStatement::ShowNamespaces
+    };
+    words.end()?;
+    Ok(statement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+    fn parse(sql: &str) -> Vec<EngineStatement> {
+        parse_statements(sql, &GenericDialect {}).unwrap()
+    }
+
+    #[test]
+    fn namespace_statements() {
+        assert!(matches!(
+            parse("create namespace if not exists App")[0],
+            EngineStatement::CreateNamespace { ref name, if_not_exists: true } if name == "app"
+        ));
+        assert!(matches!(
+            parse("DROP NAMESPACE IF EXISTS \"App\" CASCADE")[0],
+            EngineStatement::DropNamespace { ref name, if_exists: true, cascade: true } if name == "App"
+        ));
+        assert!(matches!(parse("show namespaces")[0], EngineStatement::ShowNamespaces));
+        assert!(parse_statements("CREATE NAMESPACE", &GenericDialect {}).is_err());
+        assert!(parse_statements("SHOW NAMESPACES extra", &GenericDialect {}).is_err());
+    }
+
+    #[test]
+    fn kind_prefix_is_recognised_and_removed() {
+        match &parse("CREATE USER TABLE t (id INT) WITH (FLUSH_POLICY = 'rows:5')")[0] {
+            EngineStatement::CreateTable { kind: Some(TableKind::User), statement } => {
+                assert!(statement.to_string().starts_with("CREATE TABLE t"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse("CREATE TABLE t (id INT)")[0], EngineStatement::CreateTable { kind: None, .. }));
+    }
+
+    #[test]
+    fn statements_split_on_semicolons_outside_strings() {
+        let statements = parse("SELECT ';'; USE app;;");
+        assert_eq!(statements.len(), 2);
+        assert!(matches!(statements[1], EngineStatement::Use { ref namespace } if namespace == "app"));
+    }
+
+    #[test]
+    fn system_column_mentions_are_found() {
+        match &parse("SELECT id, _SEQ FROM t WHERE \"_deleted\"")[0] {
+            EngineStatement::Sql { mentions, .. } => {
+                assert_eq!(mentions, &vec![SystemColumn::Seq, SystemColumn::Deleted]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn object_names_normalise() {
+        match &parse("DROP TABLE IF EXISTS App.\"T1\", t2")[0] {
+            EngineStatement::DropTable { tables, if_exists: true } => {
+                assert_eq!(tables[0], ObjectRef { namespace: Some("app".into()), name: "T1".into() });
+                assert_eq!(tables[1], ObjectRef { namespace: None, name: "t2".into() });
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The key layout of the RocksDB keyspace: the only place that knows how keys are built.
+//!
+//! One keyspace (RocksDB's default column family), partitioned by a one-byte tag:
+//!
+//! | tag    | key                                    | value                          |
+//! |--------|----------------------------------------|--------------------------------|
+//! | `0x00` | `META` name                            | engine counters (u64 BE)       |
+//! | `0x01` | `NAMESPACE` name                       | namespace record (JSON)        |
+//! | `0x02` | `TABLE` table id (u64 BE), version (u32 BE) | table definition (JSON)   |
+//! | `0x03` | `TABLE_NAME` namespace `0x00` table    | table id (u64 BE)              |
+//! | `0x04` | `USER` name                            | user record (reserved)         |
+//! | `0x10` | `ROW` table id (u64 BE), scope, primary key | row value ([`super::row_codec`]) |
+//!
+//! The scope of a row is `0x00` for SHARED tables and `0x01` user-id `0x00` for USER and
+//! STREAM tables, so one user's rows are one contiguous range. The primary key part is the
+//! memcomparable encoding of [`super::key_codec`], so key order is value order and a
+//! primary-key lookup or range is a single RocksDB seek.
+//!
+//! Architecture invariant: every byte of a table lives under [`table_row_prefix`] or the
+//! table's catalog keys ([`table_definition_prefix`], [`table_name_key`]); dropping a table
+//! deletes exactly those ranges.
+
+const META: u8 = 0x00;
+const NAMESPACE: u8 = 0x01;
+const TABLE: u8 = 0x02;
+const TABLE_NAME: u8 = 0x03;
+const ROW: u8 = 0x10;
+
+/// Identifies a table for its whole life; never reused.
+pub type TableId = u64;
+
+/// Whose rows a key range holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowScope {
+    /// SHARED tables: one set of rows for everyone.
+    Shared,
+    /// USER and STREAM tables: the rows of one user (the id never contains a zero byte).
+    User(String),
+}
+
+fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + rest.len());
+    key.push(tag);
+    key.extend_from_slice(rest);
+    key
+}
+
+pub fn meta_key(name: &str) -> Vec<u8> {
+    tagged(META, name.as_bytes())
+}
+
+pub fn namespace_key(namespace: &str) -> Vec<u8> {
+    tagged(NAMESPACE, namespace.as_bytes())
+}
+
+pub fn namespace_prefix() -> Vec<u8> {
+    vec![NAMESPACE]
+}
+
+/// Decodes the namespace name of a [`namespace_key`].
+pub fn namespace_from_key(key: &[u8]) -> Option<&str> {
+    key.strip_prefix(&[NAMESPACE]).and_then(|rest| std::str::from_utf8(rest).ok())
+}
+
+pub fn table_definition_key(table_id: TableId, version: u32) -> Vec<u8> {
+    let mut key = table_definition_prefix(table_id);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// All schema versions of one table.
+pub fn table_definition_prefix(table_id: TableId) -> Vec<u8> {
+    let mut key = vec![TABLE];
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// All schema versions of all tables.
+pub fn all_table_definitions_prefix() -> Vec<u8> {
+    vec![TABLE]
+}
+
+pub fn table_name_key(namespace: &str, table: &str) -> Vec<u8> {
+    let mut key = vec![TABLE_NAME];
+    key.extend_from_slice(namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(table.as_bytes());
+    key
+}
+
+/// Every row key of a table, all scopes.
+pub fn table_row_prefix(table_id: TableId) -> Vec<u8> {
+    let mut key = vec![ROW];
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// Every row key of one scope of a table.
+pub fn scope_row_prefix(table_id: TableId, scope: &RowScope) -> Vec<u8> {
+    let mut key = table_row_prefix(table_id);
+    match scope {
+        RowScope::Shared => key.push(0x00),
+        RowScope::User(user) => {
+            key.push(0x01);
+            key.extend_from_slice(user.as_bytes());
+            key.push(0x00);
+        }
+    }
+    key
+}
+
+/// The full key of one row: scope prefix followed by the encoded primary key.
+pub fn row_key(scope_prefix: &[u8], encoded_primary_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(scope_prefix.len() + encoded_primary_key.len());
+    key.extend_from_slice(scope_prefix);
+    key.extend_from_slice(encoded_primary_key);
+    key
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` when the
+/// prefix is all `0xFF` (no upper bound).
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last != 0xFF {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
+/// A decoded key, for diagnostics and storage snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodedKey {
+    Meta(String),
+    Namespace(String),
+    TableDefinition { table_id: TableId, version: u32 },
+    TableName { namespace: String, table: String },
+    Row { table_id: TableId, scope: RowScope, primary_key: Vec<u8> },
+    Unknown(Vec<u8>),
+}
+
+pub fn decode_key(key: &[u8]) -> DecodedKey {
+    let unknown = || DecodedKey::Unknown(key.to_vec());
+    let Some((&tag, rest)) = key.split_first() else { return unknown() };
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match tag {
+        META => DecodedKey::Meta(text(rest)),
+        NAMESPACE => DecodedKey::Namespace(text(rest)),
+        TABLE if rest.len() == 12 => DecodedKey::TableDefinition {
+            table_id: u64::from_be_bytes(rest[..8].try_into().unwrap()),
+            version: u32::from_be_bytes(rest[8..].try_into().unwrap()),
+        },
+        TABLE_NAME => match rest.iter().position(|b| *b == 0) {
+            Some(split) => DecodedKey::TableName {
+                namespace: text(&rest[..split]),
+                table: text(&rest[split + 1..]),
+            },
+            None => unknown(),
+        },
+        ROW if rest.len() >= 9 => {
+            let table_id = u64::from_be_bytes(rest[..8].try_into().unwrap());
+            let after = &rest[9..];
+            match rest[8] {
+                0x00 => DecodedKey::Row { table_id, scope: RowScope::Shared, primary_key: after.to_vec() },
+                0x01 => match after.iter().position(|b| *b == 0) {
+                    Some(split) => DecodedKey::Row {
+                        table_id,
+                        scope: RowScope::User(text(&after[..split])),
+                        primary_key: after[split + 1..].to_vec(),
+                    },
+                    None => unknown(),
+                },
+                _ => unknown(),
+            }
+        }
+        _ => unknown(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_decode() {
+        assert_eq!(decode_key(&meta_key("seq")), DecodedKey::Meta("seq".into()));
+        assert_eq!(decode_key(&namespace_key("app")), DecodedKey::Namespace("app".into()));
+        assert_eq!(
+            decode_key(&table_definition_key(7, 2)),
+            DecodedKey::TableDefinition { table_id: 7, version: 2 }
+        );
+        assert_eq!(
+            decode_key(&table_name_key("app", "t")),
+            DecodedKey::TableName { namespace: "app".into(), table: "t".into() }
+        );
+        let shared = row_key(&scope_row_prefix(9, &RowScope::Shared), b"\x01");
+        assert_eq!(
+            decode_key(&shared),
+            DecodedKey::Row { table_id: 9, scope: RowScope::Shared, primary_key: vec![1] }
+        );
+        let user = row_key(&scope_row_prefix(9, &RowScope::User("alice".into())), b"\x02");
+        assert_eq!(
+            decode_key(&user),
+            DecodedKey::Row { table_id: 9, scope: RowScope::User("alice".into()), primary_key: vec![2] }
+        );
+    }
+
+    #[test]
+    fn scopes_and_tables_are_disjoint_ranges() {
+        let shared = scope_row_prefix(1, &RowScope::Shared);
+        let alice = scope_row_prefix(1, &RowScope::User("alice".into()));
+        assert!(shared.starts_with(&table_row_prefix(1)));
+        assert!(alice.starts_with(&table_row_prefix(1)));
+        assert!(!alice.starts_with(&shared));
+        assert!(!table_row_prefix(2).starts_with(&table_row_prefix(1)));
+        let upper = prefix_upper_bound(&table_row_prefix(1)).unwrap();
+        assert!(upper.as_slice() > alice.as_slice() && upper <= table_row_prefix(2));
+    }
+
+    #[test]
+    fn upper_bound_carries_past_ff() {
+        assert_eq!(prefix_upper_bound(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_upper_bound(&[0xFF, 0xFF]), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! Shared helpers for the engine's integration tests: a fresh engine on a temporary
+//! directory with a manual clock, and result rendering.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use engine::exports::arrow::util::pretty::pretty_format_batches;
+use engine::{Engine, EngineConfig, ManualClock, QueryResult, Session};
+
+pub struct TestEngine {
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEngine {
+    pub fn new() -> TestEngine {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let clock = Arc::new(ManualClock::default());
+        let engine = Engine::open(EngineConfig::for_tests(dir.path().join("data"), clock.clone())).expect("open engine");
+        TestEngine { engine, clock, dir }
+    }
+
+    pub fn session(&self) -> Session {
+        self.engine.root_session()
+    }
+
+    /// Closes and reopens the engine on the same directory (sessions must be gone).
+    pub fn restart(self) -> TestEngine {
+        let TestEngine { engine, clock, dir } = self;
+        let path = engine.data_dir().to_path_buf();
+        drop(engine);
+        let engine = Engine::open(EngineConfig::for_tests(path, clock.clone())).expect("reopen engine");
+        TestEngine { engine, clock, dir }
+    }
+}
+
+/// Runs each statement, panicking with the SQL on failure.
+pub async fn run_all(session: &mut Session, statements: &[&str]) {
+    for sql in statements {
+        if let Err(error) = session.execute(sql).await {
+            panic!("{sql}: {} {error}", error.sql_state());
+        }
+    }
+}
+
+/// Renders a result as a table, a count or a message.
+pub fn render(result: &QueryResult) -> String {
+    match result {
+        QueryResult::Rows { batches, .. } => pretty_format_batches(batches).expect("printable").to_string(),
+        QueryResult::Count(count) => format!("count: {count}"),
+        QueryResult::Message(message) => message.clone(),
+    }
+}

@@ -1,0 +1,117 @@
+//! The engine as a sqllogictest database: one engine per scenario file, one session per
+//! sqllogictest connection, and the restart and clock directives.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use engine::{Engine, EngineConfig, EngineError, ErrorOrigin, ManualClock, Session};
+use sqllogictest::{AsyncDB, DBOutput};
+use tokio::sync::Mutex;
+
+use crate::normalize::{ColumnType, to_output};
+
+/// The label scenarios use with `skipif` / `onlyif` for this engine.
+pub const ENGINE_LABEL: &str = "engine";
+
+/// An error as the runner shows it: DataFusion's errors keep their usual
+/// `DataFusion error: ` prefix (so DataFusion corpora match), the engine's carry a SQLSTATE.
+#[derive(Debug)]
+pub struct HarnessError {
+    pub message: String,
+    pub sql_state: Option<String>,
+}
+
+impl std::fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+impl From<EngineError> for HarnessError {
+    fn from(error: EngineError) -> Self {
+        let message = match error.origin() {
+            ErrorOrigin::DataFusion => format!("DataFusion error: {}", error.message()),
+            ErrorOrigin::Engine => format!("{}: {}", error.sql_state(), error.message()),
+        };
+        HarnessError { message, sql_state: Some(error.sql_state().code().to_string()) }
+    }
+}
+
+/// The engine of one scenario file and the sessions of its connections.
+pub struct EngineHolder {
+    data_dir: PathBuf,
+    clock: Arc<ManualClock>,
+    engine: Option<Engine>,
+    sessions: HashMap<usize, Session>,
+}
+
+impl EngineHolder {
+    pub fn open(data_dir: PathBuf, clock: Arc<ManualClock>) -> Result<Self, HarnessError> {
+        let engine = Engine::open(EngineConfig::for_tests(&data_dir, clock.clone()))?;
+        Ok(EngineHolder { data_dir, clock, engine: Some(engine), sessions: HashMap::new() })
+    }
+
+    /// Closes every session and the engine, then opens the engine again on the same data
+    /// directory (the `restart` directive).
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.sessions.clear();
+        self.engine = None;
+        self.engine = Some(Engine::open(EngineConfig::for_tests(&self.data_dir, self.clock.clone()))?);
+        Ok(())
+    }
+
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    async fn run(&mut self, connection: usize, sql: &str) -> Result<engine::QueryResult, HarnessError> {
+        let engine = self.engine.as_ref().expect("the engine is open between statements");
+        if !self.sessions.contains_key(&connection) {
+            self.sessions.insert(connection, engine.root_session());
+        }
+        let session = self.sessions.get_mut(&connection).expect("inserted above");
+        Ok(session.execute(sql).await?)
+    }
+}
+
+/// One sqllogictest connection.
+pub struct Connection {
+    holder: Arc<Mutex<EngineHolder>>,
+    id: usize,
+}
+
+impl Connection {
+    pub fn factory(holder: Arc<Mutex<EngineHolder>>) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
+        let next = Arc::new(AtomicUsize::new(0));
+        move || {
+            let id = next.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(Connection { holder: holder.clone(), id }))
+        }
+    }
+}
+
+#[async_trait]
+impl AsyncDB for Connection {
+    type Error = HarnessError;
+    type ColumnType = ColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<ColumnType>, HarnessError> {
+        let result = self.holder.lock().await.run(self.id, sql).await?;
+        to_output(result).map_err(|message| HarnessError { message, sql_state: None })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        ENGINE_LABEL
+    }
+
+    fn error_sql_state(error: &HarnessError) -> Option<String> {
+        error.sql_state.clone()
+    }
+}

@@ -1,0 +1,180 @@
+//! `slt-runner`: runs `.slt` scenarios against the embedded engine. Normally started
+//! through `cargo xtask slt` / `cargo xtask test`; see `slt/README.md`.
+
+mod complete;
+mod db;
+mod directives;
+mod normalize;
+mod report;
+mod scenario;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use futures::StreamExt;
+
+use crate::scenario::{FileReport, RunOptions, run_file};
+
+#[derive(Parser, Debug)]
+#[command(name = "slt-runner", about = "Run sqllogictest scenarios against the engine")]
+struct Args {
+    /// Paths to `.slt` files or folders, or filters on paths under the scenario root
+    /// (`FILTER:LINE` stops each matching file after that line).
+    targets: Vec<String>,
+    /// Fill in or rewrite the expected output of records that fail or have none.
+    #[arg(long)]
+    complete: bool,
+    /// Files run at once (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Stop at the first failure.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// The scenario root that filters apply to.
+    #[arg(long, default_value = "slt")]
+    root: PathBuf,
+    /// Only the failures and the summary line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A file to run and where to stop in it.
+struct Target {
+    path: PathBuf,
+    stop_after_line: Option<usize>,
+}
+
+fn collect_slt_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_slt_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "slt") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn resolve_targets(args: &Args) -> Result<Vec<Target>, String> {
+    let mut targets = Vec::new();
+    let mut filters = Vec::new();
+    for target in &args.targets {
+        let path = Path::new(target);
+        if path.is_dir() {
+            let mut files = Vec::new();
+            collect_slt_files(path, &mut files).map_err(|e| format!("{target}: {e}"))?;
+            targets.extend(files.into_iter().map(|path| Target { path, stop_after_line: None }));
+        } else if path.is_file() {
+            targets.push(Target { path: path.to_path_buf(), stop_after_line: None });
+        } else {
+            filters.push(target.clone());
+        }
+    }
+    if !filters.is_empty() || args.targets.is_empty() {
+        let mut files = Vec::new();
+        collect_slt_files(&args.root, &mut files).map_err(|e| format!("{}: {e}", args.root.display()))?;
+        if args.targets.is_empty() {
+            targets.extend(files.iter().cloned().map(|path| Target { path, stop_after_line: None }));
+        }
+        for filter in &filters {
+            let (text, line) = match filter.rsplit_once(':') {
+                Some((text, line)) if line.chars().all(|c| c.is_ascii_digit()) && !line.is_empty() => {
+                    (text.to_string(), Some(line.parse::<usize>().map_err(|e| e.to_string())?))
+                }
+                _ => (filter.clone(), None),
+            };
+            let matched: Vec<&PathBuf> = files.iter().filter(|p| p.to_string_lossy().contains(&text)).collect();
+            if matched.is_empty() {
+                return Err(format!("no scenario under {} matches '{text}'", args.root.display()));
+            }
+            targets.extend(matched.into_iter().map(|path| Target { path: path.clone(), stop_after_line: line }));
+        }
+    }
+    targets.dedup_by(|a, b| a.path == b.path);
+    Ok(targets)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let targets = match resolve_targets(&args) {
+        Ok(targets) if !targets.is_empty() => targets,
+        Ok(_) => {
+            eprintln!("no .slt files found");
+            return ExitCode::from(2);
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.complete {
+        return run_complete(&targets).await;
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let terminal = std::io::stdout().is_terminal();
+    let progress = report::Progress::new(targets.len(), terminal && !args.quiet);
+    let fail_fast = args.fail_fast;
+    let started = std::time::Instant::now();
+    let progress = Arc::new(progress);
+    let reports: Vec<FileReport> = futures::stream::iter(targets)
+        .map(|target| {
+            let progress = progress.clone();
+            let options = RunOptions { fail_fast, stop_after_line: target.stop_after_line, colorize: terminal };
+            tokio::spawn(async move {
+                let report = run_file(&target.path, &options).await;
+                progress.file_done(&report);
+                report
+            })
+        })
+        .buffered(jobs)
+        .map(|joined| joined.expect("a scenario task panicked"))
+        .collect()
+        .await;
+    progress.finish();
+    let summary = report::print(&reports, args.quiet, started.elapsed());
+    if let Some(path) = &args.junit
+        && let Err(message) = report::write_junit(path, &reports)
+    {
+        eprintln!("error: writing {}: {message}", path.display());
+        return ExitCode::from(2);
+    }
+    println!("{summary}");
+    if reports.iter().any(|r| r.failed > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn run_complete(targets: &[Target]) -> ExitCode {
+    if std::env::var_os("CI").is_some() {
+        eprintln!("error: --complete rewrites scenario files and refuses to run in CI (CI is set)");
+        return ExitCode::from(2);
+    }
+    let mut failed = false;
+    for target in targets {
+        match complete::complete_file(&target.path).await {
+            Ok(lines) if lines.is_empty() => println!("{}: unchanged", target.path.display()),
+            Ok(lines) => {
+                for line in lines {
+                    println!("{}:{line}: completed", target.path.display());
+                }
+            }
+            Err(message) => {
+                eprintln!("{}: {message}", target.path.display());
+                failed = true;
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

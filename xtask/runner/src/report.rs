@@ -1,0 +1,133 @@
+//! What a run shows: progress while it runs, a table per file, every failure with its
+//! location, SQL and diff, the `N passed, M failed` line, and an optional JUnit report.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::scenario::FileReport;
+
+/// Files done / total and failures so far: a bar on a terminal, plain lines otherwise.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    state: Mutex<(usize, usize)>,
+    total: usize,
+}
+
+impl Progress {
+    pub fn new(total: usize, terminal: bool) -> Progress {
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}").expect("valid progress template"),
+            );
+            bar
+        });
+        Progress { bar, state: Mutex::new((0, 0)), total }
+    }
+
+    pub fn file_done(&self, report: &FileReport) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 += 1;
+        state.1 += report.failed;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(state.0 as u64);
+                bar.set_message(format!("{} failed records", state.1));
+            }
+            None => eprintln!(
+                "[{}/{}] {} ({} passed, {} failed)",
+                state.0,
+                self.total,
+                report.path.display(),
+                report.passed,
+                report.failed
+            ),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Prints failures and the per-file table; returns the summary line.
+pub fn print(reports: &[FileReport], quiet: bool, elapsed: Duration) -> String {
+    for report in reports {
+        for failure in &report.failures {
+            println!("FAILED {}\n{}\n", failure.location, failure.message.trim_end());
+        }
+    }
+    if !quiet {
+        let mut table = Table::new();
+        table.load_preset(UTF8_BORDERS_ONLY);
+        table.set_header(vec!["file", "passed", "failed", "skipped", "time"]);
+        for report in reports {
+            table.add_row(vec![
+                report.path.display().to_string(),
+                report.passed.to_string(),
+                report.failed.to_string(),
+                report.skipped.to_string(),
+                format!("{:.2}s", report.elapsed.as_secs_f64()),
+            ]);
+        }
+        println!("{table}");
+        println!("{} files in {:.1}s", reports.len(), elapsed.as_secs_f64());
+    }
+    let passed: usize = reports.iter().map(|r| r.passed).sum();
+    let failed: usize = reports.iter().map(|r| r.failed).sum();
+    let skipped: usize = reports.iter().map(|r| r.skipped).sum();
+    if skipped > 0 {
+        format!("{passed} passed, {failed} failed, {skipped} skipped")
+    } else {
+        format!("{passed} passed, {failed} failed")
+    }
+}
+
+/// One test case per file; failures carry `path:line` and the diff.
+pub fn write_junit(path: &Path, reports: &[FileReport]) -> Result<(), String> {
+    let mut report = Report::new("slt");
+    let mut suite = TestSuite::new("slt");
+    for file in reports {
+        let status = if file.failed == 0 {
+            TestCaseStatus::success()
+        } else {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let locations: Vec<&str> = file.failures.iter().map(|f| f.location.as_str()).collect();
+            status.set_message(format!("{} failed records: {}", file.failed, locations.join(", ")));
+            let details: Vec<String> =
+                file.failures.iter().map(|f| format!("{}\n{}", f.location, strip_ansi(&f.message))).collect();
+            status.set_description(details.join("\n\n"));
+            status
+        };
+        let mut case = TestCase::new(file.path.display().to_string(), status);
+        case.set_time(file.elapsed);
+        suite.add_test_case(case);
+    }
+    report.add_test_suite(suite);
+    let xml = report.to_string().map_err(|e| e.to_string())?;
+    std::fs::write(path, xml).map_err(|e| e.to_string())
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

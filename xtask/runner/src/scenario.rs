@@ -1,0 +1,213 @@
+//! Runs one scenario file: a fresh engine on its own temporary directory, every record in
+//! order, every failure collected (or the first, with `--fail-fast`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::ManualClock;
+use sqllogictest::{Record, RecordOutput, Runner};
+use tokio::sync::Mutex;
+
+use crate::db::{Connection, ENGINE_LABEL, EngineHolder};
+use crate::directives::{self, Directive};
+use crate::normalize::{ColumnType, column_types_match};
+
+/// A record of a file, with the directive (if any) that stands at its line.
+pub struct LoadedRecord {
+    pub record: Record<ColumnType>,
+    /// Directives on the lines of a comment record, in order.
+    pub directives: Vec<(Directive, String)>,
+    /// Whether the record comes from the file itself (not from an `include`).
+    pub own: bool,
+}
+
+/// Parses a file, expanding `include` (relative to the file, globs allowed).
+pub fn load(path: &Path) -> Result<Vec<LoadedRecord>, String> {
+    load_inner(path, true, 0)
+}
+
+fn load_inner(path: &Path, own: bool, depth: usize) -> Result<Vec<LoadedRecord>, String> {
+    if depth > 16 {
+        return Err(format!("{}: include nesting is too deep", path.display()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pre = directives::preprocess(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let records = sqllogictest::parse_with_name::<ColumnType>(&pre.script, name).map_err(|e| e.to_string())?;
+    let mut records: Vec<LoadedRecord> =
+        records.into_iter().map(|record| LoadedRecord { record, directives: Vec::new(), own }).collect();
+    attach_directives(&mut records, &pre.directives);
+    let mut out = Vec::new();
+    for loaded in records {
+        if let Record::Include { filename, loc } = &loaded.record {
+            let pattern = path.parent().unwrap_or(Path::new(".")).join(filename);
+            let mut matched = false;
+            for entry in glob::glob(&pattern.to_string_lossy()).map_err(|e| format!("{loc}: {e}"))? {
+                let included = entry.map_err(|e| format!("{loc}: {e}"))?;
+                matched = true;
+                out.extend(load_inner(&included, false, depth + 1)?);
+            }
+            if !matched {
+                return Err(format!("{loc}: include {filename} matches no file"));
+            }
+        }
+        out.push(loaded);
+    }
+    Ok(out)
+}
+
+/// Comment records carry no line numbers, so directives are matched to comment records by
+/// order: the n-th directive line of the file belongs to the comment block that holds it.
+fn attach_directives(records: &mut [LoadedRecord], directives: &std::collections::BTreeMap<usize, (Directive, String)>) {
+    let mut pending = directives.values().peekable();
+    for loaded in records.iter_mut() {
+        let Record::Comment(lines) = &loaded.record else { continue };
+        for line in lines {
+            if let Some((directive, original)) = pending.peek()
+                && line.trim() == directives::marker_text(original)
+            {
+                loaded.directives.push((directive.clone(), original.clone()));
+                pending.next();
+            }
+        }
+    }
+}
+
+/// One failing record.
+pub struct Failure {
+    pub location: String,
+    pub message: String,
+}
+
+pub struct FileReport {
+    pub path: PathBuf,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub failures: Vec<Failure>,
+    pub elapsed: Duration,
+}
+
+pub struct RunOptions {
+    pub fail_fast: bool,
+    pub stop_after_line: Option<usize>,
+    pub colorize: bool,
+}
+
+fn is_counted(record: &Record<ColumnType>) -> bool {
+    matches!(record, Record::Statement { .. } | Record::Query { .. } | Record::System { .. })
+}
+
+pub fn record_line(record: &Record<ColumnType>) -> Option<usize> {
+    match record {
+        Record::Statement { loc, .. } | Record::Query { loc, .. } | Record::System { loc, .. } => Some(loc.line() as usize),
+        Record::Include { loc, .. } | Record::Sleep { loc, .. } | Record::Subtest { loc, .. } | Record::Halt { loc } => {
+            Some(loc.line() as usize)
+        }
+        Record::HashThreshold { loc, .. } => Some(loc.line() as usize),
+        _ => None,
+    }
+}
+
+/// A runner and engine for one file.
+pub struct FileSession {
+    pub runner: Runner<Connection, Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send>>,
+    pub holder: Arc<Mutex<EngineHolder>>,
+    _dir: tempfile::TempDir,
+}
+
+impl FileSession {
+    pub fn open() -> Result<FileSession, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let clock = Arc::new(ManualClock::default());
+        let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
+        let holder = Arc::new(Mutex::new(holder));
+        let factory: Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send> =
+            Box::new(Connection::factory(holder.clone()));
+        let mut runner = Runner::new(factory);
+        runner.add_label(ENGINE_LABEL);
+        runner.with_column_validator(column_types_match);
+        Ok(FileSession { runner, holder, _dir: dir })
+    }
+
+    pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
+        let mut holder = self.holder.lock().await;
+        directives::apply(directive, &mut holder)
+    }
+}
+
+pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
+    let started = Instant::now();
+    let mut report = FileReport {
+        path: path.to_path_buf(),
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+        failures: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    let fail = |report: &mut FileReport, location: String, message: String| {
+        report.failed += 1;
+        report.failures.push(Failure { location, message });
+    };
+    let records = match load(path) {
+        Ok(records) => records,
+        Err(message) => {
+            fail(&mut report, path.display().to_string(), message);
+            report.elapsed = started.elapsed();
+            return report;
+        }
+    };
+    let mut session = match FileSession::open() {
+        Ok(session) => session,
+        Err(message) => {
+            fail(&mut report, path.display().to_string(), message);
+            report.elapsed = started.elapsed();
+            return report;
+        }
+    };
+    for loaded in records {
+        if let (Some(limit), Some(line), true) = (options.stop_after_line, record_line(&loaded.record), loaded.own)
+            && line > limit
+        {
+            break;
+        }
+        let mut stop = false;
+        for (directive, original) in &loaded.directives {
+            if let Err(message) = session.apply_directive(directive).await {
+                fail(&mut report, format!("{}: {}", path.display(), original.trim()), message);
+                stop = options.fail_fast;
+            }
+        }
+        if stop {
+            break;
+        }
+        if matches!(loaded.record, Record::Include { .. } | Record::Comment(_) | Record::Newline) {
+            continue;
+        }
+        let counted = is_counted(&loaded.record);
+        let location = match &loaded.record {
+            Record::Statement { loc, .. } | Record::Query { loc, .. } | Record::System { loc, .. } => loc.to_string(),
+            _ => path.display().to_string(),
+        };
+        let halt = matches!(loaded.record, Record::Halt { .. });
+        match session.runner.run_async(loaded.record).await {
+            Ok(RecordOutput::Nothing) if counted => report.skipped += 1,
+            Ok(_) if counted => report.passed += 1,
+            Ok(_) => {}
+            Err(error) => {
+                fail(&mut report, location, error.display(options.colorize).to_string());
+                if options.fail_fast {
+                    break;
+                }
+            }
+        }
+        if halt {
+            break;
+        }
+    }
+    session.runner.shutdown_async().await;
+    report.elapsed = started.elapsed();
+    report
+}

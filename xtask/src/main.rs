@@ -1,0 +1,270 @@
+//! `cargo xtask`: the developer commands (see the README). This crate never links the
+//! engine: it prepares the machine and starts `cargo test` and the `slt-runner` binary.
+
+mod review;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Developer commands for the engine and its conformance harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Everything CI runs: unit, integration and snapshot tests, every scenario and the
+    /// public corpora. Check-only; ends with `N passed, M failed`.
+    Test,
+    /// Run `.slt` scenarios (all, or those whose path contains FILTER; `FILTER:LINE` stops a
+    /// file after that line). Paths to files or folders outside `slt/` work too.
+    Slt {
+        /// Filters, files or folders.
+        targets: Vec<String>,
+        /// Fill in or rewrite expected results that fail or are missing.
+        #[arg(long)]
+        complete: bool,
+        /// Files run at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop at the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Write a JUnit XML report.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Review pending insta snapshots (accept or reject each).
+    Review,
+    /// Create `slt/AREA/NAME.slt` from the scenario template.
+    New {
+        /// AREA/NAME, e.g. `dml/upsert`.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let outcome = match cli.command {
+        Commands::Test => test(&root),
+        Commands::Slt { targets, complete, jobs, fail_fast, junit } => {
+            slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref()).and_then(|outcome| {
+                if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) }
+            })
+        }
+        Commands::Review => review::review(&root),
+        Commands::New { name } => new_scenario(&root, &name),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// What a run of the scenario runner reported.
+struct SltOutcome {
+    passed: usize,
+    failed: usize,
+    success: bool,
+}
+
+/// Builds and runs the scenario runner.
+fn slt(
+    root: &Path,
+    targets: &[String],
+    complete: bool,
+    jobs: Option<usize>,
+    fail_fast: bool,
+    junit: Option<&Path>,
+) -> Result<SltOutcome> {
+    setup::ensure_libclang()?;
+    let mut command = cargo();
+    command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--"]);
+    command.args(targets);
+    if complete {
+        command.arg("--complete");
+    }
+    if let Some(jobs) = jobs {
+        command.args(["--jobs", &jobs.to_string()]);
+    }
+    if fail_fast {
+        command.arg("--fail-fast");
+    }
+    if let Some(junit) = junit {
+        command.arg("--junit").arg(junit);
+    }
+    let output = run_teed(command)?;
+    let (passed, failed) = parse_plain_summary(&output.stdout).unwrap_or((0, 0));
+    Ok(SltOutcome { passed, failed, success: output.success })
+}
+
+struct TeedOutput {
+    stdout: String,
+    success: bool,
+}
+
+/// Runs a command, echoing its output while keeping a copy of stdout.
+fn run_teed(mut command: Command) -> Result<TeedOutput> {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    let mut captured = String::new();
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        captured.push_str(&line);
+        captured.push('\n');
+    }
+    let status = child.wait()?;
+    Ok(TeedOutput { stdout: captured, success: status.success() })
+}
+
+/// Reads the last `N passed, M failed` line.
+fn parse_plain_summary(output: &str) -> Option<(usize, usize)> {
+    output.lines().rev().find_map(|line| {
+        let mut parts = line.split(", ");
+        let passed = parts.next()?.strip_suffix(" passed")?.trim().parse().ok()?;
+        let failed = parts.next()?.strip_suffix(" failed")?.trim().parse().ok()?;
+        Some((passed, failed))
+    })
+}
+
+/// Sums cargo test's `test result:` lines.
+fn parse_cargo_test_summary(output: &str) -> (usize, usize) {
+    let mut passed = 0;
+    let mut failed = 0;
+    for line in output.lines().filter(|l| l.starts_with("test result:")) {
+        for part in line.split(';') {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            if let [.., count, kind] = words.as_slice() {
+                let count: usize = count.parse().unwrap_or(0);
+                match *kind {
+                    "passed" => passed += count,
+                    "failed" => failed += count,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (passed, failed)
+}
+
+fn test(root: &Path) -> Result<()> {
+    setup::ensure_libclang()?;
+    let references = std::env::temp_dir().join(format!("engine-snapshot-refs-{}", std::process::id()));
+    let _ = std::fs::remove_file(&references);
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("INSTA_UPDATE", "no")
+        .env("INSTA_FORCE_PASS", "0")
+        .env("INSTA_SNAPSHOT_REFERENCES_FILE", &references);
+    let output = run_teed(command)?;
+    let (mut passed, mut failed) = parse_cargo_test_summary(&output.stdout);
+    if !output.success && failed == 0 {
+        failed += 1;
+        eprintln!("cargo test failed before running its tests");
+    }
+
+    let snapshot_problems = review::check_snapshots(root, &references)?;
+    let _ = std::fs::remove_file(&references);
+    for problem in &snapshot_problems {
+        eprintln!("snapshot: {problem}");
+    }
+    failed += snapshot_problems.len();
+
+    let mut targets = vec![root.join("slt").display().to_string()];
+    let corpus = root.join("../shared/corpora/sqlite");
+    if corpus.is_dir() {
+        targets.push(corpus.display().to_string());
+    }
+    let outcome = slt(root, &targets, false, None, false, None)?;
+    passed += outcome.passed;
+    failed += outcome.failed;
+    if !outcome.success && outcome.failed == 0 {
+        eprintln!("the scenario runner failed without a summary");
+        failed += 1;
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} failed");
+    }
+    Ok(())
+}
+
+const TEMPLATE: &str = "# {AREA}/{NAME}: <what this scenario covers, in one sentence>
+#
+# Runs on a fresh engine; `restart` and `clock advance <duration>` directives are
+# documented in slt/README.md.
+
+statement ok
+CREATE NAMESPACE {NAMESPACE}
+
+statement ok
+USE {NAMESPACE}
+
+statement ok
+CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL)
+
+statement ok
+INSERT INTO items VALUES (1, 'first')
+
+query IT
+SELECT id, name FROM items
+----
+";
+
+fn new_scenario(root: &Path, name: &str) -> Result<()> {
+    let Some((area, file)) = name.split_once('/') else {
+        bail!("expected AREA/NAME, e.g. dml/upsert");
+    };
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid(area) || !valid(file) {
+        bail!("AREA and NAME may hold letters, digits, '-' and '_' only");
+    }
+    let path = root.join("slt").join(area).join(format!("{file}.slt"));
+    if path.exists() {
+        bail!("{} already exists", path.display());
+    }
+    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let namespace = format!("{area}_{file}").replace('-', "_");
+    let text = TEMPLATE.replace("{AREA}", area).replace("{NAME}", file).replace("{NAMESPACE}", &namespace);
+    std::fs::write(&path, text)?;
+    println!("created {}", path.display());
+    println!("fill in the expected results with: cargo xtask slt --complete {area}/{file}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_parse() {
+        assert_eq!(parse_plain_summary("x\n12 passed, 3 failed, 1 skipped\n"), Some((12, 3)));
+        assert_eq!(parse_plain_summary("nothing"), None);
+        let cargo = "test result: ok. 5 passed; 0 failed; 0 ignored\ntest result: FAILED. 2 passed; 1 failed; 0 ignored\n";
+        assert_eq!(parse_cargo_test_summary(cargo), (7, 1));
+    }
+}
