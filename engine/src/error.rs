@@ -199,6 +199,9 @@ fn classify_datafusion_error(error: &DataFusionError) -> SqlState {
         DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
             ArrowError::DivideByZero => SqlState::DIVISION_BY_ZERO,
             ArrowError::ArithmeticOverflow(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            ArrowError::CastError(message) if message.starts_with("Can't cast value") => {
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            }
             ArrowError::CastError(_) | ArrowError::ParseError(_) => {
                 SqlState::INVALID_TEXT_REPRESENTATION
             }

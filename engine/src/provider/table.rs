@@ -34,6 +34,9 @@ pub struct Exposure {
     pub mentions_deleted: bool,
     /// Whether the internal row-key column is in the schema (UPDATE/DELETE targets).
     pub row_key: bool,
+    /// Every user column reads as nullable (INSERT targets): NOT NULL is then checked by
+    /// the engine's writer, which names the column and has the right SQLSTATE.
+    pub relax_not_null: bool,
 }
 
 /// Where an output column of a scan comes from.
@@ -66,7 +69,12 @@ pub struct EngineTableProvider {
 
 impl EngineTableProvider {
     pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope, exposure: Exposure) -> Self {
-        let mut fields: Vec<Field> = entry.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = entry
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(f.is_nullable() || exposure.relax_not_null))
+            .collect();
         let mut sources: Vec<ColumnSource> = (0..fields.len()).map(ColumnSource::User).collect();
         for column in entry.kind().system_columns() {
             if exposure.system_columns.contains(column) {
@@ -152,10 +160,10 @@ impl TableProvider for EngineTableProvider {
         };
         let sources: Vec<ColumnSource> = indices.iter().map(|&i| self.sources[i]).collect();
         let schema = Arc::new(self.schema.project(&indices)?);
-        // Deleted rows are visible only to a statement that names `_deleted`, and only on
-        // the scans that actually read it.
-        let include_deleted =
-            self.exposure.mentions_deleted && sources.contains(&ColumnSource::System(SystemColumn::Deleted));
+        // Deleted rows are visible only to a statement that names `_deleted`. The decision
+        // is per statement, not per scan projection: the optimizer may simplify a predicate
+        // such as `_deleted OR NOT _deleted` away, and the statement must still see them.
+        let include_deleted = self.exposure.mentions_deleted;
         let intervals = match self.first_key_column() {
             Some((name, data_type)) => key_range::key_intervals(filters, name, data_type),
             None => vec![key_range::KeyInterval::all()],

@@ -68,7 +68,7 @@ pub fn provider_for(shared: &Arc<EngineShared>, scope: &ScopeCell, entry: Arc<Ta
         .filter(|t| t.namespace == definition.namespace && t.table == definition.name);
     let exposure = match is_target {
         // INSERT targets see exactly the user columns, so the insert planner fills those.
-        Some(target) if !target.needs_row_key => Exposure::default(),
+        Some(target) if !target.needs_row_key => Exposure { relax_not_null: true, ..Exposure::default() },
         _ => Exposure {
             system_columns: entry
                 .kind()
@@ -79,6 +79,7 @@ pub fn provider_for(shared: &Arc<EngineShared>, scope: &ScopeCell, entry: Arc<Ta
                 .collect(),
             mentions_deleted: statement.mentions.contains(&crate::catalog::SystemColumn::Deleted),
             row_key: is_target.is_some(),
+            relax_not_null: false,
         },
     };
     EngineTableProvider::new(shared.clone(), entry, RowScope::Shared, exposure)

@@ -18,7 +18,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{FromTable, Statement, TableFactor, TableObject};
 use datafusion::sql::sqlparser::dialect::{Dialect, dialect_from_str};
 
-use crate::catalog::SystemColumn;
+use crate::catalog::{INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SystemColumn};
+use crate::system::read_only;
 use crate::engine::{CATALOG_NAME, EngineShared};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec;
@@ -150,6 +151,9 @@ impl Session {
 
     async fn execute_datafusion(&mut self, mut statement: Statement, mentions: Vec<SystemColumn>) -> Result<QueryResult> {
         let target = self.dml_target(&statement)?;
+        if target.as_ref().is_some_and(|t| t.namespace == SYSTEM_NAMESPACE) {
+            return Err(read_only());
+        }
         if !mentions.is_empty() {
             exclude_system_columns_from_wildcards(&mut statement, &|r: &ObjectRef| self.exposed_columns(r, &mentions));
         }
@@ -190,7 +194,27 @@ impl Session {
         let state = self.context.state();
         let planned = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await;
         scope::set(&self.scope, StatementScope::default());
-        Ok(planned?)
+        planned.map_err(|error| self.explain_missing_table(EngineError::from(error)))
+    }
+
+    /// DataFusion reports `ns.t` in a missing namespace as a missing table; say which
+    /// namespace is missing instead.
+    fn explain_missing_table(&self, error: EngineError) -> EngineError {
+        if error.sql_state() != SqlState::UNDEFINED_TABLE {
+            return error;
+        }
+        let quoted = error.message().split('\'').nth(1).unwrap_or_default();
+        let parts: Vec<&str> = quoted.split('.').collect();
+        match parts.as_slice() {
+            [_catalog, namespace, _table]
+                if *namespace != SYSTEM_NAMESPACE
+                    && *namespace != INFORMATION_SCHEMA
+                    && !self.shared.catalog.namespace_exists(namespace) =>
+            {
+                EngineError::undefined_namespace(namespace)
+            }
+            _ => error,
+        }
     }
 
     /// The table an INSERT, UPDATE or DELETE writes to.
