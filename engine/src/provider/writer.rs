@@ -85,18 +85,9 @@ impl<'a> TableWriter<'a> {
             }
             if self.entry.has_primary_key() {
                 let keys: Vec<Vec<u8>> = planned.iter().map(|(k, ..)| k.clone()).collect();
-                for (key, existing) in keys.iter().zip(store.multi_get(&keys)?) {
-                    if let Some(value) = existing
-                        && !decode_header(&value)?.deleted
-                    {
-                        return Err(self.duplicate_key(key));
-                    }
-                }
+                self.refuse_live_keys(&keys)?;
             }
-            let readers: Vec<Vec<ColumnReader<'_>>> = batches
-                .iter()
-                .map(|b| b.columns().iter().map(ColumnReader::new).collect::<Result<Vec<_>>>())
-                .collect::<Result<_>>()?;
+            let readers = column_readers(batches.iter())?;
             let mut value = Vec::new();
             for (key, batch_index, row, seq) in &planned {
                 value.clear();
@@ -165,17 +156,8 @@ impl<'a> TableWriter<'a> {
                 .filter(|((old, ..), new)| old != *new && !vacated.contains(new))
                 .map(|(_, new)| new.clone())
                 .collect();
-            for (key, existing) in moved.iter().zip(store.multi_get(&moved)?) {
-                if let Some(value) = existing
-                    && !decode_header(&value)?.deleted
-                {
-                    return Err(self.duplicate_key(key));
-                }
-            }
-            let readers: Vec<Vec<ColumnReader<'_>>> = batches
-                .iter()
-                .map(|(b, _)| b.columns().iter().map(ColumnReader::new).collect::<Result<Vec<_>>>())
-                .collect::<Result<_>>()?;
+            self.refuse_live_keys(&moved)?;
+            let readers = column_readers(batches.iter().map(|(batch, _)| batch))?;
             let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
             let mut value = Vec::new();
             for ((old_key, batch_index, row, mut old_value), new_key) in live.iter().cloned().zip(&new_keys) {
@@ -253,6 +235,18 @@ impl<'a> TableWriter<'a> {
         })
     }
 
+    /// Fails with a unique violation if any of `keys` holds a live row.
+    fn refuse_live_keys(&self, keys: &[Vec<u8>]) -> Result<()> {
+        for (key, existing) in keys.iter().zip(self.shared.store.multi_get(keys)?) {
+            if let Some(value) = existing
+                && !decode_header(&value)?.deleted
+            {
+                return Err(self.duplicate_key(key));
+            }
+        }
+        Ok(())
+    }
+
     fn check_not_null(&self, columns: &[ArrayRef]) -> Result<()> {
         for (column, definition) in columns.iter().zip(&self.entry.definition.columns) {
             if !definition.nullable && column.null_count() > 0 {
@@ -283,6 +277,11 @@ impl<'a> TableWriter<'a> {
             ),
         )
     }
+}
+
+/// Encoders for every column of every batch.
+fn column_readers<'b>(batches: impl Iterator<Item = &'b RecordBatch>) -> Result<Vec<Vec<ColumnReader<'b>>>> {
+    batches.map(|batch| batch.columns().iter().map(ColumnReader::new).collect()).collect()
 }
 
 fn render_key_value(value: &ScalarValue) -> String {
