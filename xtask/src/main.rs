@@ -40,6 +40,12 @@ enum Commands {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Run a sqllogictest corpus on the engine and on plain DataFusion, side by side; fail
+    /// on every record DataFusion passes and the engine does not.
+    Corpus {
+        /// Files or folders (default: ../shared/corpora/sqlite).
+        targets: Vec<String>,
+    },
     /// Review pending insta snapshots (accept or reject each).
     Review,
     /// Create `slt/AREA/NAME.slt` from the scenario template.
@@ -59,6 +65,9 @@ fn main() -> ExitCode {
                 if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) }
             })
         }
+        Commands::Corpus { targets } => corpus(&root, &targets).and_then(|outcome| {
+            if outcome.success { Ok(()) } else { bail!("{} corpus records regressed against DataFusion", outcome.failed) }
+        }),
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
     };
@@ -86,7 +95,34 @@ struct SltOutcome {
     success: bool,
 }
 
-/// Builds and runs the scenario runner.
+/// The committed public corpus, beside the project.
+fn default_corpus(root: &Path) -> PathBuf {
+    root.join("../shared/corpora/sqlite")
+}
+
+/// Runs the corpus parity comparison.
+fn corpus(root: &Path, targets: &[String]) -> Result<SltOutcome> {
+    let mut args = vec!["--compare".to_string()];
+    if targets.is_empty() {
+        args.push(default_corpus(root).display().to_string());
+    } else {
+        args.extend(targets.iter().cloned());
+    }
+    run_runner(root, &args)
+}
+
+/// Builds and runs the scenario runner with these arguments.
+fn run_runner(root: &Path, args: &[String]) -> Result<SltOutcome> {
+    setup::ensure_libclang()?;
+    let mut command = cargo();
+    command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--"]);
+    command.args(args);
+    let output = run_teed(command)?;
+    let (passed, failed) = parse_plain_summary(&output.stdout).unwrap_or((0, 0));
+    Ok(SltOutcome { passed, failed, success: output.success })
+}
+
+/// Runs scenarios (the `slt` command).
 fn slt(
     root: &Path,
     targets: &[String],
@@ -95,25 +131,20 @@ fn slt(
     fail_fast: bool,
     junit: Option<&Path>,
 ) -> Result<SltOutcome> {
-    setup::ensure_libclang()?;
-    let mut command = cargo();
-    command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--"]);
-    command.args(targets);
+    let mut command: Vec<String> = targets.to_vec();
     if complete {
-        command.arg("--complete");
+        command.push("--complete".into());
     }
     if let Some(jobs) = jobs {
-        command.args(["--jobs", &jobs.to_string()]);
+        command.extend(["--jobs".into(), jobs.to_string()]);
     }
     if fail_fast {
-        command.arg("--fail-fast");
+        command.push("--fail-fast".into());
     }
     if let Some(junit) = junit {
-        command.arg("--junit").arg(junit);
+        command.extend(["--junit".into(), junit.display().to_string()]);
     }
-    let output = run_teed(command)?;
-    let (passed, failed) = parse_plain_summary(&output.stdout).unwrap_or((0, 0));
-    Ok(SltOutcome { passed, failed, success: output.success })
+    run_runner(root, &command)
 }
 
 struct TeedOutput {
@@ -194,17 +225,19 @@ fn test(root: &Path) -> Result<()> {
     }
     failed += snapshot_problems.len();
 
-    let mut targets = vec![root.join("slt").display().to_string()];
-    let corpus = root.join("../shared/corpora/sqlite");
-    if corpus.is_dir() {
-        targets.push(corpus.display().to_string());
+    let mut outcomes = vec![slt(root, &[root.join("slt").display().to_string()], false, None, false, None)?];
+    if default_corpus(root).is_dir() {
+        outcomes.push(corpus(root, &[])?);
+    } else {
+        eprintln!("note: {} is missing; the corpus parity check did not run", default_corpus(root).display());
     }
-    let outcome = slt(root, &targets, false, None, false, None)?;
-    passed += outcome.passed;
-    failed += outcome.failed;
-    if !outcome.success && outcome.failed == 0 {
-        eprintln!("the scenario runner failed without a summary");
-        failed += 1;
+    for outcome in outcomes {
+        passed += outcome.passed;
+        failed += outcome.failed;
+        if !outcome.success && outcome.failed == 0 {
+            eprintln!("the scenario runner failed without a summary");
+            failed += 1;
+        }
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

@@ -1,5 +1,6 @@
-//! The engine as a sqllogictest database: one engine per scenario file, one session per
-//! sqllogictest connection, and the restart and clock directives.
+//! The databases scenarios run on: the engine (one engine per scenario file, one session
+//! per sqllogictest connection, the restart and clock directives), and, as the baseline
+//! for corpus parity, plain DataFusion on its in-memory tables.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use engine::exports::datafusion::error::DataFusionError;
+use engine::exports::datafusion::logical_expr::LogicalPlan;
+use engine::exports::datafusion::prelude::{SessionConfig, SessionContext};
 use engine::{Engine, EngineConfig, EngineError, ErrorOrigin, ManualClock, Session};
 use sqllogictest::{AsyncDB, DBOutput};
 use tokio::sync::Mutex;
@@ -79,10 +83,18 @@ impl EngineHolder {
     }
 }
 
+/// Which database a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Engine,
+    /// A plain DataFusion `SessionContext` with in-memory tables (the parity baseline).
+    DataFusion,
+}
+
 /// One sqllogictest connection.
-pub struct Connection {
-    holder: Arc<Mutex<EngineHolder>>,
-    id: usize,
+pub enum Connection {
+    Engine { holder: Arc<Mutex<EngineHolder>>, id: usize },
+    DataFusion { context: SessionContext },
 }
 
 impl Connection {
@@ -90,9 +102,29 @@ impl Connection {
         let next = Arc::new(AtomicUsize::new(0));
         move || {
             let id = next.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Ok(Connection { holder: holder.clone(), id }))
+            std::future::ready(Ok(Connection::Engine { holder: holder.clone(), id }))
         }
     }
+
+    /// Connections that share one DataFusion context (its tables live in memory).
+    pub fn datafusion_factory() -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
+        let config = SessionConfig::new().with_information_schema(true);
+        let context = SessionContext::new_with_config(config);
+        move || std::future::ready(Ok(Connection::DataFusion { context: context.clone() }))
+    }
+}
+
+async fn run_datafusion(context: &SessionContext, sql: &str) -> Result<engine::QueryResult, HarnessError> {
+    let datafusion_error = |error: DataFusionError| HarnessError::from(EngineError::from_datafusion(error));
+    let frame = context.sql(sql).await.map_err(datafusion_error)?;
+    let is_statement = matches!(frame.logical_plan(), LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+    let schema = frame.schema().inner().clone();
+    let batches = frame.collect().await.map_err(datafusion_error)?;
+    Ok(if is_statement {
+        engine::QueryResult::Message(String::new())
+    } else {
+        engine::QueryResult::Rows { schema, batches }
+    })
 }
 
 #[async_trait]
@@ -101,7 +133,10 @@ impl AsyncDB for Connection {
     type ColumnType = ColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<ColumnType>, HarnessError> {
-        let result = self.holder.lock().await.run(self.id, sql).await?;
+        let result = match self {
+            Connection::Engine { holder, id } => holder.lock().await.run(*id, sql).await?,
+            Connection::DataFusion { context } => run_datafusion(context, sql).await?,
+        };
         to_output(result).map_err(|message| HarnessError { message, sql_state: None })
     }
 

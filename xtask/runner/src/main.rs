@@ -16,6 +16,7 @@ use std::sync::Arc;
 use clap::Parser;
 use futures::StreamExt;
 
+use crate::db::Backend;
 use crate::scenario::{FileReport, RunOptions, run_file};
 
 #[derive(Parser, Debug)]
@@ -42,6 +43,10 @@ struct Args {
     /// Only the failures and the summary line.
     #[arg(long)]
     quiet: bool,
+    /// Run every file on the engine and on plain DataFusion (in-memory tables) and fail on
+    /// each record that passes on DataFusion but fails on the engine.
+    #[arg(long, conflicts_with = "complete")]
+    compare: bool,
 }
 
 /// A file to run and where to stop in it.
@@ -130,21 +135,37 @@ async fn run(args: Args) -> ExitCode {
     let fail_fast = args.fail_fast;
     let started = std::time::Instant::now();
     let progress = Arc::new(progress);
-    let reports: Vec<FileReport> = futures::stream::iter(targets)
+    let reports: Vec<(FileReport, Option<FileReport>)> = futures::stream::iter(targets)
         .map(|target| {
             let progress = progress.clone();
-            let options = RunOptions { fail_fast, stop_after_line: target.stop_after_line, colorize: terminal };
+            let compare = args.compare;
+            let options =
+                RunOptions { backend: Backend::Engine, fail_fast, stop_after_line: target.stop_after_line, colorize: terminal };
             tokio::spawn(async move {
                 let report = run_file(&target.path, &options).await;
+                let baseline = if compare {
+                    let options = RunOptions { backend: Backend::DataFusion, ..options };
+                    Some(run_file(&target.path, &options).await)
+                } else {
+                    None
+                };
                 progress.file_done(&report);
-                report
+                (report, baseline)
             })
         })
         .buffered(jobs)
         .map(|joined| joined.expect("a scenario task panicked"))
-        .collect()
+        .collect::<Vec<_>>()
         .await;
     progress.finish();
+    if args.compare {
+        let pairs: Vec<(FileReport, FileReport)> =
+            reports.into_iter().map(|(engine, baseline)| (engine, baseline.expect("compare runs both"))).collect();
+        let (summary, regressions) = report::print_comparison(&pairs, started.elapsed());
+        println!("{summary}");
+        return if regressions > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+    }
+    let reports: Vec<FileReport> = reports.into_iter().map(|(report, _)| report).collect();
     let summary = report::print(&reports, args.quiet, started.elapsed());
     if let Some(path) = &args.junit
         && let Err(message) = report::write_junit(path, &reports)

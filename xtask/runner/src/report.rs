@@ -90,6 +90,51 @@ pub fn print(reports: &[FileReport], quiet: bool, elapsed: Duration) -> String {
     }
 }
 
+/// Prints the engine-versus-DataFusion table and every record that passes on DataFusion
+/// but fails on the engine. Returns the summary line and the number of such records.
+pub fn print_comparison(pairs: &[(FileReport, FileReport)], elapsed: Duration) -> (String, usize) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    table.set_header(vec!["file", "records", "engine passed", "DataFusion passed", "regressions", "engine time", "DataFusion time"]);
+    let mut regressions = 0;
+    let (mut engine_total, mut baseline_total, mut records_total) = (0, 0, 0);
+    for (engine, baseline) in pairs {
+        let baseline_failures: std::collections::HashSet<&str> =
+            baseline.failures.iter().map(|f| f.location.as_str()).collect();
+        let worse: Vec<_> =
+            engine.failures.iter().filter(|f| !baseline_failures.contains(f.location.as_str())).collect();
+        for failure in &worse {
+            println!("REGRESSION {} (passes on DataFusion)\n{}\n", failure.location, failure.message.trim_end());
+        }
+        let records = engine.passed + engine.failed;
+        regressions += worse.len();
+        engine_total += engine.passed;
+        baseline_total += baseline.passed;
+        records_total += records;
+        table.add_row(vec![
+            engine.path.display().to_string(),
+            records.to_string(),
+            engine.passed.to_string(),
+            baseline.passed.to_string(),
+            worse.len().to_string(),
+            format!("{:.2}s", engine.elapsed.as_secs_f64()),
+            format!("{:.2}s", baseline.elapsed.as_secs_f64()),
+        ]);
+    }
+    table.add_row(vec![
+        "total".to_string(),
+        records_total.to_string(),
+        engine_total.to_string(),
+        baseline_total.to_string(),
+        regressions.to_string(),
+        String::new(),
+        String::new(),
+    ]);
+    println!("{table}");
+    println!("{} files in {:.1}s", pairs.len(), elapsed.as_secs_f64());
+    (format!("{engine_total} passed, {regressions} failed"), regressions)
+}
+
 /// One test case per file; failures carry `path:line` and the diff.
 pub fn write_junit(path: &Path, reports: &[FileReport]) -> Result<(), String> {
     let mut report = Report::new("slt");

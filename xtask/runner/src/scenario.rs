@@ -9,7 +9,7 @@ use engine::ManualClock;
 use sqllogictest::{Record, RecordOutput, Runner};
 use tokio::sync::Mutex;
 
-use crate::db::{Connection, ENGINE_LABEL, EngineHolder};
+use crate::db::{Backend, Connection, ENGINE_LABEL, EngineHolder};
 use crate::directives::{self, Directive};
 use crate::normalize::{ColumnType, column_types_match};
 
@@ -90,6 +90,7 @@ pub struct FileReport {
 }
 
 pub struct RunOptions {
+    pub backend: Backend,
     pub fail_fast: bool,
     pub stop_after_line: Option<usize>,
     pub colorize: bool,
@@ -118,13 +119,16 @@ pub struct FileSession {
 }
 
 impl FileSession {
-    pub fn open() -> Result<FileSession, String> {
+    pub fn open(backend: Backend) -> Result<FileSession, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let clock = Arc::new(ManualClock::default());
         let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
         let holder = Arc::new(Mutex::new(holder));
         let factory: Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send> =
-            Box::new(Connection::factory(holder.clone()));
+            match backend {
+                Backend::Engine => Box::new(Connection::factory(holder.clone())),
+                Backend::DataFusion => Box::new(Connection::datafusion_factory()),
+            };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
         runner.with_column_validator(column_types_match);
@@ -159,7 +163,7 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
             return report;
         }
     };
-    let mut session = match FileSession::open() {
+    let mut session = match FileSession::open(options.backend) {
         Ok(session) => session,
         Err(message) => {
             fail(&mut report, path.display().to_string(), message);
