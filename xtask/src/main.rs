@@ -46,6 +46,12 @@ enum Commands {
         /// Files or folders (default: ../shared/corpora/sqlite).
         targets: Vec<String>,
     },
+    /// Benchmark the engine against SQLite, DataFusion (MemTable) and raw RocksDB in one run
+    /// (release build); options are passed on, see `cargo xtask bench -- --help`.
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Review pending insta snapshots (accept or reject each).
     Review,
     /// Create `slt/AREA/NAME.slt` from the scenario template.
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Commands::Corpus { targets } => corpus(&root, &targets).and_then(|outcome| {
             if outcome.success { Ok(()) } else { bail!("{} corpus records regressed against DataFusion", outcome.failed) }
         }),
+        Commands::Bench { args } => bench(&root, &args),
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
     };
@@ -93,6 +100,19 @@ struct SltOutcome {
     passed: usize,
     failed: usize,
     success: bool,
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<()> {
+    setup::ensure_libclang()?;
+    let status = cargo()
+        .current_dir(root)
+        .args(["run", "--release", "--quiet", "--package", "bench", "--"])
+        .args(args)
+        .status()?;
+    if !status.success() {
+        bail!("the benchmark failed");
+    }
+    Ok(())
 }
 
 /// The committed public corpus, beside the project.

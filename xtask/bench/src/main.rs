@@ -1,0 +1,316 @@
+//! `cargo xtask bench`: each workload on the engine and on the baselines (SQLite, DataFusion
+//! on MemTable, raw RocksDB) in the same process run, alternating, several repetitions;
+//! prints medians, the ratio of the engine to each baseline and peak memory, and writes
+//! the same as JSON.
+
+mod systems;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Parser;
+use serde::Serialize;
+
+use crate::systems::{Kind, System};
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "bench", about = "Benchmark the engine against SQLite, DataFusion and raw RocksDB")]
+struct Args {
+    /// Single-row INSERT statements per repetition.
+    #[arg(long, default_value_t = 100_000)]
+    single_inserts: i64,
+    /// Rows ingested by 1,000-row INSERT ... VALUES statements.
+    #[arg(long, default_value_t = 1_000_000)]
+    bulk_rows: i64,
+    /// Rows in the table for point lookups, and lookups per repetition.
+    #[arg(long, default_value_t = 100_000)]
+    lookups: i64,
+    /// Rows scanned by the filter + GROUP BY query.
+    #[arg(long, default_value_t = 1_000_000)]
+    scan_rows: i64,
+    /// UPDATE and DELETE statements by primary key (each).
+    #[arg(long, default_value_t = 10_000)]
+    dml: i64,
+    /// Repetitions per workload and system.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Workloads to run (default: all): single, bulk, point, scan, dml.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Systems to run (default: all): engine, sqlite, datafusion, rocksdb-raw.
+    #[arg(long, value_delimiter = ',')]
+    systems: Vec<String>,
+    /// Where to write the JSON result.
+    #[arg(long, default_value = "target/bench.json")]
+    json: PathBuf,
+}
+
+/// One measured number: a value per repetition, in the metric's unit.
+#[derive(Serialize, Default)]
+struct Measurement {
+    samples: Vec<f64>,
+    peak_rss_mib: f64,
+}
+
+#[derive(Serialize)]
+struct WorkloadResult {
+    workload: String,
+    metric: String,
+    /// `true` when bigger is better (rows/s), `false` for times.
+    higher_is_better: bool,
+    medians: BTreeMap<String, f64>,
+    peak_rss_mib: BTreeMap<String, f64>,
+    /// Engine time relative to each baseline (>1 means the engine is slower).
+    engine_slowdown: BTreeMap<String, f64>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+}
+
+/// Resets the kernel's peak-RSS counter for this process (Linux), so each run reports its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn timed<F: Future<Output = Result<()>>>(work: F) -> Result<Duration> {
+    let started = Instant::now();
+    work.await?;
+    Ok(started.elapsed())
+}
+
+/// Loads `rows` rows in 1,000-row statements (untimed set-up).
+async fn load(system: &mut System, rows: i64) -> Result<()> {
+    let mut start = 0;
+    while start < rows {
+        let count = 1000.min(rows - start);
+        system.insert_rows(start, count).await?;
+        start += count;
+    }
+    Ok(())
+}
+
+/// Pseudo-random ids in `0..rows`, the same sequence for every system.
+fn ids(rows: i64, count: i64) -> Vec<i64> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % rows as u64) as i64
+        })
+        .collect()
+}
+
+struct Bench {
+    args: Args,
+    kinds: Vec<Kind>,
+    results: Vec<WorkloadResult>,
+}
+
+impl Bench {
+    /// The order systems run in for repetition `rep` (rotated, so none always goes first).
+    fn order(&self, rep: usize) -> Vec<Kind> {
+        let mut kinds = self.kinds.clone();
+        let len = kinds.len();
+        kinds.rotate_left(rep % len.max(1));
+        kinds
+    }
+
+    fn record(&mut self, workload: &str, metric: &str, higher_is_better: bool, measured: BTreeMap<Kind, Measurement>) {
+        let medians: BTreeMap<String, f64> =
+            measured.iter().map(|(k, m)| (k.name().to_string(), median(&m.samples))).collect();
+        let peak_rss_mib = measured.iter().map(|(k, m)| (k.name().to_string(), m.peak_rss_mib)).collect();
+        let mut engine_slowdown = BTreeMap::new();
+        if let Some(engine) = medians.get(Kind::Engine.name()) {
+            for (name, value) in &medians {
+                if name != Kind::Engine.name() {
+                    let ratio = if higher_is_better { value / engine } else { engine / value };
+                    engine_slowdown.insert(name.clone(), ratio);
+                }
+            }
+        }
+        let result = WorkloadResult {
+            workload: workload.to_string(),
+            metric: metric.to_string(),
+            higher_is_better,
+            medians,
+            peak_rss_mib,
+            engine_slowdown,
+        };
+        print_result(&result);
+        self.results.push(result);
+    }
+
+    fn wants(&self, workload: &str) -> bool {
+        self.args.only.is_empty() || self.args.only.iter().any(|w| w == workload)
+    }
+
+    /// Runs a write workload on a fresh system per repetition.
+    async fn fresh_runs<F, Fut>(&self, metric_of: impl Fn(Duration) -> f64, run: F) -> Result<BTreeMap<Kind, Measurement>>
+    where
+        F: Fn(System) -> Fut,
+        Fut: Future<Output = Result<Duration>>,
+    {
+        let mut measured: BTreeMap<Kind, Measurement> = BTreeMap::new();
+        for rep in 0..self.args.reps {
+            for kind in self.order(rep) {
+                reset_peak_rss();
+                let system = System::fresh(kind).await?;
+                let elapsed = run(system).await?;
+                let entry = measured.entry(kind).or_default();
+                entry.samples.push(metric_of(elapsed));
+                entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+            }
+        }
+        Ok(measured)
+    }
+
+    async fn run(&mut self) -> Result<()> {
+        let a = self.args.clone();
+        if self.wants("single") {
+            let n = a.single_inserts;
+            let measured = self
+                .fresh_runs(
+                    |d| d.as_secs_f64() * 1e6 / n as f64,
+                    |mut s| async move { timed(async { for i in 0..n { s.insert_one(i).await?; } Ok(()) }).await },
+                )
+                .await?;
+            self.record("single-row INSERT", "µs/statement", false, measured);
+        }
+        if self.wants("bulk") {
+            let n = a.bulk_rows;
+            let measured = self
+                .fresh_runs(|d| n as f64 / d.as_secs_f64(), |mut s| async move { timed(load(&mut s, n)).await })
+                .await?;
+            self.record("bulk INSERT (1000-row VALUES)", "rows/s", true, measured);
+        }
+        if self.wants("point") || self.wants("scan") {
+            self.read_workloads().await?;
+        }
+        if self.wants("dml") {
+            let n = a.dml;
+            let targets = ids(n * 4, n);
+            let updates = self
+                .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
+                    let targets = targets.clone();
+                    async move {
+                        load(&mut s, n * 4).await?;
+                        timed(async { for id in &targets { s.update_one(*id).await?; } Ok(()) }).await
+                    }
+                })
+                .await?;
+            self.record("UPDATE by primary key", "µs/statement", false, updates);
+            let deletes = self
+                .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
+                    let targets = targets.clone();
+                    async move {
+                        load(&mut s, n * 4).await?;
+                        timed(async { for id in &targets { s.delete_one(*id).await?; } Ok(()) }).await
+                    }
+                })
+                .await?;
+            self.record("DELETE by primary key", "µs/statement", false, deletes);
+        }
+        Ok(())
+    }
+
+    /// Point lookups and the scan run repeatedly on one loaded system per kind.
+    async fn read_workloads(&mut self) -> Result<()> {
+        let a = self.args.clone();
+        let mut point: BTreeMap<Kind, Measurement> = BTreeMap::new();
+        let mut scan: BTreeMap<Kind, Measurement> = BTreeMap::new();
+        let mut systems = BTreeMap::new();
+        for kind in self.kinds.clone() {
+            let mut system = System::fresh(kind).await?;
+            load(&mut system, a.scan_rows.max(a.lookups)).await?;
+            systems.insert(kind, system);
+        }
+        let lookup_ids = ids(a.scan_rows.max(a.lookups), a.lookups);
+        for rep in 0..a.reps {
+            for kind in self.order(rep) {
+                let system = systems.get_mut(&kind).expect("loaded above");
+                if self.wants("point") {
+                    reset_peak_rss();
+                    let started = Instant::now();
+                    for id in &lookup_ids {
+                        let found = system.lookup(*id).await?;
+                        anyhow::ensure!(found == 1, "{} found {found} rows for id {id}", kind.name());
+                    }
+                    let entry = point.entry(kind).or_default();
+                    entry.samples.push(started.elapsed().as_secs_f64() * 1e6 / a.lookups as f64);
+                    entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+                }
+                if self.wants("scan") {
+                    reset_peak_rss();
+                    let started = Instant::now();
+                    system.scan_aggregate().await?;
+                    let entry = scan.entry(kind).or_default();
+                    entry.samples.push(started.elapsed().as_secs_f64() * 1e3);
+                    entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+                }
+            }
+        }
+        if self.wants("point") {
+            self.record("primary-key point SELECT", "µs/lookup", false, point);
+        }
+        if self.wants("scan") {
+            self.record(&format!("filter + GROUP BY over {} rows", a.scan_rows), "ms/query", false, scan);
+        }
+        Ok(())
+    }
+}
+
+fn print_result(result: &WorkloadResult) {
+    let cells: Vec<String> = result
+        .medians
+        .iter()
+        .map(|(name, value)| format!("{name} {value:.1} ({:.0} MiB)", result.peak_rss_mib.get(name).copied().unwrap_or(f64::NAN)))
+        .collect();
+    let ratios: Vec<String> = result.engine_slowdown.iter().map(|(name, r)| format!("{r:.2}x vs {name}")).collect();
+    println!("{:<34} {:<13} {}", result.workload, result.metric, cells.join(" | "));
+    if !ratios.is_empty() {
+        println!("{:<34} {:<13} engine: {}", "", "", ratios.join(", "));
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| args.systems.is_empty() || args.systems.iter().any(|s| s == k.name()))
+        .collect();
+    println!(
+        "bench: {} core(s); medians of {} repetitions; engine ratios >1 mean the engine is slower",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        args.reps
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let json_path = args.json.clone();
+    let mut bench = Bench { args, kinds, results: Vec::new() };
+    runtime.block_on(bench.run())?;
+    if let Some(parent) = json_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&json_path, serde_json::to_string_pretty(&bench.results)?)?;
+    println!("wrote {}", json_path.display());
+    Ok(())
+}
