@@ -137,11 +137,12 @@ async fn run(args: Args) -> ExitCode {
     let progress = Arc::new(progress);
     let reports: Vec<(FileReport, Option<FileReport>)> = futures::stream::iter(targets)
         .map(|target| {
-            let progress = progress.clone();
+            let path = target.path.clone();
             let compare = args.compare;
+            let progress = progress.clone();
             let options =
                 RunOptions { backend: Backend::Engine, fail_fast, stop_after_line: target.stop_after_line, colorize: terminal };
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let report = run_file(&target.path, &options).await;
                 let baseline = if compare {
                     let options = RunOptions { backend: Backend::DataFusion, ..options };
@@ -151,10 +152,18 @@ async fn run(args: Args) -> ExitCode {
                 };
                 progress.file_done(&report);
                 (report, baseline)
-            })
+            });
+            async move {
+                // A panic is a failure of that file, reported like any other.
+                task.await.unwrap_or_else(|error| {
+                    let report = FileReport::crashed(&path, format!("the engine panicked: {error}"));
+                    // Without a baseline run every engine failure counts as a regression.
+                    let baseline = FileReport { failed: 0, failures: Vec::new(), ..FileReport::crashed(&path, String::new()) };
+                    (report, compare.then_some(baseline))
+                })
+            }
         })
         .buffered(jobs)
-        .map(|joined| joined.expect("a scenario task panicked"))
         .collect::<Vec<_>>()
         .await;
     progress.finish();

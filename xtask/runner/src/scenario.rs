@@ -89,6 +89,20 @@ pub struct FileReport {
     pub elapsed: Duration,
 }
 
+impl FileReport {
+    /// The report of a file whose run did not finish.
+    pub fn crashed(path: &Path, message: String) -> FileReport {
+        FileReport {
+            path: path.to_path_buf(),
+            passed: 0,
+            failed: 1,
+            skipped: 0,
+            failures: vec![Failure { location: path.display().to_string(), message }],
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 pub struct RunOptions {
     pub backend: Backend,
     pub fail_fast: bool,
