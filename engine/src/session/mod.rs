@@ -83,7 +83,7 @@ impl Session {
 
     /// The namespace unqualified names resolve in.
     pub fn current_namespace(&self) -> String {
-        self.context.state().config().options().catalog.default_schema.clone()
+        self.context.state_ref().read().config().options().catalog.default_schema.clone()
     }
 
     pub(crate) fn set_current_namespace(&self, namespace: &str) {
@@ -97,7 +97,7 @@ impl Session {
     }
 
     fn dialect(&self) -> Result<Box<dyn Dialect>> {
-        let name = self.context.state().config().options().sql_parser.dialect.to_string();
+        let name = self.context.state_ref().read().config().options().sql_parser.dialect.to_string();
         dialect_from_str(&name).ok_or_else(|| EngineError::internal(format!("unknown SQL dialect {name}")))
     }
 
