@@ -87,8 +87,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace this `cargo xtask` was started in. `cargo run` sets CARGO_MANIFEST_DIR at
+/// run time; prefer it over the compile-time value, which names the checkout that last
+/// built the binary when several checkouts share one target directory.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn cargo() -> Command {

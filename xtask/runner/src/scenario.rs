@@ -13,7 +13,7 @@ use crate::db::{Backend, Connection, ENGINE_LABEL, EngineHolder};
 use crate::directives::{self, Directive};
 use crate::normalize::{ColumnType, column_types_match};
 
-/// A record of a file, with the directive (if any) that stands at its line.
+/// A record of a file, with the directives that stand on its comment lines.
 pub struct LoadedRecord {
     pub record: Record<ColumnType>,
     /// Directives on the lines of a comment record, in order.
