@@ -209,26 +209,24 @@ impl Bench {
         if self.wants("dml") {
             let n = a.dml;
             let targets = ids(n * 4, n);
-            let updates = self
-                .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
-                    let targets = targets.clone();
-                    async move {
-                        load(&mut s, n * 4).await?;
-                        timed(async { for id in &targets { s.update_one(*id).await?; } Ok(()) }).await
-                    }
-                })
-                .await?;
-            self.record("UPDATE by primary key", "µs/statement", false, updates);
-            let deletes = self
-                .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
-                    let targets = targets.clone();
-                    async move {
-                        load(&mut s, n * 4).await?;
-                        timed(async { for id in &targets { s.delete_one(*id).await?; } Ok(()) }).await
-                    }
-                })
-                .await?;
-            self.record("DELETE by primary key", "µs/statement", false, deletes);
+            for (label, update) in [("UPDATE by primary key", true), ("DELETE by primary key", false)] {
+                let measured = self
+                    .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
+                        let targets = targets.clone();
+                        async move {
+                            load(&mut s, n * 4).await?;
+                            timed(async {
+                                for id in &targets {
+                                    if update { s.update_one(*id).await? } else { s.delete_one(*id).await? }
+                                }
+                                Ok(())
+                            })
+                            .await
+                        }
+                    })
+                    .await?;
+                self.record(label, "µs/statement", false, measured);
+            }
         }
         Ok(())
     }
