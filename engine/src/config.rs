@@ -17,6 +17,10 @@ pub struct EngineConfig {
     pub scan_batch_rows: usize,
     /// DataFusion's parallelism per query; `None` uses one partition per core.
     pub target_partitions: Option<usize>,
+    /// Run simple statements (literal INSERT ... VALUES, SELECT and DELETE by whole primary
+    /// key) without DataFusion's planner. Results are the same either way; off is for
+    /// comparing the two paths.
+    pub simple_statements: bool,
 }
 
 impl EngineConfig {
@@ -28,6 +32,7 @@ impl EngineConfig {
             ids: Arc::new(RandomIds),
             scan_batch_rows: 8192,
             target_partitions: None,
+            simple_statements: true,
         }
     }
 
@@ -41,6 +46,7 @@ impl EngineConfig {
             ids: Arc::new(SequentialIds::default()),
             scan_batch_rows: 8192,
             target_partitions: Some(2),
+            simple_statements: true,
         }
     }
 }

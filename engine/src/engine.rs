@@ -9,7 +9,9 @@ use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::context::SessionState;
 use datafusion::prelude::SessionConfig;
 
-use crate::catalog::{Catalog, DEFAULT_NAMESPACE, TableDefinition, TableEntry};
+use crate::catalog::{Catalog, ColumnFill, DEFAULT_NAMESPACE, TableDefinition, TableEntry};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::logical_expr::{Expr, ExprSchemable};
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::functions::{FunctionContext, engine_functions};
@@ -116,12 +118,20 @@ pub fn build_table_entry(state: &SessionState, versions: BTreeMap<u32, TableDefi
     let schema = definition.arrow_schema();
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
     let mut defaults = std::collections::HashMap::new();
+    let mut fills = Vec::with_capacity(definition.columns.len());
     for column in &definition.columns {
-        if let Some(sql) = &column.default_sql {
-            let expr = state.create_logical_expr(sql, &df_schema)?;
-            defaults.insert(column.name.clone(), expr);
+        match &column.default_sql {
+            Some(sql) => {
+                let expr = state.create_logical_expr(sql, &df_schema)?;
+                fills.push(prepare_fill(state, &expr, &column.data_type));
+                defaults.insert(column.name.clone(), expr);
+            }
+            None => fills.push(ColumnFill::Null),
         }
     }
+    let nullable_schema = Arc::new(Schema::new(
+        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+    ));
     let key_columns = definition
         .primary_key
         .iter()
@@ -134,7 +144,19 @@ pub fn build_table_entry(state: &SessionState, versions: BTreeMap<u32, TableDefi
         })
         .collect::<Result<Vec<_>>>()?;
     let layouts = versions.into_iter().map(|(v, d)| (v, d.columns)).collect();
-    Ok(TableEntry { definition, schema, key_columns, defaults, versions: layouts })
+    Ok(TableEntry { definition, schema, nullable_schema, key_columns, defaults, fills, versions: layouts })
+}
+
+/// Prepares a DEFAULT for the engine's own INSERT path: cast to the column type the way
+/// DataFusion's INSERT planning casts it, and planned once. Functions such as `NOW()` are
+/// still evaluated per statement.
+fn prepare_fill(state: &SessionState, default: &Expr, data_type: &DataType) -> ColumnFill {
+    let empty = DFSchema::empty();
+    default
+        .clone()
+        .cast_to(data_type, &empty)
+        .and_then(|expr| state.create_physical_expr(expr, &empty))
+        .map_or(ColumnFill::Unprepared, ColumnFill::Default)
 }
 
 impl Engine {

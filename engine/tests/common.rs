@@ -15,9 +15,16 @@ pub struct TestEngine {
 
 impl TestEngine {
     pub fn new() -> TestEngine {
+        TestEngine::with_config(|_| {})
+    }
+
+    /// A fresh engine whose test configuration `adjust` may change.
+    pub fn with_config(adjust: impl FnOnce(&mut EngineConfig)) -> TestEngine {
         let dir = tempfile::tempdir().expect("temporary directory");
         let clock = Arc::new(ManualClock::default());
-        let engine = Engine::open(EngineConfig::for_tests(dir.path().join("data"), clock.clone())).expect("open engine");
+        let mut config = EngineConfig::for_tests(dir.path().join("data"), clock.clone());
+        adjust(&mut config);
+        let engine = Engine::open(config).expect("open engine");
         TestEngine { engine, clock, dir }
     }
 

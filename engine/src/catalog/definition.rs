@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::kinds::TableKind;
@@ -67,15 +68,32 @@ impl TableDefinition {
     }
 }
 
+/// How a column an INSERT leaves out is filled when the engine runs the INSERT itself
+/// (see `exec::simple`); DataFusion's planner uses [`TableEntry::defaults`] instead.
+#[derive(Debug, Clone)]
+pub enum ColumnFill {
+    /// No DEFAULT: NULL.
+    Null,
+    /// The DEFAULT expression cast to the column type, ready to evaluate per statement.
+    Default(Arc<dyn PhysicalExpr>),
+    /// A DEFAULT that could not be prepared; INSERTs leaving the column out are planned.
+    Unprepared,
+}
+
 /// A table as the engine uses it: the current definition, every stored schema version
 /// (to decode old rows), and the planned DEFAULT expressions.
 #[derive(Debug)]
 pub struct TableEntry {
     pub definition: TableDefinition,
     pub schema: SchemaRef,
+    /// `schema` with every column nullable: the shape of rows handed to the writer, which
+    /// checks NOT NULL itself (naming the column, with its SQLSTATE).
+    pub nullable_schema: SchemaRef,
     /// Index into `definition.columns` of each primary-key column, in key order.
     pub key_columns: Vec<usize>,
     pub defaults: HashMap<String, Expr>,
+    /// One per column of `definition.columns`.
+    pub fills: Vec<ColumnFill>,
     /// Column layouts of every schema version rows may have been written with.
     pub versions: BTreeMap<u32, Vec<ColumnDefinition>>,
 }

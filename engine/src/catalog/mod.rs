@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::{ChangeSet, Store, TableId, WriteGuard, keys};
 
-pub use definition::{ColumnDefinition, NamespaceRecord, TableDefinition, TableEntry};
+pub use definition::{ColumnDefinition, ColumnFill, NamespaceRecord, TableDefinition, TableEntry};
 pub use kinds::{AccessLevel, ROW_KEY_COLUMN, SystemColumn, TableKind};
 pub use options::{FlushPolicy, TableOptions};
 

@@ -8,9 +8,8 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
-use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, WriteOp, col};
@@ -66,7 +65,7 @@ pub async fn execute(session: &Session, dml: DmlStatement) -> Result<u64> {
                     .ok_or_else(|| EngineError::internal("UPDATE lost the row key"))?
                     .clone();
                 // NOT NULL is the writer's check (with its SQLSTATE), not Arrow's.
-                let values = RecordBatch::try_new(nullable(&entry.schema), values)
+                let values = RecordBatch::try_new(entry.nullable_schema.clone(), values)
                     .map_err(|e| EngineError::internal(format!("UPDATE values: {e}")))?;
                 rows.push((values, row_key));
             }
@@ -74,12 +73,6 @@ pub async fn execute(session: &Session, dml: DmlStatement) -> Result<u64> {
         }
         other => Err(EngineError::internal(format!("{other} is not executed here"))),
     }
-}
-
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
-    ))
 }
 
 async fn run(session: &Session, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {

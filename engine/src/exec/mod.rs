@@ -5,6 +5,7 @@ pub mod dml;
 pub mod drop_table;
 pub mod namespace;
 pub mod show;
+pub mod simple;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};

@@ -30,6 +30,14 @@ impl KeyInterval {
         KeyInterval { lower: Bound::Included(value.clone()), upper: Bound::Included(value) }
     }
 
+    /// The single encoded value this interval holds, if it is a point.
+    pub fn as_point(&self) -> Option<&[u8]> {
+        match (&self.lower, &self.upper) {
+            (Bound::Included(lower), Bound::Included(upper)) if lower == upper => Some(lower),
+            _ => None,
+        }
+    }
+
     /// The RocksDB byte range `[start, end)` of this interval under `scope_prefix`.
     /// Included/excluded bounds on a value cover every composite key that starts with it.
     pub fn to_byte_range(&self, scope_prefix: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {

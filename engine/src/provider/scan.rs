@@ -129,13 +129,26 @@ pub fn run_scan(
     let scope_prefix = keys::scope_row_prefix(definition.id, &request.scope);
     let ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
         request.intervals.iter().map(|i| i.to_byte_range(&scope_prefix)).collect();
-    let mut batch = BatchAssembler::new(schema.clone(), request)?;
-    let mut emitted = 0usize;
     let limit = request.limit.unwrap_or(usize::MAX);
-    let mut stopped = false;
     if limit == 0 {
         return Ok(());
     }
+    // Equalities on a one-column key name whole row keys: read them, do not iterate.
+    if request.entry.key_columns.len() == 1 {
+        let points: Option<Vec<Vec<u8>>> =
+            request.intervals.iter().map(|i| i.as_point().map(|p| [scope_prefix.as_slice(), p].concat())).collect();
+        if let Some(points) = points {
+            for batch in read_keys(store, schema, request, &points[..points.len().min(limit)])? {
+                if !emit(batch) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+    }
+    let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
+    let mut emitted = 0usize;
+    let mut stopped = false;
     store.scan_ranges(&ranges, |key, value| {
         let header = decode_header(value)?;
         if header.deleted && !request.include_deleted {
@@ -169,6 +182,29 @@ pub fn run_scan(
     Ok(())
 }
 
+/// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key
+/// order), skipping missing rows and, unless the request includes them, deleted ones.
+pub fn read_keys(store: &Store, schema: &SchemaRef, request: &ScanRequest, row_keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
+    let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
+    let mut batch = BatchAssembler::new(schema.clone(), request, row_keys.len().max(1))?;
+    let mut batches = Vec::new();
+    for (key, value) in row_keys.iter().zip(store.multi_get(row_keys)?) {
+        let Some(value) = value else { continue };
+        let header = decode_header(&value)?;
+        if header.deleted && !request.include_deleted {
+            continue;
+        }
+        if batch.version != Some(header.schema_version) && batch.rows > 0 {
+            batches.push(batch.finish()?);
+        }
+        batch.push(&key[prefix_len..], &value, header)?;
+    }
+    if batch.rows > 0 {
+        batches.push(batch.finish()?);
+    }
+    Ok(batches)
+}
+
 /// Accumulates decoded rows until a batch is full.
 struct BatchAssembler<'a> {
     schema: SchemaRef,
@@ -182,10 +218,12 @@ struct BatchAssembler<'a> {
     deleted: Vec<bool>,
     row_keys: BinaryBuilder,
     rows: usize,
+    /// Rows the decoders reserve room for.
+    capacity: usize,
 }
 
 impl<'a> BatchAssembler<'a> {
-    fn new(schema: SchemaRef, request: &'a ScanRequest) -> Result<Self> {
+    fn new(schema: SchemaRef, request: &'a ScanRequest, capacity: usize) -> Result<Self> {
         let user_outputs = request
             .sources
             .iter()
@@ -206,6 +244,7 @@ impl<'a> BatchAssembler<'a> {
             deleted: Vec::new(),
             row_keys: BinaryBuilder::new(),
             rows: 0,
+            capacity,
         })
     }
 
@@ -230,7 +269,7 @@ impl<'a> BatchAssembler<'a> {
                     layout.iter().position(|c| c.id == id)
                 })
                 .collect();
-            let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.request.batch_rows)?;
+            let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.capacity)?;
             self.decoders.insert(version, decoder);
         }
         Ok(self.decoders.get_mut(&version).expect("inserted above"))

@@ -3,20 +3,22 @@
 //! A session owns a DataFusion `SessionContext` whose only catalog is a
 //! [`catalog_provider::SessionCatalog`] over the shared engine catalog, so DataFusion
 //! plans every query against live engine state. [`Session::execute`] runs each statement
-//! of the input in order: engine statements are executed by [`crate::exec`], everything
-//! else is planned by DataFusion, with UPDATE and DELETE executed by the engine from the
-//! plan DataFusion built.
+//! of the input in order: simple INSERT, primary-key SELECT and DELETE statements run
+//! without the planner ([`crate::exec::simple`]), engine statements are executed by
+//! [`crate::exec`], everything else is planned by DataFusion, with UPDATE and DELETE
+//! executed by the engine from the plan DataFusion built.
 
 pub mod catalog_provider;
 pub mod scope;
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::common::config::Dialect;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{FromTable, Statement, TableFactor, TableObject};
-use datafusion::sql::sqlparser::dialect::{Dialect, dialect_from_str};
+use datafusion::sql::sqlparser::dialect::{Dialect as SqlDialect, dialect_from_str};
 
 use crate::catalog::{INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SystemColumn};
 use crate::system::read_only;
@@ -60,6 +62,8 @@ pub struct Session {
     pub(crate) user: SessionUser,
     pub(crate) context: SessionContext,
     pub(crate) scope: ScopeCell,
+    /// Statements that ran without DataFusion's planner.
+    simple_statements: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -74,7 +78,13 @@ impl Session {
         let context = SessionContext::new_with_state(state);
         let scope: ScopeCell = Arc::new(Mutex::new(StatementScope::default()));
         context.register_catalog(CATALOG_NAME, Arc::new(SessionCatalog::new(shared.clone(), scope.clone())));
-        Ok(Session { shared, user, context, scope })
+        Ok(Session { shared, user, context, scope, simple_statements: 0 })
+    }
+
+    /// How many statements of this session ran without DataFusion's planner (simple
+    /// INSERT, SELECT and DELETE statements, see `exec::simple`).
+    pub fn simple_statement_count(&self) -> u64 {
+        self.simple_statements
     }
 
     pub fn user(&self) -> &SessionUser {
@@ -96,7 +106,20 @@ impl Session {
         (namespace, reference.name.clone())
     }
 
-    fn dialect(&self) -> Result<Box<dyn Dialect>> {
+    /// Whether simple statements may skip DataFusion's planner: enabled in the engine
+    /// configuration, and the session's SQL settings are the defaults the recognizer
+    /// (`sql::simple`) reproduces.
+    pub(crate) fn simple_statements_apply(&self) -> bool {
+        if !self.shared.config.simple_statements {
+            return false;
+        }
+        let state = self.context.state_ref();
+        let state = state.read();
+        let parser = &state.config().options().sql_parser;
+        parser.enable_ident_normalization && !parser.parse_float_as_decimal && matches!(parser.dialect, Dialect::Generic)
+    }
+
+    fn dialect(&self) -> Result<Box<dyn SqlDialect>> {
         let name = self.context.state_ref().read().config().options().sql_parser.dialect.to_string();
         dialect_from_str(&name).ok_or_else(|| EngineError::internal(format!("unknown SQL dialect {name}")))
     }
@@ -110,6 +133,10 @@ impl Session {
 
     /// Runs every statement of `sql` in order and returns each result.
     pub async fn execute_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
+        if let Some(result) = exec::simple::try_execute(self, sql).await? {
+            self.simple_statements += 1;
+            return Ok(vec![result]);
+        }
         // The dialect is not Send: parse before the first await.
         let statements = {
             let dialect = self.dialect()?;
@@ -150,6 +177,13 @@ impl Session {
     }
 
     async fn execute_datafusion(&mut self, mut statement: Statement, mentions: Vec<SystemColumn>) -> Result<QueryResult> {
+        if let Statement::Update(update) = &statement
+            && mentions.is_empty()
+            && let Some(result) = exec::simple::try_update(self, update).await?
+        {
+            self.simple_statements += 1;
+            return Ok(result);
+        }
         let target = self.dml_target(&statement)?;
         if target.as_ref().is_some_and(|t| t.namespace == SYSTEM_NAMESPACE) {
             return Err(read_only());

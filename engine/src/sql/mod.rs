@@ -1,8 +1,10 @@
 //! The SQL front end: splits input into statements, recognises the engine's own statements
-//! ([`parser`]), and rewrites DataFusion statements so system columns stay out of `*`
+//! ([`parser`]), recognises the simple statements the engine runs without the planner
+//! ([`simple`]), and rewrites DataFusion statements so system columns stay out of `*`
 //! ([`system_columns`]).
 
 pub mod parser;
+pub mod simple;
 pub mod system_columns;
 
 pub use parser::{EngineStatement, ObjectRef, parse_statements};

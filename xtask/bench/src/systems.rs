@@ -1,6 +1,7 @@
 //! The systems under test, each able to run every workload step: the engine, SQLite
 //! (rusqlite, WAL, synchronous=NORMAL), DataFusion on MemTable, and raw RocksDB puts and
-//! gets of the engine's own row encoding (the storage floor).
+//! gets of the engine's own row encoding, with the engine's RocksDB options (the storage
+//! floor).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use engine::exports::datafusion::prelude::SessionContext;
 use engine::storage::key_codec::encode_scalar;
 use engine::storage::keys::{RowScope, scope_row_prefix};
 use engine::storage::row_codec::{ColumnReader, RowHeader, encode_row};
+use engine::storage::store::rocksdb_options;
 use engine::{Engine, EngineConfig, Session};
 use engine::exports::datafusion::common::ScalarValue;
 
@@ -77,10 +79,7 @@ impl System {
                 System::DataFusion { context }
             }
             Kind::RocksDb => {
-                let mut options = rocksdb::Options::default();
-                options.create_if_missing(true);
-                options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-                let db = rocksdb::DB::open(&options, dir.path().join("raw"))?;
+                let db = rocksdb::DB::open(&rocksdb_options(), dir.path().join("raw"))?;
                 System::RocksDb { db, prefix: scope_row_prefix(1, &RowScope::Shared), _dir: dir }
             }
         })
