@@ -64,6 +64,8 @@ pub struct Session {
     pub(crate) scope: ScopeCell,
     /// Statements that ran without DataFusion's planner.
     simple_statements: u64,
+    /// Whether simple statements may skip the planner in this session.
+    simple_enabled: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -78,13 +80,20 @@ impl Session {
         let context = SessionContext::new_with_state(state);
         let scope: ScopeCell = Arc::new(Mutex::new(StatementScope::default()));
         context.register_catalog(CATALOG_NAME, Arc::new(SessionCatalog::new(shared.clone(), scope.clone())));
-        Ok(Session { shared, user, context, scope, simple_statements: 0 })
+        let simple_enabled = shared.config.simple_statements;
+        Ok(Session { shared, user, context, scope, simple_statements: 0, simple_enabled })
     }
 
     /// How many statements of this session ran without DataFusion's planner (simple
     /// INSERT, SELECT and DELETE statements, see `exec::simple`).
     pub fn simple_statement_count(&self) -> u64 {
         self.simple_statements
+    }
+
+    /// Turns the simple-statement path on or off for this session (it starts as the
+    /// engine configuration says); results are the same either way.
+    pub fn set_simple_statements(&mut self, enabled: bool) {
+        self.simple_enabled = enabled;
     }
 
     pub fn user(&self) -> &SessionUser {
@@ -106,11 +115,11 @@ impl Session {
         (namespace, reference.name.clone())
     }
 
-    /// Whether simple statements may skip DataFusion's planner: enabled in the engine
-    /// configuration, and the session's SQL settings are the defaults the recognizer
+    /// Whether simple statements may skip DataFusion's planner: enabled for the session,
+    /// and the session's SQL settings are the defaults the recognizer
     /// (`sql::simple`) reproduces.
     pub(crate) fn simple_statements_apply(&self) -> bool {
-        if !self.shared.config.simple_statements {
+        if !self.simple_enabled {
             return false;
         }
         let state = self.context.state_ref();

@@ -40,7 +40,7 @@ struct Args {
     /// Workloads to run (default: all): single, bulk, point, scan, dml.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Systems to run (default: all): engine, sqlite, datafusion, rocksdb-raw.
+    /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
     /// Where to write the JSON result.
@@ -214,7 +214,9 @@ impl Bench {
                     .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
                         let targets = targets.clone();
                         async move {
+                            s.set_loading(true);
                             load(&mut s, n * 4).await?;
+                            s.set_loading(false);
                             timed(async {
                                 for id in &targets {
                                     if update { s.update_one(*id).await? } else { s.delete_one(*id).await? }
@@ -239,7 +241,9 @@ impl Bench {
         let mut systems = BTreeMap::new();
         for kind in self.kinds.clone() {
             let mut system = System::fresh(kind).await?;
+            system.set_loading(true);
             load(&mut system, a.scan_rows.max(a.lookups)).await?;
+            system.set_loading(false);
             systems.insert(kind, system);
         }
         let lookup_ids = ids(a.scan_rows.max(a.lookups), a.lookups);

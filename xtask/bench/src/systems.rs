@@ -21,17 +21,20 @@ pub const SCAN_QUERY: &str = "SELECT grp, COUNT(*), SUM(v) FROM t WHERE v > 100 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Kind {
     Engine,
+    /// The engine with every statement planned by DataFusion (no simple-statement path).
+    EnginePlanned,
     Sqlite,
     DataFusion,
     RocksDb,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Engine, Kind::Sqlite, Kind::DataFusion, Kind::RocksDb];
+    pub const ALL: [Kind; 5] = [Kind::Engine, Kind::EnginePlanned, Kind::Sqlite, Kind::DataFusion, Kind::RocksDb];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Engine => "engine",
+            Kind::EnginePlanned => "engine-planned",
             Kind::Sqlite => "sqlite",
             Kind::DataFusion => "datafusion",
             Kind::RocksDb => "rocksdb-raw",
@@ -50,7 +53,7 @@ pub fn values_sql(start: i64, count: i64) -> String {
 }
 
 pub enum System {
-    Engine { session: Session, _engine: Engine, _dir: tempfile::TempDir },
+    Engine { session: Session, planned: bool, _engine: Engine, _dir: tempfile::TempDir },
     Sqlite { connection: rusqlite::Connection, _dir: tempfile::TempDir },
     DataFusion { context: SessionContext },
     RocksDb { db: rocksdb::DB, prefix: Vec<u8>, _dir: tempfile::TempDir },
@@ -61,11 +64,13 @@ impl System {
     pub async fn fresh(kind: Kind) -> Result<System> {
         let dir = tempfile::tempdir()?;
         Ok(match kind {
-            Kind::Engine => {
+            Kind::Engine | Kind::EnginePlanned => {
                 let engine = Engine::open(EngineConfig::new(dir.path().join("data")))?;
                 let mut session = engine.root_session();
                 session.execute(CREATE_TABLE).await?;
-                System::Engine { session, _engine: engine, _dir: dir }
+                let planned = kind == Kind::EnginePlanned;
+                session.set_simple_statements(!planned);
+                System::Engine { session, planned, _engine: engine, _dir: dir }
             }
             Kind::Sqlite => {
                 let connection = rusqlite::Connection::open(dir.path().join("bench.sqlite"))?;
@@ -83,6 +88,13 @@ impl System {
                 System::RocksDb { db, prefix: scope_row_prefix(1, &RowScope::Shared), _dir: dir }
             }
         })
+    }
+
+    /// Untimed set-up may take the engine's fast path even on the planned-only engine.
+    pub fn set_loading(&mut self, loading: bool) {
+        if let System::Engine { session, planned: true, .. } = self {
+            session.set_simple_statements(loading);
+        }
     }
 
     /// Runs one SQL statement (not for the raw RocksDB system).
