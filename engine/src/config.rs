@@ -21,7 +21,12 @@ pub struct EngineConfig {
     /// key) without DataFusion's planner. Results are the same either way; off is for
     /// comparing the two paths.
     pub simple_statements: bool,
+    /// The most memory RocksDB's block cache (decompressed blocks) may hold.
+    pub block_cache_bytes: usize,
 }
+
+/// The default block cache: room for a few million typical rows.
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 
 impl EngineConfig {
     /// Production configuration: system clock, random ids.
@@ -33,6 +38,7 @@ impl EngineConfig {
             scan_batch_rows: 8192,
             target_partitions: None,
             simple_statements: true,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
         }
     }
 
@@ -47,6 +53,7 @@ impl EngineConfig {
             scan_batch_rows: 8192,
             target_partitions: Some(2),
             simple_statements: true,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
         }
     }
 }

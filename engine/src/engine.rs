@@ -73,7 +73,7 @@ pub struct Engine {
 impl Engine {
     /// Opens (or creates) the engine on `config.data_dir`.
     pub fn open(config: EngineConfig) -> Result<Engine> {
-        let store = Arc::new(Store::open(&config.data_dir.join("hot"))?);
+        let store = Arc::new(Store::open(&config.data_dir.join("hot"), config.block_cache_bytes)?);
         let functions = Arc::new(FunctionContext {
             clock: config.clock.clone(),
             ids: config.ids.clone(),

@@ -253,6 +253,7 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
         include_deleted: false,
         limit: None,
         batch_rows: 1,
+        parallelism: 1,
     };
     let batches = read_keys(&session.shared.store, &schema, &request, &[key])?;
     Ok(Some(QueryResult::Rows { schema, batches }))
@@ -309,6 +310,7 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
         include_deleted: false,
         limit: None,
         batch_rows: 1,
+        parallelism: 1,
     };
     let shared = &session.shared;
     let guard = shared.store.lock_writes().await;

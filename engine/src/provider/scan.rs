@@ -5,7 +5,6 @@
 //! them, decodes only the projected columns, stops at the pushed-down limit, and sends
 //! batches through a bounded channel, so memory stays at a couple of batches.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,6 +37,8 @@ pub struct ScanRequest {
     pub include_deleted: bool,
     pub limit: Option<usize>,
     pub batch_rows: usize,
+    /// Threads a large scan may be split across.
+    pub parallelism: usize,
 }
 
 #[derive(Debug)]
@@ -108,8 +109,8 @@ impl ExecutionPlan for ScanExec {
         let schema = self.schema.clone();
         let request = self.request.clone();
         builder.spawn_blocking(move || {
-            let mut emit = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
-            if let Err(error) = run_scan(&store, &schema, &request, &mut emit) {
+            let emit = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+            if let Err(error) = run_scan(&store, &schema, &request, &emit) {
                 let _ = tx.blocking_send(Err(error.into_datafusion()));
             }
             Ok(())
@@ -123,7 +124,7 @@ pub fn run_scan(
     store: &Store,
     schema: &SchemaRef,
     request: &ScanRequest,
-    emit: &mut dyn FnMut(RecordBatch) -> bool,
+    emit: &(dyn Fn(RecordBatch) -> bool + Sync),
 ) -> Result<()> {
     let definition = &request.entry.definition;
     let scope_prefix = keys::scope_row_prefix(definition.id, &request.scope);
@@ -144,6 +145,14 @@ pub fn run_scan(
                 }
             }
             return Ok(());
+        }
+    }
+    // A large unlimited scan of one range is split across threads (one snapshot); batches
+    // then arrive in key order within each part only, which SQL never promised anyway.
+    if let ([(lower, upper)], None) = (ranges.as_slice(), request.limit) {
+        let upper = upper.clone().unwrap_or_else(|| vec![0xFF; lower.len() + 1]);
+        if let Some(splits) = store.split_range(lower, &upper, request.parallelism)? {
+            return scan_in_parts(store, schema, request, lower, &upper, splits, scope_prefix.len(), emit);
         }
     }
     let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
@@ -182,6 +191,50 @@ pub fn run_scan(
     Ok(())
 }
 
+/// Scans `[lower, upper)` as consecutive parts cut at `splits`, one thread each.
+#[allow(clippy::too_many_arguments)]
+fn scan_in_parts(
+    store: &Store,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    lower: &[u8],
+    upper: &[u8],
+    splits: Vec<Vec<u8>>,
+    prefix_len: usize,
+    emit: &(dyn Fn(RecordBatch) -> bool + Sync),
+) -> Result<()> {
+    let mut bounds = Vec::with_capacity(splits.len() + 2);
+    bounds.push(lower.to_vec());
+    bounds.extend(splits);
+    bounds.push(upper.to_vec());
+    let mut assemblers = Vec::with_capacity(bounds.len() - 1);
+    for _ in 1..bounds.len() {
+        assemblers.push(BatchAssembler::new(schema.clone(), request, request.batch_rows)?);
+    }
+    let parts = bounds.windows(2).zip(assemblers.iter_mut()).map(|(pair, batch)| {
+        let visit = move |key: &[u8], value: &[u8]| -> Result<bool> {
+            let header = decode_header(value)?;
+            if header.deleted && !request.include_deleted {
+                return Ok(true);
+            }
+            let full = batch.rows >= request.batch_rows;
+            if (full || batch.version != Some(header.schema_version) && batch.rows > 0) && !emit(batch.finish()?) {
+                return Ok(false);
+            }
+            batch.push(&key[prefix_len..], value, header)?;
+            Ok(true)
+        };
+        (pair[0].clone(), pair[1].clone(), visit)
+    });
+    store.scan_parallel(parts.collect())?;
+    for mut batch in assemblers {
+        if batch.rows > 0 && !emit(batch.finish()?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key
 /// order), skipping missing rows and, unless the request includes them, deleted ones.
 pub fn read_keys(store: &Store, schema: &SchemaRef, request: &ScanRequest, row_keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
@@ -211,7 +264,8 @@ struct BatchAssembler<'a> {
     request: &'a ScanRequest,
     /// Positions in the output of user columns, and their definition index.
     user_outputs: Vec<(usize, usize)>,
-    decoders: HashMap<u32, RowDecoder>,
+    /// One decoder per schema version seen (usually one: a short list beats hashing per row).
+    decoders: Vec<(u32, RowDecoder)>,
     version: Option<u32>,
     seqs: Vec<i64>,
     updated: Vec<i64>,
@@ -237,7 +291,7 @@ impl<'a> BatchAssembler<'a> {
             schema,
             request,
             user_outputs,
-            decoders: HashMap::new(),
+            decoders: Vec::new(),
             version: None,
             seqs: Vec::new(),
             updated: Vec::new(),
@@ -249,30 +303,31 @@ impl<'a> BatchAssembler<'a> {
     }
 
     fn decoder(&mut self, version: u32) -> Result<&mut RowDecoder> {
-        if !self.decoders.contains_key(&version) {
-            let entry = &self.request.entry;
-            let layout = entry
-                .versions
-                .get(&version)
-                .ok_or_else(|| EngineError::internal(format!("row written with unknown schema version {version}")))?;
-            let stored_types: Vec<DataType> = layout.iter().map(|c| c.data_type.clone()).collect();
-            let output_types: Vec<DataType> = self
-                .user_outputs
-                .iter()
-                .map(|(_, index)| entry.definition.columns[*index].data_type.clone())
-                .collect();
-            let wanted = self
-                .user_outputs
-                .iter()
-                .map(|(_, index)| {
-                    let id = entry.definition.columns[*index].id;
-                    layout.iter().position(|c| c.id == id)
-                })
-                .collect();
-            let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.capacity)?;
-            self.decoders.insert(version, decoder);
+        if let Some(at) = self.decoders.iter().position(|(v, _)| *v == version) {
+            return Ok(&mut self.decoders[at].1);
         }
-        Ok(self.decoders.get_mut(&version).expect("inserted above"))
+        let entry = &self.request.entry;
+        let layout = entry
+            .versions
+            .get(&version)
+            .ok_or_else(|| EngineError::internal(format!("row written with unknown schema version {version}")))?;
+        let stored_types: Vec<DataType> = layout.iter().map(|c| c.data_type.clone()).collect();
+        let output_types: Vec<DataType> = self
+            .user_outputs
+            .iter()
+            .map(|(_, index)| entry.definition.columns[*index].data_type.clone())
+            .collect();
+        let wanted = self
+            .user_outputs
+            .iter()
+            .map(|(_, index)| {
+                let id = entry.definition.columns[*index].id;
+                layout.iter().position(|c| c.id == id)
+            })
+            .collect();
+        let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.capacity)?;
+        self.decoders.push((version, decoder));
+        Ok(&mut self.decoders.last_mut().expect("pushed above").1)
     }
 
     fn push(&mut self, primary_key: &[u8], value: &[u8], header: crate::storage::row_codec::RowHeader) -> Result<()> {

@@ -149,7 +149,7 @@ impl TableProvider for EngineTableProvider {
 
     async fn scan(
         &self,
-        _state: &dyn DfSession,
+        state: &dyn DfSession,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -176,6 +176,7 @@ impl TableProvider for EngineTableProvider {
             include_deleted,
             limit,
             batch_rows: self.shared.config.scan_batch_rows,
+            parallelism: state.config().target_partitions(),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
     }

@@ -65,8 +65,8 @@ impl<'a> TableWriter<'a> {
         self.statement(guard, |guard, changes| {
             let store = &self.shared.store;
             let version = self.entry.definition.schema_version;
-            let mut planned: Vec<(Vec<u8>, usize, usize, u64)> = Vec::new();
-            let mut seen = HashSet::new();
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let mut planned: Vec<(Vec<u8>, usize, usize, u64)> = Vec::with_capacity(rows);
             for (batch_index, batch) in batches.iter().enumerate() {
                 let key_arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
                 for row in 0..batch.num_rows() {
@@ -74,9 +74,6 @@ impl<'a> TableWriter<'a> {
                     let mut key = self.scope_prefix.clone();
                     if self.entry.has_primary_key() {
                         encode_key_row(&key_arrays, row, &mut key)?;
-                        if !seen.insert(key.clone()) {
-                            return Err(self.duplicate_key(&key));
-                        }
                     } else {
                         key.extend_from_slice(&encode_row_id(seq));
                     }
@@ -84,7 +81,8 @@ impl<'a> TableWriter<'a> {
                 }
             }
             if self.entry.has_primary_key() {
-                let keys: Vec<Vec<u8>> = planned.iter().map(|(k, ..)| k.clone()).collect();
+                let keys: Vec<&[u8]> = planned.iter().map(|(k, ..)| k.as_slice()).collect();
+                self.refuse_duplicates(&keys)?;
                 self.refuse_live_keys(&keys)?;
             }
             let readers = column_readers(batches.iter())?;
@@ -156,6 +154,7 @@ impl<'a> TableWriter<'a> {
                 .filter(|((old, ..), new)| old != *new && !vacated.contains(new))
                 .map(|(_, new)| new.clone())
                 .collect();
+            let moved: Vec<&[u8]> = moved.iter().map(Vec::as_slice).collect();
             self.refuse_live_keys(&moved)?;
             let readers = column_readers(batches.iter().map(|(batch, _)| batch))?;
             let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
@@ -235,8 +234,33 @@ impl<'a> TableWriter<'a> {
         })
     }
 
+    /// Fails with a unique violation on the first key (in statement order) that appears
+    /// twice among `keys`.
+    fn refuse_duplicates(&self, keys: &[&[u8]]) -> Result<()> {
+        // Bulk loads usually come in key order, which rules duplicates out without hashing.
+        if keys.windows(2).all(|pair| pair[0] < pair[1]) {
+            return Ok(());
+        }
+        let mut seen = HashSet::with_capacity(keys.len());
+        for key in keys {
+            if !seen.insert(*key) {
+                return Err(self.duplicate_key(key));
+            }
+        }
+        Ok(())
+    }
+
     /// Fails with a unique violation if any of `keys` holds a live row.
-    fn refuse_live_keys(&self, keys: &[Vec<u8>]) -> Result<()> {
+    fn refuse_live_keys(&self, keys: &[&[u8]]) -> Result<()> {
+        // A batch whose whole key span is empty in storage cannot collide: one seek.
+        const SPAN_CHECK_FROM: usize = 8;
+        if keys.len() >= SPAN_CHECK_FROM {
+            let first = keys.iter().min().expect("not empty");
+            let last = keys.iter().max().expect("not empty");
+            if self.shared.store.range_is_empty(first, last)? {
+                return Ok(());
+            }
+        }
         for (key, existing) in keys.iter().zip(self.shared.store.multi_get(keys)?) {
             if let Some(value) = existing
                 && !decode_header(&value)?.deleted

@@ -287,7 +287,8 @@ impl<'a> Parser<'a> {
             None
         };
         self.keyword("VALUES")?;
-        let mut values = Vec::new();
+        // About one literal per four bytes of text is plenty for typical VALUES lists.
+        let mut values = Vec::with_capacity(self.lexer.text.len() / 4);
         let mut width = None;
         loop {
             self.punct(Token::LeftParen)?;
@@ -468,6 +469,11 @@ fn equalities<'s>(expr: &'s ast::Expr, out: &mut Vec<Equality<'s>>) -> Option<()
 fn number(digits: &str, negative: bool) -> Option<Literal<'static>> {
     if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
+    }
+    // Short integers directly (the common case in bulk VALUES); the rest as Rust parses them.
+    if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let magnitude = digits.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+        return Some(Literal::Int(if negative { -magnitude } else { magnitude }));
     }
     let signed: Cow<str> = if negative { Cow::Owned(format!("-{digits}")) } else { Cow::Borrowed(digits) };
     if digits.contains('.') {

@@ -69,9 +69,10 @@ impl ChangeSet {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Opens (or creates) hot storage at `path` with a block cache of `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Store> {
         std::fs::create_dir_all(path)?;
-        let db = DB::open(&rocksdb_options(), path)?;
+        let db = DB::open(&rocksdb_options(cache_bytes), path)?;
         let last_seq = match db.get(keys::meta_key(SEQ_META))? {
             Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 8])),
             None => 0,
@@ -118,12 +119,25 @@ impl Store {
     }
 
     /// Reads many keys in one call.
-    pub fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
         self.db
             .multi_get(keys)
             .into_iter()
             .map(|r| r.map_err(Into::into))
             .collect()
+    }
+
+    /// Whether no key at all (live or deleted row) lies in `[first, last]`: one seek,
+    /// where looking up each key of a large batch would search the memtable once per key.
+    pub fn range_is_empty(&self, first: &[u8], last: &[u8]) -> Result<bool> {
+        let mut read = ReadOptions::default();
+        // The smallest key after `last` is `last` followed by a zero byte.
+        read.set_iterate_upper_bound([last, &[0]].concat());
+        let mut iter = self.db.raw_iterator_opt(read);
+        iter.seek(first);
+        let empty = !iter.valid();
+        iter.status()?;
+        Ok(empty)
     }
 
     /// Calls `visit` for each key in `[lower, upper)` in key order, on a consistent
@@ -167,6 +181,62 @@ impl Store {
         Ok(())
     }
 
+    /// Splits `[lower, upper)` into up to `parts` ranges for a parallel scan, when the
+    /// range holds at least [`PARALLEL_SCAN_MIN_BYTES`] of flushed data (smaller ranges,
+    /// and data still only in memtables, are not worth the threads). Split keys
+    /// interpolate between the first and last key of the range, so parts are even when
+    /// keys are spread evenly (such as increasing integer keys).
+    pub fn split_range(&self, lower: &[u8], upper: &[u8], parts: usize) -> Result<Option<Vec<Vec<u8>>>> {
+        if parts < 2 {
+            return Ok(None);
+        }
+        let size = self.db.get_approximate_sizes(&[rocksdb::Range::new(lower, upper)]);
+        if size.first().copied().unwrap_or(0) < PARALLEL_SCAN_MIN_BYTES {
+            return Ok(None);
+        }
+        let mut read = ReadOptions::default();
+        read.set_iterate_lower_bound(lower.to_vec());
+        read.set_iterate_upper_bound(upper.to_vec());
+        let mut iter = self.db.raw_iterator_opt(read);
+        iter.seek(lower);
+        let Some(first) = iter.key().map(<[u8]>::to_vec) else { return Ok(None) };
+        iter.seek_for_prev(upper);
+        let Some(last) = iter.key().map(<[u8]>::to_vec) else { return Ok(None) };
+        iter.status()?;
+        let splits = interpolate_keys(&first, &last, parts);
+        Ok((!splits.is_empty()).then_some(splits))
+    }
+
+    /// Runs one visitor per range `[lower, upper)`, each on its own thread, all on one
+    /// snapshot, and returns when every range is done (or has been stopped).
+    pub fn scan_parallel<V>(&self, parts: Vec<(Vec<u8>, Vec<u8>, V)>) -> Result<()>
+    where
+        V: FnMut(&[u8], &[u8]) -> Result<bool> + Send,
+    {
+        let snapshot = self.db.snapshot();
+        let outcomes: Vec<Result<bool>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(lower, upper, mut visit)| {
+                    let snapshot = &snapshot;
+                    scope.spawn(move || {
+                        let mut read = ReadOptions::default();
+                        read.set_iterate_lower_bound(lower.clone());
+                        read.set_iterate_upper_bound(upper);
+                        let mut iter = snapshot.raw_iterator_opt(read);
+                        iter.seek(&lower);
+                        visit_all(&mut iter, &mut visit)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
+        });
+        for outcome in outcomes {
+            outcome?;
+        }
+        Ok(())
+    }
+
     /// Every key and value that starts with `prefix`.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
@@ -206,22 +276,45 @@ fn visit_all<D: rocksdb::DBAccess>(
     Ok(true)
 }
 
+/// Flushed bytes (compressed, on disk) from which a scan is split across threads.
+pub const PARALLEL_SCAN_MIN_BYTES: u64 = 4 << 20;
+
+/// `parts - 1` keys strictly between `first` and `last`, evenly spaced in the eight bytes
+/// after their common prefix (read as a big-endian number); none if they are too close.
+fn interpolate_keys(first: &[u8], last: &[u8], parts: usize) -> Vec<Vec<u8>> {
+    let common = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+    let window = |key: &[u8]| {
+        let mut bytes = [0u8; 8];
+        for (slot, byte) in bytes.iter_mut().zip(&key[common..]) {
+            *slot = *byte;
+        }
+        u64::from_be_bytes(bytes)
+    };
+    let (low, high) = (window(first), window(last));
+    let step = (high - low) / parts as u64;
+    if step == 0 {
+        return Vec::new();
+    }
+    (1..parts as u64)
+        .map(|i| [&first[..common], &(low + step * i).to_be_bytes()].concat())
+        .filter(|split| split.as_slice() > first && split.as_slice() <= last)
+        .collect()
+}
+
 /// The RocksDB options of hot storage (also used by the benchmark's raw-RocksDB floor):
 /// LZ4 blocks, a bloom filter per file so lookups of absent keys (every uniqueness check
-/// of an INSERT) skip files, and a shared block cache.
-pub fn rocksdb_options() -> Options {
+/// of an INSERT) skip files, and a block cache of `cache_bytes` (decompressed blocks: a
+/// table that fits is scanned without decompressing).
+pub fn rocksdb_options(cache_bytes: usize) -> Options {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
-    table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(cache_bytes));
     options.set_block_based_table_factory(&table);
     options
 }
-
-/// The block cache of one engine.
-const BLOCK_CACHE_BYTES: usize = 64 << 20;
 
 impl Store {
     /// Commits a change while the engine is being opened (no other writer can exist yet).

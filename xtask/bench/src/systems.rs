@@ -12,6 +12,7 @@ use engine::storage::key_codec::encode_scalar;
 use engine::storage::keys::{RowScope, scope_row_prefix};
 use engine::storage::row_codec::{ColumnReader, RowHeader, encode_row};
 use engine::storage::store::rocksdb_options;
+use engine::config::DEFAULT_BLOCK_CACHE_BYTES;
 use engine::{Engine, EngineConfig, Session};
 use engine::exports::datafusion::common::ScalarValue;
 
@@ -84,7 +85,7 @@ impl System {
                 System::DataFusion { context }
             }
             Kind::RocksDb => {
-                let db = rocksdb::DB::open(&rocksdb_options(), dir.path().join("raw"))?;
+                let db = rocksdb::DB::open(&rocksdb_options(DEFAULT_BLOCK_CACHE_BYTES), dir.path().join("raw"))?;
                 System::RocksDb { db, prefix: scope_row_prefix(1, &RowScope::Shared), _dir: dir }
             }
         })
