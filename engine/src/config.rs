@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub simple_statements: bool,
     /// The most memory RocksDB's block cache (decompressed blocks) may hold.
     pub block_cache_bytes: usize,
+    /// A full scan of a key range holding at least this many flushed (on-disk) bytes is
+    /// split across DataFusion's target partitions' worth of threads.
+    pub parallel_scan_min_bytes: u64,
 }
 
 /// The default block cache: room for a few million typical rows.
@@ -39,6 +42,7 @@ impl EngineConfig {
             target_partitions: None,
             simple_statements: true,
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+            parallel_scan_min_bytes: 4 << 20,
         }
     }
 
@@ -54,6 +58,7 @@ impl EngineConfig {
             target_partitions: Some(2),
             simple_statements: true,
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+            parallel_scan_min_bytes: 4 << 20,
         }
     }
 }

@@ -152,6 +152,12 @@ const STATEMENTS: &[&str] = &[
     "UPDATE app.log SET n = 2 WHERE n = 1",
     "UPDATE app.defaults SET serial = SNOWFLAKE_ID(), token = UUID() WHERE id = 1",
     "UPDATE system.tables SET table_name = 'x' WHERE table_name = 'items'",
+    // Batches of eight or more rows check their key span with one seek first.
+    "INSERT INTO app.items (id, name) VALUES (40, 'a'), (41, 'b'), (42, 'c'), (43, 'd'), (44, 'e'), (45, 'f'), (46, 'g'), (47, 'h')",
+    "INSERT INTO app.items (id, name) VALUES (30, 'a'), (31, 'b'), (32, 'c'), (33, 'd'), (34, 'e'), (35, 'f'), (36, 'g'), (41, 'dup')",
+    "INSERT INTO app.items (id, name) VALUES (50, 'a'), (52, 'b'), (51, 'c'), (53, 'd'), (54, 'e'), (55, 'f'), (56, 'g'), (52, 'dup')",
+    "INSERT INTO app.items (id, name) VALUES (3, 'three again'), (60, 'a'), (61, 'b'), (62, 'c'), (63, 'd'), (64, 'e'), (65, 'f'), (66, 'g')",
+    "INSERT INTO app.items (id, name) VALUES (70, 'a'), (71, 'b'), (72, 'c'), (73, 'd'), (74, 'e'), (75, 'f'), (76, 'g'), (77, 'h'), (78, 'i')",
     // Everything, with system columns, as stored.
     "SELECT *, _seq, _updated, _deleted FROM app.items ORDER BY id",
     "SELECT *, _seq, _deleted FROM app.defaults ORDER BY id",

@@ -35,7 +35,8 @@ use crate::provider::writer::TableWriter;
 use crate::result::QueryResult;
 use crate::session::Session;
 use crate::sql::parser::ObjectRef;
-use crate::sql::simple::{Equality, Literal, SimpleStatement, SimpleUpdate, recognize, recognize_update};
+use crate::sql::simple::{Equality, Literal, SimpleStatement, recognize};
+use crate::sql::simple_update::{SimpleUpdate, recognize_update};
 use crate::storage::key_codec::encode_scalar;
 use crate::storage::keys::{self, RowScope};
 
@@ -254,6 +255,7 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
         limit: None,
         batch_rows: 1,
         parallelism: 1,
+        parallel_min_bytes: u64::MAX,
     };
     let batches = read_keys(&session.shared.store, &schema, &request, &[key])?;
     Ok(Some(QueryResult::Rows { schema, batches }))
@@ -311,6 +313,7 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
         limit: None,
         batch_rows: 1,
         parallelism: 1,
+        parallel_min_bytes: u64::MAX,
     };
     let shared = &session.shared;
     let guard = shared.store.lock_writes().await;

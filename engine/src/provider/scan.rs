@@ -37,8 +37,10 @@ pub struct ScanRequest {
     pub include_deleted: bool,
     pub limit: Option<usize>,
     pub batch_rows: usize,
-    /// Threads a large scan may be split across.
+    /// Threads a large scan may be split across, and the flushed size that makes a scan
+    /// large.
     pub parallelism: usize,
+    pub parallel_min_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -151,7 +153,7 @@ pub fn run_scan(
     // then arrive in key order within each part only, which SQL never promised anyway.
     if let ([(lower, upper)], None) = (ranges.as_slice(), request.limit) {
         let upper = upper.clone().unwrap_or_else(|| vec![0xFF; lower.len() + 1]);
-        if let Some(splits) = store.split_range(lower, &upper, request.parallelism)? {
+        if let Some(splits) = store.split_range(lower, &upper, request.parallelism, request.parallel_min_bytes)? {
             return scan_in_parts(store, schema, request, lower, &upper, splits, scope_prefix.len(), emit);
         }
     }

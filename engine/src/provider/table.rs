@@ -177,6 +177,7 @@ impl TableProvider for EngineTableProvider {
             limit,
             batch_rows: self.shared.config.scan_batch_rows,
             parallelism: state.config().target_partitions(),
+            parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
     }

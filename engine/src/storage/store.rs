@@ -182,16 +182,16 @@ impl Store {
     }
 
     /// Splits `[lower, upper)` into up to `parts` ranges for a parallel scan, when the
-    /// range holds at least [`PARALLEL_SCAN_MIN_BYTES`] of flushed data (smaller ranges,
-    /// and data still only in memtables, are not worth the threads). Split keys
+    /// range holds at least `min_bytes` of flushed data (smaller ranges, and data still
+    /// only in memtables, are not worth the threads). Split keys
     /// interpolate between the first and last key of the range, so parts are even when
     /// keys are spread evenly (such as increasing integer keys).
-    pub fn split_range(&self, lower: &[u8], upper: &[u8], parts: usize) -> Result<Option<Vec<Vec<u8>>>> {
+    pub fn split_range(&self, lower: &[u8], upper: &[u8], parts: usize, min_bytes: u64) -> Result<Option<Vec<Vec<u8>>>> {
         if parts < 2 {
             return Ok(None);
         }
         let size = self.db.get_approximate_sizes(&[rocksdb::Range::new(lower, upper)]);
-        if size.first().copied().unwrap_or(0) < PARALLEL_SCAN_MIN_BYTES {
+        if size.first().copied().unwrap_or(0) < min_bytes {
             return Ok(None);
         }
         let mut read = ReadOptions::default();
@@ -276,9 +276,6 @@ fn visit_all<D: rocksdb::DBAccess>(
     Ok(true)
 }
 
-/// Flushed bytes (compressed, on disk) from which a scan is split across threads.
-pub const PARALLEL_SCAN_MIN_BYTES: u64 = 4 << 20;
-
 /// `parts - 1` keys strictly between `first` and `last`, evenly spaced in the eight bytes
 /// after their common prefix (read as a big-endian number); none if they are too close.
 fn interpolate_keys(first: &[u8], last: &[u8], parts: usize) -> Vec<Vec<u8>> {
@@ -326,5 +323,28 @@ impl Store {
     /// Every key and value in the store, in key order (storage snapshots and tests).
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.scan_prefix(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interpolate_keys;
+
+    #[test]
+    fn split_keys_fall_strictly_inside_the_range_in_order() {
+        let first = [1u8, 2, 0, 0, 0, 0, 0, 0, 0, 10];
+        let last = [1u8, 2, 0, 0, 0, 0, 0, 0, 0, 200];
+        let splits = interpolate_keys(&first, &last, 4);
+        assert_eq!(splits.len(), 3);
+        let mut previous = first.to_vec();
+        for split in &splits {
+            assert!(*split > previous && split.as_slice() < last.as_slice(), "{split:?}");
+            previous = split.clone();
+        }
+        // A key that is a prefix of the other, and keys too close to split.
+        assert_eq!(interpolate_keys(b"ab", b"abc", 2).len(), 1);
+        assert!(interpolate_keys(&[5, 1], &[5, 1, 0], 2).iter().all(|s| s.as_slice() > [5u8, 1].as_slice()));
+        assert!(interpolate_keys(&[7, 1], &[7, 1, 0, 0, 0, 0, 0, 0, 0, 1], 2).is_empty());
+        assert_eq!(interpolate_keys(&[7, 0, 0, 0, 0, 0, 0, 0, 1], &[7, 0, 0, 0, 0, 0, 0, 0, 2], 2).len(), 1);
     }
 }
