@@ -1,5 +1,6 @@
 //! SQL functions whose values come from the engine's configuration rather than the OS:
-//! `NOW()`/`CURRENT_TIMESTAMP` (the configured clock), `SNOWFLAKE_ID()` and `UUID()` (the
+//! `NOW()`/`CURRENT_TIMESTAMP`, `CURRENT_DATE`/`today()` and `CURRENT_TIME` (the
+//! configured clock), `SNOWFLAKE_ID()` and `UUID()` (the
 //! configured id source). They replace DataFusion's built-ins of the same names in every
 //! session, so DEFAULT expressions and queries agree with `_updated` under a test clock.
 
@@ -32,6 +33,8 @@ pub struct FunctionContext {
 pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::new_from_impl(NowFunction::new(context.clone())),
+        ScalarUDF::new_from_impl(ClockPartFunction::new(context.clone(), ClockPart::Date)),
+        ScalarUDF::new_from_impl(ClockPartFunction::new(context.clone(), ClockPart::Time)),
         ScalarUDF::new_from_impl(SnowflakeIdFunction::new(context.clone())),
         ScalarUDF::new_from_impl(UuidFunction::new(context.clone())),
     ]
@@ -93,6 +96,90 @@ impl ScalarUDFImpl for NowFunction {
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(DataType::Timestamp(TimeUnit::Nanosecond, Some(UTC.into())))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value()))
+    }
+
+    fn simplify(&self, _args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        Ok(ExprSimplifyResult::Simplified(Expr::Literal(self.value(), None)))
+    }
+}
+
+/// Which part of the clock's instant a [`ClockPartFunction`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClockPart {
+    /// `CURRENT_DATE` (alias `today()`): the UTC date, DATE.
+    Date,
+    /// `CURRENT_TIME`: the UTC time of day, TIME with nanoseconds.
+    Time,
+}
+
+/// `CURRENT_DATE` and `CURRENT_TIME` from the engine clock, constant within a statement
+/// (DataFusion's built-ins read the OS clock).
+#[derive(Debug)]
+struct ClockPartFunction {
+    context: Arc<FunctionContext>,
+    part: ClockPart,
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl ClockPartFunction {
+    fn new(context: Arc<FunctionContext>, part: ClockPart) -> Self {
+        let aliases = match part {
+            ClockPart::Date => vec!["today".to_string()],
+            ClockPart::Time => Vec::new(),
+        };
+        ClockPartFunction { context, part, signature: Signature::nullary(Volatility::Stable), aliases }
+    }
+
+    fn value(&self) -> ScalarValue {
+        const MILLIS_PER_DAY: i64 = 86_400_000;
+        let millis = self.context.clock.now_millis();
+        match self.part {
+            ClockPart::Date => ScalarValue::Date32(Some(millis.div_euclid(MILLIS_PER_DAY) as i32)),
+            ClockPart::Time => ScalarValue::Time64Nanosecond(Some(millis.rem_euclid(MILLIS_PER_DAY) * 1_000_000)),
+        }
+    }
+}
+
+impl PartialEq for ClockPartFunction {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.context, &other.context) && self.part == other.part
+    }
+}
+
+impl Eq for ClockPartFunction {}
+
+impl Hash for ClockPartFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.part.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for ClockPartFunction {
+    fn name(&self) -> &str {
+        match self.part {
+            ClockPart::Date => "current_date",
+            ClockPart::Time => "current_time",
+        }
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.part {
+            ClockPart::Date => DataType::Date32,
+            ClockPart::Time => DataType::Time64(TimeUnit::Nanosecond),
+        })
     }
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
