@@ -25,14 +25,14 @@ fn outcome(result: &engine::Result<QueryResult>) -> String {
 struct Pair {
     simple: Session,
     planned: Session,
-    _engines: (TestEngine, TestEngine),
+    engines: (TestEngine, TestEngine),
 }
 
 impl Pair {
     fn new() -> Pair {
         let simple_engine = TestEngine::new();
         let planned_engine = TestEngine::with_config(|config| config.simple_statements = false);
-        Pair { simple: simple_engine.session(), planned: planned_engine.session(), _engines: (simple_engine, planned_engine) }
+        Pair { simple: simple_engine.session(), planned: planned_engine.session(), engines: (simple_engine, planned_engine) }
     }
 
     /// Runs `sql` on both engines, asserts the outcomes are equal, returns it.
@@ -178,6 +178,27 @@ async fn simple_statements_match_the_planned_path() {
     // The comparison above only means something if the simple path ran.
     assert!(pair.simple.simple_statement_count() >= 40, "{}", pair.simple.simple_statement_count());
     assert_eq!(pair.planned.simple_statement_count(), 0);
+}
+
+#[tokio::test]
+async fn repeated_updates_reuse_their_plan_until_the_schema_or_settings_change() {
+    let mut pair = Pair::new();
+    pair.run("CREATE TABLE t (id INT PRIMARY KEY, v INT, at TIMESTAMP)").await;
+    pair.run("INSERT INTO t VALUES (1, 1, NULL), (2, 2, NULL)").await;
+    for _ in 0..3 {
+        pair.run("UPDATE t SET v = v * 2, at = NOW() WHERE id = 1").await;
+        pair.run("UPDATE t SET v = v * 2, at = NOW() WHERE id = 2").await;
+        pair.engines.0.clock.advance_millis(1000);
+        pair.engines.1.clock.advance_millis(1000);
+    }
+    pair.run("SET datafusion.execution.time_zone = '+02:00'").await;
+    pair.run("UPDATE t SET at = '2024-01-01T00:00:00' WHERE id = 1").await;
+    pair.run("DROP TABLE t").await;
+    pair.run("CREATE TABLE t (id INT PRIMARY KEY, v TEXT, at TIMESTAMP)").await;
+    pair.run("INSERT INTO t VALUES (1, 'a', NULL)").await;
+    pair.run("UPDATE t SET v = v * 2, at = NOW() WHERE id = 1").await;
+    pair.run("UPDATE t SET v = v || 'b' WHERE id = 1").await;
+    pair.run("SELECT * FROM t").await;
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@
 //! settings other than the defaults), this module returns `None` before touching storage,
 //! and the statement is planned instead, which also produces every error message.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray, new_null_array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
@@ -272,6 +273,79 @@ async fn delete(session: &Session, table: &ObjectRef, filter: &[Equality<'_>]) -
     writer.delete(&guard, &[row_keys]).map(|count| Some(QueryResult::Count(count)))
 }
 
+/// SET expressions of simple UPDATEs planned by one session, so a statement repeated with
+/// other key values is planned once. Entries are per table schema version; the session
+/// clears the cache when a statement changes its settings.
+#[derive(Debug, Default)]
+pub struct AssignmentCache {
+    planned: Mutex<HashMap<AssignmentKey, Arc<dyn PhysicalExpr>>>,
+}
+
+/// The most planned SET expressions a session keeps (it starts over when full).
+const ASSIGNMENT_CACHE_ENTRIES: usize = 256;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AssignmentKey {
+    table: u64,
+    schema_version: u32,
+    /// The table as written, which qualified column references resolve against.
+    qualifier: String,
+    column: usize,
+    expression: String,
+}
+
+impl AssignmentCache {
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AssignmentKey, Arc<dyn PhysicalExpr>>> {
+        self.planned.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Plans the new value of column `index` as DataFusion's UPDATE planning does: against
+/// the table's columns qualified by the table as written, cast to the column type.
+fn plan_assignment(
+    session: &Session,
+    entry: &TableEntry,
+    table: &ObjectRef,
+    index: usize,
+    value: &ast::Expr,
+) -> Option<Arc<dyn PhysicalExpr>> {
+    let key = AssignmentKey {
+        table: entry.id(),
+        schema_version: entry.definition.schema_version,
+        qualifier: format!("{:?}", (&table.namespace, &table.name)),
+        column: index,
+        expression: value.to_string(),
+    };
+    if let Some(planned) = session.assignments.lock().get(&key) {
+        return Some(planned.clone());
+    }
+    let qualifier = match &table.namespace {
+        Some(namespace) => TableReference::partial(namespace.as_str(), table.name.as_str()),
+        None => TableReference::bare(table.name.as_str()),
+    };
+    let df_schema = DFSchema::try_from_qualified_schema(qualifier, &entry.schema).ok()?;
+    let planned = {
+        let state = session.context.state_ref();
+        let state = state.read();
+        let sql = SQLExprWithAlias { expr: value.clone(), alias: None };
+        state
+            .create_logical_expr_from_sql_expr(sql, &df_schema)
+            .and_then(|expr| expr.cast_to(&entry.definition.columns[index].data_type, &df_schema))
+            .and_then(|expr| state.create_physical_expr(expr, &df_schema))
+            .ok()?
+    };
+    let mut cache = session.assignments.lock();
+    if cache.len() >= ASSIGNMENT_CACHE_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(key, planned.clone());
+    Some(planned)
+}
+
 /// Runs `UPDATE t SET c = <expression>, ... WHERE <whole primary key> = <literals>` the way
 /// DataFusion's UPDATE planning would: each new value planned against the table's columns
 /// (qualified by the table as written) and cast to its column type, evaluated on the
@@ -284,25 +358,11 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
     let Some(SimpleUpdate { table, assignments, filter }) = recognize_update(update) else { return Ok(None) };
     let Some(entry) = bind_table(session, &table) else { return Ok(None) };
     let Some(key) = bind_key(&entry, &filter) else { return Ok(None) };
-    let qualifier = match &table.namespace {
-        Some(namespace) => TableReference::partial(namespace.as_str(), table.name.as_str()),
-        None => TableReference::bare(table.name.as_str()),
-    };
-    let df_schema = DFSchema::try_from_qualified_schema(qualifier, &entry.schema)?;
     let mut new_values: Vec<Option<Arc<dyn PhysicalExpr>>> = vec![None; entry.definition.columns.len()];
-    {
-        let state = session.context.state_ref();
-        let state = state.read();
-        for (column, value) in assignments {
-            let Some(index) = entry.definition.column_index(column) else { return Ok(None) };
-            let sql = SQLExprWithAlias { expr: value.clone(), alias: None };
-            let planned = state
-                .create_logical_expr_from_sql_expr(sql, &df_schema)
-                .and_then(|expr| expr.cast_to(&entry.definition.columns[index].data_type, &df_schema))
-                .and_then(|expr| state.create_physical_expr(expr, &df_schema));
-            let Ok(planned) = planned else { return Ok(None) };
-            new_values[index] = Some(planned);
-        }
+    for (column, value) in assignments {
+        let Some(index) = entry.definition.column_index(column) else { return Ok(None) };
+        let Some(planned) = plan_assignment(session, &entry, &table, index, value) else { return Ok(None) };
+        new_values[index] = Some(planned);
     }
     let request = ScanRequest {
         entry: entry.clone(),

@@ -66,6 +66,8 @@ pub struct Session {
     simple_statements: u64,
     /// Whether simple statements may skip the planner in this session.
     simple_enabled: bool,
+    /// SET expressions of simple UPDATEs, planned once.
+    pub(crate) assignments: exec::simple::AssignmentCache,
 }
 
 impl std::fmt::Debug for Session {
@@ -81,7 +83,15 @@ impl Session {
         let scope: ScopeCell = Arc::new(Mutex::new(StatementScope::default()));
         context.register_catalog(CATALOG_NAME, Arc::new(SessionCatalog::new(shared.clone(), scope.clone())));
         let simple_enabled = shared.config.simple_statements;
-        Ok(Session { shared, user, context, scope, simple_statements: 0, simple_enabled })
+        Ok(Session {
+            shared,
+            user,
+            context,
+            scope,
+            simple_statements: 0,
+            simple_enabled,
+            assignments: Default::default(),
+        })
     }
 
     /// How many statements of this session ran without DataFusion's planner (simple
@@ -217,6 +227,14 @@ impl Session {
                 Err(EngineError::not_supported("prepared statements are not supported"))
             }
             LogicalPlan::Copy(_) => Err(EngineError::not_supported("COPY is not supported")),
+            LogicalPlan::Statement(statement) => {
+                // SET and the like may change how expressions plan: forget planned ones.
+                self.assignments.clear();
+                let frame = self.context.execute_logical_plan(LogicalPlan::Statement(statement)).await?;
+                let schema = frame.schema().inner().clone();
+                let batches = frame.collect().await?;
+                Ok(QueryResult::Rows { schema, batches })
+            }
             plan => {
                 let is_count = matches!(plan, LogicalPlan::Dml(_));
                 let frame = self.context.execute_logical_plan(plan).await?;
