@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray, new_null_array};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray, StringViewArray, new_null_array,
+};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -168,6 +170,10 @@ fn literal_column<'a, 'text: 'a>(
                     _ => None,
                 })
                 .collect::<Float64Array>(),
+        ),
+        // TEXT columns are Utf8View: build that directly rather than cast (same values).
+        (false, false, true, false) if *data_type == DataType::Utf8View => Arc::new(
+            values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringViewArray>(),
         ),
         (false, false, true, false) => Arc::new(
             values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringArray>(),

@@ -252,9 +252,9 @@ impl<'a> Parser<'a> {
 
     fn literal(&mut self) -> Option<Literal<'a>> {
         Some(match self.next()? {
-            Token::Number(digits) => number(digits, false)?,
+            Token::Number(digits) => lexed_number(digits, false)?,
             Token::Minus => match self.next()? {
-                Token::Number(digits) => number(digits, true)?,
+                Token::Number(digits) => lexed_number(digits, true)?,
                 _ => return None,
             },
             Token::Text(text) => Literal::Text(text),
@@ -284,8 +284,8 @@ impl<'a> Parser<'a> {
             None
         };
         self.keyword("VALUES")?;
-        // About one literal per four bytes of text is plenty for typical VALUES lists.
-        let mut values = Vec::with_capacity(self.lexer.text.len() / 4);
+        // A literal and its separator take at least two bytes; most take eight or more.
+        let mut values = Vec::with_capacity(self.lexer.text.len() / 8);
         let mut width = None;
         loop {
             self.punct(Token::LeftParen)?;
@@ -356,6 +356,22 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// A number the lexer read (digits with an optional `.digits`), typed as [`number`] does,
+/// without checking the characters again.
+fn lexed_number(digits: &str, negative: bool) -> Option<Literal<'static>> {
+    if digits.len() <= 18 {
+        let mut magnitude = 0i64;
+        for byte in digits.bytes() {
+            if byte == b'.' {
+                return number(digits, negative);
+            }
+            magnitude = magnitude * 10 + i64::from(byte - b'0');
+        }
+        return Some(Literal::Int(if negative { -magnitude } else { magnitude }));
+    }
+    number(digits, negative)
 }
 
 /// An integer or decimal literal as DataFusion's planner types it (BIGINT or DOUBLE).

@@ -34,6 +34,14 @@ struct Args {
     /// UPDATE and DELETE statements by primary key (each).
     #[arg(long, default_value_t = 10_000)]
     dml: i64,
+    /// Most statements per repetition for the systems that plan every statement
+    /// (datafusion, engine-planned) in the per-statement workloads; their medians are per
+    /// statement, so ratios stay comparable while the run stays short.
+    #[arg(long, default_value_t = 2_000)]
+    planned_statements: i64,
+    /// Most rows the planning systems ingest in the bulk workload.
+    #[arg(long, default_value_t = 100_000)]
+    planned_bulk_rows: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -53,6 +61,8 @@ struct Args {
 struct Measurement {
     samples: Vec<f64>,
     peak_rss_mib: f64,
+    /// Statements (or rows, for bulk) per repetition.
+    size: i64,
 }
 
 #[derive(Serialize)]
@@ -62,6 +72,7 @@ struct WorkloadResult {
     /// `true` when bigger is better (rows/s), `false` for times.
     higher_is_better: bool,
     medians: BTreeMap<String, f64>,
+    sizes: BTreeMap<String, i64>,
     peak_rss_mib: BTreeMap<String, f64>,
     /// Engine time relative to each baseline (>1 means the engine is slower).
     engine_slowdown: BTreeMap<String, f64>,
@@ -139,6 +150,7 @@ impl Bench {
         let medians: BTreeMap<String, f64> =
             measured.iter().map(|(k, m)| (k.name().to_string(), median(&m.samples))).collect();
         let peak_rss_mib = measured.iter().map(|(k, m)| (k.name().to_string(), m.peak_rss_mib)).collect();
+        let sizes = measured.iter().map(|(k, m)| (k.name().to_string(), m.size)).collect();
         let mut engine_slowdown = BTreeMap::new();
         if let Some(engine) = medians.get(Kind::Engine.name()) {
             for (name, value) in &medians {
@@ -153,6 +165,7 @@ impl Bench {
             metric: metric.to_string(),
             higher_is_better,
             medians,
+            sizes,
             peak_rss_mib,
             engine_slowdown,
         };
@@ -160,14 +173,26 @@ impl Bench {
         self.results.push(result);
     }
 
+    /// How many statements `kind` runs of a workload of `n`.
+    fn statements(&self, kind: Kind, n: i64) -> i64 {
+        if kind.plans_every_statement() { n.min(self.args.planned_statements) } else { n }
+    }
+
     fn wants(&self, workload: &str) -> bool {
         self.args.only.is_empty() || self.args.only.iter().any(|w| w == workload)
     }
 
     /// Runs a write workload on a fresh system per repetition.
-    async fn fresh_runs<F, Fut>(&self, metric_of: impl Fn(Duration) -> f64, run: F) -> Result<BTreeMap<Kind, Measurement>>
+    /// `run` gets a fresh system and the size it should do; `metric_of` turns the time
+    /// and that size into the metric.
+    async fn fresh_runs<F, Fut>(
+        &self,
+        size: impl Fn(Kind) -> i64,
+        metric_of: impl Fn(Duration, i64) -> f64,
+        run: F,
+    ) -> Result<BTreeMap<Kind, Measurement>>
     where
-        F: Fn(System) -> Fut,
+        F: Fn(System, i64) -> Fut,
         Fut: Future<Output = Result<Duration>>,
     {
         let mut measured: BTreeMap<Kind, Measurement> = BTreeMap::new();
@@ -175,9 +200,11 @@ impl Bench {
             for kind in self.order(rep) {
                 reset_peak_rss();
                 let system = System::fresh(kind).await?;
-                let elapsed = run(system).await?;
+                let n = size(kind);
+                let elapsed = run(system, n).await?;
                 let entry = measured.entry(kind).or_default();
-                entry.samples.push(metric_of(elapsed));
+                entry.size = n;
+                entry.samples.push(metric_of(elapsed, n));
                 entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
             }
         }
@@ -186,20 +213,24 @@ impl Bench {
 
     async fn run(&mut self) -> Result<()> {
         let a = self.args.clone();
+        let per_statement = |d: Duration, n: i64| d.as_secs_f64() * 1e6 / n as f64;
         if self.wants("single") {
-            let n = a.single_inserts;
             let measured = self
                 .fresh_runs(
-                    |d| d.as_secs_f64() * 1e6 / n as f64,
-                    |mut s| async move { timed(async { for i in 0..n { s.insert_one(i).await?; } Ok(()) }).await },
+                    |kind| self.statements(kind, a.single_inserts),
+                    per_statement,
+                    |mut s, n| async move { timed(async { for i in 0..n { s.insert_one(i).await?; } Ok(()) }).await },
                 )
                 .await?;
             self.record("single-row INSERT", "µs/statement", false, measured);
         }
         if self.wants("bulk") {
-            let n = a.bulk_rows;
             let measured = self
-                .fresh_runs(|d| n as f64 / d.as_secs_f64(), |mut s| async move { timed(load(&mut s, n)).await })
+                .fresh_runs(
+                    |kind| if kind.plans_every_statement() { a.bulk_rows.min(a.planned_bulk_rows) } else { a.bulk_rows },
+                    |d, n| n as f64 / d.as_secs_f64(),
+                    |mut s, n| async move { timed(load(&mut s, n)).await },
+                )
                 .await?;
             self.record("bulk INSERT (1000-row VALUES)", "rows/s", true, measured);
         }
@@ -211,8 +242,8 @@ impl Bench {
             let targets = ids(n * 4, n);
             for (label, update) in [("UPDATE by primary key", true), ("DELETE by primary key", false)] {
                 let measured = self
-                    .fresh_runs(|d| d.as_secs_f64() * 1e6 / n as f64, |mut s| {
-                        let targets = targets.clone();
+                    .fresh_runs(|kind| self.statements(kind, n), per_statement, |mut s, statements| {
+                        let targets = targets[..statements as usize].to_vec();
                         async move {
                             s.set_loading(true);
                             load(&mut s, n * 4).await?;
@@ -252,13 +283,15 @@ impl Bench {
                 let system = systems.get_mut(&kind).expect("loaded above");
                 if self.wants("point") {
                     reset_peak_rss();
+                    let lookups = self.statements(kind, a.lookups);
                     let started = Instant::now();
-                    for id in &lookup_ids {
+                    for id in &lookup_ids[..lookups as usize] {
                         let found = system.lookup(*id).await?;
                         anyhow::ensure!(found == 1, "{} found {found} rows for id {id}", kind.name());
                     }
                     let entry = point.entry(kind).or_default();
-                    entry.samples.push(started.elapsed().as_secs_f64() * 1e6 / a.lookups as f64);
+                    entry.size = lookups;
+                    entry.samples.push(started.elapsed().as_secs_f64() * 1e6 / lookups as f64);
                     entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
                 }
                 if self.wants("scan") {
@@ -266,6 +299,7 @@ impl Bench {
                     let started = Instant::now();
                     system.scan_aggregate().await?;
                     let entry = scan.entry(kind).or_default();
+                    entry.size = a.scan_rows;
                     entry.samples.push(started.elapsed().as_secs_f64() * 1e3);
                     entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
                 }
@@ -285,7 +319,11 @@ fn print_result(result: &WorkloadResult) {
     let cells: Vec<String> = result
         .medians
         .iter()
-        .map(|(name, value)| format!("{name} {value:.1} ({:.0} MiB)", result.peak_rss_mib.get(name).copied().unwrap_or(f64::NAN)))
+        .map(|(name, value)| {
+            let size = result.sizes.get(name).copied().unwrap_or_default();
+            let rss = result.peak_rss_mib.get(name).copied().unwrap_or(f64::NAN);
+            format!("{name} {value:.1} (n={size}, {rss:.0} MiB)")
+        })
         .collect();
     let ratios: Vec<String> = result.engine_slowdown.iter().map(|(name, r)| format!("{r:.2}x vs {name}")).collect();
     println!("{:<34} {:<13} {}", result.workload, result.metric, cells.join(" | "));

@@ -32,6 +32,11 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 5] = [Kind::Engine, Kind::EnginePlanned, Kind::Sqlite, Kind::DataFusion, Kind::RocksDb];
 
+    /// Whether every statement goes through DataFusion's planner (hundreds of µs each).
+    pub fn plans_every_statement(self) -> bool {
+        matches!(self, Kind::DataFusion | Kind::EnginePlanned)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Engine => "engine",
