@@ -22,7 +22,7 @@ use datafusion::arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray, StringViewArray, new_null_array,
 };
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::{DFSchema, ScalarValue, TableReference};
 use datafusion::logical_expr::ExprSchemable;
@@ -253,6 +253,13 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let Ok(schema) = entry.schema.project(&indices) else { return Ok(None) };
     let schema = Arc::new(schema);
+    let batches = read_row(session, &entry, indices, &schema, key)?;
+    Ok(Some(QueryResult::Rows { schema, batches }))
+}
+
+/// The live row stored under `key` (a whole row key), with the user columns `indices`
+/// (`schema` is their schema): the scan's own row reader, for one key.
+fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, schema: &SchemaRef, key: Vec<u8>) -> Result<Vec<RecordBatch>> {
     let request = ScanRequest {
         entry: entry.clone(),
         scope: RowScope::Shared,
@@ -264,8 +271,7 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
     };
-    let batches = read_keys(&session.shared.store, &schema, &request, &[key])?;
-    Ok(Some(QueryResult::Rows { schema, batches }))
+    read_keys(&session.shared.store, schema, &request, &[key])
 }
 
 async fn delete(session: &Session, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
@@ -370,20 +376,10 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
         let Some(planned) = plan_assignment(session, &entry, &table, index, value) else { return Ok(None) };
         new_values[index] = Some(planned);
     }
-    let request = ScanRequest {
-        entry: entry.clone(),
-        scope: RowScope::Shared,
-        sources: (0..entry.definition.columns.len()).map(ColumnSource::User).collect(),
-        intervals: Vec::new(),
-        include_deleted: false,
-        limit: None,
-        batch_rows: 1,
-        parallelism: 1,
-        parallel_min_bytes: u64::MAX,
-    };
     let shared = &session.shared;
     let guard = shared.store.lock_writes().await;
-    let current = read_keys(&shared.store, &entry.schema, &request, std::slice::from_ref(&key))?;
+    let all_columns = (0..entry.definition.columns.len()).collect();
+    let current = read_row(session, &entry, all_columns, &entry.schema, key.clone())?;
     let Some(current) = current.first() else { return Ok(Some(QueryResult::Count(0))) };
     let mut columns = Vec::with_capacity(new_values.len());
     for (index, new_value) in new_values.iter().enumerate() {
