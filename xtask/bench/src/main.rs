@@ -85,7 +85,7 @@ fn median(values: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
 }
 
 /// Resets the kernel's peak-RSS counter for this process (Linux), so each run reports its own.
