@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::registry::FunctionRegistry;
@@ -10,10 +11,9 @@ use datafusion::execution::context::SessionState;
 use datafusion::prelude::SessionConfig;
 
 use crate::catalog::{Catalog, ColumnFill, DEFAULT_NAMESPACE, TableDefinition, TableEntry};
-use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::logical_expr::{Expr, ExprSchemable};
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::exec;
 use crate::functions::{FunctionContext, engine_functions};
 use crate::ids::SnowflakeGenerator;
 use crate::session::{Session, SessionUser};
@@ -123,7 +123,7 @@ pub fn build_table_entry(state: &SessionState, versions: BTreeMap<u32, TableDefi
         match &column.default_sql {
             Some(sql) => {
                 let expr = state.create_logical_expr(sql, &df_schema)?;
-                fills.push(prepare_fill(state, &expr, &column.data_type));
+                fills.push(exec::simple::prepare_fill(state, &expr, &column.data_type));
                 defaults.insert(column.name.clone(), expr);
             }
             None => fills.push(ColumnFill::Null),
@@ -145,18 +145,6 @@ pub fn build_table_entry(state: &SessionState, versions: BTreeMap<u32, TableDefi
         .collect::<Result<Vec<_>>>()?;
     let layouts = versions.into_iter().map(|(v, d)| (v, d.columns)).collect();
     Ok(TableEntry { definition, schema, nullable_schema, key_columns, defaults, fills, versions: layouts })
-}
-
-/// Prepares a DEFAULT for the engine's own INSERT path: cast to the column type the way
-/// DataFusion's INSERT planning casts it, and planned once. Functions such as `NOW()` are
-/// still evaluated per statement.
-fn prepare_fill(state: &SessionState, default: &Expr, data_type: &DataType) -> ColumnFill {
-    let empty = DFSchema::empty();
-    default
-        .clone()
-        .cast_to(data_type, &empty)
-        .and_then(|expr| state.create_physical_expr(expr, &empty))
-        .map_or(ColumnFill::Unprepared, ColumnFill::Default)
 }
 
 impl Engine {

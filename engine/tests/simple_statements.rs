@@ -53,6 +53,10 @@ const TABLES: &[&str] = &[
     "CREATE TABLE app.pairs (a TEXT, b INT, v TEXT, PRIMARY KEY (a, b))",
     "CREATE TABLE app.log (msg TEXT, n BIGINT)",
     "CREATE TABLE app.flags (id TINYINT UNSIGNED PRIMARY KEY, on_off BOOLEAN)",
+    // DEFAULTs that DataFusion's planning rejects when an INSERT uses them.
+    "CREATE TABLE app.bad_defaults (k INT PRIMARY KEY, id BIGINT DEFAULT SNOWFLAKE_ID(), s SMALLINT DEFAULT 100000)",
+    "CREATE TABLE app.case_default (k INT PRIMARY KEY, n INT DEFAULT CASE WHEN true THEN 1 ELSE CAST('x' AS INT) END)",
+    "CREATE TABLE \"local\" (a INT)",
 ];
 
 const STATEMENTS: &[&str] = &[
@@ -95,6 +99,12 @@ const STATEMENTS: &[&str] = &[
     "INSERT INTO app.flags VALUES (255, true), (0, false)",
     "INSERT INTO app.flags VALUES (256, true)",
     "INSERT INTO app.flags VALUES (-1, true)",
+    "INSERT INTO app.bad_defaults (k) VALUES (1)",
+    "INSERT INTO app.bad_defaults (k, s) VALUES (2, 5)",
+    "INSERT INTO app.case_default (k) VALUES (1)",
+    "INSERT INTO app.case_default VALUES (2, 2)",
+    "INSERT INTO local VALUES (1)",
+    "INSERT INTO \"local\" VALUES (1)",
     // Point SELECTs.
     "SELECT * FROM app.items WHERE id = 1",
     "SELECT name, id FROM app.items WHERE id = 4",
@@ -152,6 +162,10 @@ const STATEMENTS: &[&str] = &[
     "UPDATE app.log SET n = 2 WHERE n = 1",
     "UPDATE app.defaults SET serial = SNOWFLAKE_ID(), token = UUID() WHERE id = 1",
     "UPDATE system.tables SET table_name = 'x' WHERE table_name = 'items'",
+    "UPDATE app.items SET small = 100000 WHERE id = 404",
+    "UPDATE app.items SET qty = 'abc' WHERE id = 404",
+    "UPDATE app.items SET qty = CASE WHEN id > 0 THEN 1 ELSE CAST('x' AS INT) END WHERE id = 1",
+    "UPDATE app.items SET qty = CASE WHEN id > 0 THEN 8 ELSE 9 END WHERE id = 1",
     // Batches of eight or more rows check their key span with one seek first.
     "INSERT INTO app.items (id, name) VALUES (40, 'a'), (41, 'b'), (42, 'c'), (43, 'd'), (44, 'e'), (45, 'f'), (46, 'g'), (47, 'h')",
     "INSERT INTO app.items (id, name) VALUES (30, 'a'), (31, 'b'), (32, 'c'), (33, 'd'), (34, 'e'), (35, 'f'), (36, 'g'), (41, 'dup')",
@@ -164,6 +178,9 @@ const STATEMENTS: &[&str] = &[
     "SELECT *, _seq, _deleted FROM app.pairs ORDER BY a, b",
     "SELECT *, _seq, _deleted FROM app.log ORDER BY _seq",
     "SELECT *, _seq, _deleted FROM app.flags ORDER BY id",
+    "SELECT *, _seq, _deleted FROM app.bad_defaults ORDER BY k",
+    "SELECT *, _seq, _deleted FROM app.case_default ORDER BY k",
+    "SELECT *, _seq FROM \"local\"",
 ];
 
 #[tokio::test]
@@ -209,6 +226,12 @@ async fn session_settings_the_recognizer_does_not_model_turn_it_off() {
     pair.run("INSERT INTO t VALUES (1, 1.25)").await;
     pair.run("SET datafusion.sql_parser.enable_ident_normalization = false").await;
     pair.run("INSERT INTO t VALUES (2, 2.5)").await;
+    pair.run("SET datafusion.sql_parser.enable_ident_normalization = true").await;
+    pair.run("SET datafusion.sql_parser.parse_float_as_decimal = false").await;
+    pair.run("SET datafusion.catalog.default_catalog = 'elsewhere'").await;
+    pair.run("INSERT INTO t VALUES (3, 3.5)").await;
+    pair.run("SELECT * FROM t WHERE id = 3").await;
+    pair.run("SET datafusion.catalog.default_catalog = 'engine'").await;
     assert_eq!(pair.simple.simple_statement_count(), 0);
     pair.run("SELECT * FROM t ORDER BY id").await;
 }

@@ -25,7 +25,10 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::{DFSchema, ScalarValue, TableReference};
-use datafusion::logical_expr::ExprSchemable;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::ast::ExprWithAlias as SQLExprWithAlias;
@@ -344,11 +347,14 @@ fn plan_assignment(
         let state = session.context.state_ref();
         let state = state.read();
         let sql = SQLExprWithAlias { expr: value.clone(), alias: None };
-        state
+        let expr = state
             .create_logical_expr_from_sql_expr(sql, &df_schema)
             .and_then(|expr| expr.cast_to(&entry.definition.columns[index].data_type, &df_schema))
-            .and_then(|expr| state.create_physical_expr(expr, &df_schema))
-            .ok()?
+            .ok()?;
+        if !simplifies(&state, &expr, &df_schema) {
+            return None;
+        }
+        state.create_physical_expr(expr, &df_schema).ok()?
     };
     let mut cache = session.assignments.lock();
     if cache.len() >= ASSIGNMENT_CACHE_ENTRIES {
@@ -356,6 +362,35 @@ fn plan_assignment(
     }
     cache.insert(key, planned.clone());
     Some(planned)
+}
+
+/// Whether DataFusion's expression simplifier, which the planned path runs on every
+/// statement, accepts `expr`: it evaluates constant parts (say, a CAST of a literal that
+/// does not fit) while planning, even in CASE branches that would never run. The
+/// expression itself is kept unsimplified, so functions such as `NOW()` are evaluated per
+/// statement.
+fn simplifies(state: &SessionState, expr: &Expr, schema: &DFSchema) -> bool {
+    let context = SimplifyContext::builder()
+        .with_schema(Arc::new(schema.clone()))
+        .with_config_options(state.config_options().clone())
+        .with_query_execution_start_time(state.execution_props().query_execution_start_time)
+        .build();
+    let simplifier = ExprSimplifier::new(context);
+    simplifier.coerce(expr.clone(), schema).and_then(|expr| simplifier.simplify(expr)).is_ok()
+}
+
+/// Prepares a column's DEFAULT for INSERTs run here: cast to the column type as
+/// DataFusion's INSERT planning casts it, checked as its planning would check it, and
+/// planned once. `Unprepared` makes INSERTs that leave the column out take the planned
+/// path (which then reports whatever is wrong with the DEFAULT).
+pub fn prepare_fill(state: &SessionState, default: &Expr, data_type: &DataType) -> ColumnFill {
+    let empty = DFSchema::empty();
+    match default.clone().cast_to(data_type, &empty) {
+        Ok(expr) if simplifies(state, &expr, &empty) => {
+            state.create_physical_expr(expr, &empty).map_or(ColumnFill::Unprepared, ColumnFill::Default)
+        }
+        _ => ColumnFill::Unprepared,
+    }
 }
 
 /// Runs `UPDATE t SET c = <expression>, ... WHERE <whole primary key> = <literals>` the way

@@ -134,8 +134,12 @@ impl Session {
         }
         let state = self.context.state_ref();
         let state = state.read();
-        let parser = &state.config().options().sql_parser;
-        parser.enable_ident_normalization && !parser.parse_float_as_decimal && matches!(parser.dialect, Dialect::Generic)
+        let options = state.config().options();
+        let parser = &options.sql_parser;
+        parser.enable_ident_normalization
+            && !parser.parse_float_as_decimal
+            && matches!(parser.dialect, Dialect::Generic)
+            && options.catalog.default_catalog == CATALOG_NAME
     }
 
     fn dialect(&self) -> Result<Box<dyn SqlDialect>> {

@@ -268,6 +268,12 @@ impl<'a> Parser<'a> {
     /// After `INSERT`.
     fn insert(&mut self) -> Option<SimpleStatement<'a>> {
         self.keyword("INTO")?;
+        // Words the parser reads as part of `INSERT INTO` itself, not as a table name.
+        if let Some(Token::Word(w)) = self.peek()
+            && ["LOCAL", "DIRECTORY", "FUNCTION"].iter().any(|k| k.eq_ignore_ascii_case(w))
+        {
+            return None;
+        }
         let table = self.table()?;
         let columns = if self.peek()? == &Token::LeftParen {
             self.next()?;
@@ -480,6 +486,9 @@ mod tests {
             "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)",
             "INSERT INTO t (a VALUES (1)",
             "INSERT INTO TABLE t VALUES (1)",
+            "INSERT INTO local VALUES (1)",
+            "INSERT INTO Directory.t VALUES (1)",
+            "INSERT INTO function t VALUES (1)",
             "INSERT INTO a.b.c VALUES (1)",
             "INSERT INTO t SELECT 1",
             "INSERT INTO t VALUES (1) RETURNING *",
