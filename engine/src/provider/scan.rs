@@ -3,7 +3,10 @@
 //! The scan runs on a blocking thread over one RocksDB snapshot, walks the key ranges
 //! derived from pushed-down filters, skips deleted rows unless the statement asked for
 //! them, decodes only the projected columns, stops at the pushed-down limit, and sends
-//! batches through a bounded channel, so memory stays at a couple of batches.
+//! batches through a bounded channel, so memory stays at a couple of batches. Equalities
+//! on a one-column key are read as point lookups ([`read_keys`], also the simple path's
+//! row reader); a large unlimited range is split into parts read by several threads from
+//! the same snapshot.
 
 use std::fmt;
 use std::sync::Arc;
@@ -151,11 +154,10 @@ pub fn run_scan(
     }
     // A large unlimited scan of one range is split across threads (one snapshot); batches
     // then arrive in key order within each part only, which SQL never promised anyway.
-    if let ([(lower, upper)], None) = (ranges.as_slice(), request.limit) {
-        let upper = upper.clone().unwrap_or_else(|| vec![0xFF; lower.len() + 1]);
-        if let Some(splits) = store.split_range(lower, &upper, request.parallelism, request.parallel_min_bytes)? {
-            return scan_in_parts(store, schema, request, lower, &upper, splits, scope_prefix.len(), emit);
-        }
+    if let ([(lower, Some(upper))], None) = (ranges.as_slice(), request.limit)
+        && let Some(splits) = store.split_range(lower, upper, request.parallelism, request.parallel_min_bytes)?
+    {
+        return scan_in_parts(store, schema, request, lower, upper, splits, scope_prefix.len(), emit);
     }
     let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     let mut emitted = 0usize;

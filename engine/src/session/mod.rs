@@ -3,8 +3,9 @@
 //! A session owns a DataFusion `SessionContext` whose only catalog is a
 //! [`catalog_provider::SessionCatalog`] over the shared engine catalog, so DataFusion
 //! plans every query against live engine state. [`Session::execute`] runs each statement
-//! of the input in order: simple INSERT, primary-key SELECT and DELETE statements run
-//! without the planner ([`crate::exec::simple`]), engine statements are executed by
+//! of the input in order: simple INSERT, and SELECT, UPDATE and DELETE by whole primary
+//! key, run without (or, for UPDATE's SET expressions, with a cached piece of) the planner
+//! ([`crate::exec::simple`]), engine statements are executed by
 //! [`crate::exec`], everything else is planned by DataFusion, with UPDATE and DELETE
 //! executed by the engine from the plan DataFusion built.
 
@@ -94,8 +95,8 @@ impl Session {
         })
     }
 
-    /// How many statements of this session ran without DataFusion's planner (simple
-    /// INSERT, SELECT and DELETE statements, see `exec::simple`).
+    /// How many statements of this session ran on the simple path (literal INSERTs, and
+    /// SELECT, UPDATE and DELETE by whole primary key; see `exec::simple`).
     pub fn simple_statement_count(&self) -> u64 {
         self.simple_statements
     }
