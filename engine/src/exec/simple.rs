@@ -200,13 +200,13 @@ fn evaluate_default(expr: &dyn PhysicalExpr, rows: usize, data_type: &DataType) 
     (array.data_type() == data_type).then_some(array)
 }
 
-/// The encoded primary key the filter pins down, when it is exactly one equality per key
-/// column with a literal of the column's kind that the column can hold.
+/// The encoded primary key (without scope prefix) the filter pins down, when it is exactly
+/// one equality per key column with a literal of the column's kind that the column can hold.
 fn bind_key(entry: &TableEntry, filter: &[Equality<'_>]) -> Option<Vec<u8>> {
     if !entry.has_primary_key() || filter.len() != entry.key_columns.len() {
         return None;
     }
-    let mut key = keys::scope_row_prefix(entry.id(), &RowScope::Shared);
+    let mut key = Vec::new();
     for &index in &entry.key_columns {
         let column = &entry.definition.columns[index];
         let mut matching = filter.iter().filter(|(name, _)| *name == column.name);
@@ -256,13 +256,13 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let Ok(schema) = entry.schema.project(&indices) else { return Ok(None) };
     let schema = Arc::new(schema);
-    let batches = read_row(session, &entry, indices, &schema, key)?;
+    let batches = read_row(session, &entry, indices, &schema, &key)?;
     Ok(Some(QueryResult::Rows { schema, batches }))
 }
 
-/// The live row stored under `key` (a whole row key), with the user columns `indices`
+/// The live row with primary key `key` (encoded), with the user columns `indices`
 /// (`schema` is their schema): the scan's own row reader, for one key.
-fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, schema: &SchemaRef, key: Vec<u8>) -> Result<Vec<RecordBatch>> {
+fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, schema: &SchemaRef, key: &[u8]) -> Result<Vec<RecordBatch>> {
     let request = ScanRequest {
         entry: entry.clone(),
         scope: RowScope::Shared,
@@ -274,14 +274,14 @@ fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, sch
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
     };
-    read_keys(&session.shared.store, schema, &request, &[key])
+    let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &RowScope::Shared), key);
+    read_keys(&session.shared.store, schema, &request, &[row_key])
 }
 
 async fn delete(session: &Session, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
     let Some(entry) = bind_table(session, table) else { return Ok(None) };
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
-    let prefix_len = keys::scope_row_prefix(entry.id(), &RowScope::Shared).len();
-    let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![&key[prefix_len..]]));
+    let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
     let shared = &session.shared;
     let writer = TableWriter::new(shared, &entry, &RowScope::Shared);
     let guard = shared.store.lock_writes().await;
@@ -414,7 +414,7 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
     let shared = &session.shared;
     let guard = shared.store.lock_writes().await;
     let all_columns = (0..entry.definition.columns.len()).collect();
-    let current = read_row(session, &entry, all_columns, &entry.schema, key.clone())?;
+    let current = read_row(session, &entry, all_columns, &entry.schema, &key)?;
     let Some(current) = current.first() else { return Ok(Some(QueryResult::Count(0))) };
     let mut columns = Vec::with_capacity(new_values.len());
     for (index, new_value) in new_values.iter().enumerate() {
@@ -431,8 +431,7 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
         }
     }
     let Ok(values) = RecordBatch::try_new(entry.nullable_schema.clone(), columns) else { return Ok(None) };
-    let prefix_len = keys::scope_row_prefix(entry.id(), &RowScope::Shared).len();
-    let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![&key[prefix_len..]]));
+    let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
     let writer = TableWriter::new(shared, &entry, &RowScope::Shared);
     writer.update(&guard, &[(values, row_keys)]).map(|count| Some(QueryResult::Count(count)))
 }

@@ -142,7 +142,7 @@ pub fn run_scan(
     // Equalities on a one-column key name whole row keys: read them, do not iterate.
     if request.entry.key_columns.len() == 1 {
         let points: Option<Vec<Vec<u8>>> =
-            request.intervals.iter().map(|i| i.as_point().map(|p| [scope_prefix.as_slice(), p].concat())).collect();
+            request.intervals.iter().map(|i| i.as_point().map(|p| keys::row_key(&scope_prefix, p))).collect();
         if let Some(points) = points {
             for batch in read_keys(store, schema, request, &points[..points.len().min(limit)])? {
                 if !emit(batch) {
@@ -157,46 +157,25 @@ pub fn run_scan(
     if let ([(lower, Some(upper))], None) = (ranges.as_slice(), request.limit)
         && let Some(splits) = store.split_range(lower, upper, request.parallelism, request.parallel_min_bytes)?
     {
-        return scan_in_parts(store, schema, request, lower, upper, splits, scope_prefix.len(), emit);
+        return scan_in_parts(store, schema, request, lower, upper, splits, emit);
     }
     let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
-    let mut emitted = 0usize;
+    let mut send = |b: RecordBatch| emit(b);
     let mut stopped = false;
     store.scan_ranges(&ranges, |key, value| {
-        let header = decode_header(value)?;
-        if header.deleted && !request.include_deleted {
-            return Ok(true);
-        }
-        if batch.version != Some(header.schema_version) && batch.rows > 0 {
-            let rows = batch.rows;
-            if !emit(batch.finish()?) {
-                stopped = true;
-                return Ok(false);
-            }
-            emitted += rows;
-        }
-        batch.push(&key[scope_prefix.len()..], value, header)?;
-        if emitted + batch.rows >= limit {
+        if !batch.add(key, value, &mut send)? {
+            stopped = true;
             return Ok(false);
         }
-        if batch.rows >= request.batch_rows {
-            let rows = batch.rows;
-            if !emit(batch.finish()?) {
-                stopped = true;
-                return Ok(false);
-            }
-            emitted += rows;
-        }
-        Ok(true)
+        Ok(batch.total < limit)
     })?;
-    if batch.rows > 0 && !stopped {
-        emit(batch.finish()?);
+    if !stopped {
+        batch.flush(&mut send)?;
     }
     Ok(())
 }
 
 /// Scans `[lower, upper)` as consecutive parts cut at `splits`, one thread each.
-#[allow(clippy::too_many_arguments)]
 fn scan_in_parts(
     store: &Store,
     schema: &SchemaRef,
@@ -204,7 +183,6 @@ fn scan_in_parts(
     lower: &[u8],
     upper: &[u8],
     splits: Vec<Vec<u8>>,
-    prefix_len: usize,
     emit: &(dyn Fn(RecordBatch) -> bool + Sync),
 ) -> Result<()> {
     let mut bounds = Vec::with_capacity(splits.len() + 2);
@@ -216,23 +194,12 @@ fn scan_in_parts(
         assemblers.push(BatchAssembler::new(schema.clone(), request, request.batch_rows)?);
     }
     let parts = bounds.windows(2).zip(assemblers.iter_mut()).map(|(pair, batch)| {
-        let visit = move |key: &[u8], value: &[u8]| -> Result<bool> {
-            let header = decode_header(value)?;
-            if header.deleted && !request.include_deleted {
-                return Ok(true);
-            }
-            let full = batch.rows >= request.batch_rows;
-            if (full || batch.version != Some(header.schema_version) && batch.rows > 0) && !emit(batch.finish()?) {
-                return Ok(false);
-            }
-            batch.push(&key[prefix_len..], value, header)?;
-            Ok(true)
-        };
+        let visit = move |key: &[u8], value: &[u8]| batch.add(key, value, &mut |b| emit(b));
         (pair[0].clone(), pair[1].clone(), visit)
     });
     store.scan_parallel(parts.collect())?;
     for mut batch in assemblers {
-        if batch.rows > 0 && !emit(batch.finish()?) {
+        if !batch.flush(&mut |b| emit(b))? {
             break;
         }
     }
@@ -242,23 +209,18 @@ fn scan_in_parts(
 /// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key
 /// order), skipping missing rows and, unless the request includes them, deleted ones.
 pub fn read_keys(store: &Store, schema: &SchemaRef, request: &ScanRequest, row_keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
-    let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
     let mut batch = BatchAssembler::new(schema.clone(), request, row_keys.len().max(1))?;
     let mut batches = Vec::new();
+    let mut collect = |b: RecordBatch| {
+        batches.push(b);
+        true
+    };
     for (key, value) in row_keys.iter().zip(store.multi_get(row_keys)?) {
-        let Some(value) = value else { continue };
-        let header = decode_header(&value)?;
-        if header.deleted && !request.include_deleted {
-            continue;
+        if let Some(value) = value {
+            batch.add(key, &value, &mut collect)?;
         }
-        if batch.version != Some(header.schema_version) && batch.rows > 0 {
-            batches.push(batch.finish()?);
-        }
-        batch.push(&key[prefix_len..], &value, header)?;
     }
-    if batch.rows > 0 {
-        batches.push(batch.finish()?);
-    }
+    batch.flush(&mut collect)?;
     Ok(batches)
 }
 
@@ -275,9 +237,13 @@ struct BatchAssembler<'a> {
     updated: Vec<i64>,
     deleted: Vec<bool>,
     row_keys: BinaryBuilder,
+    /// Rows in the batch being built, and rows added in all.
     rows: usize,
-    /// Rows the decoders reserve room for.
+    total: usize,
+    /// Rows per batch (the decoders reserve room for them).
     capacity: usize,
+    /// Length of the scope prefix in front of every row key.
+    prefix_len: usize,
 }
 
 impl<'a> BatchAssembler<'a> {
@@ -302,8 +268,34 @@ impl<'a> BatchAssembler<'a> {
             deleted: Vec::new(),
             row_keys: BinaryBuilder::new(),
             rows: 0,
+            total: 0,
             capacity,
+            prefix_len: keys::scope_row_prefix(request.entry.id(), &request.scope).len(),
         })
+    }
+
+    /// Adds one stored row (whole key, value) unless it is a deleted row the request does
+    /// not want. A full batch, or one of another schema version, goes to `emit` first.
+    /// Returns `false` when `emit` asks to stop.
+    fn add(&mut self, key: &[u8], value: &[u8], emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<bool> {
+        let header = decode_header(value)?;
+        if header.deleted && !self.request.include_deleted {
+            return Ok(true);
+        }
+        let starts_batch = self.rows >= self.capacity || (self.rows > 0 && self.version != Some(header.schema_version));
+        if starts_batch && !emit(self.finish()?) {
+            return Ok(false);
+        }
+        self.push(&key[self.prefix_len..], value, header)?;
+        Ok(true)
+    }
+
+    /// Hands the rows not yet emitted to `emit`; returns what it returns.
+    fn flush(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<bool> {
+        if self.rows == 0 {
+            return Ok(true);
+        }
+        Ok(emit(self.finish()?))
     }
 
     fn decoder(&mut self, version: u32) -> Result<&mut RowDecoder> {
@@ -344,6 +336,7 @@ impl<'a> BatchAssembler<'a> {
             self.row_keys.append_value(primary_key);
         }
         self.rows += 1;
+        self.total += 1;
         Ok(())
     }
 

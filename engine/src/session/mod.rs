@@ -232,15 +232,11 @@ impl Session {
                 Err(EngineError::not_supported("prepared statements are not supported"))
             }
             LogicalPlan::Copy(_) => Err(EngineError::not_supported("COPY is not supported")),
-            LogicalPlan::Statement(statement) => {
-                // SET and the like may change how expressions plan: forget planned ones.
-                self.assignments.clear();
-                let frame = self.context.execute_logical_plan(LogicalPlan::Statement(statement)).await?;
-                let schema = frame.schema().inner().clone();
-                let batches = frame.collect().await?;
-                Ok(QueryResult::Rows { schema, batches })
-            }
             plan => {
+                if matches!(plan, LogicalPlan::Statement(_)) {
+                    // SET and the like may change how expressions plan: forget planned ones.
+                    self.assignments.clear();
+                }
                 let is_count = matches!(plan, LogicalPlan::Dml(_));
                 let frame = self.context.execute_logical_plan(plan).await?;
                 let schema = frame.schema().inner().clone();

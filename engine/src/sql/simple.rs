@@ -364,32 +364,30 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// A number the lexer read (digits with an optional `.digits`), typed as [`number`] does,
-/// without checking the characters again.
+/// A number the lexer read (digits with an optional `.digits`), typed as DataFusion's
+/// planner types it: BIGINT, or DOUBLE with a fraction.
 fn lexed_number(digits: &str, negative: bool) -> Option<Literal<'static>> {
+    // Short integers directly, in one pass (the common case in bulk VALUES).
     if digits.len() <= 18 {
         let mut magnitude = 0i64;
         for byte in digits.bytes() {
             if byte == b'.' {
-                return number(digits, negative);
+                return parsed_number(digits, negative);
             }
             magnitude = magnitude * 10 + i64::from(byte - b'0');
         }
         return Some(Literal::Int(if negative { -magnitude } else { magnitude }));
     }
-    number(digits, negative)
+    parsed_number(digits, negative)
 }
 
-/// An integer or decimal literal as DataFusion's planner types it (BIGINT or DOUBLE).
+/// An integer or decimal literal from the parsed AST, typed as [`lexed_number`] does.
 pub(crate) fn number(digits: &str, negative: bool) -> Option<Literal<'static>> {
-    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return None;
-    }
-    // Short integers directly (the common case in bulk VALUES); the rest as Rust parses them.
-    if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        let magnitude = digits.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
-        return Some(Literal::Int(if negative { -magnitude } else { magnitude }));
-    }
+    if digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') { lexed_number(digits, negative) } else { None }
+}
+
+/// A number as Rust parses it: DOUBLE with a fraction, BIGINT without.
+fn parsed_number(digits: &str, negative: bool) -> Option<Literal<'static>> {
     let signed: Cow<str> = if negative { Cow::Owned(format!("-{digits}")) } else { Cow::Borrowed(digits) };
     if digits.contains('.') {
         signed.parse::<f64>().ok().map(Literal::Float)

@@ -130,10 +130,8 @@ impl Store {
     /// Whether no key at all (live or deleted row) lies in `[first, last]`: one seek,
     /// where looking up each key of a large batch would search the memtable once per key.
     pub fn range_is_empty(&self, first: &[u8], last: &[u8]) -> Result<bool> {
-        let mut read = ReadOptions::default();
         // The smallest key after `last` is `last` followed by a zero byte.
-        read.set_iterate_upper_bound([last, &[0]].concat());
-        let mut iter = self.db.raw_iterator_opt(read);
+        let mut iter = self.db.raw_iterator_opt(bounded(first, Some(&[last, &[0]].concat())));
         iter.seek(first);
         let empty = !iter.valid();
         iter.status()?;
@@ -148,12 +146,7 @@ impl Store {
         upper: Option<&[u8]>,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let mut read = ReadOptions::default();
-        read.set_iterate_lower_bound(lower.to_vec());
-        if let Some(upper) = upper {
-            read.set_iterate_upper_bound(upper.to_vec());
-        }
-        let mut iter = self.db.raw_iterator_opt(read);
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, upper));
         iter.seek(lower);
         visit_all(&mut iter, &mut visit)?;
         Ok(())
@@ -167,12 +160,7 @@ impl Store {
     ) -> Result<()> {
         let snapshot = self.db.snapshot();
         for (lower, upper) in ranges {
-            let mut read = ReadOptions::default();
-            read.set_iterate_lower_bound(lower.clone());
-            if let Some(upper) = upper {
-                read.set_iterate_upper_bound(upper.clone());
-            }
-            let mut iter = snapshot.raw_iterator_opt(read);
+            let mut iter = snapshot.raw_iterator_opt(bounded(lower, upper.as_deref()));
             iter.seek(lower);
             if !visit_all(&mut iter, &mut visit)? {
                 return Ok(());
@@ -194,10 +182,7 @@ impl Store {
         if size.first().copied().unwrap_or(0) < min_bytes {
             return Ok(None);
         }
-        let mut read = ReadOptions::default();
-        read.set_iterate_lower_bound(lower.to_vec());
-        read.set_iterate_upper_bound(upper.to_vec());
-        let mut iter = self.db.raw_iterator_opt(read);
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
         iter.seek(lower);
         let Some(first) = iter.key().map(<[u8]>::to_vec) else { return Ok(None) };
         iter.seek_for_prev(upper);
@@ -220,10 +205,7 @@ impl Store {
                 .map(|(lower, upper, mut visit)| {
                     let snapshot = &snapshot;
                     scope.spawn(move || {
-                        let mut read = ReadOptions::default();
-                        read.set_iterate_lower_bound(lower.clone());
-                        read.set_iterate_upper_bound(upper);
-                        let mut iter = snapshot.raw_iterator_opt(read);
+                        let mut iter = snapshot.raw_iterator_opt(bounded(&lower, Some(&upper)));
                         iter.seek(&lower);
                         visit_all(&mut iter, &mut visit)
                     })
@@ -258,6 +240,16 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         Ok(self.db.flush()?)
     }
+}
+
+/// Read options confining an iterator to `[lower, upper)` (`None`: no upper bound).
+fn bounded(lower: &[u8], upper: Option<&[u8]>) -> ReadOptions {
+    let mut read = ReadOptions::default();
+    read.set_iterate_lower_bound(lower.to_vec());
+    if let Some(upper) = upper {
+        read.set_iterate_upper_bound(upper.to_vec());
+    }
+    read
 }
 
 /// Walks `iter` from its position, without copying keys or values, until it ends or
