@@ -41,6 +41,10 @@ impl SqlState {
     pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
     pub const IO_ERROR: SqlState = SqlState("58030");
     pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
+    pub const DATA_CORRUPTED: SqlState = SqlState("XX001");
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
+    pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
+    pub const INVALID_OBJECT_DEFINITION: SqlState = SqlState("42P17");
 
     /// The five-character code.
     pub fn code(self) -> &'static str {
@@ -142,12 +146,6 @@ impl std::error::Error for EngineError {}
 impl From<DataFusionError> for EngineError {
     fn from(error: DataFusionError) -> Self {
         EngineError::from_datafusion(error)
-    }
-}
-
-impl From<rocksdb::Error> for EngineError {
-    fn from(error: rocksdb::Error) -> Self {
-        EngineError::new(SqlState::IO_ERROR, format!("storage error: {error}"))
     }
 }
 

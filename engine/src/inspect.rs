@@ -6,7 +6,7 @@ use datafusion::arrow::array::Array;
 use datafusion::common::ScalarValue;
 
 use crate::catalog::TableEntry;
-use crate::engine::EngineShared;
+use crate::shared::EngineShared;
 use crate::error::Result;
 use crate::storage::key_codec::{decode_key_values, decode_row_id};
 use crate::storage::keys::{DecodedKey, RowScope, decode_key};
@@ -26,6 +26,7 @@ pub fn describe_storage(shared: &EngineShared) -> Result<Vec<String>> {
             DecodedKey::TableDefinition { table_id, version } => {
                 format!("table #{table_id} v{version} = {}", String::from_utf8_lossy(&value))
             }
+            DecodedKey::View { namespace, view } => format!("view {namespace}.{view} = {}", String::from_utf8_lossy(&value)),
             DecodedKey::TableName { namespace, table } => {
                 let id = value.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0);
                 format!("table-name {namespace}.{table} -> #{id}")

@@ -13,6 +13,11 @@
 //!
 //! The README's architecture section is the code map.
 
+// Layers, lowest first; a module imports only from layers below its own (checked by
+// `tests/tidy.rs`):
+// foundation (error, clock, ids, config, result, functions, planning) → storage →
+// catalog → permissions, sql → shared → resolver → provider, system, inspect → exec →
+// session → engine.
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -20,12 +25,15 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod functions;
-pub mod inspect;
 pub mod ids;
+pub mod inspect;
 pub mod permissions;
+pub mod planning;
 pub mod provider;
+pub mod resolver;
 pub mod result;
 pub mod session;
+pub mod shared;
 pub mod sql;
 pub mod storage;
 pub mod system;

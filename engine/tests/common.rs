@@ -34,10 +34,17 @@ impl TestEngine {
 
     /// Closes and reopens the engine on the same directory (sessions must be gone).
     pub fn restart(self) -> TestEngine {
+        self.restart_with(|_| {})
+    }
+
+    /// [`TestEngine::restart`] with a configuration `adjust` may change.
+    pub fn restart_with(self, adjust: impl FnOnce(&mut EngineConfig)) -> TestEngine {
         let TestEngine { engine, clock, dir } = self;
         let path = engine.data_dir().to_path_buf();
         drop(engine);
-        let engine = Engine::open(EngineConfig::for_tests(path, clock.clone())).expect("reopen engine");
+        let mut config = EngineConfig::for_tests(path, clock.clone());
+        adjust(&mut config);
+        let engine = Engine::open(config).expect("reopen engine");
         TestEngine { engine, clock, dir }
     }
 }

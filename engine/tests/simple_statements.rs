@@ -2,7 +2,9 @@
 //! planned path gives: the same rows and schema, the same counts, the same errors
 //! (SQLSTATE and message), and the same stored rows and `_seq` values afterwards. Every
 //! statement below runs on two engines, one with the simple path and one without, and
-//! the results are compared.
+//! the results are compared. Which statements took the simple path is itself recorded in
+//! a snapshot (`snapshots/simple_statement_paths.snap`), so a statement that silently
+//! falls back to the planner, or starts skipping it, shows up in review.
 
 mod common;
 
@@ -26,22 +28,50 @@ struct Pair {
     simple: Session,
     planned: Session,
     engines: (TestEngine, TestEngine),
+    /// One line per statement run: `simple` or `planned` (the path the simple engine took),
+    /// then the statement.
+    paths: Vec<String>,
 }
 
 impl Pair {
     fn new() -> Pair {
         let simple_engine = TestEngine::new();
         let planned_engine = TestEngine::with_config(|config| config.simple_statements = false);
-        Pair { simple: simple_engine.session(), planned: planned_engine.session(), engines: (simple_engine, planned_engine) }
+        Pair {
+            simple: simple_engine.session(),
+            planned: planned_engine.session(),
+            engines: (simple_engine, planned_engine),
+            paths: Vec::new(),
+        }
     }
 
     /// Runs `sql` on both engines, asserts the outcomes are equal, returns it.
     async fn run(&mut self, sql: &str) -> String {
+        let before = self.simple.simple_statement_count();
         let simple = outcome(&self.simple.execute(sql).await);
+        let path = if self.simple.simple_statement_count() > before { "simple " } else { "planned" };
+        self.paths.push(format!("{path} {sql}"));
         let planned = outcome(&self.planned.execute(sql).await);
         assert_eq!(simple, planned, "{sql}");
         simple
     }
+
+    /// Closes both engines and opens them again on their data directories (new sessions).
+    fn restart(self) -> Pair {
+        let Pair { simple, planned, engines: (simple_engine, planned_engine), paths } = self;
+        drop((simple, planned));
+        let simple_engine = simple_engine.restart();
+        let planned_engine = planned_engine.restart_with(|config| config.simple_statements = false);
+        Pair { simple: simple_engine.session(), planned: planned_engine.session(), engines: (simple_engine, planned_engine), paths }
+    }
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
 }
 
 const TABLES: &[&str] = &[
@@ -195,6 +225,71 @@ async fn simple_statements_match_the_planned_path() {
     // The comparison above only means something if the simple path ran.
     assert!(pair.simple.simple_statement_count() >= 40, "{}", pair.simple.simple_statement_count());
     assert_eq!(pair.planned.simple_statement_count(), 0);
+    snapshot!("simple_statement_paths", pair.paths.join("\n"));
+}
+
+/// Namespaces chosen with USE, a restart between writes and reads, non-ASCII names, and
+/// float and timestamp keys: each statement's path is asserted, and both paths agree.
+#[tokio::test]
+async fn use_restart_unicode_float_and_timestamp_keys() {
+    let mut pair = Pair::new();
+    let setup = [
+        "CREATE NAMESPACE Ünï",
+        "USE Ünï",
+        "CREATE TABLE naïve (id BIGINT PRIMARY KEY, wört TEXT)",
+        "CREATE TABLE floats (k DOUBLE PRIMARY KEY, v INT)",
+        "CREATE TABLE times (at TIMESTAMP PRIMARY KEY, v INT)",
+    ];
+    for sql in setup {
+        pair.run(sql).await;
+    }
+    let steps: &[(&str, &str)] = &[
+        ("simple", "INSERT INTO naïve VALUES (1, 'ä'), (2, 'ß')"),
+        ("simple", "INSERT INTO Ünï.naïve (wört, id) VALUES ('é', 3)"),
+        ("simple", "SELECT wört FROM naïve WHERE id = 2"),
+        ("simple", "UPDATE naïve SET wört = wört || '!' WHERE id = 1"),
+        ("simple", "DELETE FROM Ünï.naïve WHERE id = 3"),
+        // Quoted and folded spellings of the same names.
+        ("simple", "SELECT \"wört\" FROM \"Ünï\".\"naïve\" WHERE ID = 1"),
+        ("planned", "SELECT * FROM ÜNÏ.naïve WHERE id = 1"),
+        // Float keys: INSERTs are simple, lookups by a float key are planned; -0.0 and
+        // NaN are one key each.
+        ("simple", "INSERT INTO floats VALUES (0.0, 1), (1.5, 2)"),
+        ("simple", "INSERT INTO floats VALUES (-0.0, 3)"),
+        ("planned", "INSERT INTO floats VALUES (CAST('NaN' AS DOUBLE), 4)"),
+        ("planned", "INSERT INTO floats VALUES (CAST('NaN' AS DOUBLE), 5)"),
+        ("planned", "SELECT v FROM floats WHERE k = -0.0"),
+        ("planned", "SELECT v FROM floats WHERE k = 1.5"),
+        ("planned", "UPDATE floats SET v = v + 1 WHERE k = 1.5"),
+        ("planned", "DELETE FROM floats WHERE k = 0.0"),
+        // Timestamp keys: text literals cast on INSERT; lookups are planned.
+        ("simple", "INSERT INTO times VALUES ('2024-01-01T00:00:00', 1), ('2024-01-02T00:00:00', 2)"),
+        ("simple", "INSERT INTO times VALUES ('2024-01-01T00:00:00', 3)"),
+        ("planned", "INSERT INTO times VALUES ('not a time', 3)"),
+        ("planned", "SELECT v FROM times WHERE at = '2024-01-02T00:00:00'"),
+        ("planned", "DELETE FROM times WHERE at = '2024-01-01T00:00:00'"),
+    ];
+    for (expected, sql) in steps {
+        pair.run(sql).await;
+        let took = pair.paths.last().unwrap().split_whitespace().next().unwrap().to_string();
+        assert_eq!(&took, expected, "{sql}");
+    }
+    let mut pair = pair.restart();
+    // A new session starts in `default`: USE again, then read what was written.
+    let after: &[(&str, &str)] = &[
+        ("planned", "SELECT * FROM naïve WHERE id = 1"),
+        ("planned", "USE Ünï"),
+        ("simple", "SELECT * FROM naïve WHERE id = 1"),
+        ("simple", "INSERT INTO naïve VALUES (4, 'ö')"),
+        ("planned", "SELECT *, _seq, _deleted FROM naïve ORDER BY id"),
+        ("planned", "SELECT *, _seq, _deleted FROM floats ORDER BY k"),
+        ("planned", "SELECT *, _seq, _deleted FROM times ORDER BY at"),
+    ];
+    for (expected, sql) in after {
+        pair.run(sql).await;
+        let took = pair.paths.last().unwrap().split_whitespace().next().unwrap().to_string();
+        assert_eq!(&took, expected, "{sql}");
+    }
 }
 
 #[tokio::test]

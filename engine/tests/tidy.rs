@@ -1,5 +1,6 @@
 //! Project hygiene that runs under plain `cargo test`: every module has a `//!` doc, no
-//! source file grows past its size budget, and no test is ignored without a reason.
+//! source file grows past its size budget, no test is ignored without a reason, the
+//! engine's layers only point down, and nothing outside `storage/` touches RocksDB.
 
 use std::path::{Path, PathBuf};
 
@@ -56,4 +57,106 @@ fn ignored_tests_say_why() {
         })
         .collect();
     assert!(offenders.is_empty(), "#[ignore]/#[should_panic] without a reason: {offenders:#?}");
+}
+
+/// The layers of `engine/src`, lowest first. A module may use only modules of lower
+/// layers (the foundation's modules may also use each other); `lib.rs` declares them all.
+const LAYERS: &[&[&str]] = &[
+    &["error", "clock", "ids", "config", "result", "functions", "planning"],
+    &["storage"],
+    &["catalog"],
+    &["permissions", "sql"],
+    &["shared"],
+    &["resolver"],
+    &["provider", "system", "inspect"],
+    &["exec"],
+    &["session"],
+    &["engine"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// The top-level module a source file belongs to (`storage/store.rs` → `storage`).
+fn top_module(path: &Path) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let relative = path.strip_prefix(&src).unwrap();
+    let first = relative.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The code of a file without its comments (doc links may name any module).
+fn code_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(|line| line.split("//").next().unwrap_or("")).filter(|line| !line.trim().is_empty())
+}
+
+/// The top-level modules a file refers to with `crate::name`.
+fn crate_references(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in code_lines(text) {
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && !found.contains(&name) {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn layers_only_point_down() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    let mut violations = Vec::new();
+    for path in files {
+        let module = top_module(&path);
+        if module == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("crate::{"), "{}: import crate modules one path at a time", path.display());
+        let Some(own) = layer_of(&module) else {
+            violations.push(format!("{}: module {module} has no layer in LAYERS", path.display()));
+            continue;
+        };
+        for used in crate_references(&text) {
+            if used == module {
+                continue;
+            }
+            match layer_of(&used) {
+                Some(layer) if layer < own || (layer == 0 && own == 0) => {}
+                Some(layer) => violations.push(format!(
+                    "{}: {module} (layer {own}) uses {used} (layer {layer}): layers may only point down",
+                    path.display()
+                )),
+                None => violations.push(format!("{}: uses crate::{used}, which has no layer", path.display())),
+            }
+        }
+    }
+    assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+}
+
+#[test]
+fn only_storage_touches_rocksdb() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    let offenders: Vec<_> = files
+        .into_iter()
+        .filter(|path| top_module(path) != "storage")
+        .filter(|path| code_lines(&std::fs::read_to_string(path).unwrap()).any(|line| line.contains("rocksdb::")))
+        .collect();
+    assert!(offenders.is_empty(), "rocksdb used outside storage/: {offenders:#?}");
+}
+
+#[test]
+fn the_layering_check_sees_upward_imports() {
+    assert_eq!(crate_references("use crate::exec::simple; // crate::session\nlet x = crate::storage::keys::row_key();"), vec![
+        "exec".to_string(),
+        "storage".to_string()
+    ]);
+    assert!(layer_of("storage") < layer_of("catalog") && layer_of("exec") < layer_of("session"));
 }

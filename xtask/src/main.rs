@@ -43,7 +43,7 @@ enum Commands {
     /// Run a sqllogictest corpus on the engine and on plain DataFusion, side by side; fail
     /// on every record DataFusion passes and the engine does not.
     Corpus {
-        /// Files or folders (default: ../shared/corpora/sqlite).
+        /// Files or folders (default: corpora/sqlite).
         targets: Vec<String>,
     },
     /// Benchmark the engine against SQLite, DataFusion (MemTable) and raw RocksDB in one run
@@ -121,9 +121,9 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The committed public corpus, beside the project.
+/// The public corpus committed in the repository (`corpora/`, with its NOTICE).
 fn default_corpus(root: &Path) -> PathBuf {
-    root.join("../shared/corpora/sqlite")
+    root.join("corpora/sqlite")
 }
 
 /// Runs the corpus parity comparison.
@@ -252,11 +252,10 @@ fn test(root: &Path) -> Result<()> {
     failed += snapshot_problems.len();
 
     let mut outcomes = vec![slt(root, &[root.join("slt").display().to_string()], false, None, false, None)?];
-    if default_corpus(root).is_dir() {
-        outcomes.push(corpus(root, &[])?);
-    } else {
-        eprintln!("note: {} is missing; the corpus parity check did not run", default_corpus(root).display());
+    if !default_corpus(root).is_dir() {
+        bail!("{} is missing: the corpus parity check cannot run (restore it from git)", default_corpus(root).display());
     }
+    outcomes.push(corpus(root, &[])?);
     for outcome in outcomes {
         passed += outcome.passed;
         failed += outcome.failed;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::kinds::TableKind;
 use crate::catalog::options::TableOptions;
+use crate::planning::PlanningOptions;
 use crate::storage::TableId;
 
 /// A namespace as stored.
@@ -46,6 +47,9 @@ pub struct TableDefinition {
     pub primary_key: Vec<u32>,
     pub options: TableOptions,
     pub created_at_millis: i64,
+    /// Settings of the creating session that change how the DEFAULTs plan.
+    #[serde(default, skip_serializing_if = "PlanningOptions::is_empty")]
+    pub planning_options: PlanningOptions,
 }
 
 impl TableDefinition {

@@ -1,54 +1,94 @@
-//! The catalog: namespaces and tables, persisted in RocksDB and cached in memory.
+//! The catalog: namespaces, tables and views, persisted in RocksDB and cached in memory.
 //!
 //! Every change is written to RocksDB first (one atomic batch) and then applied to the
 //! in-memory maps, so the cache never shows what storage does not hold. Sessions read the
-//! cache; DataFusion sees it through [`crate::session::catalog_provider`].
+//! cache; DataFusion sees it through the session's catalog provider. Changes are made
+//! under the catalog's DDL lock ([`Catalog::lock_ddl`]), one at a time; DROP TABLE also
+//! holds the table's exclusive write lock, so no writer of the table is mid-statement.
 //!
 //! Architecture invariant: DROP TABLE removes the table's catalog keys and every row key
-//! in the same batch, then compacts the range, so no byte of the table remains.
+//! in the same batch, and the caller then compacts the range, so no byte of the table
+//! remains.
 
 pub mod definition;
+pub mod entry;
 pub mod kinds;
 pub mod options;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use crate::error::{EngineError, Result, SqlState};
-use crate::storage::{ChangeSet, Store, TableId, WriteGuard, keys};
+use crate::storage::{ChangeSet, Counter, Store, TableId, TableWriteGuard, keys};
 
 pub use definition::{ColumnDefinition, ColumnFill, NamespaceRecord, TableDefinition, TableEntry};
+pub use entry::EntryPlanner;
 pub use kinds::{AccessLevel, ROW_KEY_COLUMN, SystemColumn, TableKind};
 pub use options::{FlushPolicy, TableOptions};
+pub use view::{ViewColumn, ViewDefinition};
 
+/// The name of the DataFusion catalog that holds the namespaces.
+pub const CATALOG_NAME: &str = "engine";
+/// The catalog an INSERT target is planned in when its statement names system columns
+/// (the same namespaces and tables, showing only user columns; see `exec::query`).
+pub const INSERT_TARGET_CATALOG: &str = "engine_insert_target";
 /// The namespace every engine starts with.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// The reserved namespace of the read-only system tables.
 pub const SYSTEM_NAMESPACE: &str = "system";
 /// DataFusion's own metadata schema.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
-
-const NEXT_TABLE_ID_META: &str = "next_table_id";
-
-/// Builds the runtime entry of a table from its stored versions (plans DEFAULT expressions).
-pub type EntryBuilder = dyn Fn(BTreeMap<u32, TableDefinition>) -> Result<TableEntry> + Send + Sync;
+/// The tables of the `system` namespace, in display order.
+pub const SYSTEM_TABLES: [&str; 3] = ["namespaces", "tables", "columns"];
 
 #[derive(Default)]
 struct CatalogState {
     namespaces: BTreeMap<String, NamespaceRecord>,
     tables: BTreeMap<(String, String), Arc<TableEntry>>,
+    views: BTreeMap<(String, String), Arc<ViewDefinition>>,
     next_table_id: TableId,
+}
+
+/// What a name in a namespace stands for.
+#[derive(Debug, Clone)]
+pub enum CatalogObject {
+    Table(Arc<TableEntry>),
+    View(Arc<ViewDefinition>),
+}
+
+impl CatalogObject {
+    /// `table` or `view`, for messages.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            CatalogObject::Table(_) => "table",
+            CatalogObject::View(_) => "view",
+        }
+    }
+}
+
+/// Proof that the holder is the only one changing the catalog.
+pub struct DdlGuard {
+    _held: tokio::sync::OwnedMutexGuard<()>,
 }
 
 pub struct Catalog {
     store: Arc<Store>,
+    planner: EntryPlanner,
     state: RwLock<CatalogState>,
+    ddl: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Catalog")
+    }
 }
 
 impl Catalog {
     /// Loads the catalog; creates the `default` namespace on a new data directory.
-    pub fn load(store: Arc<Store>, build_entry: &EntryBuilder, now_millis: i64) -> Result<Catalog> {
-        let mut state = CatalogState { next_table_id: 1, ..Default::default() };
+    pub fn load(store: Arc<Store>, planner: EntryPlanner, now_millis: i64) -> Result<Catalog> {
+        let mut state = CatalogState { next_table_id: store.counter(Counter::NextTableId)?, ..Default::default() };
         for (key, value) in store.scan_prefix(&keys::namespace_prefix())? {
             let record: NamespaceRecord = decode_json(&value)?;
             debug_assert_eq!(keys::namespace_from_key(&key), Some(record.name.as_str()));
@@ -59,20 +99,30 @@ impl Catalog {
             let definition: TableDefinition = decode_json(&value)?;
             versions.entry(definition.id).or_default().insert(definition.schema_version, definition);
         }
-        for (_, table_versions) in versions {
-            let entry = build_entry(table_versions)?;
+        for (table_id, table_versions) in versions {
+            if table_id >= state.next_table_id {
+                return Err(EngineError::new(
+                    SqlState::DATA_CORRUPTED,
+                    format!(
+                        "the catalog is damaged: table #{table_id} exists but the next table id is {}; restore it from a backup",
+                        state.next_table_id
+                    ),
+                ));
+            }
+            let entry = planner.build(table_versions)?;
             let key = (entry.definition.namespace.clone(), entry.definition.name.clone());
             state.tables.insert(key, Arc::new(entry));
         }
-        if let Some(bytes) = store.get(&keys::meta_key(NEXT_TABLE_ID_META))? {
-            state.next_table_id = u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 8])).max(1);
+        for (_, value) in store.scan_prefix(&keys::all_views_prefix())? {
+            let view: ViewDefinition = decode_json(&value)?;
+            state.views.insert((view.namespace.clone(), view.name.clone()), Arc::new(view));
         }
-        let catalog = Catalog { store, state: RwLock::new(state) };
+        let catalog = Catalog { store, planner, state: RwLock::new(state), ddl: Arc::default() };
         if !catalog.namespace_exists(DEFAULT_NAMESPACE) {
             let record = NamespaceRecord { name: DEFAULT_NAMESPACE.into(), created_at_millis: now_millis };
             let mut changes = ChangeSet::default();
             changes.put(&keys::namespace_key(DEFAULT_NAMESPACE), &encode_json(&record));
-            catalog.store.commit_unlocked_bootstrap(changes)?;
+            catalog.store.commit(changes)?;
             catalog.write().namespaces.insert(record.name.clone(), record);
         }
         Ok(catalog)
@@ -84,6 +134,16 @@ impl Catalog {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, CatalogState> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the caller is the only one changing the catalog.
+    pub async fn lock_ddl(&self) -> DdlGuard {
+        DdlGuard { _held: self.ddl.clone().lock_owned().await }
+    }
+
+    /// Builds table entries (plans DEFAULTs with a definition's settings).
+    pub fn planner(&self) -> &EntryPlanner {
+        &self.planner
     }
 
     pub fn namespace_exists(&self, name: &str) -> bool {
@@ -98,22 +158,54 @@ impl Catalog {
         self.read().tables.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
+    pub fn view(&self, namespace: &str, name: &str) -> Option<Arc<ViewDefinition>> {
+        self.read().views.get(&(namespace.to_string(), name.to_string())).cloned()
+    }
+
+    /// The table or view `namespace.name`.
+    pub fn object(&self, namespace: &str, name: &str) -> Option<CatalogObject> {
+        let state = self.read();
+        let key = (namespace.to_string(), name.to_string());
+        match state.tables.get(&key) {
+            Some(table) => Some(CatalogObject::Table(table.clone())),
+            None => state.views.get(&key).map(|view| CatalogObject::View(view.clone())),
+        }
+    }
+
     /// Every table, ordered by namespace and name.
     pub fn tables(&self) -> Vec<Arc<TableEntry>> {
         self.read().tables.values().cloned().collect()
     }
 
+    /// Every view, ordered by namespace and name.
+    pub fn views(&self) -> Vec<Arc<ViewDefinition>> {
+        self.read().views.values().cloned().collect()
+    }
+
     pub fn tables_in(&self, namespace: &str) -> Vec<Arc<TableEntry>> {
-        self.read()
+        self.read().tables.iter().filter(|((ns, _), _)| ns == namespace).map(|(_, entry)| entry.clone()).collect()
+    }
+
+    pub fn views_in(&self, namespace: &str) -> Vec<Arc<ViewDefinition>> {
+        self.read().views.iter().filter(|((ns, _), _)| ns == namespace).map(|(_, view)| view.clone()).collect()
+    }
+
+    /// The names of the tables and views of a namespace, in order.
+    pub fn object_names_in(&self, namespace: &str) -> Vec<String> {
+        let state = self.read();
+        let mut names: Vec<String> = state
             .tables
-            .iter()
-            .filter(|((ns, _), _)| ns == namespace)
-            .map(|(_, entry)| entry.clone())
-            .collect()
+            .keys()
+            .chain(state.views.keys())
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, name)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Creates a namespace. Returns `false` when it exists and `if_not_exists` is set.
-    pub fn create_namespace(&self, guard: &WriteGuard<'_>, name: &str, if_not_exists: bool, now_millis: i64) -> Result<bool> {
+    pub fn create_namespace(&self, _ddl: &DdlGuard, name: &str, if_not_exists: bool, now_millis: i64) -> Result<bool> {
         check_namespace_name(name)?;
         if self.namespace_exists(name) {
             if if_not_exists {
@@ -124,53 +216,81 @@ impl Catalog {
         let record = NamespaceRecord { name: name.to_string(), created_at_millis: now_millis };
         let mut changes = ChangeSet::default();
         changes.put(&keys::namespace_key(name), &encode_json(&record));
-        self.store.commit(guard, changes)?;
+        self.store.commit(changes)?;
         self.write().namespaces.insert(name.to_string(), record);
         Ok(true)
     }
 
-    /// Removes a namespace record; its tables must already be dropped.
-    pub fn drop_namespace_record(&self, guard: &WriteGuard<'_>, name: &str) -> Result<()> {
-        let mut changes = ChangeSet::default();
-        changes.delete(&keys::namespace_key(name));
-        self.store.commit(guard, changes)?;
-        self.write().namespaces.remove(name);
-        Ok(())
-    }
-
     /// Allocates a table id (persisted with the table's first version).
-    pub fn allocate_table_id(&self, _guard: &WriteGuard<'_>) -> TableId {
+    pub fn allocate_table_id(&self, _ddl: &DdlGuard) -> TableId {
         let mut state = self.write();
         let id = state.next_table_id;
         state.next_table_id += 1;
         id
     }
 
-    /// Persists a new table and makes it visible.
-    pub fn create_table(&self, guard: &WriteGuard<'_>, entry: TableEntry) -> Result<Arc<TableEntry>> {
+    /// Persists a new table, with `rows` (CREATE TABLE AS) in the same atomic commit, and
+    /// makes it visible.
+    pub fn create_table(&self, _ddl: &DdlGuard, entry: Arc<TableEntry>, rows: ChangeSet) -> Result<Arc<TableEntry>> {
         let definition = &entry.definition;
         let mut changes = ChangeSet::default();
         changes.put(&keys::table_definition_key(definition.id, definition.schema_version), &encode_json(definition));
         changes.put(&keys::table_name_key(&definition.namespace, &definition.name), &definition.id.to_be_bytes());
-        changes.put(&keys::meta_key(NEXT_TABLE_ID_META), &(definition.id + 1).to_be_bytes());
-        self.store.commit(guard, changes)?;
-        let entry = Arc::new(entry);
+        changes.set_counter(Counter::NextTableId, definition.id + 1);
+        changes.append(rows);
+        self.store.commit(changes)?;
         let key = (entry.definition.namespace.clone(), entry.definition.name.clone());
         self.write().tables.insert(key, entry.clone());
         Ok(entry)
     }
 
-    /// Removes a table: every schema version, its name, and every row of every scope.
-    pub fn drop_table(&self, guard: &WriteGuard<'_>, entry: &TableEntry) -> Result<()> {
-        let definition = &entry.definition;
+    /// Drops tables (every schema version, the name, every row of every scope), views and
+    /// a namespace record in one atomic commit, then removes them from the cache. The
+    /// caller holds each table's exclusive write lock and compacts the tables' ranges
+    /// afterwards ([`Store::compact_prefix`]).
+    pub fn drop_objects(
+        &self,
+        _ddl: &DdlGuard,
+        tables: &[(Arc<TableEntry>, TableWriteGuard)],
+        views: &[Arc<ViewDefinition>],
+        namespace: Option<&str>,
+    ) -> Result<()> {
         let mut changes = ChangeSet::default();
-        changes.delete_prefix(&keys::table_definition_prefix(definition.id));
-        changes.delete(&keys::table_name_key(&definition.namespace, &definition.name));
-        changes.delete_prefix(&keys::table_row_prefix(definition.id));
-        self.store.commit(guard, changes)?;
-        self.store.compact_prefix(&keys::table_row_prefix(definition.id));
-        self.store.compact_prefix(&keys::table_definition_prefix(definition.id));
-        self.write().tables.remove(&(definition.namespace.clone(), definition.name.clone()));
+        for (entry, table_lock) in tables {
+            let definition = &entry.definition;
+            if table_lock.table_id() != definition.id {
+                return Err(EngineError::internal("DROP holds the lock of another table"));
+            }
+            changes.delete_prefix(&keys::table_definition_prefix(definition.id));
+            changes.delete(&keys::table_name_key(&definition.namespace, &definition.name));
+            changes.delete_prefix(&keys::table_row_prefix(definition.id));
+        }
+        for view in views {
+            changes.delete(&keys::view_key(&view.namespace, &view.name));
+        }
+        if let Some(name) = namespace {
+            changes.delete(&keys::namespace_key(name));
+        }
+        self.store.commit(changes)?;
+        let mut state = self.write();
+        for (entry, _) in tables {
+            state.tables.remove(&(entry.definition.namespace.clone(), entry.definition.name.clone()));
+        }
+        for view in views {
+            state.views.remove(&(view.namespace.clone(), view.name.clone()));
+        }
+        if let Some(name) = namespace {
+            state.namespaces.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Stores a view, replacing the one of the same name when there is one.
+    pub fn put_view(&self, _ddl: &DdlGuard, view: ViewDefinition) -> Result<()> {
+        let mut changes = ChangeSet::default();
+        changes.put(&keys::view_key(&view.namespace, &view.name), &encode_json(&view));
+        self.store.commit(changes)?;
+        self.write().views.insert((view.namespace.clone(), view.name.clone()), Arc::new(view));
         Ok(())
     }
 }

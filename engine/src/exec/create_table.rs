@@ -1,36 +1,61 @@
-//! CREATE [SHARED | USER | STREAM] TABLE.
+//! CREATE [SHARED | USER | STREAM] TABLE, and CREATE TABLE ... AS SELECT | AS VALUES.
 //!
 //! Column types, NOT NULL, PRIMARY KEY and DEFAULT expressions are planned by DataFusion
 //! (its own SQL-to-Arrow mapping); the engine validates what it stores, reads the WITH
-//! options, and persists the definition.
+//! options, and persists the definition. A table from a query takes the query's column
+//! names and types (or the column list written before AS, the query's values cast to
+//! it); the query runs before the catalog is touched, and the table and its rows are
+//! committed in one batch, so a failing CREATE TABLE AS leaves no table behind.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Constraint;
+use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::sql::sqlparser::ast::{
     ColumnOption, CreateTableOptions, Expr as SqlExpr, SqlOption, Statement, TableConstraint, Value,
 };
 
 use crate::catalog::options::{OptionValue, parse_table_options};
 use crate::catalog::{
-    ColumnDefinition, ROW_KEY_COLUMN, SYSTEM_NAMESPACE, SystemColumn, TableDefinition, TableKind,
+    ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefinition, TableKind, TableOptions,
 };
-use crate::engine::build_table_entry;
 use crate::error::{EngineError, Result, SqlState};
-use crate::permissions::check_ddl;
+use crate::exec::context::ExecContext;
+use crate::exec::{catalog_work, query};
+use crate::provider::writer::TableWriter;
+use crate::provider::scope::StatementScope;
+use crate::resolver::{check_ddl_in, row_scope};
 use crate::result::QueryResult;
-use crate::session::Session;
-use crate::session::scope::StatementScope;
 use crate::sql::parser::{ident_name, object_ref};
+use crate::storage::ChangeSet;
 use crate::storage::key_codec::is_key_type;
 use crate::storage::row_codec::is_storable_type;
 
-pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statement: Statement) -> Result<QueryResult> {
-    check_ddl(session.user.role, "CREATE TABLE")?;
+/// A table about to be created: its columns, key and options, and the rows of its query.
+struct NewTable {
+    namespace: String,
+    name: String,
+    kind: TableKind,
+    options: TableOptions,
+    columns: Vec<ColumnDefinition>,
+    key_indices: Vec<usize>,
+    rows: Vec<RecordBatch>,
+}
+
+pub async fn execute(
+    ctx: &ExecContext,
+    prefix_kind: Option<TableKind>,
+    statement: Statement,
+    mentions: Vec<SystemColumn>,
+) -> Result<QueryResult> {
     let Statement::CreateTable(mut create) = statement else {
         return Err(EngineError::internal("CREATE TABLE expected"));
     };
+    let (namespace, name) = ctx.qualify(&object_ref(&create.name)?);
+    check_ddl_in(&ctx.user, &namespace, "CREATE TABLE")?;
     let option_entries = match std::mem::take(&mut create.table_options) {
         CreateTableOptions::None => Vec::new(),
         CreateTableOptions::With(options) => read_options(&options)?,
@@ -43,21 +68,21 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
             kind.as_str().to_uppercase()
         )));
     }
-    if create.query.is_some() {
-        return Err(EngineError::not_supported("CREATE TABLE ... AS SELECT is not supported; create the table, then INSERT ... SELECT"));
-    }
     if create.or_replace {
         return Err(EngineError::not_supported("CREATE OR REPLACE TABLE is not supported; drop the table first"));
-    }
-    let reference = object_ref(&create.name)?;
-    let (namespace, name) = session.resolve(&reference);
-    if namespace == SYSTEM_NAMESPACE {
-        return Err(EngineError::new(SqlState::INSUFFICIENT_PRIVILEGE, "the system namespace is read-only"));
     }
     if name.is_empty() || name.contains('\0') {
         return Err(EngineError::invalid_parameter("a table name may not be empty or contain a zero byte"));
     }
     check_constraints(&create)?;
+    let if_not_exists = create.if_not_exists;
+    if !ctx.shared.catalog.namespace_exists(&namespace) {
+        return Err(EngineError::undefined_namespace(&namespace));
+    }
+    // An existing name with IF NOT EXISTS changes nothing: the query does not run either.
+    if if_not_exists && ctx.shared.catalog.object(&namespace, &name).is_some() {
+        return Ok(QueryResult::Message("CREATE TABLE".into()));
+    }
     let defaults: BTreeMap<String, String> = create
         .columns
         .iter()
@@ -68,13 +93,45 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
             })
         })
         .collect();
-    let if_not_exists = create.if_not_exists;
+    let source = create.query.take();
+    if source.is_some() && create.columns.is_empty() && !create.constraints.is_empty() {
+        return Err(EngineError::not_supported(
+            "a PRIMARY KEY on CREATE TABLE ... AS needs the column list: CREATE TABLE t (id INT PRIMARY KEY, ...) AS ...",
+        ));
+    }
+    let (schema, key_indices, rows) = match source {
+        None => {
+            let (schema, key_indices) = plan_columns(ctx, Statement::CreateTable(create), &namespace, &name).await?;
+            (schema, key_indices, Vec::new())
+        }
+        Some(query) => {
+            let plan = query::plan(ctx, Statement::Query(query), mentions).await?;
+            let (plan, schema, key_indices) = if create.columns.is_empty() {
+                // The query's names and types; every column nullable, as in PostgreSQL.
+                let schema = plan.schema().inner();
+                let fields: Vec<Field> =
+                    schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                (plan.clone(), Arc::new(Schema::new(fields)), Vec::new())
+            } else {
+                let (schema, keys) = plan_columns(ctx, Statement::CreateTable(create), &namespace, &name).await?;
+                (cast_to_columns(plan, &schema, &namespace, &name)?, schema, keys)
+            };
+            let frame = ctx.datafusion.execute_logical_plan(plan).await?;
+            let rows = frame.collect().await?;
+            (schema, key_indices, rows)
+        }
+    };
+    let columns = column_definitions(&schema, &key_indices, &defaults, &namespace, &name)?;
+    let table = NewTable { namespace, name, kind, options, columns, key_indices, rows };
+    create_table(ctx, table, if_not_exists).await
+}
 
-    let plan = session.plan(Statement::CreateTable(create), StatementScope::default()).await?;
+/// Plans `CREATE TABLE` with DataFusion: the columns' Arrow types, nullability and key.
+async fn plan_columns(ctx: &ExecContext, statement: Statement, namespace: &str, name: &str) -> Result<(SchemaRef, Vec<usize>)> {
+    let plan = ctx.plan(statement, StatementScope::default()).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) = plan else {
         return Err(EngineError::internal("CREATE TABLE planned into something else"));
     };
-    let schema = planned.input.schema().inner().clone();
     let mut key_indices = Vec::new();
     for constraint in planned.constraints.iter() {
         match constraint {
@@ -87,7 +144,36 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
             }
         }
     }
+    Ok((planned.input.schema().inner().clone(), key_indices))
+}
 
+/// The query's rows cast to the column list written before AS (names and types).
+fn cast_to_columns(plan: LogicalPlan, schema: &SchemaRef, namespace: &str, name: &str) -> Result<LogicalPlan> {
+    let produced = plan.schema().columns();
+    if produced.len() != schema.fields().len() {
+        return Err(EngineError::syntax(format!(
+            "table {namespace}.{name} has {} columns but its query returns {}",
+            schema.fields().len(),
+            produced.len()
+        )));
+    }
+    let exprs: Vec<Expr> = produced
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(col(column), field.data_type().clone()).alias(field.name()))
+        .collect();
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// The stored columns of a new table, checked: no reserved or repeated name, only
+/// storable types, only key types in the key.
+fn column_definitions(
+    schema: &SchemaRef,
+    key_indices: &[usize],
+    defaults: &BTreeMap<String, String>,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<ColumnDefinition>> {
     let mut columns = Vec::new();
     for (index, field) in schema.fields().iter().enumerate() {
         let column_name = field.name();
@@ -102,8 +188,9 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
         }
         if !is_storable_type(field.data_type()) {
             return Err(EngineError::not_supported(format!(
-                "column {column_name} has type {}, which tables cannot store yet",
-                field.data_type()
+                "column {column_name} has type {}, which tables cannot store yet{}",
+                field.data_type(),
+                if field.data_type().is_null() { "; give it a type with CAST" } else { "" }
             )));
         }
         let is_key = key_indices.contains(&index);
@@ -124,20 +211,28 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
     if columns.is_empty() {
         return Err(EngineError::syntax(format!("table {namespace}.{name} needs at least one column")));
     }
+    Ok(columns)
+}
 
-    let shared = &session.shared;
-    let guard = shared.store.lock_writes().await;
-    if !shared.catalog.namespace_exists(&namespace) {
-        return Err(EngineError::undefined_namespace(&namespace));
+/// Creates the table, with its rows, under the DDL lock.
+async fn create_table(ctx: &ExecContext, table: NewTable, if_not_exists: bool) -> Result<QueryResult> {
+    let shared = ctx.shared.clone();
+    let ddl = shared.catalog.lock_ddl().await;
+    if !shared.catalog.namespace_exists(&table.namespace) {
+        return Err(EngineError::undefined_namespace(&table.namespace));
     }
-    if shared.catalog.table(&namespace, &name).is_some() {
+    if let Some(existing) = shared.catalog.object(&table.namespace, &table.name) {
         if if_not_exists {
             return Ok(QueryResult::Message("CREATE TABLE".into()));
         }
-        return Err(EngineError::new(SqlState::DUPLICATE_TABLE, format!("table {namespace}.{name} already exists")));
+        return Err(EngineError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("{} {}.{} already exists", existing.noun(), table.namespace, table.name),
+        ));
     }
+    let NewTable { namespace, name, kind, options, columns, key_indices, rows } = table;
     let definition = TableDefinition {
-        id: shared.catalog.allocate_table_id(&guard),
+        id: shared.catalog.allocate_table_id(&ddl),
         namespace,
         name,
         kind,
@@ -146,9 +241,17 @@ pub async fn execute(session: &Session, prefix_kind: Option<TableKind>, statemen
         columns,
         options,
         created_at_millis: shared.now_millis(),
+        planning_options: ctx.planning_options(),
     };
-    let entry = build_table_entry(&session.context.state(), BTreeMap::from([(1, definition)]))?;
-    shared.catalog.create_table(&guard, entry)?;
+    let entry = Arc::new(shared.catalog.planner().build(BTreeMap::from([(1, definition)]))?);
+    let scope = row_scope(kind, &ctx.user);
+    let writer = TableWriter::new(shared.clone(), entry.clone(), scope).lock_new_table().await;
+    catalog_work(ddl, move |ddl| {
+        let changes = if rows.is_empty() { ChangeSet::default() } else { writer.prepare_insert(&rows)? };
+        drop(writer);
+        shared.catalog.create_table(ddl, entry, changes)
+    })
+    .await?;
     Ok(QueryResult::Message("CREATE TABLE".into()))
 }
 

@@ -3,8 +3,9 @@
 //! DataFusion plans the statement (any WHERE it can plan: subqueries, joins with
 //! `UPDATE ... FROM`, functions); the engine runs the plan's input, which yields the
 //! target's rows with their internal row key and, for UPDATE, the new values, and then
-//! writes them in one statement under the write lock. The write lock is taken before the
-//! rows are read, so nothing changes between reading and writing.
+//! writes them in one statement. The write lock of the target's row scope is taken before
+//! the rows are read, so no other writer of those rows commits between reading and
+//! writing; writers of other tables go on meanwhile.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
@@ -16,10 +17,9 @@ use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuild
 
 use crate::catalog::{ROW_KEY_COLUMN, SystemColumn};
 use crate::error::{EngineError, Result};
+use crate::exec::context::ExecContext;
 use crate::provider::EngineTableProvider;
 use crate::provider::writer::TableWriter;
-use crate::session::Session;
-use crate::system::read_only;
 
 /// Sums the `count` column of DataFusion's DML results.
 pub fn count_of(batches: &[RecordBatch]) -> u64 {
@@ -31,26 +31,24 @@ pub fn count_of(batches: &[RecordBatch]) -> u64 {
         .sum()
 }
 
-pub async fn execute(session: &Session, dml: DmlStatement) -> Result<u64> {
+pub async fn execute(ctx: &ExecContext, dml: DmlStatement) -> Result<u64> {
     let provider = source_as_provider(&dml.target)?;
+    // The resolver lets only engine tables be written; anything else here is a bug.
     let Some(table) = provider.downcast_ref::<EngineTableProvider>() else {
-        return Err(read_only());
+        return Err(EngineError::internal(format!("{} is not an engine table", dml.table_name)));
     };
     let entry = table.entry().clone();
-    let scope = table.scope().clone();
-    let shared = &session.shared;
-    let writer = TableWriter::new(shared, &entry, &scope);
-    let guard = shared.store.lock_writes().await;
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), table.scope().clone()).lock().await?;
     match dml.op {
         WriteOp::Delete => {
             let plan = LogicalPlanBuilder::from(dml.input.as_ref().clone()).project(vec![col(ROW_KEY_COLUMN)])?.build()?;
-            let batches = run(session, plan).await?;
+            let batches = run(ctx, plan).await?;
             let keys: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
-            writer.delete(&guard, &keys)
+            writer.delete(keys).await
         }
         WriteOp::Update => {
             check_assignments(&dml.input)?;
-            let batches = run(session, dml.input.as_ref().clone()).await?;
+            let batches = run(ctx, dml.input.as_ref().clone()).await?;
             let mut rows = Vec::with_capacity(batches.len());
             for batch in &batches {
                 let mut values = Vec::with_capacity(entry.definition.columns.len());
@@ -69,14 +67,14 @@ pub async fn execute(session: &Session, dml: DmlStatement) -> Result<u64> {
                     .map_err(|e| EngineError::internal(format!("UPDATE values: {e}")))?;
                 rows.push((values, row_key));
             }
-            writer.update(&guard, &rows)
+            writer.update(rows).await
         }
         other => Err(EngineError::internal(format!("{other} is not executed here"))),
     }
 }
 
-async fn run(session: &Session, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
-    Ok(session.context.execute_logical_plan(plan).await?.collect().await?)
+async fn run(ctx: &ExecContext, plan: LogicalPlan) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.datafusion.execute_logical_plan(plan).await?.collect().await?)
 }
 
 fn cast_to(array: &ArrayRef, data_type: &DataType) -> Result<ArrayRef> {

@@ -1,47 +1,134 @@
-//! DROP TABLE: removes a table and everything it owns before returning (SPEC.md section 8).
+//! DROP TABLE, and the one way anything is dropped (DROP TABLE, DROP VIEW, DROP NAMESPACE
+//! CASCADE): everything a statement drops goes in one atomic commit (SPEC.md section 8).
+//!
+//! The tables' exclusive write locks are taken first, in table-id order, waiting for the
+//! writers already in those tables; then the catalog's DDL lock, under which the names
+//! are resolved again (a concurrent DDL statement that changed them sends the drop back
+//! to the start). Nobody waits for a table lock while holding the DDL lock, so DDL never
+//! stalls behind a long UPDATE of an unrelated table. The catalog records and every row go
+//! in one batch, and the tables leave the catalog before their locks are released, so a
+//! writer that was waiting finds its table gone and writes nothing. The dropped ranges are
+//! compacted last, off the async workers and without any lock, before the statement
+//! returns.
 
 use std::sync::Arc;
 
-use crate::catalog::{SYSTEM_NAMESPACE, TableEntry};
-use crate::engine::EngineShared;
+use crate::catalog::{CatalogObject, TableEntry, ViewDefinition};
 use crate::error::{EngineError, Result, SqlState};
+use crate::exec::catalog_work;
+use crate::exec::context::ExecContext;
 use crate::permissions::check_ddl;
+use crate::resolver::resolve_for_ddl;
 use crate::result::QueryResult;
-use crate::session::Session;
+use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
-use crate::storage::WriteGuard;
+use crate::storage::{TableId, keys, off_async};
 
-pub async fn execute(session: &Session, tables: &[ObjectRef], if_exists: bool) -> Result<QueryResult> {
-    check_ddl(session.user.role, "DROP TABLE")?;
-    let shared = &session.shared;
-    let guard = shared.store.lock_writes().await;
-    // Resolve every name first so a missing one drops nothing.
-    let mut entries = Vec::new();
-    for reference in tables {
-        let (namespace, name) = session.resolve(reference);
-        if namespace == SYSTEM_NAMESPACE {
-            return Err(EngineError::new(SqlState::INSUFFICIENT_PRIVILEGE, format!("system table {namespace}.{name} cannot be dropped")));
-        }
-        if !shared.catalog.namespace_exists(&namespace) {
-            if if_exists {
-                continue;
+/// What one statement drops.
+#[derive(Debug, Default)]
+pub struct DropSet {
+    pub tables: Vec<Arc<TableEntry>>,
+    pub views: Vec<Arc<ViewDefinition>>,
+    pub namespace: Option<String>,
+}
+
+impl DropSet {
+    fn table_ids(&self) -> Vec<TableId> {
+        let mut ids: Vec<TableId> = self.tables.iter().map(|t| t.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn same_as(&self, other: &DropSet) -> bool {
+        let views = |set: &DropSet| set.views.iter().map(|v| v.qualified_name()).collect::<Vec<_>>();
+        self.table_ids() == other.table_ids() && views(self) == views(other) && self.namespace == other.namespace
+    }
+}
+
+pub async fn execute(ctx: &ExecContext, tables: &[ObjectRef], if_exists: bool) -> Result<QueryResult> {
+    check_ddl(ctx.user.role, "DROP TABLE")?;
+    drop_objects(&ctx.shared, || {
+        // Resolve every name first so a missing one drops nothing.
+        let mut set = DropSet::default();
+        for reference in tables {
+            let (namespace, name) = ctx.qualify(reference);
+            let object = resolve_for_ddl(&ctx.shared, &ctx.user, &namespace, &name, "DROP TABLE")?;
+            if !ctx.shared.catalog.namespace_exists(&namespace) {
+                if if_exists {
+                    continue;
+                }
+                return Err(EngineError::undefined_namespace(&namespace));
             }
-            return Err(EngineError::undefined_namespace(&namespace));
+            match object {
+                Some(CatalogObject::Table(entry)) => {
+                    if !set.tables.iter().any(|t| t.id() == entry.id()) {
+                        set.tables.push(entry);
+                    }
+                }
+                Some(CatalogObject::View(view)) => {
+                    return Err(EngineError::new(
+                        SqlState::WRONG_OBJECT_TYPE,
+                        format!("{} is a view; use DROP VIEW", view.qualified_name()),
+                    ));
+                }
+                None if if_exists => {}
+                None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
+            }
         }
-        match shared.catalog.table(&namespace, &name) {
-            Some(entry) => entries.push(entry),
-            None if if_exists => {}
-            None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
-        }
-    }
-    for entry in &entries {
-        drop_entry(shared, &guard, entry)?;
-    }
+        Ok(set)
+    })
+    .await?;
     Ok(QueryResult::Message("DROP TABLE".into()))
 }
 
-/// Drops one table: catalog entry, every schema version and every hot row of every user.
-/// (Cold files, jobs and subscriptions join this list when those features arrive.)
-pub fn drop_entry(shared: &Arc<EngineShared>, guard: &WriteGuard<'_>, entry: &TableEntry) -> Result<()> {
-    shared.catalog.drop_table(guard, entry)
+/// Drops what `resolve` names, in one commit (see the module doc). `resolve` runs once
+/// before any lock and again under the DDL lock; when the two differ (a concurrent DDL
+/// statement changed the names), the drop starts over.
+pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Result<DropSet>) -> Result<()> {
+    loop {
+        let planned = resolve()?;
+        if planned.tables.is_empty() && planned.views.is_empty() && planned.namespace.is_none() {
+            return Ok(());
+        }
+        let mut table_locks = Vec::new();
+        for table_id in planned.table_ids() {
+            table_locks.push(shared.locks.lock_table(table_id).await);
+        }
+        let ddl = shared.catalog.lock_ddl().await;
+        let set = resolve()?;
+        if !set.same_as(&planned) {
+            continue;
+        }
+        let DropSet { tables, views, namespace } = set;
+        let dropped: Vec<TableId> = tables.iter().map(|t| t.id()).collect();
+        let locked: Vec<_> = tables
+            .into_iter()
+            .map(|entry| {
+                let at = table_locks.iter().position(|lock| lock.table_id() == entry.id()).expect("locked above");
+                (entry, table_locks.swap_remove(at))
+            })
+            .collect();
+        let owned = shared.clone();
+        let (ddl, ()) =
+            catalog_work(ddl, move |ddl| owned.catalog.drop_objects(ddl, &locked, &views, namespace.as_deref())).await?;
+        drop(ddl);
+        return compact_dropped(shared, dropped).await;
+    }
+}
+
+/// Compacts the ranges of dropped tables, so no byte of them stays in the files.
+async fn compact_dropped(shared: &Arc<EngineShared>, tables: Vec<TableId>) -> Result<()> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let store = shared.store.clone();
+    off_async(move || {
+        for table_id in tables {
+            store.compact_prefix(&keys::table_row_prefix(table_id));
+            store.compact_prefix(&keys::table_definition_prefix(table_id));
+        }
+        Ok(())
+    })
+    .await
 }

@@ -2,51 +2,56 @@
 
 use crate::catalog::{DEFAULT_NAMESPACE, INFORMATION_SCHEMA, SYSTEM_NAMESPACE};
 use crate::error::{EngineError, Result, SqlState};
-use crate::exec::drop_table::drop_entry;
+use crate::exec::context::ExecContext;
+use crate::exec::catalog_work;
+use crate::exec::drop_table::{DropSet, drop_objects};
 use crate::permissions::check_ddl;
 use crate::result::QueryResult;
-use crate::session::Session;
 
-pub async fn create(session: &Session, name: &str, if_not_exists: bool) -> Result<QueryResult> {
-    check_ddl(session.user.role, "CREATE NAMESPACE")?;
-    let shared = &session.shared;
-    let guard = shared.store.lock_writes().await;
-    shared.catalog.create_namespace(&guard, name, if_not_exists, shared.now_millis())?;
+pub async fn create(ctx: &ExecContext, name: &str, if_not_exists: bool) -> Result<QueryResult> {
+    check_ddl(ctx.user.role, "CREATE NAMESPACE")?;
+    let ddl = ctx.shared.catalog.lock_ddl().await;
+    let (shared, name, now) = (ctx.shared.clone(), name.to_string(), ctx.shared.now_millis());
+    catalog_work(ddl, move |ddl| shared.catalog.create_namespace(ddl, &name, if_not_exists, now)).await?;
     Ok(QueryResult::Message("CREATE NAMESPACE".into()))
 }
 
-pub async fn drop(session: &Session, name: &str, if_exists: bool, cascade: bool) -> Result<QueryResult> {
-    check_ddl(session.user.role, "DROP NAMESPACE")?;
+pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool) -> Result<QueryResult> {
+    check_ddl(ctx.user.role, "DROP NAMESPACE")?;
     if name == SYSTEM_NAMESPACE || name == INFORMATION_SCHEMA || name == DEFAULT_NAMESPACE {
         return Err(EngineError::new(SqlState::RESERVED_NAME, format!("namespace {name} cannot be dropped")));
     }
-    let shared = &session.shared;
-    let guard = shared.store.lock_writes().await;
-    if !shared.catalog.namespace_exists(name) {
-        if if_exists {
-            return Ok(QueryResult::Message("DROP NAMESPACE".into()));
+    let catalog = &ctx.shared.catalog;
+    drop_objects(&ctx.shared, || {
+        if !catalog.namespace_exists(name) {
+            if if_exists {
+                return Ok(DropSet::default());
+            }
+            return Err(EngineError::undefined_namespace(name));
         }
-        return Err(EngineError::undefined_namespace(name));
-    }
-    let tables = shared.catalog.tables_in(name);
-    if !tables.is_empty() && !cascade {
-        let names: Vec<&str> = tables.iter().map(|t| t.definition.name.as_str()).collect();
-        return Err(EngineError::new(
-            SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-            format!("namespace {name} still holds tables ({}); use DROP NAMESPACE {name} CASCADE", names.join(", ")),
-        ));
-    }
-    for table in &tables {
-        drop_entry(shared, &guard, table)?;
-    }
-    shared.catalog.drop_namespace_record(&guard, name)?;
+        let tables = catalog.tables_in(name);
+        let views = catalog.views_in(name);
+        if !(tables.is_empty() && views.is_empty()) && !cascade {
+            let names: Vec<&str> =
+                tables.iter().map(|t| t.definition.name.as_str()).chain(views.iter().map(|v| v.name.as_str())).collect();
+            return Err(EngineError::new(
+                SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "namespace {name} still holds tables or views ({}); use DROP NAMESPACE {name} CASCADE",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(DropSet { tables, views, namespace: Some(name.to_string()) })
+    })
+    .await?;
     Ok(QueryResult::Message("DROP NAMESPACE".into()))
 }
 
-pub fn use_namespace(session: &Session, name: &str) -> Result<QueryResult> {
-    if name != SYSTEM_NAMESPACE && !session.shared.catalog.namespace_exists(name) {
+pub fn use_namespace(ctx: &ExecContext, name: &str) -> Result<QueryResult> {
+    if name != SYSTEM_NAMESPACE && !ctx.shared.catalog.namespace_exists(name) {
         return Err(EngineError::undefined_namespace(name));
     }
-    session.set_current_namespace(name);
+    ctx.set_current_namespace(name);
     Ok(QueryResult::Message("USE".into()))
 }

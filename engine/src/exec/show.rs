@@ -1,77 +1,97 @@
 //! SHOW NAMESPACES, SHOW TABLES and DESCRIBE.
 
-use crate::catalog::SYSTEM_NAMESPACE;
-use crate::error::{EngineError, Result};
-use crate::exec::text_rows;
-use crate::result::QueryResult;
-use crate::session::Session;
-use crate::sql::ObjectRef;
-use crate::system::{SYSTEM_TABLES, system_table_batch};
+use datafusion::arrow::datatypes::SchemaRef;
 
-pub fn namespaces(session: &Session) -> Result<QueryResult> {
-    let mut names: Vec<Option<String>> = session.shared.catalog.namespaces().into_iter().map(|n| Some(n.name)).collect();
+use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE, SYSTEM_TABLES};
+use crate::error::{EngineError, Result};
+use crate::exec::context::ExecContext;
+use crate::exec::text_rows;
+use crate::permissions::TableAction;
+use crate::resolver::{Resolved, resolve};
+use crate::result::QueryResult;
+use crate::sql::ObjectRef;
+use crate::system::system_table_batch;
+
+pub fn namespaces(ctx: &ExecContext) -> Result<QueryResult> {
+    let mut names: Vec<Option<String>> = ctx.shared.catalog.namespaces().into_iter().map(|n| Some(n.name)).collect();
     names.push(Some(SYSTEM_NAMESPACE.into()));
     names.sort();
     Ok(text_rows(&[("namespace", names)], &[]))
 }
 
-pub fn tables(session: &Session, namespace: Option<String>) -> Result<QueryResult> {
-    let namespace = namespace.unwrap_or_else(|| session.current_namespace());
+pub fn tables(ctx: &ExecContext, namespace: Option<String>) -> Result<QueryResult> {
+    let namespace = namespace.unwrap_or_else(|| ctx.current_namespace());
     let (names, kinds): (Vec<Option<String>>, Vec<Option<String>>) = if namespace == SYSTEM_NAMESPACE {
         SYSTEM_TABLES.iter().map(|t| (Some(t.to_string()), Some("system".to_string()))).unzip()
     } else {
-        if !session.shared.catalog.namespace_exists(&namespace) {
+        if !ctx.shared.catalog.namespace_exists(&namespace) {
             return Err(EngineError::undefined_namespace(&namespace));
         }
-        session
-            .shared
+        ctx.shared
             .catalog
-            .tables_in(&namespace)
-            .iter()
-            .map(|t| (Some(t.definition.name.clone()), Some(t.kind().as_str().to_string())))
+            .object_names_in(&namespace)
+            .into_iter()
+            .filter_map(|name| {
+                let kind = match ctx.shared.catalog.object(&namespace, &name)? {
+                    CatalogObject::Table(entry) => entry.kind().as_str(),
+                    CatalogObject::View(_) => "view",
+                };
+                Some((Some(name), Some(kind.to_string())))
+            })
             .unzip()
     };
     let namespaces = vec![Some(namespace); names.len()];
     Ok(text_rows(&[("namespace", namespaces), ("table_name", names), ("table_type", kinds)], &[]))
 }
 
-pub fn describe(session: &Session, reference: &ObjectRef) -> Result<QueryResult> {
-    let (namespace, name) = session.resolve(reference);
-    if namespace == SYSTEM_NAMESPACE {
-        let batch = system_table_batch(&session.shared, &name)
-            .ok_or_else(|| EngineError::undefined_table(format!("{namespace}.{name}")))?;
-        let schema = batch.schema();
-        let fields = schema.fields();
-        return Ok(text_rows(
-            &[
-                ("column_name", fields.iter().map(|f| Some(f.name().clone())).collect()),
-                ("data_type", fields.iter().map(|f| Some(f.data_type().to_string())).collect()),
-                ("column_default", vec![None; fields.len()]),
-            ],
-            &[
-                ("is_nullable", fields.iter().map(|f| f.is_nullable()).collect()),
-                ("is_primary_key", vec![false; fields.len()]),
-            ],
-        ));
-    }
-    if !session.shared.catalog.namespace_exists(&namespace) {
+pub fn describe(ctx: &ExecContext, reference: &ObjectRef) -> Result<QueryResult> {
+    let (namespace, name) = ctx.qualify(reference);
+    if namespace != SYSTEM_NAMESPACE && !ctx.shared.catalog.namespace_exists(&namespace) {
         return Err(EngineError::undefined_namespace(&namespace));
     }
-    let entry = session
-        .shared
-        .catalog
-        .table(&namespace, &name)
-        .ok_or_else(|| EngineError::undefined_table(format!("{namespace}.{name}")))?;
-    let columns = &entry.definition.columns;
-    Ok(text_rows(
+    let missing = || EngineError::undefined_table(format!("{namespace}.{name}"));
+    match resolve(&ctx.shared, &ctx.user, &namespace, &name, TableAction::Read)?.ok_or_else(missing)? {
+        Resolved::System(table) => {
+            let batch = system_table_batch(&ctx.shared, table).ok_or_else(missing)?;
+            Ok(describe_schema(&batch.schema()))
+        }
+        Resolved::View(view) => Ok(text_rows(
+            &[
+                ("column_name", view.columns.iter().map(|c| Some(c.name.clone())).collect()),
+                ("data_type", view.columns.iter().map(|c| Some(c.data_type.clone())).collect()),
+                ("column_default", vec![None; view.columns.len()]),
+            ],
+            &[
+                ("is_nullable", view.columns.iter().map(|c| c.nullable).collect()),
+                ("is_primary_key", vec![false; view.columns.len()]),
+            ],
+        )),
+        Resolved::Table(table) => {
+            let entry = table.entry;
+            let columns = &entry.definition.columns;
+            Ok(text_rows(
+                &[
+                    ("column_name", columns.iter().map(|c| Some(c.name.clone())).collect()),
+                    ("data_type", columns.iter().map(|c| Some(c.data_type.to_string())).collect()),
+                    ("column_default", columns.iter().map(|c| c.default_sql.clone()).collect()),
+                ],
+                &[
+                    ("is_nullable", columns.iter().map(|c| c.nullable).collect()),
+                    ("is_primary_key", (0..columns.len()).map(|i| entry.key_columns.contains(&i)).collect()),
+                ],
+            ))
+        }
+    }
+}
+
+fn describe_schema(schema: &SchemaRef) -> QueryResult {
+    let fields = schema.fields();
+    text_rows(
         &[
-            ("column_name", columns.iter().map(|c| Some(c.name.clone())).collect()),
-            ("data_type", columns.iter().map(|c| Some(c.data_type.to_string())).collect()),
-            ("column_default", columns.iter().map(|c| c.default_sql.clone()).collect()),
+            ("column_name", fields.iter().map(|f| Some(f.name().clone())).collect()),
+            ("data_type", fields.iter().map(|f| Some(f.data_type().to_string())).collect()),
+            ("column_default", vec![None; fields.len()]),
         ],
-        &[
-            ("is_nullable", columns.iter().map(|c| c.nullable).collect()),
-            ("is_primary_key", (0..columns.len()).map(|i| entry.key_columns.contains(&i)).collect()),
-        ],
-    ))
+        &[("is_nullable", fields.iter().map(|f| f.is_nullable()).collect()), ("is_primary_key", vec![false; fields.len()])],
+    )
 }

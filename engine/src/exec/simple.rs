@@ -11,9 +11,11 @@
 //!
 //! The rule that keeps both paths equal: whenever anything is not exactly what the planned
 //! path would do without error (an unknown table or column, a value that does not cast, a
-//! filter that is not the whole primary key, a table in the system namespace, session
-//! settings other than the defaults), this module returns `None` before touching storage,
-//! and the statement is planned instead, which also produces every error message.
+//! filter that is not the whole primary key, anything but an engine table the user may
+//! use, session settings other than the defaults), this module returns `None` before
+//! touching storage, and the statement is planned instead, which also produces every error
+//! message. Tables are bound through the resolver, the same as on the planned path, which
+//! also gives the row scope the statement works on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,62 +27,64 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::{DFSchema, ScalarValue, TableReference};
-use datafusion::execution::SessionState;
-use datafusion::logical_expr::simplify::SimplifyContext;
-use datafusion::logical_expr::{Expr, ExprSchemable};
-use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::ast::ExprWithAlias as SQLExprWithAlias;
 
-use crate::catalog::{ColumnFill, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, TableEntry, TableKind};
+use crate::catalog::{ColumnFill, TableEntry};
 use crate::error::Result;
+use crate::exec::context::ExecContext;
+use crate::permissions::TableAction;
+use crate::planning::simplifies;
 use crate::provider::scan::{ScanRequest, read_keys};
 use crate::provider::table::ColumnSource;
 use crate::provider::writer::TableWriter;
+use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
-use crate::session::Session;
 use crate::sql::parser::ObjectRef;
 use crate::sql::simple::{Equality, Literal, SimpleStatement, recognize};
 use crate::sql::simple_update::{SimpleUpdate, recognize_update};
 use crate::storage::key_codec::encode_scalar;
-use crate::storage::keys::{self, RowScope};
+use crate::storage::keys;
 
 /// Casts as DataFusion's INSERT planning does: a value that does not fit is an error, not NULL.
 const CAST: CastOptions<'static> = datafusion::common::format::DEFAULT_CAST_OPTIONS;
 
 /// Runs `sql` if it is a simple statement; `None` means it must be planned.
-pub async fn try_execute(session: &Session, sql: &str) -> Result<Option<QueryResult>> {
-    if !session.simple_statements_apply() {
+pub async fn try_execute(ctx: &ExecContext, sql: &str) -> Result<Option<QueryResult>> {
+    if !ctx.has_default_sql_settings() {
         return Ok(None);
     }
     match recognize(sql) {
         Some(SimpleStatement::Insert { table, columns, width, values }) => {
-            insert(session, &table, columns.as_deref(), width, &values).await
+            insert(ctx, &table, columns.as_deref(), width, &values).await
         }
-        Some(SimpleStatement::Select { table, columns, filter }) => select(session, &table, columns.as_deref(), &filter),
-        Some(SimpleStatement::Delete { table, filter }) => delete(session, &table, &filter).await,
+        Some(SimpleStatement::Select { table, columns, filter }) => select(ctx, &table, columns.as_deref(), &filter),
+        Some(SimpleStatement::Delete { table, filter }) => delete(ctx, &table, &filter).await,
         None => Ok(None),
     }
 }
 
-/// The SHARED table `reference` names, if it exists outside the read-only namespaces.
-fn bind_table(session: &Session, reference: &ObjectRef) -> Option<Arc<TableEntry>> {
-    let (namespace, name) = session.resolve(reference);
-    if namespace == SYSTEM_NAMESPACE || namespace == INFORMATION_SCHEMA {
-        return None;
+/// The engine table `reference` names, and the rows the statement works on, when the
+/// resolver lets the user do `action` with it; `None` for anything else (a missing
+/// table, a view, a system table, a refusal), which the planned path then reports.
+fn bind_table(ctx: &ExecContext, reference: &ObjectRef, action: TableAction) -> Option<ResolvedTable> {
+    let (namespace, name) = ctx.qualify(reference);
+    match resolve(&ctx.shared, &ctx.user, &namespace, &name, action) {
+        Ok(Some(Resolved::Table(table))) => Some(table),
+        _ => None,
     }
-    session.shared.catalog.table(&namespace, &name).filter(|entry| entry.kind() == TableKind::Shared)
 }
 
 async fn insert(
-    session: &Session,
+    ctx: &ExecContext,
     table: &ObjectRef,
     columns: Option<&[String]>,
     width: usize,
     values: &[Literal<'_>],
 ) -> Result<Option<QueryResult>> {
-    let Some(entry) = bind_table(session, table) else { return Ok(None) };
+    let Some(ResolvedTable { entry, scope }) = bind_table(ctx, table, TableAction::Write) else { return Ok(None) };
     let definition = &entry.definition;
     // For each table column, the position of its value in a row, if the INSERT gives one.
     let mut positions: Vec<Option<usize>> = vec![None; definition.columns.len()];
@@ -134,10 +138,8 @@ async fn insert(
     let Ok(batch) = RecordBatch::try_new_with_options(entry.nullable_schema.clone(), columns_out, &options) else {
         return Ok(None);
     };
-    let shared = &session.shared;
-    let writer = TableWriter::new(shared, &entry, &RowScope::Shared);
-    let guard = shared.store.lock_writes().await;
-    writer.insert(&guard, &[batch]).map(|count| Some(QueryResult::Count(count)))
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), scope);
+    writer.insert(vec![batch]).await.map(|count| Some(QueryResult::Count(count)))
 }
 
 /// The literals of one column as an array of the column's type, typed and cast the way
@@ -237,8 +239,8 @@ fn key_value(literal: &Literal<'_>, data_type: &DataType) -> Option<ScalarValue>
     })
 }
 
-fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
-    let Some(entry) = bind_table(session, table) else { return Ok(None) };
+fn select(ctx: &ExecContext, table: &ObjectRef, columns: Option<&[String]>, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
+    let Some(ResolvedTable { entry, scope }) = bind_table(ctx, table, TableAction::Read) else { return Ok(None) };
     let indices: Vec<usize> = match columns {
         None => (0..entry.definition.columns.len()).collect(),
         Some(names) => {
@@ -256,16 +258,19 @@ fn select(session: &Session, table: &ObjectRef, columns: Option<&[String]>, filt
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let Ok(schema) = entry.schema.project(&indices) else { return Ok(None) };
     let schema = Arc::new(schema);
-    let batches = read_row(session, &entry, indices, &schema, &key)?;
+    let batches = read_row(ctx, &ResolvedTable { entry, scope }, indices, &schema, &key)?;
     Ok(Some(QueryResult::Rows { schema, batches }))
 }
 
 /// The live row with primary key `key` (encoded), with the user columns `indices`
-/// (`schema` is their schema): the scan's own row reader, for one key.
-fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, schema: &SchemaRef, key: &[u8]) -> Result<Vec<RecordBatch>> {
+/// (`schema` is their schema): the scan's own row reader, for one key. A point read from
+/// RocksDB's memtable or block cache takes microseconds, less than a hop to a blocking
+/// thread, so it runs where it is called.
+fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schema: &SchemaRef, key: &[u8]) -> Result<Vec<RecordBatch>> {
+    let entry = &table.entry;
     let request = ScanRequest {
         entry: entry.clone(),
-        scope: RowScope::Shared,
+        scope: table.scope.clone(),
         sources: indices.into_iter().map(ColumnSource::User).collect(),
         intervals: Vec::new(),
         include_deleted: false,
@@ -274,18 +279,16 @@ fn read_row(session: &Session, entry: &Arc<TableEntry>, indices: Vec<usize>, sch
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
     };
-    let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &RowScope::Shared), key);
-    read_keys(&session.shared.store, schema, &request, &[row_key])
+    let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
+    read_keys(&ctx.shared.store, schema, &request, &[row_key])
 }
 
-async fn delete(session: &Session, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
-    let Some(entry) = bind_table(session, table) else { return Ok(None) };
+async fn delete(ctx: &ExecContext, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {
+    let Some(ResolvedTable { entry, scope }) = bind_table(ctx, table, TableAction::Write) else { return Ok(None) };
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
-    let shared = &session.shared;
-    let writer = TableWriter::new(shared, &entry, &RowScope::Shared);
-    let guard = shared.store.lock_writes().await;
-    writer.delete(&guard, &[row_keys]).map(|count| Some(QueryResult::Count(count)))
+    let writer = TableWriter::new(ctx.shared.clone(), entry, scope);
+    writer.delete(vec![row_keys]).await.map(|count| Some(QueryResult::Count(count)))
 }
 
 /// SET expressions of simple UPDATEs planned by one session, so a statement repeated with
@@ -322,7 +325,7 @@ impl AssignmentCache {
 /// Plans the new value of column `index` as DataFusion's UPDATE planning does: against
 /// the table's columns qualified by the table as written, cast to the column type.
 fn plan_assignment(
-    session: &Session,
+    ctx: &ExecContext,
     entry: &TableEntry,
     table: &ObjectRef,
     index: usize,
@@ -335,7 +338,7 @@ fn plan_assignment(
         column: index,
         expression: value.to_string(),
     };
-    if let Some(planned) = session.assignments.lock().get(&key) {
+    if let Some(planned) = ctx.assignments.lock().get(&key) {
         return Some(planned.clone());
     }
     let qualifier = match &table.namespace {
@@ -344,7 +347,7 @@ fn plan_assignment(
     };
     let df_schema = DFSchema::try_from_qualified_schema(qualifier, &entry.schema).ok()?;
     let planned = {
-        let state = session.context.state_ref();
+        let state = ctx.datafusion.state_ref();
         let state = state.read();
         let sql = SQLExprWithAlias { expr: value.clone(), alias: None };
         let expr = state
@@ -356,7 +359,7 @@ fn plan_assignment(
         }
         state.create_physical_expr(expr, &df_schema).ok()?
     };
-    let mut cache = session.assignments.lock();
+    let mut cache = ctx.assignments.lock();
     if cache.len() >= ASSIGNMENT_CACHE_ENTRIES {
         cache.clear();
     }
@@ -364,57 +367,28 @@ fn plan_assignment(
     Some(planned)
 }
 
-/// Whether DataFusion's expression simplifier, which the planned path runs on every
-/// statement, accepts `expr`: it evaluates constant parts (say, a CAST of a literal that
-/// does not fit) while planning, even in CASE branches that would never run. The
-/// expression itself is kept unsimplified, so functions such as `NOW()` are evaluated per
-/// statement.
-fn simplifies(state: &SessionState, expr: &Expr, schema: &DFSchema) -> bool {
-    let context = SimplifyContext::builder()
-        .with_schema(Arc::new(schema.clone()))
-        .with_config_options(state.config_options().clone())
-        .with_query_execution_start_time(state.execution_props().query_execution_start_time)
-        .build();
-    let simplifier = ExprSimplifier::new(context);
-    simplifier.coerce(expr.clone(), schema).and_then(|expr| simplifier.simplify(expr)).is_ok()
-}
-
-/// Prepares a column's DEFAULT for INSERTs run here: cast to the column type as
-/// DataFusion's INSERT planning casts it, checked as its planning would check it, and
-/// planned once. `Unprepared` makes INSERTs that leave the column out take the planned
-/// path (which then reports whatever is wrong with the DEFAULT).
-pub fn prepare_fill(state: &SessionState, default: &Expr, data_type: &DataType) -> ColumnFill {
-    let empty = DFSchema::empty();
-    match default.clone().cast_to(data_type, &empty) {
-        Ok(expr) if simplifies(state, &expr, &empty) => {
-            state.create_physical_expr(expr, &empty).map_or(ColumnFill::Unprepared, ColumnFill::Default)
-        }
-        _ => ColumnFill::Unprepared,
-    }
-}
-
 /// Runs `UPDATE t SET c = <expression>, ... WHERE <whole primary key> = <literals>` the way
 /// DataFusion's UPDATE planning would: each new value planned against the table's columns
 /// (qualified by the table as written) and cast to its column type, evaluated on the
-/// current row, written through [`TableWriter::update`]. The row is read under the write
-/// lock, as on the planned path.
-pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Option<QueryResult>> {
-    if !session.simple_statements_apply() {
+/// current row, written through the same writer as the planned path. The row is read under
+/// the write lock, as on the planned path.
+pub async fn try_update(ctx: &ExecContext, update: &ast::Update) -> Result<Option<QueryResult>> {
+    if !ctx.has_default_sql_settings() {
         return Ok(None);
     }
     let Some(SimpleUpdate { table, assignments, filter }) = recognize_update(update) else { return Ok(None) };
-    let Some(entry) = bind_table(session, &table) else { return Ok(None) };
+    let Some(resolved) = bind_table(ctx, &table, TableAction::Write) else { return Ok(None) };
+    let entry = resolved.entry.clone();
     let Some(key) = bind_key(&entry, &filter) else { return Ok(None) };
     let mut new_values: Vec<Option<Arc<dyn PhysicalExpr>>> = vec![None; entry.definition.columns.len()];
     for (column, value) in assignments {
         let Some(index) = entry.definition.column_index(column) else { return Ok(None) };
-        let Some(planned) = plan_assignment(session, &entry, &table, index, value) else { return Ok(None) };
+        let Some(planned) = plan_assignment(ctx, &entry, &table, index, value) else { return Ok(None) };
         new_values[index] = Some(planned);
     }
-    let shared = &session.shared;
-    let guard = shared.store.lock_writes().await;
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), resolved.scope.clone()).lock().await?;
     let all_columns = (0..entry.definition.columns.len()).collect();
-    let current = read_row(session, &entry, all_columns, &entry.schema, &key)?;
+    let current = read_row(ctx, &resolved, all_columns, &entry.schema, &key)?;
     let Some(current) = current.first() else { return Ok(Some(QueryResult::Count(0))) };
     let mut columns = Vec::with_capacity(new_values.len());
     for (index, new_value) in new_values.iter().enumerate() {
@@ -432,6 +406,5 @@ pub async fn try_update(session: &Session, update: &ast::Update) -> Result<Optio
     }
     let Ok(values) = RecordBatch::try_new(entry.nullable_schema.clone(), columns) else { return Ok(None) };
     let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
-    let writer = TableWriter::new(shared, &entry, &RowScope::Shared);
-    writer.update(&guard, &[(values, row_keys)]).map(|count| Some(QueryResult::Count(count)))
+    writer.update(vec![(values, row_keys)]).await.map(|count| Some(QueryResult::Count(count)))
 }

@@ -18,8 +18,8 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
-use crate::engine::EngineShared;
 use crate::error::EngineError;
+use crate::shared::EngineShared;
 use crate::provider::key_range;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};

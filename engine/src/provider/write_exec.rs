@@ -1,5 +1,6 @@
 //! The execution plan DataFusion runs for INSERT and TRUNCATE on an engine table: it drains
-//! its input, hands every row to [`TableWriter`] in one statement, and returns the count.
+//! its input, hands every row to [`TableWriter`] in one statement (which takes the table's
+//! write lock only then, after the input is read), and returns the count.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use datafusion::physical_plan::{
 };
 
 use crate::catalog::TableEntry;
-use crate::engine::EngineShared;
 use crate::provider::writer::TableWriter;
+use crate::shared::EngineShared;
 use crate::storage::RowScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,15 +114,14 @@ impl ExecutionPlan for WriteExec {
         let kind = self.kind;
         let input = self.input.clone();
         let future = async move {
-            let writer = TableWriter::new(&shared, &entry, &scope);
+            let writer = TableWriter::new(shared, entry, scope);
             let batches = match input {
                 Some(input) => collect(input, context).await?,
                 None => Vec::new(),
             };
-            let guard = shared.store.lock_writes().await;
             let count = match kind {
-                WriteKind::Insert => writer.insert(&guard, &batches)?,
-                WriteKind::Truncate => writer.truncate(&guard)?,
+                WriteKind::Insert => writer.insert(batches).await?,
+                WriteKind::Truncate => writer.truncate().await?,
             };
             Ok(count_batch(count))
         };

@@ -1,9 +1,12 @@
 //! The write paths of engine tables: INSERT, UPDATE, DELETE (soft) and TRUNCATE (soft).
 //!
-//! Each runs under the engine-wide write lock, validates everything first (NOT NULL,
-//! primary-key uniqueness against storage and within the statement), and then commits all
-//! of the statement's rows in one atomic batch. A failing statement writes nothing and
-//! hands back the `_seq` values it had taken.
+//! A statement first takes the write lock of its table's row scope
+//! ([`TableWriter::lock`]), which also checks that the table is still the one the
+//! statement was planned against (a DROP TABLE that won the race leaves nothing to write
+//! to). Under that lock, on a blocking thread, it validates everything (NOT NULL,
+//! primary-key uniqueness against storage and within the statement), encodes its rows and
+//! hands them to the store's commit section, which assigns their `_seq` values and writes
+//! them in one atomic batch. A failing statement writes nothing and consumes no `_seq`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,225 +16,301 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
 use crate::catalog::TableEntry;
-use crate::engine::EngineShared;
 use crate::error::{EngineError, Result, SqlState};
+use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, WriteGuard};
+use crate::storage::{ChangeSet, ScopeWriteGuard, off_async};
+
+/// The `_seq` a row carries until the commit assigns the real one.
+const UNASSIGNED_SEQ: u64 = 0;
 
 /// Writes to one scope of one table.
-pub struct TableWriter<'a> {
-    shared: &'a EngineShared,
-    entry: &'a Arc<TableEntry>,
+#[derive(Clone)]
+pub struct TableWriter {
+    shared: Arc<EngineShared>,
+    entry: Arc<TableEntry>,
+    scope: RowScope,
     scope_prefix: Vec<u8>,
 }
 
-impl<'a> TableWriter<'a> {
-    pub fn new(shared: &'a EngineShared, entry: &'a Arc<TableEntry>, scope: &RowScope) -> Self {
-        let scope_prefix = keys::scope_row_prefix(entry.id(), scope);
-        TableWriter { shared, entry, scope_prefix }
+/// A [`TableWriter`] holding its scope's write lock: the only writer of those rows.
+pub struct LockedWriter {
+    writer: TableWriter,
+    _guard: ScopeWriteGuard,
+}
+
+impl TableWriter {
+    pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope) -> Self {
+        let scope_prefix = keys::scope_row_prefix(entry.id(), &scope);
+        TableWriter { shared, entry, scope, scope_prefix }
     }
 
-    /// Runs `build` and commits its changes, or hands back its `_seq` values when it fails.
-    fn statement(
-        &self,
-        guard: &WriteGuard<'_>,
-        build: impl FnOnce(&WriteGuard<'_>, &mut ChangeSet) -> Result<u64>,
-    ) -> Result<u64> {
-        let store = &self.shared.store;
-        let seq_before = store.last_seq();
-        let mut changes = ChangeSet::default();
-        match build(guard, &mut changes) {
-            Ok(count) => {
-                if !changes.is_empty() {
-                    store.commit(guard, changes)?;
+    /// Waits for the scope's write lock, then checks that the table is still the one the
+    /// statement was planned against.
+    pub async fn lock(self) -> Result<LockedWriter> {
+        let guard = self.shared.locks.lock_scope(self.entry.id(), &self.scope).await;
+        let definition = &self.entry.definition;
+        match self.shared.catalog.table(&definition.namespace, &definition.name) {
+            Some(current) if current.id() == self.entry.id() => {
+                if current.definition.schema_version != definition.schema_version {
+                    return Err(EngineError::new(
+                        SqlState::SERIALIZATION_FAILURE,
+                        format!("table {} changed while the statement ran; run it again", definition.qualified_name()),
+                    ));
                 }
-                Ok(count)
             }
-            Err(error) => {
-                store.abandon(guard, changes, seq_before);
-                Err(error)
+            _ => {
+                return Err(EngineError::new(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("table {} was dropped while the statement ran", definition.qualified_name()),
+                ));
             }
         }
+        Ok(LockedWriter { writer: self, _guard: guard })
+    }
+
+    /// Takes the write lock of a table that is not in the catalog yet (CREATE TABLE AS
+    /// fills it before it becomes visible).
+    pub async fn lock_new_table(self) -> LockedWriter {
+        let guard = self.shared.locks.lock_scope(self.entry.id(), &self.scope).await;
+        LockedWriter { writer: self, _guard: guard }
+    }
+
+    pub async fn insert(self, batches: Vec<RecordBatch>) -> Result<u64> {
+        self.lock().await?.insert(batches).await
+    }
+
+    pub async fn delete(self, row_keys: Vec<ArrayRef>) -> Result<u64> {
+        self.lock().await?.delete(row_keys).await
+    }
+
+    pub async fn truncate(self) -> Result<u64> {
+        self.lock().await?.truncate().await
+    }
+}
+
+impl LockedWriter {
+    pub fn entry(&self) -> &Arc<TableEntry> {
+        &self.writer.entry
+    }
+
+    pub fn shared(&self) -> &Arc<EngineShared> {
+        &self.writer.shared
+    }
+
+    /// Runs `prepare` on a blocking thread and commits what it built; returns its count.
+    async fn commit_with(self, prepare: impl FnOnce(&TableWriter) -> Result<(ChangeSet, u64)> + Send + 'static) -> Result<u64> {
+        off_async(move || {
+            let (changes, count) = prepare(&self.writer)?;
+            if !changes.is_empty() {
+                self.writer.shared.store.commit(changes)?;
+            }
+            drop(self);
+            Ok(count)
+        })
+        .await
     }
 
     /// Inserts every row of `batches` (columns in table order). Returns the row count.
-    pub fn insert(&self, guard: &WriteGuard<'_>, batches: &[RecordBatch]) -> Result<u64> {
-        for batch in batches {
-            self.check_not_null(batch.columns())?;
-        }
-        let now = self.shared.now_millis();
-        self.statement(guard, |guard, changes| {
-            let store = &self.shared.store;
-            let version = self.entry.definition.schema_version;
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            let mut planned: Vec<(Vec<u8>, usize, usize, u64)> = Vec::with_capacity(rows);
-            for (batch_index, batch) in batches.iter().enumerate() {
-                let key_arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
-                for row in 0..batch.num_rows() {
-                    let seq = store.next_seq(guard, changes);
-                    let mut key = self.scope_prefix.clone();
-                    if self.entry.has_primary_key() {
-                        encode_key_row(&key_arrays, row, &mut key)?;
-                    } else {
-                        key.extend_from_slice(&encode_row_id(seq));
-                    }
-                    planned.push((key, batch_index, row, seq));
-                }
-            }
-            if self.entry.has_primary_key() {
-                let keys: Vec<&[u8]> = planned.iter().map(|(k, ..)| k.as_slice()).collect();
-                self.refuse_duplicates(&keys)?;
-                self.refuse_live_keys(&keys)?;
-            }
-            let readers = column_readers(batches.iter())?;
-            let mut value = Vec::new();
-            for (key, batch_index, row, seq) in &planned {
-                value.clear();
-                let header = RowHeader { schema_version: version, seq: *seq, updated_millis: now, deleted: false };
-                encode_row(header, &readers[*batch_index], *row, &mut value);
-                changes.put(key, &value);
-            }
-            Ok(planned.len() as u64)
+    pub async fn insert(self, batches: Vec<RecordBatch>) -> Result<u64> {
+        self.commit_with(move |writer| {
+            let changes = writer.prepare_insert(&batches)?;
+            let count = changes.row_count() as u64;
+            Ok((changes, count))
         })
+        .await
     }
 
-    /// Applies UPDATE results: each row of `batches` holds the new values of the user
-    /// columns (table order) in its first columns and the row's current key in `row_keys`.
-    pub fn update(&self, guard: &WriteGuard<'_>, batches: &[(RecordBatch, ArrayRef)]) -> Result<u64> {
-        for (batch, _) in batches {
-            self.check_not_null(batch.columns())?;
-        }
-        let now = self.shared.now_millis();
-        self.statement(guard, |guard, changes| {
-            let store = &self.shared.store;
-            let version = self.entry.definition.schema_version;
-            // Old key -> (batch, row); the first match of a row wins.
-            let mut targets: Vec<(Vec<u8>, usize, usize)> = Vec::new();
-            let mut seen_old = HashSet::new();
-            for (batch_index, (_, row_keys)) in batches.iter().enumerate() {
-                let row_keys = row_keys.as_binary::<i32>();
-                for row in 0..row_keys.len() {
-                    let key = [self.scope_prefix.as_slice(), row_keys.value(row)].concat();
-                    if seen_old.insert(key.clone()) {
-                        targets.push((key, batch_index, row));
-                    }
-                }
-            }
-            let old_keys: Vec<Vec<u8>> = targets.iter().map(|(k, ..)| k.clone()).collect();
-            let current = store.multi_get(&old_keys)?;
-            let mut live: Vec<(Vec<u8>, usize, usize, Vec<u8>)> = Vec::new();
-            for ((key, batch_index, row), value) in targets.into_iter().zip(current) {
-                if let Some(value) = value
-                    && !decode_header(&value)?.deleted
-                {
-                    live.push((key, batch_index, row, value));
-                }
-            }
-            let vacated: HashSet<&Vec<u8>> = live.iter().map(|(k, ..)| k).collect();
-            let mut new_keys: Vec<Vec<u8>> = Vec::with_capacity(live.len());
-            let mut claimed: HashMap<Vec<u8>, ()> = HashMap::new();
-            for (old_key, batch_index, row, _) in &live {
-                let new_key = if self.entry.has_primary_key() {
-                    let batch = &batches[*batch_index].0;
-                    let arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
-                    let mut key = self.scope_prefix.clone();
-                    encode_key_row(&arrays, *row, &mut key)?;
-                    key
-                } else {
-                    old_key.clone()
-                };
-                if claimed.insert(new_key.clone(), ()).is_some() {
-                    return Err(self.duplicate_key(&new_key));
-                }
-                new_keys.push(new_key);
-            }
-            // A new key may land on a live row only if that row is itself being updated.
-            let moved: Vec<Vec<u8>> = live
-                .iter()
-                .zip(&new_keys)
-                .filter(|((old, ..), new)| old != *new && !vacated.contains(new))
-                .map(|(_, new)| new.clone())
-                .collect();
-            let moved: Vec<&[u8]> = moved.iter().map(Vec::as_slice).collect();
-            self.refuse_live_keys(&moved)?;
-            let readers = column_readers(batches.iter().map(|(batch, _)| batch))?;
-            let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
-            let mut value = Vec::new();
-            for ((old_key, batch_index, row, mut old_value), new_key) in live.iter().cloned().zip(&new_keys) {
-                if &old_key != new_key && !new_key_set.contains(&old_key) {
-                    let seq = store.next_seq(guard, changes);
-                    let header = decode_header(&old_value)?;
-                    rewrite_header(&mut old_value, RowHeader { seq, updated_millis: now, deleted: true, ..header })?;
-                    changes.put(&old_key, &old_value);
-                }
-                let seq = store.next_seq(guard, changes);
-                value.clear();
-                let header = RowHeader { schema_version: version, seq, updated_millis: now, deleted: false };
-                encode_row(header, &readers[batch_index], row, &mut value);
-                changes.put(new_key, &value);
-            }
-            Ok(live.len() as u64)
-        })
+    /// Validates and encodes INSERT rows without committing them (CREATE TABLE AS commits
+    /// them with the table's catalog records). Runs on the calling thread.
+    pub fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
+        self.writer.prepare_insert(batches)
+    }
+
+    /// Applies UPDATE results: each row of a batch holds the new values of the user
+    /// columns (table order), and the row's current key is in the paired array.
+    pub async fn update(self, batches: Vec<(RecordBatch, ArrayRef)>) -> Result<u64> {
+        self.commit_with(move |writer| writer.prepare_update(&batches)).await
     }
 
     /// Soft-deletes the rows with these keys (primary-key part only). Returns how many
     /// live rows were deleted.
-    pub fn delete(&self, guard: &WriteGuard<'_>, row_keys: &[ArrayRef]) -> Result<u64> {
-        let now = self.shared.now_millis();
-        self.statement(guard, |guard, changes| {
-            let store = &self.shared.store;
-            let mut keys = Vec::new();
-            let mut seen = HashSet::new();
-            for array in row_keys {
-                let array = array.as_binary::<i32>();
-                for row in 0..array.len() {
-                    let key = [self.scope_prefix.as_slice(), array.value(row)].concat();
-                    if seen.insert(key.clone()) {
-                        keys.push(key);
-                    }
-                }
-            }
-            let mut count = 0;
-            for (key, value) in keys.iter().zip(store.multi_get(&keys)?) {
-                let Some(mut value) = value else { continue };
-                let header = decode_header(&value)?;
-                if header.deleted {
-                    continue;
-                }
-                let seq = store.next_seq(guard, changes);
-                rewrite_header(&mut value, RowHeader { seq, updated_millis: now, deleted: true, ..header })?;
-                changes.put(key, &value);
-                count += 1;
-            }
-            Ok(count)
-        })
+    pub async fn delete(self, row_keys: Vec<ArrayRef>) -> Result<u64> {
+        self.commit_with(move |writer| writer.prepare_delete(&row_keys)).await
     }
 
     /// Soft-deletes every live row of the scope.
-    pub fn truncate(&self, guard: &WriteGuard<'_>) -> Result<u64> {
+    pub async fn truncate(self) -> Result<u64> {
+        self.commit_with(|writer| writer.prepare_truncate()).await
+    }
+}
+
+impl TableWriter {
+    fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
+        for batch in batches {
+            self.check_not_null(batch.columns())?;
+        }
         let now = self.shared.now_millis();
-        self.statement(guard, |guard, changes| {
-            let store = &self.shared.store;
-            let mut count = 0;
-            let upper = keys::prefix_upper_bound(&self.scope_prefix);
-            let mut rewrites = Vec::new();
-            store.scan_range(&self.scope_prefix, upper.as_deref(), |key, value| {
-                if !decode_header(value)?.deleted {
-                    rewrites.push((key.to_vec(), value.to_vec()));
+        let mut changes = ChangeSet::default();
+        let store = &self.shared.store;
+        let version = self.entry.definition.schema_version;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut next_row_id = if self.entry.has_primary_key() {
+            0
+        } else {
+            changes.uses_row_ids();
+            store.allocate_row_ids(rows as u64)
+        };
+        let mut planned: Vec<(Vec<u8>, usize, usize)> = Vec::with_capacity(rows);
+        for (batch_index, batch) in batches.iter().enumerate() {
+            let key_arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
+            for row in 0..batch.num_rows() {
+                let mut key = self.scope_prefix.clone();
+                if self.entry.has_primary_key() {
+                    encode_key_row(&key_arrays, row, &mut key)?;
+                } else {
+                    key.extend_from_slice(&encode_row_id(next_row_id));
+                    next_row_id += 1;
                 }
-                Ok(true)
-            })?;
-            for (key, mut value) in rewrites {
-                let header = decode_header(&value)?;
-                let seq = store.next_seq(guard, changes);
-                rewrite_header(&mut value, RowHeader { seq, updated_millis: now, deleted: true, ..header })?;
-                changes.put(&key, &value);
+                planned.push((key, batch_index, row));
+            }
+        }
+        if self.entry.has_primary_key() {
+            let keys: Vec<&[u8]> = planned.iter().map(|(k, ..)| k.as_slice()).collect();
+            self.refuse_duplicates(&keys)?;
+            self.refuse_live_keys(&keys)?;
+        }
+        let readers = column_readers(batches.iter())?;
+        for (key, batch_index, row) in planned {
+            let mut value = Vec::new();
+            let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
+            encode_row(header, &readers[batch_index], row, &mut value);
+            changes.put_row(key, value);
+        }
+        Ok(changes)
+    }
+
+    fn prepare_update(&self, batches: &[(RecordBatch, ArrayRef)]) -> Result<(ChangeSet, u64)> {
+        for (batch, _) in batches {
+            self.check_not_null(batch.columns())?;
+        }
+        let now = self.shared.now_millis();
+        let mut changes = ChangeSet::default();
+        let store = &self.shared.store;
+        let version = self.entry.definition.schema_version;
+        // Old key -> (batch, row); the first match of a row wins.
+        let mut targets: Vec<(Vec<u8>, usize, usize)> = Vec::new();
+        let mut seen_old = HashSet::new();
+        for (batch_index, (_, row_keys)) in batches.iter().enumerate() {
+            let row_keys = row_keys.as_binary::<i32>();
+            for row in 0..row_keys.len() {
+                let key = [self.scope_prefix.as_slice(), row_keys.value(row)].concat();
+                if seen_old.insert(key.clone()) {
+                    targets.push((key, batch_index, row));
+                }
+            }
+        }
+        let old_keys: Vec<Vec<u8>> = targets.iter().map(|(k, ..)| k.clone()).collect();
+        let current = store.multi_get(&old_keys)?;
+        let mut live: Vec<(Vec<u8>, usize, usize, Vec<u8>)> = Vec::new();
+        for ((key, batch_index, row), value) in targets.into_iter().zip(current) {
+            if let Some(value) = value
+                && !decode_header(&value)?.deleted
+            {
+                live.push((key, batch_index, row, value));
+            }
+        }
+        let vacated: HashSet<&Vec<u8>> = live.iter().map(|(k, ..)| k).collect();
+        let mut new_keys: Vec<Vec<u8>> = Vec::with_capacity(live.len());
+        let mut claimed: HashMap<Vec<u8>, ()> = HashMap::new();
+        for (old_key, batch_index, row, _) in &live {
+            let new_key = if self.entry.has_primary_key() {
+                let batch = &batches[*batch_index].0;
+                let arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
+                let mut key = self.scope_prefix.clone();
+                encode_key_row(&arrays, *row, &mut key)?;
+                key
+            } else {
+                old_key.clone()
+            };
+            if claimed.insert(new_key.clone(), ()).is_some() {
+                return Err(self.duplicate_key(&new_key));
+            }
+            new_keys.push(new_key);
+        }
+        // A new key may land on a live row only if that row is itself being updated.
+        let moved: Vec<Vec<u8>> = live
+            .iter()
+            .zip(&new_keys)
+            .filter(|((old, ..), new)| old != *new && !vacated.contains(new))
+            .map(|(_, new)| new.clone())
+            .collect();
+        let moved: Vec<&[u8]> = moved.iter().map(Vec::as_slice).collect();
+        self.refuse_live_keys(&moved)?;
+        let readers = column_readers(batches.iter().map(|(batch, _)| batch))?;
+        let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
+        let count = live.len() as u64;
+        for ((old_key, batch_index, row, mut old_value), new_key) in live.into_iter().zip(&new_keys) {
+            if &old_key != new_key && !new_key_set.contains(&old_key) {
+                let header = decode_header(&old_value)?;
+                rewrite_header(&mut old_value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
+                changes.put_row(old_key, old_value);
+            }
+            let mut value = Vec::new();
+            let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
+            encode_row(header, &readers[batch_index], row, &mut value);
+            changes.put_row(new_key.clone(), value);
+        }
+        Ok((changes, count))
+    }
+
+    fn prepare_delete(&self, row_keys: &[ArrayRef]) -> Result<(ChangeSet, u64)> {
+        let now = self.shared.now_millis();
+        let mut changes = ChangeSet::default();
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for array in row_keys {
+            let array = array.as_binary::<i32>();
+            for row in 0..array.len() {
+                let key = [self.scope_prefix.as_slice(), array.value(row)].concat();
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+        }
+        let mut count = 0;
+        let current = self.shared.store.multi_get(&keys)?;
+        for (key, value) in keys.into_iter().zip(current) {
+            let Some(mut value) = value else { continue };
+            let header = decode_header(&value)?;
+            if header.deleted {
+                continue;
+            }
+            rewrite_header(&mut value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
+            changes.put_row(key, value);
+            count += 1;
+        }
+        Ok((changes, count))
+    }
+
+    fn prepare_truncate(&self) -> Result<(ChangeSet, u64)> {
+        let now = self.shared.now_millis();
+        let mut changes = ChangeSet::default();
+        let mut count = 0;
+        let upper = keys::prefix_upper_bound(&self.scope_prefix);
+        self.shared.store.scan_range(&self.scope_prefix, upper.as_deref(), |key, value| {
+            let header = decode_header(value)?;
+            if !header.deleted {
+                let mut value = value.to_vec();
+                rewrite_header(&mut value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
+                changes.put_row(key.to_vec(), value);
                 count += 1;
             }
-            Ok(count)
-        })
+            Ok(true)
+        })?;
+        Ok((changes, count))
     }
 
     /// Fails with a unique violation on the first key (in statement order) that appears

@@ -1,47 +1,77 @@
 //! DataFusion's view of the engine catalog for one session: namespaces as schemas, the
-//! `system` schema, and one [`EngineTableProvider`] per table reference, built for the
-//! statement being planned.
+//! `system` schema, and for each table reference of the statement being planned, what the
+//! resolver decides (the table, its row scope, the permission) turned into a provider:
+//! an [`EngineTableProvider`] built for that statement, a system-table snapshot, or a
+//! view planned as this session's user.
+//!
+//! A session registers two of these: the engine's catalog, where every reference is read
+//! unless the statement's scope names it as its DML target, and the catalog of INSERT
+//! targets (see `exec::query`), where every reference is the written target. The second
+//! lists nothing, so `information_schema` shows each table once.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::Result as DfResult;
-use datafusion::datasource::TableProvider;
+use datafusion::datasource::{TableProvider, TableType};
 
-use crate::catalog::{SYSTEM_NAMESPACE, TableEntry};
-use crate::engine::EngineShared;
+use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
 use crate::error::EngineError;
+use crate::permissions::{SessionUser, TableAction};
+use crate::provider::scope::{self, DmlKind, DmlTarget, ScopeCell, StatementScope};
 use crate::provider::{EngineTableProvider, Exposure};
-use crate::session::scope::{self, ScopeCell};
+use crate::resolver::{Resolved, ResolvedTable, resolve};
+use crate::session::views;
+use crate::shared::EngineShared;
 use crate::storage::RowScope;
-use crate::system::SystemSchemaProvider;
+
+/// Which references a catalog serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogRole {
+    /// Tables read by the statement (and its UPDATE/DELETE/TRUNCATE target, by name).
+    Engine,
+    /// The INSERT target of a statement that names system columns.
+    InsertTarget,
+}
+
+/// What one session's catalogs share.
+#[derive(Debug, Clone)]
+pub struct CatalogContext {
+    pub shared: Arc<EngineShared>,
+    pub user: SessionUser,
+    pub scope: ScopeCell,
+    /// The views being planned around this catalog, innermost last (a view that reaches
+    /// itself is an error, not an endless plan).
+    pub views: Vec<(String, String)>,
+}
 
 #[derive(Debug)]
 pub struct SessionCatalog {
-    shared: Arc<EngineShared>,
-    scope: ScopeCell,
+    context: Arc<CatalogContext>,
+    role: CatalogRole,
 }
 
 impl SessionCatalog {
-    pub fn new(shared: Arc<EngineShared>, scope: ScopeCell) -> Self {
-        SessionCatalog { shared, scope }
+    pub fn new(context: Arc<CatalogContext>, role: CatalogRole) -> Self {
+        SessionCatalog { context, role }
     }
 }
 
 impl CatalogProvider for SessionCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.shared.catalog.namespaces().into_iter().map(|n| n.name).collect();
+        if self.role == CatalogRole::InsertTarget {
+            return Vec::new();
+        }
+        let mut names: Vec<String> = self.context.shared.catalog.namespaces().into_iter().map(|n| n.name).collect();
         names.push(SYSTEM_NAMESPACE.to_string());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if name == SYSTEM_NAMESPACE {
-            return Some(Arc::new(SystemSchemaProvider::new(self.shared.clone())));
-        }
-        self.shared.catalog.namespace_exists(name).then(|| {
-            Arc::new(NamespaceSchema { shared: self.shared.clone(), scope: self.scope.clone(), namespace: name.to_string() })
+        let exists = name == SYSTEM_NAMESPACE || self.context.shared.catalog.namespace_exists(name);
+        exists.then(|| {
+            Arc::new(NamespaceSchema { context: self.context.clone(), role: self.role, namespace: name.to_string() })
                 as Arc<dyn SchemaProvider>
         })
     }
@@ -53,22 +83,42 @@ impl CatalogProvider for SessionCatalog {
 
 #[derive(Debug)]
 struct NamespaceSchema {
-    shared: Arc<EngineShared>,
-    scope: ScopeCell,
+    context: Arc<CatalogContext>,
+    role: CatalogRole,
     namespace: String,
 }
 
-/// Builds the provider a statement sees for `entry`.
-pub fn provider_for(shared: &Arc<EngineShared>, scope: &ScopeCell, entry: Arc<TableEntry>) -> EngineTableProvider {
-    let statement = scope::current(scope);
-    let definition = &entry.definition;
-    let is_target = statement
-        .target
-        .as_ref()
-        .filter(|t| t.namespace == definition.namespace && t.table == definition.name);
-    let exposure = match is_target {
-        // INSERT targets see exactly the user columns, so the insert planner fills those.
-        Some(target) if !target.needs_row_key => Exposure { relax_not_null: true, ..Exposure::default() },
+impl NamespaceSchema {
+    /// What the statement does with this reference: `None` when this catalog does not
+    /// serve it; otherwise the action, and how it is written (`None`: only read).
+    fn use_of(&self, name: &str, statement: &StatementScope) -> Option<(TableAction, Option<DmlKind>)> {
+        let is = |target: &DmlTarget| target.namespace == self.namespace && target.table == name;
+        match self.role {
+            CatalogRole::InsertTarget => match &statement.insert_target {
+                Some(target) if is(target) => Some((TableAction::Write, Some(DmlKind::Insert))),
+                _ => None,
+            },
+            CatalogRole::Engine => match &statement.target {
+                Some(target) if is(target) => Some((TableAction::Write, Some(target.kind))),
+                _ => Some((TableAction::Read, None)),
+            },
+        }
+    }
+}
+
+/// Builds the provider a statement sees for a table: `target` is how the statement writes
+/// it, `None` when it only reads it.
+fn provider_for(
+    shared: &Arc<EngineShared>,
+    statement: &StatementScope,
+    entry: Arc<TableEntry>,
+    scope: RowScope,
+    target: Option<DmlKind>,
+) -> EngineTableProvider {
+    let exposure = match target {
+        // INSERT (and TRUNCATE) targets see exactly the user columns, so the insert
+        // planner fills those.
+        Some(DmlKind::Insert | DmlKind::Truncate) => Exposure { relax_not_null: true, ..Exposure::default() },
         _ => Exposure {
             system_columns: entry
                 .kind()
@@ -77,37 +127,65 @@ pub fn provider_for(shared: &Arc<EngineShared>, scope: &ScopeCell, entry: Arc<Ta
                 .copied()
                 .filter(|c| statement.mentions.contains(c))
                 .collect(),
-            mentions_deleted: statement.mentions.contains(&crate::catalog::SystemColumn::Deleted),
-            row_key: is_target.is_some(),
+            mentions_deleted: statement.mentions.contains(&SystemColumn::Deleted),
+            row_key: target == Some(DmlKind::UpdateOrDelete),
             relax_not_null: false,
         },
     };
-    EngineTableProvider::new(shared.clone(), entry, RowScope::Shared, exposure)
+    EngineTableProvider::new(shared.clone(), entry, scope, exposure)
 }
 
 #[async_trait]
 impl SchemaProvider for NamespaceSchema {
     fn table_names(&self) -> Vec<String> {
-        self.shared.catalog.tables_in(&self.namespace).iter().map(|t| t.definition.name.clone()).collect()
+        if self.role == CatalogRole::InsertTarget {
+            return Vec::new();
+        }
+        if self.namespace == SYSTEM_NAMESPACE {
+            return SYSTEM_TABLES.iter().map(|t| t.to_string()).collect();
+        }
+        self.context.shared.catalog.object_names_in(&self.namespace)
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .shared
-            .catalog
-            .table(&self.namespace, name)
-            .map(|entry| Arc::new(provider_for(&self.shared, &self.scope, entry)) as Arc<dyn TableProvider>))
+        let context = &self.context;
+        let statement = scope::current(&context.scope);
+        let Some((action, target)) = self.use_of(name, &statement) else { return Ok(None) };
+        let resolved = resolve(&context.shared, &context.user, &self.namespace, name, action)?;
+        Ok(match resolved {
+            None => None,
+            Some(Resolved::Table(ResolvedTable { entry, scope })) => {
+                Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
+            }
+            Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, table)?,
+            Some(Resolved::View(view)) => Some(views::view_provider(context, &view).await?),
+        })
     }
 
     fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Err(EngineError::not_supported(format!("cannot register {name}: views and external tables are not supported")).into())
+        Err(EngineError::not_supported(format!("cannot register {name}: use CREATE TABLE or CREATE VIEW")).into())
     }
 
     fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Err(EngineError::not_supported(format!("use DROP TABLE to drop {name}")).into())
+        Err(EngineError::not_supported(format!("use DROP TABLE or DROP VIEW to drop {name}")).into())
+    }
+
+    /// Answered from the catalog, without building a provider (which, for a view, would
+    /// plan its query).
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        if self.namespace == SYSTEM_NAMESPACE {
+            return Ok(SYSTEM_TABLES.contains(&name).then_some(TableType::View));
+        }
+        Ok(self.context.shared.catalog.object(&self.namespace, name).map(|object| match object {
+            CatalogObject::Table(_) => TableType::Base,
+            CatalogObject::View(_) => TableType::View,
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.shared.catalog.table(&self.namespace, name).is_some()
+        if self.namespace == SYSTEM_NAMESPACE {
+            return SYSTEM_TABLES.contains(&name);
+        }
+        self.context.shared.catalog.object(&self.namespace, name).is_some()
     }
 }

@@ -7,13 +7,13 @@
 //! itself (DDL, `USE`, `SHOW TABLES`, `DESCRIBE`) are picked out of its AST.
 
 use datafusion::sql::sqlparser::ast::{
-    ObjectName, ObjectType, SchemaName, ShowStatementOptions, Statement, Use,
+    CreateView, ObjectName, ObjectType, SchemaName, ShowStatementOptions, Statement, Use,
 };
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
-use crate::catalog::{SystemColumn, TableKind};
+use crate::catalog::{CATALOG_NAME, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
 
 /// A reference to a table or namespace as written, with identifiers normalised.
@@ -41,9 +41,13 @@ pub enum EngineStatement {
     Use { namespace: String },
     ShowTables { namespace: Option<String> },
     Describe { table: ObjectRef },
-    /// `CREATE [kind] TABLE`; the AST still holds the WITH options.
-    CreateTable { kind: Option<TableKind>, statement: Box<Statement> },
+    /// `CREATE [kind] TABLE [AS query]`; the AST still holds the WITH options, and
+    /// `mentions` the system columns the query names.
+    CreateTable { kind: Option<TableKind>, statement: Box<Statement>, mentions: Vec<SystemColumn> },
     DropTable { tables: Vec<ObjectRef>, if_exists: bool },
+    /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS]`.
+    CreateView { statement: Box<CreateView>, mentions: Vec<SystemColumn> },
+    DropView { views: Vec<ObjectRef>, if_exists: bool },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
 }
@@ -101,8 +105,9 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
         ("CREATE", "SHARED" | "USER" | "STREAM") if word(2) == "TABLE" => {
             let kind = TableKind::parse(word(1))?;
             let tokens = remove_significant(tokens, 1);
+            let mentions = mentioned_system_columns(&tokens);
             let statement = parse_sqlparser(tokens, dialect)?;
-            return Ok(EngineStatement::CreateTable { kind: Some(kind), statement: Box::new(statement) });
+            return Ok(EngineStatement::CreateTable { kind: Some(kind), statement: Box::new(statement), mentions });
         }
         ("FLUSH", _) => {
             return Err(EngineError::not_supported(
@@ -156,8 +161,16 @@ fn mentioned_system_columns(tokens: &[TokenWithSpan]) -> Vec<SystemColumn> {
     found
 }
 
+/// The one identifier folding rule, DataFusion's: an unquoted identifier is lower-cased
+/// by ASCII rules only (`Ünï` stays `Ünï`, `ABC` becomes `abc`); a quoted one is kept as
+/// written. Every name the engine reads goes through here, so the engine and DataFusion
+/// always agree on what a name means.
+pub fn fold_identifier(value: &str, quoted: bool) -> String {
+    if quoted { value.to_string() } else { value.to_ascii_lowercase() }
+}
+
 fn normalize(value: &str, quoted: bool) -> String {
-    if quoted { value.to_string() } else { value.to_lowercase() }
+    fold_identifier(value, quoted)
 }
 
 /// Normalises an identifier of the AST the way DataFusion does.
@@ -179,7 +192,7 @@ pub fn object_ref(name: &ObjectName) -> Result<ObjectRef> {
     match parts.as_slice() {
         [table] => Ok(ObjectRef { namespace: None, name: table.clone() }),
         [ns, table] => Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() }),
-        [catalog, ns, table] if catalog == crate::engine::CATALOG_NAME => {
+        [catalog, ns, table] if catalog == CATALOG_NAME => {
             Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() })
         }
         _ => Err(EngineError::syntax(format!("invalid object name {name}"))),
@@ -195,9 +208,14 @@ fn namespace_name(name: &ObjectName) -> Result<String> {
 
 fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineStatement> {
     Ok(match statement {
-        Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement) },
+        Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement), mentions },
         Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => EngineStatement::DropTable {
             tables: names.iter().map(object_ref).collect::<Result<_>>()?,
+            if_exists,
+        },
+        Statement::CreateView(view) => EngineStatement::CreateView { statement: Box::new(view), mentions },
+        Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => EngineStatement::DropView {
+            views: names.iter().map(object_ref).collect::<Result<_>>()?,
             if_exists,
         },
         Statement::Drop { object_type: ObjectType::Schema, if_exists, names, cascade, .. } if names.len() == 1 => {
@@ -331,7 +349,7 @@ mod tests {
     #[test]
     fn kind_prefix_is_recognised_and_removed() {
         match &parse("CREATE USER TABLE t (id INT) WITH (FLUSH_POLICY = 'rows:5')")[0] {
-            EngineStatement::CreateTable { kind: Some(TableKind::User), statement } => {
+            EngineStatement::CreateTable { kind: Some(TableKind::User), statement, .. } => {
                 assert!(statement.to_string().starts_with("CREATE TABLE t"));
             }
             other => panic!("{other:?}"),
@@ -354,6 +372,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn unquoted_identifiers_fold_by_ascii_rules_only() {
+        assert_eq!(fold_identifier("ÜnÏ", false), "ÜnÏ");
+        assert_eq!(fold_identifier("ÜNI", false), "Üni");
+        assert_eq!(fold_identifier("AbC", false), "abc");
+        assert_eq!(fold_identifier("AbC", true), "AbC");
+        assert!(matches!(
+            parse("CREATE NAMESPACE Ünï")[0],
+            EngineStatement::CreateNamespace { ref name, .. } if name == "Ünï"
+        ));
     }
 
     #[test]

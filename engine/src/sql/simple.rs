@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 
-use crate::sql::parser::ObjectRef;
+use crate::sql::parser::{ObjectRef, fold_identifier};
 
 /// A literal value as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,10 +133,19 @@ impl<'a> Lexer<'a> {
                 }
                 Token::Quoted(name)
             }
-            b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-                while matches!(self.byte(self.at), Some(b) if b.is_ascii_alphanumeric() || b == b'_') {
-                    self.at += 1;
+            // Words as DataFusion's (generic) dialect reads them: a letter (any script) or
+            // `_`, then letters, ASCII digits and `_`.
+            b if b.is_ascii_alphabetic() || b == b'_' || !b.is_ascii() => {
+                self.at = start;
+                let mut chars = self.text[start..].char_indices();
+                match chars.next() {
+                    Some((_, c)) if c.is_alphabetic() || c == '_' => {}
+                    _ => return None,
                 }
+                let end = chars
+                    .find(|(_, c)| !(c.is_alphabetic() || c.is_ascii_digit() || *c == '_'))
+                    .map_or(self.text.len(), |(offset, _)| start + offset);
+                self.at = end;
                 // Characters some dialects allow in identifiers, or a prefixed string (`E'..'`).
                 if matches!(self.byte(self.at), Some(b) if b == b'$' || b == b'@' || b == b'#' || b == b'\'' || b == b'"' || !b.is_ascii()) {
                     return None;
@@ -234,7 +243,7 @@ impl<'a> Parser<'a> {
     /// A name: unquoted words are lower-cased, quoted ones kept as written.
     fn name(&mut self) -> Option<String> {
         match self.next()? {
-            Token::Word(w) if !NOT_A_NAME.iter().any(|k| k.eq_ignore_ascii_case(w)) => Some(w.to_ascii_lowercase()),
+            Token::Word(w) if !NOT_A_NAME.iter().any(|k| k.eq_ignore_ascii_case(w)) => Some(fold_identifier(w, false)),
             Token::Quoted(name) => Some(name.into_owned()),
             _ => None,
         }
@@ -456,6 +465,15 @@ mod tests {
                 filter: vec![("k1".into(), Literal::Text("x".into())), ("k2".into(), Literal::Int(-1))],
             })
         );
+        // Names in any script, folded by ASCII rules only (as DataFusion folds them).
+        assert_eq!(
+            recognize("SELECT Wört FROM Ünï.naïve WHERE ÍD = 1"),
+            Some(SimpleStatement::Select {
+                table: ObjectRef { namespace: Some("Ünï".into()), name: "naïve".into() },
+                columns: Some(vec!["wört".into()]),
+                filter: vec![("Íd".into(), Literal::Int(1))],
+            })
+        );
         assert_eq!(
             recognize("DELETE FROM ns.t WHERE id = 7"),
             Some(SimpleStatement::Delete {
@@ -509,6 +527,9 @@ mod tests {
             "UPDATE t SET a = 1 WHERE id = 1",
             "EXPLAIN SELECT * FROM t WHERE id = 1",
             "INSERT INTO t VALUES (1)\u{c}",
+            "INSERT INTO t€ VALUES (1)",
+            "INSERT INTO t VALUES (1)\u{a0}",
+            "SELECT * FROM t WHERE id = 1²",
             "INSERT INTO tä VALUES (1)",
             "",
         ] {

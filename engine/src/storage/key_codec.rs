@@ -4,6 +4,9 @@
 //!   sign bit flipped;
 //! - unsigned integers: big-endian;
 //! - floats: IEEE bits, all bits flipped for negatives, sign bit flipped for positives;
+//!   `-0.0` is stored as `0.0` and every NaN as one NaN, so values that SQL calls equal
+//!   are one key; NaN sorts after every other value (PostgreSQL's rule: NaN equals NaN
+//!   and is greater than infinity);
 //! - booleans: one byte;
 //! - strings and binaries: bytes with `0x00` escaped as `0x00 0xFF`, closed by `0x00 0x00`,
 //!   so a shorter value sorts before its extensions and composite keys never run together.
@@ -69,6 +72,28 @@ pub fn encode_key_row(columns: &[&ArrayRef], row: usize, out: &mut Vec<u8>) -> R
     Ok(())
 }
 
+/// One representative per SQL value: `0.0` for both zeros, the positive quiet NaN for
+/// every NaN.
+fn canonical_f64(value: f64) -> f64 {
+    if value.is_nan() {
+        f64::NAN
+    } else if value == 0.0 {
+        0.0
+    } else {
+        value
+    }
+}
+
+fn canonical_f32(value: f32) -> f32 {
+    if value.is_nan() {
+        f32::NAN
+    } else if value == 0.0 {
+        0.0
+    } else {
+        value
+    }
+}
+
 /// A signed 64-bit value with its sign bit flipped: unsigned byte order is value order.
 fn flip_sign(value: i64) -> u64 {
     (value as u64) ^ (1 << 63)
@@ -106,12 +131,12 @@ pub fn encode_scalar(value: &ScalarValue, out: &mut Vec<u8>) -> Result<()> {
         UInt32(Some(v)) => out.extend_from_slice(&v.to_be_bytes()),
         UInt64(Some(v)) => out.extend_from_slice(&v.to_be_bytes()),
         Float32(Some(v)) => {
-            let bits = v.to_bits();
+            let bits = canonical_f32(*v).to_bits();
             let ordered = if bits >> 31 == 1 { !bits } else { bits ^ (1 << 31) };
             out.extend_from_slice(&ordered.to_be_bytes());
         }
         Float64(Some(v)) => {
-            let bits = v.to_bits();
+            let bits = canonical_f64(*v).to_bits();
             let ordered = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
             out.extend_from_slice(&ordered.to_be_bytes());
         }
@@ -308,9 +333,26 @@ mod tests {
 
     #[test]
     fn floats_and_decimals_sort_by_value() {
-        check_order([f64::NEG_INFINITY, -2.5, -0.0, 0.5, 3.0, f64::INFINITY].map(|v| ScalarValue::Float64(Some(v))).to_vec());
+        check_order([f64::NEG_INFINITY, -2.5, 0.0, 0.5, 3.0, f64::INFINITY].map(|v| ScalarValue::Float64(Some(v))).to_vec());
         check_order([-1.5f32, 0.0, 2.25].map(|v| ScalarValue::Float32(Some(v))).to_vec());
         check_order([-100i128, 0, 5].map(|v| ScalarValue::Decimal128(Some(v), 10, 2)).to_vec());
+    }
+
+    #[test]
+    fn equal_floats_share_one_key_and_nan_sorts_last() {
+        let f64_key = |v: f64| encoded(ScalarValue::Float64(Some(v)));
+        let f32_key = |v: f32| encoded(ScalarValue::Float32(Some(v)));
+        assert_eq!(f64_key(-0.0), f64_key(0.0));
+        assert_eq!(f32_key(-0.0), f32_key(0.0));
+        assert_eq!(f64_key(f64::NAN), f64_key(-f64::NAN));
+        assert_eq!(f64_key(f64::NAN), f64_key(f64::from_bits(0x7ff0_0000_0000_0001)));
+        assert_eq!(f32_key(f32::NAN), f32_key(-f32::NAN));
+        assert!(f64_key(f64::NAN) > f64_key(f64::INFINITY));
+        assert!(f32_key(f32::NAN) > f32_key(f32::INFINITY));
+        let mut row = Vec::new();
+        let column: ArrayRef = std::sync::Arc::new(datafusion::arrow::array::Float64Array::from(vec![-0.0]));
+        encode_key_row(&[&column], 0, &mut row).unwrap();
+        assert_eq!(row, f64_key(0.0));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | `0x02` | `TABLE` table id (u64 BE), version (u32 BE) | table definition (JSON)   |
 //! | `0x03` | `TABLE_NAME` namespace `0x00` table    | table id (u64 BE)              |
 //! | `0x04` | `USER` name                            | user record (reserved)         |
+//! | `0x05` | `VIEW` namespace `0x00` view           | view definition (JSON)         |
 //! | `0x10` | `ROW` table id (u64 BE), scope, primary key | row value ([`super::row_codec`]) |
 //!
 //! The scope of a row is `0x00` for SHARED tables and `0x01` user-id `0x00` for USER and
@@ -18,12 +19,13 @@
 //!
 //! Architecture invariant: every byte of a table lives under [`table_row_prefix`] or the
 //! table's catalog keys ([`table_definition_prefix`], [`table_name_key`]); dropping a table
-//! deletes exactly those ranges.
+//! deletes exactly those ranges. A view is one key ([`view_key`]).
 
 const META: u8 = 0x00;
 const NAMESPACE: u8 = 0x01;
 const TABLE: u8 = 0x02;
 const TABLE_NAME: u8 = 0x03;
+const VIEW: u8 = 0x05;
 const ROW: u8 = 0x10;
 
 /// Identifies a table for its whole life; never reused.
@@ -81,11 +83,25 @@ pub fn all_table_definitions_prefix() -> Vec<u8> {
 }
 
 pub fn table_name_key(namespace: &str, table: &str) -> Vec<u8> {
-    let mut key = vec![TABLE_NAME];
+    qualified_key(TABLE_NAME, namespace, table)
+}
+
+fn qualified_key(tag: u8, namespace: &str, name: &str) -> Vec<u8> {
+    let mut key = vec![tag];
     key.extend_from_slice(namespace.as_bytes());
     key.push(0);
-    key.extend_from_slice(table.as_bytes());
+    key.extend_from_slice(name.as_bytes());
     key
+}
+
+/// The definition of one view.
+pub fn view_key(namespace: &str, view: &str) -> Vec<u8> {
+    qualified_key(VIEW, namespace, view)
+}
+
+/// Every view of every namespace.
+pub fn all_views_prefix() -> Vec<u8> {
+    vec![VIEW]
 }
 
 /// Every row key of a table, all scopes.
@@ -137,6 +153,7 @@ pub enum DecodedKey {
     Namespace(String),
     TableDefinition { table_id: TableId, version: u32 },
     TableName { namespace: String, table: String },
+    View { namespace: String, view: String },
     Row { table_id: TableId, scope: RowScope, primary_key: Vec<u8> },
     Unknown(Vec<u8>),
 }
@@ -152,11 +169,12 @@ pub fn decode_key(key: &[u8]) -> DecodedKey {
             table_id: u64::from_be_bytes(rest[..8].try_into().unwrap()),
             version: u32::from_be_bytes(rest[8..].try_into().unwrap()),
         },
-        TABLE_NAME => match rest.iter().position(|b| *b == 0) {
-            Some(split) => DecodedKey::TableName {
+        TABLE_NAME | VIEW => match rest.iter().position(|b| *b == 0) {
+            Some(split) if tag == TABLE_NAME => DecodedKey::TableName {
                 namespace: text(&rest[..split]),
                 table: text(&rest[split + 1..]),
             },
+            Some(split) => DecodedKey::View { namespace: text(&rest[..split]), view: text(&rest[split + 1..]) },
             None => unknown(),
         },
         ROW if rest.len() >= 9 => {
@@ -195,6 +213,7 @@ mod tests {
             decode_key(&table_name_key("app", "t")),
             DecodedKey::TableName { namespace: "app".into(), table: "t".into() }
         );
+        assert_eq!(decode_key(&view_key("app", "v")), DecodedKey::View { namespace: "app".into(), view: "v".into() });
         let shared = row_key(&scope_row_prefix(9, &RowScope::Shared), b"\x01");
         assert_eq!(
             decode_key(&shared),

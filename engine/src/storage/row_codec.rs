@@ -56,6 +56,15 @@ pub fn decode_header(value: &[u8]) -> Result<RowHeader> {
     })
 }
 
+/// Sets the `_seq` of an encoded row in place (the commit assigns it).
+pub fn set_seq(value: &mut [u8], seq: u64) -> Result<()> {
+    if value.len() < HEADER_LEN || value[0] != FORMAT {
+        return Err(corrupt());
+    }
+    value[6..14].copy_from_slice(&seq.to_le_bytes());
+    Ok(())
+}
+
 /// Rewrites the header of an encoded row in place, keeping its values.
 pub fn rewrite_header(value: &mut [u8], header: RowHeader) -> Result<()> {
     if value.len() < HEADER_LEN || value[0] != FORMAT {

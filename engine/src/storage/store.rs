@@ -1,27 +1,75 @@
-//! The RocksDB handle and the engine's write discipline.
+//! The RocksDB handle, the engine's counters and its commit section.
 //!
-//! Architecture invariant: nothing outside `storage/` imports `rocksdb`. Writers take the
-//! engine-wide write lock ([`Store::lock_writes`]) for the whole statement, allocate `_seq`
-//! values under it, and commit every change of the statement in one atomic write batch
-//! that also records the new `_seq` high-water mark. A statement that fails before its
-//! commit leaves nothing behind.
+//! Architecture invariant: nothing outside `storage/` imports `rocksdb`. A statement
+//! validates under its table's write lock ([`super::locks`]) and then hands its changes to
+//! [`Store::commit`], whose short commit section assigns the `_seq` values of the
+//! statement's rows and writes them in one atomic batch together with the new `_seq`
+//! high-water mark. Because `_seq` values are assigned and written inside one section,
+//! `_seq` order is commit order: once a reader sees `_seq` N, every smaller `_seq` is
+//! committed. A statement that fails before its commit leaves nothing behind and consumes
+//! no `_seq`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{DB, Options, ReadOptions, WriteBatch};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result, SqlState};
 use crate::storage::keys;
+use crate::storage::row_codec::set_seq;
 
-/// The key under which the last allocated `_seq` is kept.
-const SEQ_META: &str = "seq";
+impl From<rocksdb::Error> for EngineError {
+    fn from(error: rocksdb::Error) -> Self {
+        EngineError::new(SqlState::IO_ERROR, format!("storage error: {error}"))
+    }
+}
+
+/// The engine's persistent counters. Each is written when the data directory is created
+/// and advanced in the same atomic batch as the change that uses it; a missing or corrupt
+/// counter stops the open, since reading it as zero would hand out used ids again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// The last `_seq` assigned.
+    Seq,
+    /// The last internal row id handed out (rows of tables without a primary key).
+    RowId,
+    /// The id the next table gets.
+    NextTableId,
+}
+
+impl Counter {
+    const ALL: [Counter; 3] = [Counter::Seq, Counter::RowId, Counter::NextTableId];
+
+    fn name(self) -> &'static str {
+        match self {
+            Counter::Seq => "seq",
+            Counter::RowId => "row_id",
+            Counter::NextTableId => "next_table_id",
+        }
+    }
+
+    fn initial(self) -> u64 {
+        match self {
+            Counter::Seq | Counter::RowId => 0,
+            Counter::NextTableId => 1,
+        }
+    }
+}
+
+/// The meta key holding the layout version of the data directory.
+const FORMAT_META: &str = "format";
+/// Version 1: the first release (no format key; counters written on first use; internal
+/// row ids were `_seq` values). Version 2: every counter written at creation.
+const FORMAT_VERSION: u64 = 2;
 
 pub struct Store {
     db: DB,
     path: PathBuf,
     last_seq: AtomicU64,
-    write_lock: tokio::sync::Mutex<()>,
+    last_row_id: AtomicU64,
+    /// Held while `_seq` values are assigned and their batch is written.
+    commit_section: Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -30,88 +78,213 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Proof that the caller holds the engine-wide write lock.
-pub struct WriteGuard<'a> {
-    _guard: tokio::sync::MutexGuard<'a, ()>,
+enum Change {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    DeleteRange(Vec<u8>, Vec<u8>),
 }
 
-/// The changes of one statement, committed atomically.
+/// The changes of one statement, committed atomically by [`Store::commit`].
 #[derive(Default)]
 pub struct ChangeSet {
-    batch: WriteBatch,
-    last_seq: Option<u64>,
-    len: usize,
+    /// Encoded rows; the commit writes the next `_seq` into each header, in this order.
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    changes: Vec<Change>,
+    counters: Vec<(Counter, u64)>,
+    uses_row_ids: bool,
 }
 
 impl ChangeSet {
+    /// Writes a row; its `_seq` is assigned at commit (rows get increasing values in the
+    /// order they are added).
+    pub fn put_row(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.rows.push((key, value));
+    }
+
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.batch.put(key, value);
-        self.len += 1;
+        self.changes.push(Change::Put(key.to_vec(), value.to_vec()));
     }
 
     pub fn delete(&mut self, key: &[u8]) {
-        self.batch.delete(key);
-        self.len += 1;
+        self.changes.push(Change::Delete(key.to_vec()));
     }
 
     /// Deletes every key that starts with `prefix`.
     pub fn delete_prefix(&mut self, prefix: &[u8]) {
-        match keys::prefix_upper_bound(prefix) {
-            Some(upper) => self.batch.delete_range(prefix, upper.as_slice()),
-            None => self.batch.delete_range(prefix, [0xFFu8; 64].as_slice()),
-        }
-        self.len += 1;
+        let upper = keys::prefix_upper_bound(prefix).unwrap_or_else(|| vec![0xFF; 64]);
+        self.changes.push(Change::DeleteRange(prefix.to_vec(), upper));
+    }
+
+    /// Records a new value of a counter (catalog counters, written with the change).
+    pub fn set_counter(&mut self, counter: Counter, value: u64) {
+        self.counters.push((counter, value));
+    }
+
+    /// Notes that rows of this change set use ids from [`Store::allocate_row_ids`], so the
+    /// commit persists the row-id counter with them.
+    pub fn uses_row_ids(&mut self) {
+        self.uses_row_ids = true;
+    }
+
+    /// Adds every change of `other` after this set's.
+    pub fn append(&mut self, other: ChangeSet) {
+        self.rows.extend(other.rows);
+        self.changes.extend(other.changes);
+        self.counters.extend(other.counters);
+        self.uses_row_ids |= other.uses_row_ids;
+    }
+
+    /// How many rows (each taking a `_seq`) the set writes.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.rows.is_empty() && self.changes.is_empty() && self.counters.is_empty()
     }
 }
 
+/// The `_seq` values one commit assigned: `first..=last` (empty when it wrote no row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
 impl Store {
-    /// Opens (or creates) hot storage at `path` with a block cache of `cache_bytes`.
+    /// Opens (or creates) hot storage at `path` with a block cache of `cache_bytes`. A new
+    /// directory gets its counters; an existing one must have all of them intact.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Store> {
         std::fs::create_dir_all(path)?;
         let db = DB::open(&rocksdb_options(cache_bytes), path)?;
-        let last_seq = match db.get(keys::meta_key(SEQ_META))? {
-            Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 8])),
-            None => 0,
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            last_seq: AtomicU64::new(0),
+            last_row_id: AtomicU64::new(0),
+            commit_section: Mutex::new(()),
         };
-        Ok(Store { db, path: path.to_path_buf(), last_seq: AtomicU64::new(last_seq), write_lock: tokio::sync::Mutex::new(()) })
+        if store.is_empty()? {
+            let mut batch = WriteBatch::default();
+            for counter in Counter::ALL {
+                batch.put(keys::meta_key(counter.name()), counter.initial().to_be_bytes());
+            }
+            batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
+            store.db.write(batch)?;
+        }
+        store.upgrade()?;
+        store.last_seq.store(store.counter(Counter::Seq)?, Ordering::SeqCst);
+        store.last_row_id.store(store.counter(Counter::RowId)?, Ordering::SeqCst);
+        Ok(store)
     }
 
-    /// Takes the engine-wide write lock; writers hold it for their whole statement.
-    pub async fn lock_writes(&self) -> WriteGuard<'_> {
-        WriteGuard { _guard: self.write_lock.lock().await }
+    /// Brings a data directory of an earlier format to the current one, in one batch.
+    fn upgrade(&self) -> Result<()> {
+        let format = match self.db.get(keys::meta_key(FORMAT_META))? {
+            Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                EngineError::new(SqlState::DATA_CORRUPTED, format!("the data directory {} has a corrupt format marker", self.path.display()))
+            })?,
+            None => 1,
+        };
+        match format {
+            FORMAT_VERSION => Ok(()),
+            1 => {
+                // Format 1 wrote a counter only once it was first used, and gave rows of
+                // tables without a key their `_seq` as row id.
+                let stored = |counter: Counter| -> Result<Option<u64>> {
+                    self.db.get(keys::meta_key(counter.name()))?.map(|bytes| {
+                        bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                            EngineError::new(SqlState::DATA_CORRUPTED, format!("the {} counter is corrupt", counter.name()))
+                        })
+                    }).transpose()
+                };
+                let seq = stored(Counter::Seq)?.unwrap_or(0);
+                let next_table_id = stored(Counter::NextTableId)?.unwrap_or(1);
+                let mut batch = WriteBatch::default();
+                batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
+                batch.put(keys::meta_key(Counter::RowId.name()), seq.to_be_bytes());
+                batch.put(keys::meta_key(Counter::NextTableId.name()), next_table_id.to_be_bytes());
+                batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
+                self.db.write(batch)?;
+                Ok(())
+            }
+            newer => Err(EngineError::not_supported(format!(
+                "the data directory {} has format {newer}, newer than this engine's {FORMAT_VERSION}",
+                self.path.display()
+            ))),
+        }
     }
 
-    /// Allocates the next `_seq`; only under the write lock, so values are committed in
-    /// increasing order.
-    pub fn next_seq(&self, _guard: &WriteGuard<'_>, changes: &mut ChangeSet) -> u64 {
-        let seq = self.last_seq.fetch_add(1, Ordering::SeqCst) + 1;
-        changes.last_seq = Some(seq);
-        seq
+    fn is_empty(&self) -> Result<bool> {
+        let mut iter = self.db.raw_iterator();
+        iter.seek_to_first();
+        iter.status()?;
+        Ok(!iter.valid())
     }
 
-    /// The last `_seq` handed out.
+    /// The stored value of a counter; a missing or corrupt counter is an error that stops
+    /// the open (a zero would hand out used ids again).
+    pub fn counter(&self, counter: Counter) -> Result<u64> {
+        let damaged = |what: &str| {
+            EngineError::new(
+                SqlState::DATA_CORRUPTED,
+                format!(
+                    "the data directory {} is damaged: its {} counter is {what}; restore it from a backup",
+                    self.path.display(),
+                    counter.name()
+                ),
+            )
+        };
+        match self.db.get(keys::meta_key(counter.name()))? {
+            Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| damaged("corrupt")),
+            None => Err(damaged("missing")),
+        }
+    }
+
+    /// Hands out `count` internal row ids; returns the first. Ids are never reused: the
+    /// commit of a change set that [uses them](ChangeSet::uses_row_ids) persists the counter.
+    pub fn allocate_row_ids(&self, count: u64) -> u64 {
+        self.last_row_id.fetch_add(count, Ordering::SeqCst) + 1
+    }
+
+    /// The last `_seq` committed.
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::SeqCst)
     }
 
-    /// Commits a statement's changes atomically.
-    pub fn commit(&self, _guard: &WriteGuard<'_>, mut changes: ChangeSet) -> Result<()> {
-        if let Some(seq) = changes.last_seq {
-            changes.batch.put(keys::meta_key(SEQ_META), seq.to_be_bytes());
+    /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
+    /// writes everything in one batch, inside the commit section.
+    pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {
+        let ChangeSet { rows, changes, counters, uses_row_ids } = changes;
+        let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
+        let before = self.last_seq.load(Ordering::SeqCst);
+        let mut batch = WriteBatch::default();
+        let mut seq = before;
+        for (key, mut value) in rows {
+            seq += 1;
+            set_seq(&mut value, seq)?;
+            batch.put(key, value);
         }
-        self.db.write(changes.batch)?;
-        Ok(())
-    }
-
-    /// Rolls back `_seq` values allocated by a statement that did not commit, so a failed
-    /// statement leaves no gap (only valid under the same write lock).
-    pub fn abandon(&self, _guard: &WriteGuard<'_>, changes: ChangeSet, seq_before: u64) {
-        drop(changes);
-        self.last_seq.store(seq_before, Ordering::SeqCst);
+        for change in changes {
+            match change {
+                Change::Put(key, value) => batch.put(key, value),
+                Change::Delete(key) => batch.delete(key),
+                Change::DeleteRange(from, to) => batch.delete_range(from, to),
+            }
+        }
+        if seq != before {
+            batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
+        }
+        if uses_row_ids {
+            let last_row_id = self.last_row_id.load(Ordering::SeqCst);
+            batch.put(keys::meta_key(Counter::RowId.name()), last_row_id.to_be_bytes());
+        }
+        for (counter, value) in counters {
+            batch.put(keys::meta_key(counter.name()), value.to_be_bytes());
+        }
+        self.db.write(batch)?;
+        self.last_seq.store(seq, Ordering::SeqCst);
+        Ok(Committed { first_seq: before + 1, last_seq: seq })
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -306,12 +479,6 @@ pub fn rocksdb_options(cache_bytes: usize) -> Options {
 }
 
 impl Store {
-    /// Commits a change while the engine is being opened (no other writer can exist yet).
-    pub fn commit_unlocked_bootstrap(&self, changes: ChangeSet) -> Result<()> {
-        self.db.write(changes.batch)?;
-        Ok(())
-    }
-
     /// Every key and value in the store, in key order (storage snapshots and tests).
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.scan_prefix(&[])

@@ -1,4 +1,5 @@
-//! `system.columns`: one row per user column of every table.
+//! `system.columns`: one row per user column of every table, and per column of every view
+//! (as the view's query returned them when it was created).
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::engine::EngineShared;
+use crate::shared::EngineShared;
 
 pub fn batch(shared: &EngineShared) -> RecordBatch {
     let mut namespace = Vec::new();
@@ -28,6 +29,18 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
             nullable.push(c.nullable);
             primary_key.push(entry.key_columns.contains(&index));
             default.push(c.default_sql.clone());
+        }
+    }
+    for view in shared.catalog.views() {
+        for (index, c) in view.columns.iter().enumerate() {
+            namespace.push(view.namespace.clone());
+            table.push(view.name.clone());
+            column.push(c.name.clone());
+            position.push(index as i64 + 1);
+            data_type.push(c.data_type.clone());
+            nullable.push(c.nullable);
+            primary_key.push(false);
+            default.push(None);
         }
     }
     let schema = Schema::new(vec![

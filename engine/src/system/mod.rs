@@ -9,15 +9,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemTable, SchemaProvider};
+use datafusion::catalog::MemTable;
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
-use crate::engine::EngineShared;
-use crate::error::{EngineError, SqlState};
-
-/// The names of the system tables, in display order.
-pub const SYSTEM_TABLES: [&str; 3] = ["namespaces", "tables", "columns"];
+use crate::shared::EngineShared;
 
 /// Builds the current contents of one system table.
 pub fn system_table_batch(shared: &EngineShared, name: &str) -> Option<RecordBatch> {
@@ -29,40 +25,21 @@ pub fn system_table_batch(shared: &EngineShared, name: &str) -> Option<RecordBat
     }
 }
 
-#[derive(Debug)]
-pub struct SystemSchemaProvider {
-    shared: Arc<EngineShared>,
+/// A provider over a snapshot of one system table, taken now. Writes never reach it: the
+/// resolver refuses them for the whole `system` namespace.
+pub fn table_provider(shared: &EngineShared, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    let Some(batch) = system_table_batch(shared, name) else { return Ok(None) };
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    Ok(Some(Arc::new(Snapshot(table))))
 }
 
-impl SystemSchemaProvider {
-    pub fn new(shared: Arc<EngineShared>) -> Self {
-        SystemSchemaProvider { shared }
-    }
-}
+/// A system table: a read-only snapshot (DataFusion's default answer to a write is an
+/// error).
+#[derive(Debug)]
+struct Snapshot(MemTable);
 
 #[async_trait]
-impl SchemaProvider for SystemSchemaProvider {
-    fn table_names(&self) -> Vec<String> {
-        SYSTEM_TABLES.iter().map(|s| s.to_string()).collect()
-    }
-
-    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Some(batch) = system_table_batch(&self.shared, name) else { return Ok(None) };
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        Ok(Some(Arc::new(ReadOnly(table))))
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        SYSTEM_TABLES.contains(&name)
-    }
-}
-
-/// A system table: a snapshot that refuses every write.
-#[derive(Debug)]
-struct ReadOnly(MemTable);
-
-#[async_trait]
-impl TableProvider for ReadOnly {
+impl TableProvider for Snapshot {
     fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
         self.0.schema()
     }
@@ -80,21 +57,4 @@ impl TableProvider for ReadOnly {
     ) -> DfResult<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         self.0.scan(state, projection, filters, limit).await
     }
-
-    async fn insert_into(
-        &self,
-        _state: &dyn datafusion::catalog::Session,
-        _input: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-        _insert_op: datafusion::logical_expr::dml::InsertOp,
-    ) -> DfResult<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        Err(read_only().into())
-    }
-
-    async fn truncate(&self, _state: &dyn datafusion::catalog::Session) -> DfResult<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        Err(read_only().into())
-    }
-}
-
-pub fn read_only() -> EngineError {
-    EngineError::new(SqlState::INSUFFICIENT_PRIVILEGE, "system tables are read-only")
 }

@@ -6,7 +6,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMilli
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::engine::EngineShared;
+use crate::shared::EngineShared;
 
 pub fn batch(shared: &EngineShared) -> RecordBatch {
     let namespaces = shared.catalog.namespaces();

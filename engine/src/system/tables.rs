@@ -1,4 +1,4 @@
-//! `system.tables`: one row per table, including the system tables themselves.
+//! `system.tables`: one row per table and view, including the system tables themselves.
 
 use std::sync::Arc;
 
@@ -6,14 +6,16 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMilli
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{SYSTEM_NAMESPACE, TableKind};
-use crate::engine::EngineShared;
-use crate::system::SYSTEM_TABLES;
+use crate::catalog::{SYSTEM_NAMESPACE, SYSTEM_TABLES, TableKind};
+use crate::shared::EngineShared;
+
+/// `system.tables.table_type` of a view.
+const VIEW_TYPE: &str = "view";
 
 struct Row {
     namespace: String,
     name: String,
-    kind: TableKind,
+    table_type: &'static str,
     access_level: Option<String>,
     flush_policy: Option<String>,
     ttl_seconds: Option<i64>,
@@ -43,7 +45,7 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
             Row {
                 namespace: d.namespace.clone(),
                 name: d.name.clone(),
-                kind: d.kind,
+                table_type: d.kind.as_str(),
                 access_level: d.options.access_level.map(|a| a.as_str().to_string()),
                 flush_policy: d.options.flush_policy.map(|f| f.to_string()),
                 ttl_seconds: d.options.ttl_seconds.map(|t| t as i64),
@@ -54,10 +56,23 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
             }
         })
         .collect();
+    rows.extend(shared.catalog.views().iter().map(|view| Row {
+        namespace: view.namespace.clone(),
+        name: view.name.clone(),
+        table_type: VIEW_TYPE,
+        access_level: None,
+        flush_policy: None,
+        ttl_seconds: None,
+        schema_version: 1,
+        created_at: Some(view.created_at_millis),
+        primary_key: None,
+        options: None,
+    }));
+    rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     rows.extend(SYSTEM_TABLES.iter().map(|name| Row {
         namespace: SYSTEM_NAMESPACE.into(),
         name: name.to_string(),
-        kind: TableKind::System,
+        table_type: TableKind::System.as_str(),
         access_level: None,
         flush_policy: None,
         ttl_seconds: None,
@@ -81,7 +96,7 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.namespace.as_str()))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.name.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind.as_str()))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.table_type))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.access_level.as_deref()))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.flush_policy.as_deref()))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.ttl_seconds))),

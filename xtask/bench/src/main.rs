@@ -3,6 +3,7 @@
 //! prints medians, the ratio of the engine to each baseline and peak memory, and writes
 //! the same as JSON.
 
+mod concurrent;
 mod systems;
 
 use std::collections::BTreeMap;
@@ -42,10 +43,16 @@ struct Args {
     /// Most rows the planning systems ingest in the bulk workload.
     #[arg(long, default_value_t = 100_000)]
     planned_bulk_rows: i64,
+    /// Rows each writer inserts in the concurrent workload (100-row statements).
+    #[arg(long, default_value_t = 50_000)]
+    concurrent_rows: i64,
+    /// Writer counts of the concurrent workload.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,8")]
+    writers: Vec<usize>,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Workloads to run (default: all): single, bulk, point, scan, dml.
+    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -259,6 +266,34 @@ impl Bench {
                     })
                     .await?;
                 self.record(label, "µs/statement", false, measured);
+            }
+        }
+        if self.wants("concurrent") {
+            self.concurrent_workloads().await?;
+        }
+        Ok(())
+    }
+
+    /// N writers at once, into tables of their own and into one table (engine, SQLite,
+    /// raw RocksDB); a fresh system per repetition.
+    async fn concurrent_workloads(&mut self) -> Result<()> {
+        let a = self.args.clone();
+        for target in [concurrent::Target::OwnTables, concurrent::Target::OneTable] {
+            for &writers in &a.writers {
+                let mut measured: BTreeMap<Kind, Measurement> = BTreeMap::new();
+                for rep in 0..a.reps {
+                    for kind in self.order(rep).into_iter().filter(|k| concurrent::supports(*k)) {
+                        reset_peak_rss();
+                        let elapsed = concurrent::run(kind, writers, target, a.concurrent_rows).await?;
+                        let rows = a.concurrent_rows * writers as i64;
+                        let entry = measured.entry(kind).or_default();
+                        entry.size = rows;
+                        entry.samples.push(rows as f64 / elapsed.as_secs_f64());
+                        entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+                    }
+                }
+                let label = format!("{writers} writer(s), {}", target.label());
+                self.record(&label, "rows/s", true, measured);
             }
         }
         Ok(())

@@ -17,6 +17,16 @@ use engine::{Engine, EngineConfig, Session};
 use engine::exports::datafusion::common::ScalarValue;
 
 pub const CREATE_TABLE: &str = "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, grp INT, v DOUBLE)";
+
+/// The benchmark table's definition under another name.
+pub fn create_table_named(name: &str) -> String {
+    CREATE_TABLE.replacen("TABLE t ", &format!("TABLE {name} "), 1)
+}
+
+/// The row prefix raw RocksDB writes a table's rows under (the engine's own layout).
+pub fn table_prefix(table_id: u64) -> Vec<u8> {
+    scope_row_prefix(table_id, &RowScope::Shared)
+}
 pub const SCAN_QUERY: &str = "SELECT grp, COUNT(*), SUM(v) FROM t WHERE v > 100 GROUP BY grp";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -91,7 +101,7 @@ impl System {
             }
             Kind::RocksDb => {
                 let db = rocksdb::DB::open(&rocksdb_options(DEFAULT_BLOCK_CACHE_BYTES), dir.path().join("raw"))?;
-                System::RocksDb { db, prefix: scope_row_prefix(1, &RowScope::Shared), _dir: dir }
+                System::RocksDb { db, prefix: table_prefix(1), _dir: dir }
             }
         })
     }
@@ -201,7 +211,7 @@ fn key(prefix: &[u8], id: i64) -> Vec<u8> {
 }
 
 /// Rows encoded exactly as the engine stores them.
-fn encoded_rows(prefix: &[u8], start: i64, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn encoded_rows(prefix: &[u8], start: i64, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let ids: Vec<i64> = (start..start + count).collect();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(ids.clone())),

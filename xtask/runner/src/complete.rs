@@ -23,6 +23,7 @@ pub async fn complete_file(path: &Path) -> Result<Vec<usize>, String> {
         let record = loaded.record;
         if !loaded.own {
             if !halted && !matches!(record, Record::Comment(_) | Record::Newline | Record::Include { .. }) {
+                session.prepare_for(&record);
                 session.runner.apply_record(record).await;
             }
             continue;
@@ -45,6 +46,7 @@ pub async fn complete_file(path: &Path) -> Result<Vec<usize>, String> {
             writeln!(text, "{record}").unwrap();
             continue;
         }
+        session.prepare_for(&record);
         let output = session.runner.apply_record(record.clone()).await;
         let updated = update_record_with_output(
             &record,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use engine::exports::datafusion::error::DataFusionError;
@@ -91,36 +91,50 @@ pub enum Backend {
     DataFusion,
 }
 
+/// Whether the record being run is a `query` record. A DML statement run by one returns
+/// its count as one row (as DataFusion's own runner does), so DataFusion's test files run
+/// unchanged; run by a `statement` record it completes with its count (`statement count N`).
+pub type QueryRecordFlag = Arc<AtomicBool>;
+
 /// One sqllogictest connection.
 pub enum Connection {
-    Engine { holder: Arc<Mutex<EngineHolder>>, id: usize },
-    DataFusion { context: SessionContext },
+    Engine { holder: Arc<Mutex<EngineHolder>>, id: usize, query_record: QueryRecordFlag },
+    DataFusion { context: SessionContext, query_record: QueryRecordFlag },
 }
 
 impl Connection {
-    pub fn factory(holder: Arc<Mutex<EngineHolder>>) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
+    pub fn factory(
+        holder: Arc<Mutex<EngineHolder>>,
+        query_record: QueryRecordFlag,
+    ) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
         let next = Arc::new(AtomicUsize::new(0));
         move || {
             let id = next.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Ok(Connection::Engine { holder: holder.clone(), id }))
+            std::future::ready(Ok(Connection::Engine { holder: holder.clone(), id, query_record: query_record.clone() }))
         }
     }
 
     /// Connections that share one DataFusion context (its tables live in memory).
-    pub fn datafusion_factory() -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
+    pub fn datafusion_factory(query_record: QueryRecordFlag) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
         let config = SessionConfig::new().with_information_schema(true);
         let context = SessionContext::new_with_config(config);
-        move || std::future::ready(Ok(Connection::DataFusion { context: context.clone() }))
+        move || {
+            std::future::ready(Ok(Connection::DataFusion { context: context.clone(), query_record: query_record.clone() }))
+        }
     }
 }
 
 async fn run_datafusion(context: &SessionContext, sql: &str) -> Result<engine::QueryResult, HarnessError> {
     let datafusion_error = |error: DataFusionError| HarnessError::from(EngineError::from_datafusion(error));
     let frame = context.sql(sql).await.map_err(datafusion_error)?;
-    let is_statement = matches!(frame.logical_plan(), LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+    let plan = frame.logical_plan();
+    let is_dml = matches!(plan, LogicalPlan::Dml(_));
+    let is_statement = matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(datafusion_error)?;
-    Ok(if is_statement {
+    Ok(if is_dml {
+        engine::QueryResult::Count(crate::normalize::dml_count(&batches))
+    } else if is_statement {
         engine::QueryResult::Message(String::new())
     } else {
         engine::QueryResult::Rows { schema, batches }
@@ -133,11 +147,11 @@ impl AsyncDB for Connection {
     type ColumnType = ColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<ColumnType>, HarnessError> {
-        let result = match self {
-            Connection::Engine { holder, id } => holder.lock().await.run(*id, sql).await?,
-            Connection::DataFusion { context } => run_datafusion(context, sql).await?,
+        let (result, query_record) = match self {
+            Connection::Engine { holder, id, query_record } => (holder.lock().await.run(*id, sql).await?, query_record),
+            Connection::DataFusion { context, query_record } => (run_datafusion(context, sql).await?, query_record),
         };
-        to_output(result).map_err(|message| HarnessError { message, sql_state: None })
+        to_output(result, query_record.load(Ordering::SeqCst)).map_err(|message| HarnessError { message, sql_state: None })
     }
 
     async fn shutdown(&mut self) {}

@@ -87,9 +87,25 @@ pub fn render_float(value: f64) -> String {
     if text == "-0" { "0".into() } else { text.to_string() }
 }
 
-/// Converts an engine result into what the sqllogictest runner compares.
-pub fn to_output(result: QueryResult) -> Result<DBOutput<ColumnType>, String> {
+/// Sums the `count` column DataFusion's DML plans return.
+pub fn dml_count(batches: &[engine::exports::arrow::record_batch::RecordBatch]) -> u64 {
+    use engine::exports::arrow::datatypes::UInt64Type;
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name("count"))
+        .filter_map(|c| c.as_primitive_opt::<UInt64Type>())
+        .flat_map(|c| c.iter().flatten())
+        .sum()
+}
+
+/// Converts an engine result into what the sqllogictest runner compares. A count is one
+/// row of one integer column when a `query` record asked for it (`as_query`), as
+/// DataFusion's runner shows DML results, and a statement completion otherwise.
+pub fn to_output(result: QueryResult, as_query: bool) -> Result<DBOutput<ColumnType>, String> {
     match result {
+        QueryResult::Count(count) if as_query => {
+            Ok(DBOutput::Rows { types: vec![ColumnType::Integer], rows: vec![vec![count.to_string()]] })
+        }
         QueryResult::Count(count) => Ok(DBOutput::StatementComplete(count)),
         QueryResult::Message(_) => Ok(DBOutput::StatementComplete(0)),
         QueryResult::Rows { schema, batches } => {

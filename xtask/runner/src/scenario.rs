@@ -9,7 +9,7 @@ use engine::ManualClock;
 use sqllogictest::{Record, RecordOutput, Runner};
 use tokio::sync::Mutex;
 
-use crate::db::{Backend, Connection, ENGINE_LABEL, EngineHolder};
+use crate::db::{Backend, Connection, ENGINE_LABEL, EngineHolder, QueryRecordFlag};
 use crate::directives::{self, Directive};
 use crate::normalize::{ColumnType, column_types_match};
 
@@ -129,6 +129,8 @@ pub fn record_line(record: &Record<ColumnType>) -> Option<usize> {
 pub struct FileSession {
     pub runner: Runner<Connection, Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send>>,
     pub holder: Arc<Mutex<EngineHolder>>,
+    /// Set while a `query` record runs (see [`crate::db::QueryRecordFlag`]).
+    pub query_record: QueryRecordFlag,
     _dir: tempfile::TempDir,
 }
 
@@ -138,15 +140,21 @@ impl FileSession {
         let clock = Arc::new(ManualClock::default());
         let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
         let holder = Arc::new(Mutex::new(holder));
+        let query_record = QueryRecordFlag::default();
         let factory: Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send> =
             match backend {
-                Backend::Engine => Box::new(Connection::factory(holder.clone())),
-                Backend::DataFusion => Box::new(Connection::datafusion_factory()),
+                Backend::Engine => Box::new(Connection::factory(holder.clone(), query_record.clone())),
+                Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
             };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
         runner.with_column_validator(column_types_match);
-        Ok(FileSession { runner, holder, _dir: dir })
+        Ok(FileSession { runner, holder, query_record, _dir: dir })
+    }
+
+    /// Tells the connections what kind of record runs next.
+    pub fn prepare_for(&self, record: &Record<ColumnType>) {
+        self.query_record.store(matches!(record, Record::Query { .. }), std::sync::atomic::Ordering::SeqCst);
     }
 
     pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
@@ -210,6 +218,7 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
             _ => path.display().to_string(),
         };
         let halt = matches!(loaded.record, Record::Halt { .. });
+        session.prepare_for(&loaded.record);
         match session.runner.run_async(loaded.record).await {
             Ok(RecordOutput::Nothing) if counted => report.skipped += 1,
             Ok(_) if counted => report.passed += 1,

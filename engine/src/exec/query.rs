@@ -1,0 +1,143 @@
+//! Statements DataFusion plans and runs: queries, INSERT, UPDATE, DELETE, TRUNCATE,
+//! EXPLAIN, SET. The engine prepares the statement (system columns stay out of `*`; the
+//! INSERT target of a statement that names system columns and reads the target too is
+//! planned under the catalog of INSERT targets, so the same table on the source side
+//! keeps them: DataFusion gives one provider per distinct name, and the two uses need two
+//! schemas), tells the catalog's providers what the statement asks of them, and executes
+//! UPDATE and DELETE itself from the plan DataFusion built.
+
+use std::ops::ControlFlow;
+
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::sql::sqlparser::ast::{
+    FromTable, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, visit_relations,
+};
+
+use crate::catalog::{INSERT_TARGET_CATALOG, SystemColumn};
+use crate::error::{EngineError, Result};
+use crate::exec::context::ExecContext;
+use crate::exec::dml;
+use crate::provider::scope::{DmlKind, DmlTarget, StatementScope};
+use crate::result::QueryResult;
+use crate::sql::parser::{ObjectRef, object_ref};
+use crate::sql::system_columns::exclude_system_columns_from_wildcards;
+
+/// Plans and runs one statement.
+pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>) -> Result<QueryResult> {
+    let plan = plan(ctx, statement, mentions).await?;
+    match plan {
+        LogicalPlan::Dml(DmlStatement { op: WriteOp::Update | WriteOp::Delete, .. }) => {
+            let LogicalPlan::Dml(dml) = plan else { unreachable!("matched above") };
+            dml::execute(ctx, dml).await.map(QueryResult::Count)
+        }
+        LogicalPlan::Ddl(ddl) => Err(EngineError::not_supported(format!("{} is not supported", ddl.name()))),
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
+        | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => Err(
+            EngineError::not_supported("transactions are not supported: every statement commits on its own"),
+        ),
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_))
+        | LogicalPlan::Statement(datafusion::logical_expr::Statement::Execute(_))
+        | LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(_)) => {
+            Err(EngineError::not_supported("prepared statements are not supported"))
+        }
+        LogicalPlan::Copy(_) => Err(EngineError::not_supported("COPY is not supported")),
+        plan => {
+            if matches!(plan, LogicalPlan::Statement(_)) {
+                // SET and the like may change how expressions plan: forget planned ones.
+                ctx.assignments.clear();
+            }
+            let is_count = matches!(plan, LogicalPlan::Dml(_));
+            let frame = ctx.datafusion.execute_logical_plan(plan).await?;
+            let schema = frame.schema().inner().clone();
+            let batches = frame.collect().await?;
+            if is_count {
+                Ok(QueryResult::Count(dml::count_of(&batches)))
+            } else {
+                Ok(QueryResult::Rows { schema, batches })
+            }
+        }
+    }
+}
+
+/// Prepares and plans a statement: wildcards without system columns, the DML target
+/// told to the catalog, INSERT targets apart from sources when system columns are named.
+pub async fn plan(ctx: &ExecContext, mut statement: Statement, mentions: Vec<SystemColumn>) -> Result<LogicalPlan> {
+    let mut target = dml_target(ctx, &statement)?;
+    let mut insert_target = None;
+    if !mentions.is_empty() {
+        exclude_system_columns_from_wildcards(&mut statement, &|r: &ObjectRef| exposed_columns(ctx, r, &mentions));
+        if let Some(written) = target.take_if(|t| t.kind == DmlKind::Insert && is_also_read(ctx, &statement, t))
+            && let Statement::Insert(insert) = &mut statement
+        {
+            // The target catalog marks the target; every reference by name is a source.
+            insert.table = TableObject::TableName(insert_target_name(&written));
+            insert_target = Some(written);
+        }
+    }
+    ctx.plan(statement, StatementScope { mentions, target, insert_target }).await
+}
+
+/// The name an INSERT target is planned under when the statement names system columns:
+/// the same namespace and table in the catalog of INSERT targets, whose providers show
+/// only the user columns (the same table read as a source keeps its system columns).
+fn insert_target_name(target: &DmlTarget) -> ObjectName {
+    ObjectName(
+        [INSERT_TARGET_CATALOG, target.namespace.as_str(), target.table.as_str()]
+            .into_iter()
+            .map(|part| ObjectNamePart::Identifier(Ident::with_quote('"', part)))
+            .collect(),
+    )
+}
+
+/// Whether a statement refers to its INSERT target more than once (reads it too).
+fn is_also_read(ctx: &ExecContext, statement: &Statement, target: &DmlTarget) -> bool {
+    let mut references = 0;
+    let _ = visit_relations(statement, |name| {
+        if let Ok(reference) = object_ref(name)
+            && ctx.qualify(&reference) == (target.namespace.clone(), target.table.clone())
+        {
+            references += 1;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    references > 1
+}
+
+/// The system columns a table reference exposes in a statement naming `mentions`.
+fn exposed_columns(ctx: &ExecContext, reference: &ObjectRef, mentions: &[SystemColumn]) -> Vec<SystemColumn> {
+    let (namespace, name) = ctx.qualify(reference);
+    match ctx.shared.catalog.table(&namespace, &name) {
+        Some(entry) => entry.kind().system_columns().iter().copied().filter(|c| mentions.contains(c)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The table an INSERT, UPDATE, DELETE or TRUNCATE writes to.
+fn dml_target(ctx: &ExecContext, statement: &Statement) -> Result<Option<DmlTarget>> {
+    let (name, kind) = match statement {
+        Statement::Insert(insert) => match &insert.table {
+            TableObject::TableName(name) => (name.clone(), DmlKind::Insert),
+            _ => return Ok(None),
+        },
+        Statement::Update(update) => match &update.table.relation {
+            TableFactor::Table { name, .. } => (name.clone(), DmlKind::UpdateOrDelete),
+            _ => return Ok(None),
+        },
+        Statement::Delete(delete) => {
+            let tables = match &delete.from {
+                FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
+            };
+            match tables.first().map(|t| &t.relation) {
+                Some(TableFactor::Table { name, .. }) => (name.clone(), DmlKind::UpdateOrDelete),
+                _ => return Ok(None),
+            }
+        }
+        Statement::Truncate(truncate) => match truncate.table_names.first() {
+            Some(target) => (target.name.clone(), DmlKind::Truncate),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let (namespace, table) = ctx.qualify(&object_ref(&name)?);
+    Ok(Some(DmlTarget { namespace, table, kind }))
+}

@@ -1,0 +1,49 @@
+//! What the statement being planned asks of table providers.
+//!
+//! The executor sets a [`StatementScope`] before DataFusion plans a statement and clears
+//! it afterwards; the session's catalog reads it when DataFusion resolves each table, to
+//! decide which system columns (and, for UPDATE/DELETE targets, the row key) to expose
+//! and whether the reference is read or written.
+
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::SystemColumn;
+
+/// How a statement writes its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmlKind {
+    /// INSERT sees only user columns (the insert planner fills exactly those).
+    Insert,
+    /// UPDATE and DELETE need the row key, and see the system columns they name.
+    UpdateOrDelete,
+    Truncate,
+}
+
+/// The table an INSERT, UPDATE, DELETE or TRUNCATE writes to, resolved to its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmlTarget {
+    pub namespace: String,
+    pub table: String,
+    pub kind: DmlKind,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatementScope {
+    pub mentions: Vec<SystemColumn>,
+    /// The target, found by name in the engine's catalog.
+    pub target: Option<DmlTarget>,
+    /// The INSERT target planned under the catalog of INSERT targets (the only table that
+    /// catalog serves, for this statement).
+    pub insert_target: Option<DmlTarget>,
+}
+
+/// Shared between a session and its catalog provider.
+pub type ScopeCell = Arc<Mutex<StatementScope>>;
+
+pub fn current(cell: &ScopeCell) -> StatementScope {
+    cell.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+pub fn set(cell: &ScopeCell, scope: StatementScope) {
+    *cell.lock().unwrap_or_else(|p| p.into_inner()) = scope;
+}

@@ -1,0 +1,127 @@
+//! Plans a view for one statement that reads it: the view's SQL text, parsed with the
+//! settings of the session that created it, planned in the view's namespace as the
+//! querying user (so the resolver scopes every table inside it to that user), with a
+//! statement scope of its own (its own system-column mentions). A view that reaches
+//! itself, directly or through other views, is an error. A view that cannot be planned
+//! now (it reaches itself, or a table it reads was dropped) still shows its stored
+//! columns, so listings such as `information_schema.columns` work; reading it fails with
+//! the planning error.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session as DfSession;
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::{TableProvider, TableType, ViewTable};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::catalog::{CATALOG_NAME, INSERT_TARGET_CATALOG, ViewDefinition};
+use crate::error::{EngineError, Result, SqlState};
+use crate::exec::{ExecContext, query};
+use crate::planning;
+use crate::session::catalog_provider::{CatalogContext, CatalogRole, SessionCatalog};
+use crate::sql::{EngineStatement, parse_statements};
+
+/// A provider for `view`, planned now for the user of `outer`.
+pub async fn view_provider(outer: &CatalogContext, view: &ViewDefinition) -> Result<Arc<dyn TableProvider>> {
+    match plan_view(outer, view).await {
+        Ok(provider) => Ok(provider),
+        Err(error) => unplannable(view, error),
+    }
+}
+
+async fn plan_view(outer: &CatalogContext, view: &ViewDefinition) -> Result<Arc<dyn TableProvider>> {
+    let key = (view.namespace.clone(), view.name.clone());
+    if outer.views.contains(&key) {
+        return Err(EngineError::new(
+            SqlState::INVALID_OBJECT_DEFINITION,
+            format!("view {} refers to itself", view.qualified_name()),
+        ));
+    }
+    let ctx = ExecContext::with_config(
+        outer.shared.clone(),
+        outer.user.clone(),
+        planning::apply(outer.shared.session_config(), &view.planning_options)?,
+    );
+    ctx.set_current_namespace(&view.namespace);
+    let mut views = outer.views.clone();
+    views.push(key);
+    register_catalogs(&ctx, views);
+    let statement = {
+        let dialect = ctx.dialect()?;
+        let mut statements = parse_statements(&view.query_sql, dialect.as_ref())?;
+        match (statements.pop(), statements.is_empty()) {
+            (Some(EngineStatement::Sql { statement, mentions }), true) => Some((*statement, mentions)),
+            _ => None,
+        }
+    };
+    let Some((statement, mentions)) = statement else {
+        return Err(EngineError::internal(format!("view {} does not hold one query", view.qualified_name())));
+    };
+    let mut plan = query::plan(&ctx, statement, mentions).await?;
+    if !view.column_names.is_empty() {
+        let exprs: Vec<Expr> =
+            plan.schema().columns().into_iter().zip(&view.column_names).map(|(c, name)| col(c).alias(name)).collect();
+        plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    }
+    Ok(Arc::new(ViewTable::new(plan, Some(view.query_sql.clone()))))
+}
+
+/// Registers a session's two catalogs (the engine's and the INSERT targets') on `ctx`.
+pub fn register_catalogs(ctx: &ExecContext, views: Vec<(String, String)>) {
+    let context = Arc::new(CatalogContext {
+        shared: ctx.shared.clone(),
+        user: ctx.user.clone(),
+        scope: ctx.scope.clone(),
+        views,
+    });
+    for (name, role) in [(CATALOG_NAME, CatalogRole::Engine), (INSERT_TARGET_CATALOG, CatalogRole::InsertTarget)] {
+        ctx.datafusion.register_catalog(name, Arc::new(SessionCatalog::new(context.clone(), role)));
+    }
+}
+
+/// The stand-in for a view that does not plan now: its stored columns; reading it is the
+/// planning error.
+fn unplannable(view: &ViewDefinition, error: EngineError) -> Result<Arc<dyn TableProvider>> {
+    let mut fields = Vec::with_capacity(view.columns.len());
+    for column in &view.columns {
+        let Ok(data_type) = DataType::from_str(&column.data_type) else { return Err(error) };
+        fields.push(Field::new(&column.name, data_type, column.nullable));
+    }
+    Ok(Arc::new(UnplannableView { schema: Arc::new(Schema::new(fields)), error, definition: view.query_sql.clone() }))
+}
+
+#[derive(Debug)]
+struct UnplannableView {
+    schema: SchemaRef,
+    error: EngineError,
+    definition: String,
+}
+
+#[async_trait]
+impl TableProvider for UnplannableView {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.definition)
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn DfSession,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Err(self.error.clone().into_datafusion())
+    }
+}

@@ -1,0 +1,39 @@
+//! The state every session of one engine shares: configuration, hot storage, the catalog,
+//! the write locks and the engine's SQL functions. It sits below providers, executors and
+//! sessions, which all receive it; it knows nothing of them.
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionConfig;
+
+use crate::catalog::{CATALOG_NAME, Catalog, DEFAULT_NAMESPACE};
+use crate::config::EngineConfig;
+use crate::functions::FunctionContext;
+use crate::storage::{Store, WriteLocks};
+
+#[derive(Debug)]
+pub struct EngineShared {
+    pub config: EngineConfig,
+    pub store: Arc<Store>,
+    pub catalog: Catalog,
+    pub functions: Arc<FunctionContext>,
+    pub locks: WriteLocks,
+}
+
+impl EngineShared {
+    pub fn now_millis(&self) -> i64 {
+        self.config.clock.now_millis()
+    }
+
+    /// The DataFusion configuration every session starts from.
+    pub fn session_config(&self) -> SessionConfig {
+        let config = match self.config.target_partitions {
+            Some(partitions) => SessionConfig::new().with_target_partitions(partitions),
+            None => SessionConfig::new(),
+        };
+        config
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_NAMESPACE)
+            .with_create_default_catalog_and_schema(false)
+    }
+}

@@ -1,0 +1,178 @@
+//! Write locks: who may validate and commit changes to a table at a time.
+//!
+//! Writers to one scope of a table (the shared rows, or one user's rows) take that scope's
+//! lock for the whole statement, so a statement's uniqueness checks and read-modify-write
+//! see no other writer of the same rows; writers of other tables and other scopes do not
+//! wait for each other. DROP TABLE (and, later, ALTER TABLE) takes the table's exclusive
+//! lock, which waits for every scope's writers. The locks are asynchronous: a statement
+//! that waits for one yields its async worker. The `_seq` order of commits is decided
+//! later, in the store's short commit section.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+use crate::storage::keys::{RowScope, TableId};
+
+#[derive(Default)]
+struct TableLocks {
+    table: Arc<RwLock<()>>,
+    scopes: Mutex<HashMap<RowScope, Arc<AsyncMutex<()>>>>,
+}
+
+type TableMap = Arc<Mutex<HashMap<TableId, Arc<TableLocks>>>>;
+
+/// The write locks of every table, created on first use and forgotten when nobody holds
+/// or waits for them (every clone of a table's locks is taken under the map's mutex, so
+/// the count cannot grow while it is checked).
+#[derive(Default)]
+pub struct WriteLocks {
+    tables: TableMap,
+}
+
+impl std::fmt::Debug for WriteLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteLocks")
+    }
+}
+
+/// Removes a table's locks from the map once `locks` is the last handle on them.
+fn release_table(tables: &TableMap, table_id: TableId, locks: Arc<TableLocks>) {
+    let mut map = tables.lock().unwrap_or_else(|p| p.into_inner());
+    drop(locks);
+    if map.get(&table_id).is_some_and(|entry| Arc::strong_count(entry) == 1) {
+        map.remove(&table_id);
+    }
+}
+
+/// Proof that the holder is the only writer of one scope of one table.
+pub struct ScopeWriteGuard {
+    table_id: TableId,
+    scope: RowScope,
+    tables: TableMap,
+    locks: Option<Arc<TableLocks>>,
+    held: Option<(OwnedRwLockReadGuard<()>, OwnedMutexGuard<()>)>,
+}
+
+impl ScopeWriteGuard {
+    pub fn table_id(&self) -> TableId {
+        self.table_id
+    }
+
+    pub fn scope(&self) -> &RowScope {
+        &self.scope
+    }
+}
+
+impl Drop for ScopeWriteGuard {
+    fn drop(&mut self) {
+        self.held = None;
+        let Some(locks) = self.locks.take() else { return };
+        {
+            let mut scopes = locks.scopes.lock().unwrap_or_else(|p| p.into_inner());
+            if scopes.get(&self.scope).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+                scopes.remove(&self.scope);
+            }
+        }
+        release_table(&self.tables, self.table_id, locks);
+    }
+}
+
+/// Proof that the holder is the only writer of a whole table (every scope).
+pub struct TableWriteGuard {
+    table_id: TableId,
+    tables: TableMap,
+    locks: Option<Arc<TableLocks>>,
+    held: Option<OwnedRwLockWriteGuard<()>>,
+}
+
+impl TableWriteGuard {
+    pub fn table_id(&self) -> TableId {
+        self.table_id
+    }
+}
+
+impl Drop for TableWriteGuard {
+    fn drop(&mut self) {
+        self.held = None;
+        if let Some(locks) = self.locks.take() {
+            release_table(&self.tables, self.table_id, locks);
+        }
+    }
+}
+
+impl WriteLocks {
+    fn table(&self, table_id: TableId) -> Arc<TableLocks> {
+        self.tables.lock().unwrap_or_else(|p| p.into_inner()).entry(table_id).or_default().clone()
+    }
+
+    /// Waits until the caller is the only writer of `scope` of the table.
+    pub async fn lock_scope(&self, table_id: TableId, scope: &RowScope) -> ScopeWriteGuard {
+        let locks = self.table(table_id);
+        let table = locks.table.clone().read_owned().await;
+        let scope_lock = locks.scopes.lock().unwrap_or_else(|p| p.into_inner()).entry(scope.clone()).or_default().clone();
+        let held = scope_lock.lock_owned().await;
+        ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), held: Some((table, held)) }
+    }
+
+    /// Waits until the caller is the only writer of the whole table.
+    pub async fn lock_table(&self, table_id: TableId) -> TableWriteGuard {
+        let locks = self.table(table_id);
+        let held = locks.table.clone().write_owned().await;
+        TableWriteGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
+    }
+
+    /// How many tables have locks in use or awaited (for tests).
+    pub fn tables_in_use(&self) -> usize {
+        self.tables.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Runs blocking storage work (RocksDB reads, writes and compactions) on tokio's blocking
+/// threads, so async workers never wait for I/O.
+pub async fn off_async<T: Send + 'static>(work: impl FnOnce() -> crate::error::Result<T> + Send + 'static) -> crate::error::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| crate::error::EngineError::internal(format!("a storage task failed: {error}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn writers_of_other_tables_and_scopes_do_not_wait() {
+        let locks = WriteLocks::default();
+        let shared_one = locks.lock_scope(1, &RowScope::Shared).await;
+        // Another table, and another scope of the same table, are free.
+        let other_table = locks.lock_scope(2, &RowScope::Shared).now_or_never();
+        assert!(other_table.is_some());
+        let other_scope = locks.lock_scope(1, &RowScope::User("alice".into())).now_or_never();
+        assert!(other_scope.is_some());
+        drop((other_table, other_scope));
+        // The same scope waits; so does the whole table.
+        assert!(locks.lock_scope(1, &RowScope::Shared).now_or_never().is_none());
+        assert!(locks.lock_table(1).now_or_never().is_none());
+        drop(shared_one);
+        let whole = locks.lock_table(1).now_or_never().expect("free once the writer is done");
+        assert!(locks.lock_scope(1, &RowScope::User("bob".into())).now_or_never().is_none());
+        drop(whole);
+        assert!(locks.lock_scope(1, &RowScope::Shared).now_or_never().is_some());
+        assert_eq!(locks.tables_in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn scope_locks_are_forgotten_when_free() {
+        let locks = WriteLocks::default();
+        for user in ["a", "b", "c"] {
+            drop(locks.lock_scope(7, &RowScope::User(user.into())).await);
+        }
+        let held = locks.lock_scope(7, &RowScope::Shared).await;
+        assert_eq!(locks.table(7).scopes.lock().unwrap().len(), 1);
+        drop(held);
+        assert_eq!(locks.tables_in_use(), 0);
+    }
+}
