@@ -8,7 +8,7 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
 use datafusion::sql::sqlparser::ast::{
     FromTable, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, visit_relations,
 };
@@ -29,6 +29,11 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
         LogicalPlan::Dml(DmlStatement { op: WriteOp::Update | WriteOp::Delete, .. }) => {
             let LogicalPlan::Dml(dml) = plan else { unreachable!("matched above") };
             dml::execute(ctx, dml).await.map(QueryResult::Count)
+        }
+        // No secondary indexes yet: DataFusion's own answer.
+        plan @ LogicalPlan::Ddl(DdlStatement::CreateIndex(_)) => {
+            ctx.datafusion.execute_logical_plan(plan).await?.collect().await?;
+            Ok(QueryResult::Message("CREATE INDEX".into()))
         }
         LogicalPlan::Ddl(ddl) => Err(EngineError::not_supported(format!("{} is not supported", ddl.name()))),
         LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
@@ -61,7 +66,23 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
 
 /// Prepares and plans a statement: wildcards without system columns, the DML target
 /// told to the catalog, INSERT targets apart from sources when system columns are named.
-pub async fn plan(ctx: &ExecContext, mut statement: Statement, mentions: Vec<SystemColumn>) -> Result<LogicalPlan> {
+pub async fn plan(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>) -> Result<LogicalPlan> {
+    plan_in_scope(ctx, statement, mentions, None).await
+}
+
+/// [`plan`] for the query of a view being created or replaced: reaching that view from
+/// the query, directly or through other views, is an error (42P17), so no stored view
+/// ever reaches itself.
+pub async fn plan_view_query(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>, view: (String, String)) -> Result<LogicalPlan> {
+    plan_in_scope(ctx, statement, mentions, Some(view)).await
+}
+
+async fn plan_in_scope(
+    ctx: &ExecContext,
+    mut statement: Statement,
+    mentions: Vec<SystemColumn>,
+    defining_view: Option<(String, String)>,
+) -> Result<LogicalPlan> {
     let mut target = dml_target(ctx, &statement)?;
     let mut insert_target = None;
     if !mentions.is_empty() {
@@ -74,7 +95,7 @@ pub async fn plan(ctx: &ExecContext, mut statement: Statement, mentions: Vec<Sys
             insert_target = Some(written);
         }
     }
-    ctx.plan(statement, StatementScope { mentions, target, insert_target }).await
+    ctx.plan(statement, StatementScope { mentions, target, insert_target, defining_view }).await
 }
 
 /// The name an INSERT target is planned under when the statement names system columns:

@@ -44,7 +44,8 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
     // Planned where it will be read: unqualified names resolve in the view's namespace.
     let current = ctx.current_namespace();
     ctx.set_current_namespace(&namespace);
-    let planned = query::plan(ctx, Statement::Query(statement.query), mentions).await;
+    let planned =
+        query::plan_view_query(ctx, Statement::Query(statement.query), mentions, (namespace.clone(), name.clone())).await;
     ctx.set_current_namespace(&current);
     let plan = planned?;
     let column_names: Vec<String> = statement.columns.iter().map(|c| ident_name(&c.name)).collect();

@@ -35,6 +35,9 @@ pub struct StatementScope {
     /// The INSERT target planned under the catalog of INSERT targets (the only table that
     /// catalog serves, for this statement).
     pub insert_target: Option<DmlTarget>,
+    /// The view (namespace, name) whose query is being planned by CREATE [OR REPLACE]
+    /// VIEW: no view read by this statement may reach it.
+    pub defining_view: Option<(String, String)>,
 }
 
 /// Shared between a session and its catalog provider.

@@ -158,7 +158,9 @@ impl SchemaProvider for NamespaceSchema {
                 Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
             }
             Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, table)?,
-            Some(Resolved::View(view)) => Some(views::view_provider(context, &view).await?),
+            Some(Resolved::View(view)) => {
+                Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?)
+            }
         })
     }
 

@@ -2,10 +2,11 @@
 //! settings of the session that created it, planned in the view's namespace as the
 //! querying user (so the resolver scopes every table inside it to that user), with a
 //! statement scope of its own (its own system-column mentions). A view that reaches
-//! itself, directly or through other views, is an error. A view that cannot be planned
-//! now (it reaches itself, or a table it reads was dropped) still shows its stored
-//! columns, so listings such as `information_schema.columns` work; reading it fails with
-//! the planning error.
+//! itself, directly or through other views, is an error (42P17); CREATE VIEW refuses to
+//! store one (the view being defined is on the stack while its query plans). A view that
+//! cannot be planned now for another reason (a table it reads was dropped) still shows
+//! its stored columns, so listings such as `information_schema.columns` work; reading it
+//! fails with the planning error.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,17 +26,27 @@ use crate::planning;
 use crate::session::catalog_provider::{CatalogContext, CatalogRole, SessionCatalog};
 use crate::sql::{EngineStatement, parse_statements};
 
-/// A provider for `view`, planned now for the user of `outer`.
-pub async fn view_provider(outer: &CatalogContext, view: &ViewDefinition) -> Result<Arc<dyn TableProvider>> {
-    match plan_view(outer, view).await {
+/// A provider for `view`, planned now for the user of `outer`. `defining`: the view a
+/// CREATE VIEW statement is defining, which this one may not reach.
+pub async fn view_provider(
+    outer: &CatalogContext,
+    view: &ViewDefinition,
+    defining: Option<&(String, String)>,
+) -> Result<Arc<dyn TableProvider>> {
+    match plan_view(outer, view, defining).await {
         Ok(provider) => Ok(provider),
+        Err(error) if error.sql_state() == SqlState::INVALID_OBJECT_DEFINITION => Err(error),
         Err(error) => unplannable(view, error),
     }
 }
 
-async fn plan_view(outer: &CatalogContext, view: &ViewDefinition) -> Result<Arc<dyn TableProvider>> {
+async fn plan_view(
+    outer: &CatalogContext,
+    view: &ViewDefinition,
+    defining: Option<&(String, String)>,
+) -> Result<Arc<dyn TableProvider>> {
     let key = (view.namespace.clone(), view.name.clone());
-    if outer.views.contains(&key) {
+    if outer.views.contains(&key) || defining == Some(&key) {
         return Err(EngineError::new(
             SqlState::INVALID_OBJECT_DEFINITION,
             format!("view {} refers to itself", view.qualified_name()),
@@ -48,6 +59,7 @@ async fn plan_view(outer: &CatalogContext, view: &ViewDefinition) -> Result<Arc<
     );
     ctx.set_current_namespace(&view.namespace);
     let mut views = outer.views.clone();
+    views.extend(defining.cloned());
     views.push(key);
     register_catalogs(&ctx, views);
     let statement = {
