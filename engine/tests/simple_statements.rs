@@ -56,6 +56,15 @@ impl Pair {
         simple
     }
 
+    /// Runs each `(path, sql)` step and asserts the simple engine took that path.
+    async fn run_expecting(&mut self, steps: &[(&str, &str)]) {
+        for (expected, sql) in steps {
+            self.run(sql).await;
+            let took = self.paths.last().unwrap().split_whitespace().next().unwrap().to_string();
+            assert_eq!(&took, expected, "{sql}");
+        }
+    }
+
     /// Closes both engines and opens them again on their data directories (new sessions).
     fn restart(self) -> Pair {
         let Pair { simple, planned, engines: (simple_engine, planned_engine), paths } = self;
@@ -269,11 +278,7 @@ async fn use_restart_unicode_float_and_timestamp_keys() {
         ("planned", "SELECT v FROM times WHERE at = '2024-01-02T00:00:00'"),
         ("planned", "DELETE FROM times WHERE at = '2024-01-01T00:00:00'"),
     ];
-    for (expected, sql) in steps {
-        pair.run(sql).await;
-        let took = pair.paths.last().unwrap().split_whitespace().next().unwrap().to_string();
-        assert_eq!(&took, expected, "{sql}");
-    }
+    pair.run_expecting(steps).await;
     let mut pair = pair.restart();
     // A new session starts in `default`: USE again, then read what was written.
     let after: &[(&str, &str)] = &[
@@ -285,11 +290,7 @@ async fn use_restart_unicode_float_and_timestamp_keys() {
         ("planned", "SELECT *, _seq, _deleted FROM floats ORDER BY k"),
         ("planned", "SELECT *, _seq, _deleted FROM times ORDER BY at"),
     ];
-    for (expected, sql) in after {
-        pair.run(sql).await;
-        let took = pair.paths.last().unwrap().split_whitespace().next().unwrap().to_string();
-        assert_eq!(&took, expected, "{sql}");
-    }
+    pair.run_expecting(after).await;
 }
 
 #[tokio::test]

@@ -48,38 +48,63 @@ impl DropSet {
 
 pub async fn execute(ctx: &ExecContext, tables: &[ObjectRef], if_exists: bool) -> Result<QueryResult> {
     check_ddl(ctx.user.role, "DROP TABLE")?;
-    drop_objects(&ctx.shared, || {
-        // Resolve every name first so a missing one drops nothing.
-        let mut set = DropSet::default();
-        for reference in tables {
-            let (namespace, name) = ctx.qualify(reference);
-            let object = resolve_for_ddl(&ctx.shared, &ctx.user, &namespace, &name, "DROP TABLE")?;
-            if !ctx.shared.catalog.namespace_exists(&namespace) {
-                if if_exists {
-                    continue;
-                }
-                return Err(EngineError::undefined_namespace(&namespace));
+    drop_objects(&ctx.shared, || resolve_named(ctx, tables, if_exists, Dropping::Table)).await?;
+    Ok(QueryResult::Message("DROP TABLE".into()))
+}
+
+/// What a DROP statement names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropping {
+    Table,
+    View,
+}
+
+/// Resolves every name of a DROP TABLE or DROP VIEW before anything is dropped, so a
+/// missing one (without IF EXISTS) or one of the other kind drops nothing.
+pub fn resolve_named(ctx: &ExecContext, references: &[ObjectRef], if_exists: bool, dropping: Dropping) -> Result<DropSet> {
+    let statement = match dropping {
+        Dropping::Table => "DROP TABLE",
+        Dropping::View => "DROP VIEW",
+    };
+    let mut set = DropSet::default();
+    for reference in references {
+        let (namespace, name) = ctx.qualify(reference);
+        let object = resolve_for_ddl(&ctx.shared, &ctx.user, &namespace, &name, statement)?;
+        if !ctx.shared.catalog.namespace_exists(&namespace) {
+            if if_exists {
+                continue;
             }
-            match object {
-                Some(CatalogObject::Table(entry)) => {
-                    if !set.tables.iter().any(|t| t.id() == entry.id()) {
-                        set.tables.push(entry);
-                    }
+            return Err(EngineError::undefined_namespace(&namespace));
+        }
+        match (object, dropping) {
+            (Some(CatalogObject::Table(entry)), Dropping::Table) => {
+                if !set.tables.iter().any(|t| t.id() == entry.id()) {
+                    set.tables.push(entry);
                 }
-                Some(CatalogObject::View(view)) => {
-                    return Err(EngineError::new(
-                        SqlState::WRONG_OBJECT_TYPE,
-                        format!("{} is a view; use DROP VIEW", view.qualified_name()),
-                    ));
+            }
+            (Some(CatalogObject::View(view)), Dropping::View) => {
+                if !set.views.iter().any(|v| v.qualified_name() == view.qualified_name()) {
+                    set.views.push(view);
                 }
-                None if if_exists => {}
-                None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
+            }
+            (Some(other), _) => {
+                let instead = match dropping {
+                    Dropping::Table => "DROP VIEW",
+                    Dropping::View => "DROP TABLE",
+                };
+                return Err(EngineError::new(
+                    SqlState::WRONG_OBJECT_TYPE,
+                    format!("{namespace}.{name} is a {}; use {instead}", other.noun()),
+                ));
+            }
+            (None, _) if if_exists => {}
+            (None, Dropping::Table) => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
+            (None, Dropping::View) => {
+                return Err(EngineError::new(SqlState::UNDEFINED_TABLE, format!("view {namespace}.{name} does not exist")));
             }
         }
-        Ok(set)
-    })
-    .await?;
-    Ok(QueryResult::Message("DROP TABLE".into()))
+    }
+    Ok(set)
 }
 
 /// Drops what `resolve` names, in one commit (see the module doc). `resolve` runs once

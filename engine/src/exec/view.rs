@@ -12,10 +12,10 @@ use datafusion::sql::sqlparser::ast::{CreateTableOptions, CreateView, Statement}
 use crate::catalog::{CatalogObject, SystemColumn, ViewColumn, ViewDefinition};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
-use crate::exec::drop_table::{DropSet, drop_objects};
+use crate::exec::drop_table::{Dropping, drop_objects, resolve_named};
 use crate::exec::{catalog_work, query};
 use crate::permissions::check_ddl;
-use crate::resolver::{check_ddl_in, resolve_for_ddl};
+use crate::resolver::check_ddl_in;
 use crate::result::QueryResult;
 use crate::sql::ObjectRef;
 use crate::sql::parser::{ident_name, object_ref};
@@ -106,40 +106,6 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
 
 pub async fn drop(ctx: &ExecContext, views: &[ObjectRef], if_exists: bool) -> Result<QueryResult> {
     check_ddl(ctx.user.role, "DROP VIEW")?;
-    drop_objects(&ctx.shared, || {
-        let mut set = DropSet::default();
-        for reference in views {
-            let (namespace, name) = ctx.qualify(reference);
-            let object = resolve_for_ddl(&ctx.shared, &ctx.user, &namespace, &name, "DROP VIEW")?;
-            if !ctx.shared.catalog.namespace_exists(&namespace) {
-                if if_exists {
-                    continue;
-                }
-                return Err(EngineError::undefined_namespace(&namespace));
-            }
-            match object {
-                Some(CatalogObject::View(view)) => {
-                    if !set.views.iter().any(|v| v.qualified_name() == view.qualified_name()) {
-                        set.views.push(view);
-                    }
-                }
-                Some(CatalogObject::Table(entry)) => {
-                    return Err(EngineError::new(
-                        SqlState::WRONG_OBJECT_TYPE,
-                        format!("{} is a table; use DROP TABLE", entry.definition.qualified_name()),
-                    ));
-                }
-                None if if_exists => {}
-                None => {
-                    return Err(EngineError::new(
-                        SqlState::UNDEFINED_TABLE,
-                        format!("view {namespace}.{name} does not exist"),
-                    ));
-                }
-            }
-        }
-        Ok(set)
-    })
-    .await?;
+    drop_objects(&ctx.shared, || resolve_named(ctx, views, if_exists, Dropping::View)).await?;
     Ok(QueryResult::Message("DROP VIEW".into()))
 }

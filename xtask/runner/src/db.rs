@@ -133,7 +133,7 @@ async fn run_datafusion(context: &SessionContext, sql: &str) -> Result<engine::Q
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(datafusion_error)?;
     Ok(if is_dml {
-        engine::QueryResult::Count(crate::normalize::dml_count(&batches))
+        engine::QueryResult::Count(engine::exec::dml::count_of(&batches))
     } else if is_statement {
         engine::QueryResult::Message(String::new())
     } else {

@@ -87,17 +87,6 @@ pub fn render_float(value: f64) -> String {
     if text == "-0" { "0".into() } else { text.to_string() }
 }
 
-/// Sums the `count` column DataFusion's DML plans return.
-pub fn dml_count(batches: &[engine::exports::arrow::record_batch::RecordBatch]) -> u64 {
-    use engine::exports::arrow::datatypes::UInt64Type;
-    batches
-        .iter()
-        .filter_map(|b| b.column_by_name("count"))
-        .filter_map(|c| c.as_primitive_opt::<UInt64Type>())
-        .flat_map(|c| c.iter().flatten())
-        .sum()
-}
-
 /// Converts an engine result into what the sqllogictest runner compares. A count is one
 /// row of one integer column when a `query` record asked for it (`as_query`), as
 /// DataFusion's runner shows DML results, and a statement completion otherwise.
