@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::result::QueryResult;
 use crate::storage::off_async;
 
-/// Runs catalog work that writes storage on a blocking thread while the caller keeps its
+/// Runs catalog work that writes storage through `off_async` while the caller keeps its
 /// DDL lock (handed back with the result).
 pub(crate) async fn catalog_work<T: Send + 'static>(
     ddl: DdlGuard,

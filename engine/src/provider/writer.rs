@@ -3,7 +3,8 @@
 //! A statement first takes the write lock of its table's row scope
 //! ([`TableWriter::lock`]), which also checks that the table is still the one the
 //! statement was planned against (a DROP TABLE that won the race leaves nothing to write
-//! to). Under that lock, on a blocking thread, it validates everything (NOT NULL,
+//! to). Under that lock, off the async worker's other tasks (`storage::off_async`), it
+//! validates everything (NOT NULL,
 //! primary-key uniqueness against storage and within the statement), encodes its rows and
 //! hands them to the store's commit section, which assigns their `_seq` values and writes
 //! them in one atomic batch. A failing statement writes nothing and consumes no `_seq`.
@@ -100,7 +101,7 @@ impl LockedWriter {
         &self.writer.shared
     }
 
-    /// Runs `prepare` on a blocking thread and commits what it built; returns its count.
+    /// Runs `prepare` through `off_async` and commits what it built; returns its count.
     async fn commit_with(self, prepare: impl FnOnce(&TableWriter) -> Result<(ChangeSet, u64)> + Send + 'static) -> Result<u64> {
         off_async(move || {
             let (changes, count) = prepare(&self.writer)?;
