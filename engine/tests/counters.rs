@@ -7,10 +7,14 @@ mod common;
 use common::{TestEngine, run_all};
 use engine::storage::keys::meta_key;
 use engine::storage::{ChangeSet, Store};
-use engine::{Engine, EngineConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Writes some rows, closes the engine, then applies `damage` to its storage directly.
-async fn damaged(damage: impl FnOnce(&mut ChangeSet)) -> (tempfile::TempDir, engine::EngineError) {
+use engine::{Engine, EngineConfig, ManualClock};
+
+/// Writes some rows, closes the engine, then applies `alter` to its storage directly.
+/// Returns the data directory (kept alive), its path and the clock.
+async fn closed_and_altered(alter: impl FnOnce(&mut ChangeSet)) -> (tempfile::TempDir, PathBuf, Arc<ManualClock>) {
     let test = TestEngine::new();
     let mut session = test.session();
     run_all(&mut session, &["CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)", "CREATE TABLE k (v INT)"]).await;
@@ -18,12 +22,16 @@ async fn damaged(damage: impl FnOnce(&mut ChangeSet)) -> (tempfile::TempDir, eng
     let path = test.engine.data_dir().to_path_buf();
     let TestEngine { engine, clock, dir } = test;
     drop(engine);
-    {
-        let store = Store::open(&path.join("hot"), 1 << 20).unwrap();
-        let mut changes = ChangeSet::default();
-        damage(&mut changes);
-        store.commit(changes).unwrap();
-    }
+    let store = Store::open(&path.join("hot"), 1 << 20).unwrap();
+    let mut changes = ChangeSet::default();
+    alter(&mut changes);
+    store.commit(changes).unwrap();
+    (dir, path, clock)
+}
+
+/// [`closed_and_altered`], then the error opening the directory gives.
+async fn damaged(damage: impl FnOnce(&mut ChangeSet)) -> (tempfile::TempDir, engine::EngineError) {
+    let (dir, path, clock) = closed_and_altered(damage).await;
     let error = Engine::open(EngineConfig::for_tests(&path, clock)).expect_err("a damaged directory must not open");
     (dir, error)
 }
@@ -54,21 +62,12 @@ async fn a_table_id_counter_behind_the_catalog_stops_the_open() {
 
 #[tokio::test]
 async fn a_directory_of_the_first_format_is_upgraded() {
-    let test = TestEngine::new();
-    let mut session = test.session();
-    run_all(&mut session, &["CREATE TABLE k (v INT)", "INSERT INTO k VALUES (1), (2)"]).await;
-    drop(session);
-    let path = test.engine.data_dir().to_path_buf();
-    let TestEngine { engine, clock, dir: _dir } = test;
-    drop(engine);
-    {
-        // The first format had no format marker and no row-id counter.
-        let store = Store::open(&path.join("hot"), 1 << 20).unwrap();
-        let mut changes = ChangeSet::default();
+    // The first format had no format marker and no row-id counter.
+    let (_dir, path, clock) = closed_and_altered(|changes| {
         changes.delete(&meta_key("format"));
         changes.delete(&meta_key("row_id"));
-        store.commit(changes).unwrap();
-    }
+    })
+    .await;
     let engine = Engine::open(EngineConfig::for_tests(&path, clock)).expect("an earlier format opens");
     let mut session = engine.root_session();
     run_all(&mut session, &["INSERT INTO k VALUES (3)"]).await;

@@ -158,10 +158,6 @@ impl Catalog {
         self.read().tables.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
-    pub fn view(&self, namespace: &str, name: &str) -> Option<Arc<ViewDefinition>> {
-        self.read().views.get(&(namespace.to_string(), name.to_string())).cloned()
-    }
-
     /// The table or view `namespace.name`.
     pub fn object(&self, namespace: &str, name: &str) -> Option<CatalogObject> {
         let state = self.read();

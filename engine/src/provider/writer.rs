@@ -93,14 +93,6 @@ impl TableWriter {
 }
 
 impl LockedWriter {
-    pub fn entry(&self) -> &Arc<TableEntry> {
-        &self.writer.entry
-    }
-
-    pub fn shared(&self) -> &Arc<EngineShared> {
-        &self.writer.shared
-    }
-
     /// Runs `prepare` through `off_async` and commits what it built; returns its count.
     async fn commit_with(self, prepare: impl FnOnce(&TableWriter) -> Result<(ChangeSet, u64)> + Send + 'static) -> Result<u64> {
         off_async(move || {

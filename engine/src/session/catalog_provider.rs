@@ -16,8 +16,9 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::{TableProvider, TableType};
 
-use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
+use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
 use crate::error::EngineError;
+use crate::exec::ExecContext;
 use crate::permissions::{SessionUser, TableAction};
 use crate::provider::scope::{self, DmlKind, DmlTarget, ScopeCell, StatementScope};
 use crate::provider::{EngineTableProvider, Exposure};
@@ -44,6 +45,19 @@ pub struct CatalogContext {
     /// The views being planned around this catalog, innermost last (a view that reaches
     /// itself is an error, not an endless plan).
     pub views: Vec<(String, String)>,
+}
+
+/// Registers a session's two catalogs (the engine's and the INSERT targets') on `ctx`.
+pub fn register_catalogs(ctx: &ExecContext, views: Vec<(String, String)>) {
+    let context = Arc::new(CatalogContext {
+        shared: ctx.shared.clone(),
+        user: ctx.user.clone(),
+        scope: ctx.scope.clone(),
+        views,
+    });
+    for (name, role) in [(CATALOG_NAME, CatalogRole::Engine), (INSERT_TARGET_CATALOG, CatalogRole::InsertTarget)] {
+        ctx.datafusion.register_catalog(name, Arc::new(SessionCatalog::new(context.clone(), role)));
+    }
 }
 
 #[derive(Debug)]

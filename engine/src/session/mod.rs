@@ -42,7 +42,7 @@ impl Session {
     pub(crate) fn new(shared: Arc<EngineShared>, user: SessionUser) -> Session {
         let simple_enabled = shared.config.simple_statements;
         let exec = ExecContext::new(shared, user);
-        views::register_catalogs(&exec, Vec::new());
+        catalog_provider::register_catalogs(&exec, Vec::new());
         Session { exec, simple_statements: 0, simple_enabled }
     }
 

@@ -19,11 +19,11 @@ use datafusion::datasource::{TableProvider, TableType, ViewTable};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::catalog::{CATALOG_NAME, INSERT_TARGET_CATALOG, ViewDefinition};
+use crate::catalog::ViewDefinition;
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::{ExecContext, query};
 use crate::planning;
-use crate::session::catalog_provider::{CatalogContext, CatalogRole, SessionCatalog};
+use crate::session::catalog_provider::{CatalogContext, register_catalogs};
 use crate::sql::{EngineStatement, parse_statements};
 
 /// A provider for `view`, planned now for the user of `outer`. `defining`: the view a
@@ -80,19 +80,6 @@ async fn plan_view(
         plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
     }
     Ok(Arc::new(ViewTable::new(plan, Some(view.query_sql.clone()))))
-}
-
-/// Registers a session's two catalogs (the engine's and the INSERT targets') on `ctx`.
-pub fn register_catalogs(ctx: &ExecContext, views: Vec<(String, String)>) {
-    let context = Arc::new(CatalogContext {
-        shared: ctx.shared.clone(),
-        user: ctx.user.clone(),
-        scope: ctx.scope.clone(),
-        views,
-    });
-    for (name, role) in [(CATALOG_NAME, CatalogRole::Engine), (INSERT_TARGET_CATALOG, CatalogRole::InsertTarget)] {
-        ctx.datafusion.register_catalog(name, Arc::new(SessionCatalog::new(context.clone(), role)));
-    }
 }
 
 /// The stand-in for a view that does not plan now: its stored columns; reading it is the

@@ -150,7 +150,7 @@ fn mentioned_system_columns(tokens: &[TokenWithSpan]) -> Vec<SystemColumn> {
     let mut found = Vec::new();
     for token in tokens {
         if let Token::Word(word) = &token.token {
-            let name = normalize(&word.value, word.quote_style.is_some());
+            let name = fold_identifier(&word.value, word.quote_style.is_some());
             if let Some(column) = SystemColumn::from_name(&name)
                 && !found.contains(&column)
             {
@@ -169,13 +169,9 @@ pub fn fold_identifier(value: &str, quoted: bool) -> String {
     if quoted { value.to_string() } else { value.to_ascii_lowercase() }
 }
 
-fn normalize(value: &str, quoted: bool) -> String {
-    fold_identifier(value, quoted)
-}
-
 /// Normalises an identifier of the AST the way DataFusion does.
 pub fn ident_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
-    normalize(&ident.value, ident.quote_style.is_some())
+    fold_identifier(&ident.value, ident.quote_style.is_some())
 }
 
 /// Converts `name`, `ns.name` or `catalog.ns.name` into an [`ObjectRef`].
@@ -270,7 +266,7 @@ impl Words {
         match self.tokens.get(self.at) {
             Some(Token::Word(w)) => {
                 self.at += 1;
-                Ok(normalize(&w.value, w.quote_style.is_some()))
+                Ok(fold_identifier(&w.value, w.quote_style.is_some()))
             }
             _ => Err(self.unexpected("a name")),
         }

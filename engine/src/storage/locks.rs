@@ -55,16 +55,6 @@ pub struct ScopeWriteGuard {
     held: Option<(OwnedRwLockReadGuard<()>, OwnedMutexGuard<()>)>,
 }
 
-impl ScopeWriteGuard {
-    pub fn table_id(&self) -> TableId {
-        self.table_id
-    }
-
-    pub fn scope(&self) -> &RowScope {
-        &self.scope
-    }
-}
-
 impl Drop for ScopeWriteGuard {
     fn drop(&mut self) {
         self.held = None;

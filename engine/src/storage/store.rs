@@ -247,11 +247,6 @@ impl Store {
         self.last_row_id.fetch_add(count, Ordering::SeqCst) + 1
     }
 
-    /// The last `_seq` committed.
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq.load(Ordering::SeqCst)
-    }
-
     /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
     /// writes everything in one batch, inside the commit section.
     pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {

@@ -9,39 +9,46 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::shared::EngineShared;
 
+/// One row of `system.columns`.
+struct ColumnRow<'a> {
+    namespace: &'a str,
+    table: &'a str,
+    column: &'a str,
+    position: i64,
+    data_type: String,
+    nullable: bool,
+    primary_key: bool,
+    default: Option<&'a str>,
+}
+
 pub fn batch(shared: &EngineShared) -> RecordBatch {
-    let mut namespace = Vec::new();
-    let mut table = Vec::new();
-    let mut column = Vec::new();
-    let mut position = Vec::new();
-    let mut data_type = Vec::new();
-    let mut nullable = Vec::new();
-    let mut primary_key = Vec::new();
-    let mut default = Vec::new();
-    for entry in shared.catalog.tables() {
+    let tables = shared.catalog.tables();
+    let views = shared.catalog.views();
+    let mut rows = Vec::new();
+    for entry in &tables {
         let d = &entry.definition;
-        for (index, c) in d.columns.iter().enumerate() {
-            namespace.push(d.namespace.clone());
-            table.push(d.name.clone());
-            column.push(c.name.clone());
-            position.push(index as i64 + 1);
-            data_type.push(c.data_type.to_string());
-            nullable.push(c.nullable);
-            primary_key.push(entry.key_columns.contains(&index));
-            default.push(c.default_sql.clone());
-        }
+        rows.extend(d.columns.iter().enumerate().map(|(index, c)| ColumnRow {
+            namespace: &d.namespace,
+            table: &d.name,
+            column: &c.name,
+            position: index as i64 + 1,
+            data_type: c.data_type.to_string(),
+            nullable: c.nullable,
+            primary_key: entry.key_columns.contains(&index),
+            default: c.default_sql.as_deref(),
+        }));
     }
-    for view in shared.catalog.views() {
-        for (index, c) in view.columns.iter().enumerate() {
-            namespace.push(view.namespace.clone());
-            table.push(view.name.clone());
-            column.push(c.name.clone());
-            position.push(index as i64 + 1);
-            data_type.push(c.data_type.clone());
-            nullable.push(c.nullable);
-            primary_key.push(false);
-            default.push(None);
-        }
+    for view in &views {
+        rows.extend(view.columns.iter().enumerate().map(|(index, c)| ColumnRow {
+            namespace: &view.namespace,
+            table: &view.name,
+            column: &c.name,
+            position: index as i64 + 1,
+            data_type: c.data_type.clone(),
+            nullable: c.nullable,
+            primary_key: false,
+            default: None,
+        }));
     }
     let schema = Schema::new(vec![
         Field::new("namespace_id", DataType::Utf8, false),
@@ -54,14 +61,14 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
         Field::new("column_default", DataType::Utf8, true),
     ]);
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(namespace)),
-        Arc::new(StringArray::from(table)),
-        Arc::new(StringArray::from(column)),
-        Arc::new(Int64Array::from(position)),
-        Arc::new(StringArray::from(data_type)),
-        Arc::new(BooleanArray::from(nullable)),
-        Arc::new(BooleanArray::from(primary_key)),
-        Arc::new(StringArray::from(default)),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.namespace))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.table))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.column))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.position))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.data_type.as_str()))),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.nullable)))),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.primary_key)))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.default))),
     ];
     RecordBatch::try_new(Arc::new(schema), columns).expect("system.columns batch matches its schema")
 }
