@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::ids::{IdSource, RandomIds, SequentialIds};
+use crate::passwords::{PasswordCost, Secret};
 
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone)]
@@ -26,6 +27,11 @@ pub struct EngineConfig {
     /// A full scan of a key range holding at least this many flushed (on-disk) bytes is
     /// split across DataFusion's target partitions' worth of threads.
     pub parallel_scan_min_bytes: u64,
+    /// `root`'s password. `None`: root has no password and only trusted in-process
+    /// sessions ([`crate::Engine::session`]) act as root.
+    pub root_password: Option<Secret>,
+    /// The argon2id cost of new password hashes.
+    pub password_cost: PasswordCost,
 }
 
 /// The default block cache: room for a few million typical rows.
@@ -43,12 +49,20 @@ impl EngineConfig {
             simple_statements: true,
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             parallel_scan_min_bytes: 4 << 20,
+            root_password: None,
+            password_cost: PasswordCost::RECOMMENDED,
         }
     }
 
-    /// Test configuration: the given manual clock, sequential ids and a fixed query
-    /// parallelism, so every value the engine generates, and every plan, is the same on
-    /// every run and machine.
+    /// Sets root's password (see [`EngineConfig::root_password`]).
+    pub fn with_root_password(mut self, password: impl Into<String>) -> Self {
+        self.root_password = Some(Secret::new(password));
+        self
+    }
+
+    /// Test configuration: the given manual clock, sequential ids, the cheapest password
+    /// hashing and a fixed query parallelism, so every value the engine generates, and
+    /// every plan, is the same on every run and machine.
     pub fn for_tests(data_dir: impl Into<PathBuf>, clock: Arc<ManualClock>) -> Self {
         EngineConfig {
             data_dir: data_dir.into(),
@@ -59,6 +73,8 @@ impl EngineConfig {
             simple_statements: true,
             block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             parallel_scan_min_bytes: 4 << 20,
+            root_password: None,
+            password_cost: PasswordCost::TESTING,
         }
     }
 }

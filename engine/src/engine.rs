@@ -6,7 +6,9 @@ use crate::catalog::{Catalog, EntryPlanner};
 use crate::config::EngineConfig;
 use crate::error::Result;
 use crate::functions::FunctionContext;
+use crate::exec::users;
 use crate::ids::SnowflakeGenerator;
+use crate::passwords;
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
@@ -29,13 +31,24 @@ impl Engine {
         });
         let catalog = Catalog::load(store.clone(), EntryPlanner::new(functions.clone()), config.clock.now_millis())?;
         let locks = WriteLocks::default();
-        Ok(Engine { shared: Arc::new(EngineShared { config, store, catalog, functions, locks }) })
+        let root_password = match &config.root_password {
+            Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
+            None => None,
+        };
+        Ok(Engine { shared: Arc::new(EngineShared { config, store, catalog, functions, locks, root_password }) })
     }
 
-    /// A session for a user authenticated by the embedding application (trusted, in-process).
-    /// Only `root` exists until users arrive.
+    /// A session for `user` after checking its password. A wrong password and an unknown
+    /// user give the same error (28P01). Root logs in with the configured root password.
+    pub fn login(&self, user: &str, password: &str) -> Result<Session> {
+        let user = users::authenticate(&self.shared, user, password)?;
+        Ok(Session::new(self.shared.clone(), user))
+    }
+
+    /// A trusted in-process session for `user`, who the embedding application has
+    /// authenticated itself (no password is checked). 42704 when there is no such user.
     pub fn session(&self, user: &str) -> Result<Session> {
-        let user = SessionUser::lookup(user)?;
+        let user = users::trusted(&self.shared, user)?;
         Ok(Session::new(self.shared.clone(), user))
     }
 

@@ -37,6 +37,8 @@ impl SqlState {
     pub const RESERVED_NAME: SqlState = SqlState("42939");
     pub const READ_ONLY: SqlState = SqlState("25006");
     pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
+    pub const INVALID_AUTHORIZATION: SqlState = SqlState("28000");
+    pub const OBJECT_IN_USE: SqlState = SqlState("55006");
     pub const DUPLICATE_USER: SqlState = SqlState("42710");
     pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
     pub const IO_ERROR: SqlState = SqlState("58030");

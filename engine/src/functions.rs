@@ -1,9 +1,12 @@
-//! SQL functions whose values come from the engine's configuration rather than the OS:
+//! SQL functions whose values come from the engine rather than the OS:
 //! `NOW()`/`CURRENT_TIMESTAMP`, `CURRENT_DATE`/`today()` and `CURRENT_TIME` (the
-//! configured clock), `SNOWFLAKE_ID()` and `UUID()` (the
-//! configured id source). They replace DataFusion's built-ins of the same names in every
-//! session, so DEFAULT expressions and queries agree with `_updated` under a test clock.
+//! configured clock), `SNOWFLAKE_ID()` and `UUID()` (the configured id source), and
+//! `CURRENT_USER()` (the statement's effective user, which the session sets around each
+//! statement with [`with_effective_user`]). They replace DataFusion's built-ins of the
+//! same names in every session, so DEFAULT expressions and queries agree with `_updated`
+//! under a test clock.
 
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -29,6 +32,20 @@ pub struct FunctionContext {
     pub snowflakes: SnowflakeGenerator,
 }
 
+tokio::task_local! {
+    static EFFECTIVE_USER: Arc<str>;
+}
+
+/// Runs `work` (one statement) with `user` as the value of `CURRENT_USER()`.
+pub async fn with_effective_user<F: Future>(user: &str, work: F) -> F::Output {
+    EFFECTIVE_USER.scope(Arc::from(user), work).await
+}
+
+/// The effective user of the statement running on this task, if any.
+pub fn effective_user() -> Option<Arc<str>> {
+    EFFECTIVE_USER.try_with(Arc::clone).ok()
+}
+
 /// The engine's replacements for DataFusion's built-ins, ready to register.
 pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
     vec![
@@ -37,6 +54,7 @@ pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ClockPartFunction::new(context.clone(), ClockPart::Time)),
         ScalarUDF::new_from_impl(SnowflakeIdFunction::new(context.clone())),
         ScalarUDF::new_from_impl(UuidFunction::new(context.clone())),
+        ScalarUDF::new_from_impl(CurrentUserFunction::new(context.clone())),
     ]
 }
 
@@ -267,5 +285,61 @@ impl ScalarUDFImpl for UuidFunction {
         let values: StringArray =
             (0..args.number_rows.max(1)).map(|_| Some(format_uuid(self.context.ids.next_u128()))).collect();
         Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+    }
+}
+
+/// `CURRENT_USER()` (also written `CURRENT_USER`): the statement's effective user, a
+/// constant within the statement.
+#[derive(Debug)]
+struct CurrentUserFunction {
+    context: Arc<FunctionContext>,
+    signature: Signature,
+}
+
+impl CurrentUserFunction {
+    fn new(context: Arc<FunctionContext>) -> Self {
+        CurrentUserFunction { context, signature: Signature::nullary(Volatility::Stable) }
+    }
+
+    fn value(&self) -> DfResult<ScalarValue> {
+        match effective_user() {
+            Some(user) => Ok(ScalarValue::Utf8(Some(user.to_string()))),
+            None => Err(datafusion::common::DataFusionError::Execution(
+                "CURRENT_USER() has no value outside a statement of a session".into(),
+            )),
+        }
+    }
+}
+
+identity_by_name!(CurrentUserFunction);
+
+impl ScalarUDFImpl for CurrentUserFunction {
+    fn name(&self) -> &str {
+        "current_user"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn is_nullable(&self, _args: &[Expr], _schema: &dyn datafusion::common::ExprSchema) -> bool {
+        false
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value()?))
+    }
+
+    /// Outside a statement (a DEFAULT prepared when the engine opens) the call stays, and
+    /// is evaluated per INSERT.
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
+        Ok(match effective_user() {
+            Some(_) => ExprSimplifyResult::Simplified(Expr::Literal(self.value()?, None)),
+            None => ExprSimplifyResult::Original(args),
+        })
     }
 }

@@ -26,6 +26,17 @@ pub fn describe_storage(shared: &EngineShared) -> Result<Vec<String>> {
             DecodedKey::TableDefinition { table_id, version } => {
                 format!("table #{table_id} v{version} = {}", String::from_utf8_lossy(&value))
             }
+            // Never the hash: storage snapshots must not show one.
+            DecodedKey::User(name) => match serde_json::from_slice::<crate::catalog::UserRecord>(&value) {
+                Ok(user) => format!(
+                    "user {name} = id {}, role {}, password {}, created {}",
+                    user.id,
+                    user.role.as_str(),
+                    if user.password_hash.is_some() { "set" } else { "none" },
+                    user.created_at_millis
+                ),
+                Err(_) => format!("user {name} = <corrupt record>"),
+            },
             DecodedKey::View { namespace, view } => format!("view {namespace}.{view} = {}", String::from_utf8_lossy(&value)),
             DecodedKey::TableName { namespace, table } => {
                 let id = value.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0);

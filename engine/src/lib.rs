@@ -1,5 +1,6 @@
-//! An embeddable SQL database engine: SHARED tables (USER and STREAM tables to come) with
-//! soft-delete system columns, stored in RocksDB and queried through Apache DataFusion.
+//! An embeddable SQL database engine: SHARED and USER tables (STREAM tables to come) with
+//! soft-delete system columns, users and roles, stored in RocksDB and queried through
+//! Apache DataFusion.
 //!
 //! ```no_run
 //! # async fn demo() -> engine::Result<()> {
@@ -15,7 +16,7 @@
 
 // Layers, lowest first; a module imports only from layers below its own (checked by
 // `tests/tidy.rs`):
-// foundation (error, clock, ids, config, result, functions, planning) → storage →
+// foundation (error, clock, ids, passwords, config, result, functions, planning) → storage →
 // catalog → permissions, sql → shared → resolver → provider, system, inspect → exec →
 // session → engine.
 pub mod catalog;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod ids;
+pub mod passwords;
 pub mod inspect;
 pub mod permissions;
 pub mod planning;

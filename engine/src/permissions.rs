@@ -2,48 +2,27 @@
 //! table's kind and access level (SPEC.md sections 5, 6 and 10). Table references reach
 //! these decisions through [`crate::resolver`], the one way to a table.
 
-use crate::catalog::{AccessLevel, TableKind};
+use crate::catalog::{AccessLevel, ROOT_USER, TableKind, UserRecord};
 use crate::error::{EngineError, Result, SqlState};
+use crate::storage::{ROOT_USER_ID, UserId};
 
-/// A user's role (SPEC.md section 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    User,
-    Service,
-    Dba,
-    System,
-}
+pub use crate::catalog::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Service => "service",
-            Role::Dba => "dba",
-            Role::System => "system",
-        }
-    }
-}
-
-/// The user a session acts as.
+/// The user a session acts as: its effective user (the `EXECUTE AS` target inside one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
+    pub id: UserId,
     pub name: String,
     pub role: Role,
 }
 
 impl SessionUser {
     pub fn root() -> Self {
-        SessionUser { name: "root".into(), role: Role::System }
+        SessionUser { id: ROOT_USER_ID, name: ROOT_USER.into(), role: Role::System }
     }
 
-    /// Finds a user by name. Until users and roles arrive, only `root` exists.
-    pub fn lookup(name: &str) -> Result<SessionUser> {
-        if name == "root" {
-            Ok(SessionUser::root())
-        } else {
-            Err(EngineError::new(SqlState::UNDEFINED_OBJECT, format!("user {name} does not exist")))
-        }
+    pub fn of(record: &UserRecord) -> Self {
+        SessionUser { id: record.id, name: record.name.clone(), role: record.role }
     }
 }
 
@@ -91,6 +70,61 @@ pub fn check_table(role: Role, kind: TableKind, access_level: AccessLevel, actio
         needed.as_str(),
         role.as_str()
     )))
+}
+
+/// Whether `actor` may create, drop or change the role of a user whose role is (or
+/// becomes) `target`: dba manages dba, service and user; only system grants or takes
+/// role system.
+pub fn check_manage_user(actor: Role, target: Role, what: &str) -> Result<()> {
+    let needed = if target == Role::System { Role::System } else { Role::Dba };
+    if actor >= needed {
+        return Ok(());
+    }
+    Err(denied(format!(
+        "{what} of a user with role {} needs role {}{}, you have role {}",
+        target.as_str(),
+        needed.as_str(),
+        if needed == Role::System { "" } else { " or system" },
+        actor.as_str()
+    )))
+}
+
+/// Whether `actor` may run a statement as a user of role `target` (`EXECUTE AS USER`):
+/// service acts as user or service, dba as dba, service or user, system as anyone; role
+/// user never.
+pub fn check_execute_as(actor: Role, target: Role, target_name: &str) -> Result<()> {
+    let allowed = match actor {
+        Role::User => false,
+        Role::Service => target <= Role::Service,
+        Role::Dba => target <= Role::Dba,
+        Role::System => true,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(denied(format!(
+        "EXECUTE AS USER {target_name} (role {}) is not allowed for role {}",
+        target.as_str(),
+        actor.as_str()
+    )))
+}
+
+/// Who reads a system table: `system.users` (and later `system.jobs`) need dba or system;
+/// the others are open to every role (and show each role only what it may read).
+pub fn check_system_table(role: Role, table: &str) -> Result<()> {
+    if table == "users" && role < Role::Dba {
+        return Err(denied(format!(
+            "reading system.{table} needs role dba or system, you have role {}",
+            role.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a role sees every object in listings (`system.tables`, `system.columns`,
+/// `information_schema`); lower roles see only the tables they may read.
+pub fn sees_all_objects(role: Role) -> bool {
+    role >= Role::Dba
 }
 
 /// The error for any write to the system namespace.

@@ -39,7 +39,7 @@ pub struct ResolvedTable {
 pub fn row_scope(kind: TableKind, user: &SessionUser) -> RowScope {
     match kind {
         TableKind::Shared | TableKind::System => RowScope::Shared,
-        TableKind::User | TableKind::Stream => RowScope::User(user.name.clone()),
+        TableKind::User | TableKind::Stream => RowScope::User(user.id),
     }
 }
 
@@ -57,7 +57,9 @@ pub fn resolve(
         if action == TableAction::Write {
             return Err(permissions::read_only());
         }
-        return Ok(SYSTEM_TABLES.iter().find(|t| **t == name).map(|t| Resolved::System(*t)));
+        let Some(table) = SYSTEM_TABLES.iter().find(|t| **t == name) else { return Ok(None) };
+        permissions::check_system_table(user.role, table)?;
+        return Ok(Some(Resolved::System(table)));
     }
     if namespace == INFORMATION_SCHEMA {
         return Ok(None);
@@ -78,6 +80,43 @@ pub fn resolve(
         },
         None => Ok(None),
     }
+}
+
+/// Whether `user` may read the table or view `namespace.name` at all, for listings
+/// (`system.tables`, `system.columns`, `information_schema`, `SHOW TABLES`): dba and
+/// system see everything; other roles see the tables they may read, and the views whose
+/// every table they may read.
+pub fn may_list(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str) -> bool {
+    if permissions::sees_all_objects(user.role) {
+        return true;
+    }
+    match shared.catalog.object(namespace, name) {
+        Some(CatalogObject::Table(entry)) => may_read(user, &entry),
+        Some(CatalogObject::View(view)) => view_readable(shared, user, &view, 0),
+        None => false,
+    }
+}
+
+fn may_read(user: &SessionUser, entry: &TableEntry) -> bool {
+    let access_level = entry.definition.options.access_level.unwrap_or(AccessLevel::Private);
+    permissions::check_table(user.role, entry.kind(), access_level, TableAction::Read, "").is_ok()
+}
+
+/// A view is listed to a user who may read every object it reads (as recorded when it was
+/// created); a view without that record is listed to dba and system only.
+fn view_readable(shared: &EngineShared, user: &SessionUser, view: &ViewDefinition, depth: usize) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    let Some(reads) = &view.reads else { return false };
+    reads.iter().all(|(namespace, name)| match namespace.as_str() {
+        SYSTEM_NAMESPACE => permissions::check_system_table(user.role, name).is_ok(),
+        _ => match shared.catalog.object(namespace, name) {
+            Some(CatalogObject::Table(entry)) => may_read(user, &entry),
+            Some(CatalogObject::View(inner)) => view_readable(shared, user, &inner, depth + 1),
+            None => false,
+        },
+    })
 }
 
 /// Checks that `user` may run DDL (`what`) on objects of `namespace`: a role of dba or

@@ -1,5 +1,5 @@
 //! The state every session of one engine shares: configuration, hot storage, the catalog,
-//! the write locks and the engine's SQL functions. It sits below providers, executors and
+//! the write locks, the engine's SQL functions and root's password hash. It sits below providers, executors and
 //! sessions, which all receive it; it knows nothing of them.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use datafusion::prelude::SessionConfig;
 use crate::catalog::{CATALOG_NAME, Catalog, DEFAULT_NAMESPACE};
 use crate::config::EngineConfig;
 use crate::functions::FunctionContext;
+use crate::passwords::PasswordHash;
 use crate::storage::{Store, WriteLocks};
 
 #[derive(Debug)]
@@ -18,6 +19,9 @@ pub struct EngineShared {
     pub catalog: Catalog,
     pub functions: Arc<FunctionContext>,
     pub locks: WriteLocks,
+    /// Root's password from the configuration, hashed when the engine opened (`None`:
+    /// root opens trusted sessions only).
+    pub root_password: Option<PasswordHash>,
 }
 
 impl EngineShared {

@@ -1,4 +1,4 @@
-//! The catalog: namespaces, tables and views, persisted in RocksDB and cached in memory.
+//! The catalog: namespaces, tables, views and users, persisted in RocksDB and cached in memory.
 //!
 //! Every change is written to RocksDB first (one atomic batch) and then applied to the
 //! in-memory maps, so the cache never shows what storage does not hold. Sessions read the
@@ -14,18 +14,20 @@ pub mod definition;
 pub mod entry;
 pub mod kinds;
 pub mod options;
+pub mod users;
 pub mod view;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use crate::error::{EngineError, Result, SqlState};
-use crate::storage::{ChangeSet, Counter, Store, TableId, TableWriteGuard, keys};
+use crate::storage::{ChangeSet, Counter, ROOT_USER_ID, RowScope, ScopeWriteGuard, Store, TableId, TableWriteGuard, UserId, keys};
 
 pub use definition::{ColumnDefinition, ColumnFill, NamespaceRecord, TableDefinition, TableEntry};
 pub use entry::EntryPlanner;
 pub use kinds::{AccessLevel, ROW_KEY_COLUMN, SystemColumn, TableKind};
 pub use options::{FlushPolicy, TableOptions};
+pub use users::{ROOT_USER, Role, UserRecord, check_user_name};
 pub use view::{ViewColumn, ViewDefinition};
 
 /// The name of the DataFusion catalog that holds the namespaces.
@@ -40,14 +42,17 @@ pub const SYSTEM_NAMESPACE: &str = "system";
 /// DataFusion's own metadata schema.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 /// The tables of the `system` namespace, in display order.
-pub const SYSTEM_TABLES: [&str; 3] = ["namespaces", "tables", "columns"];
+pub const SYSTEM_TABLES: [&str; 4] = ["namespaces", "tables", "columns", "users"];
 
 #[derive(Default)]
 struct CatalogState {
     namespaces: BTreeMap<String, NamespaceRecord>,
     tables: BTreeMap<(String, String), Arc<TableEntry>>,
     views: BTreeMap<(String, String), Arc<ViewDefinition>>,
+    users: BTreeMap<String, Arc<UserRecord>>,
+    user_ids: std::collections::HashSet<UserId>,
     next_table_id: TableId,
+    next_user_id: UserId,
 }
 
 /// What a name in a namespace stands for.
@@ -88,7 +93,11 @@ impl std::fmt::Debug for Catalog {
 impl Catalog {
     /// Loads the catalog; creates the `default` namespace on a new data directory.
     pub fn load(store: Arc<Store>, planner: EntryPlanner, now_millis: i64) -> Result<Catalog> {
-        let mut state = CatalogState { next_table_id: store.counter(Counter::NextTableId)?, ..Default::default() };
+        let mut state = CatalogState {
+            next_table_id: store.counter(Counter::NextTableId)?,
+            next_user_id: store.counter(Counter::NextUserId)?,
+            ..Default::default()
+        };
         for (key, value) in store.scan_prefix(&keys::namespace_prefix())? {
             let record: NamespaceRecord = decode_json(&value)?;
             debug_assert_eq!(keys::namespace_from_key(&key), Some(record.name.as_str()));
@@ -117,7 +126,27 @@ impl Catalog {
             let view: ViewDefinition = decode_json(&value)?;
             state.views.insert((view.namespace.clone(), view.name.clone()), Arc::new(view));
         }
+        for (_, value) in store.scan_prefix(&keys::all_users_prefix())? {
+            let user: UserRecord = decode_json(&value)?;
+            state.user_ids.insert(user.id);
+            state.users.insert(user.name.clone(), Arc::new(user));
+        }
         let catalog = Catalog { store, planner, state: RwLock::new(state), ddl: Arc::default() };
+        if catalog.user(ROOT_USER).is_none() {
+            let root = UserRecord {
+                id: ROOT_USER_ID,
+                name: ROOT_USER.into(),
+                role: Role::System,
+                password_hash: None,
+                created_at_millis: now_millis,
+            };
+            let mut changes = ChangeSet::default();
+            changes.put(&keys::user_key(ROOT_USER), &encode_json(&root));
+            catalog.store.commit(changes)?;
+            let mut state = catalog.write();
+            state.user_ids.insert(root.id);
+            state.users.insert(root.name.clone(), Arc::new(root));
+        }
         if !catalog.namespace_exists(DEFAULT_NAMESPACE) {
             let record = NamespaceRecord { name: DEFAULT_NAMESPACE.into(), created_at_millis: now_millis };
             let mut changes = ChangeSet::default();
@@ -240,6 +269,33 @@ impl Catalog {
         Ok(entry)
     }
 
+    /// Stores the next schema version of a table (ALTER TABLE) and makes it current. The
+    /// caller holds the table's exclusive write lock; writers planned against the old
+    /// version fail with 40001 when they get the lock.
+    pub fn add_table_version(&self, _ddl: &DdlGuard, table_lock: &TableWriteGuard, definition: TableDefinition) -> Result<Arc<TableEntry>> {
+        let current = self
+            .table(&definition.namespace, &definition.name)
+            .filter(|entry| entry.id() == definition.id && table_lock.table_id() == definition.id)
+            .ok_or_else(|| EngineError::internal("ALTER TABLE lost its table"))?;
+        if definition.schema_version != current.definition.schema_version + 1 {
+            return Err(EngineError::internal("ALTER TABLE skipped a schema version"));
+        }
+        let mut versions: BTreeMap<u32, TableDefinition> = current
+            .versions
+            .iter()
+            .map(|(version, columns)| {
+                (*version, TableDefinition { schema_version: *version, columns: columns.clone(), ..definition.clone() })
+            })
+            .collect();
+        versions.insert(definition.schema_version, definition.clone());
+        let entry = Arc::new(self.planner.build(versions)?);
+        let mut changes = ChangeSet::default();
+        changes.put(&keys::table_definition_key(definition.id, definition.schema_version), &encode_json(&definition));
+        self.store.commit(changes)?;
+        self.write().tables.insert((definition.namespace.clone(), definition.name.clone()), entry.clone());
+        Ok(entry)
+    }
+
     /// Drops tables (every schema version, the name, every row of every scope), views and
     /// a namespace record in one atomic commit, then removes them from the cache. The
     /// caller holds each table's exclusive write lock and compacts the tables' ranges
@@ -278,6 +334,54 @@ impl Catalog {
         if let Some(name) = namespace {
             state.namespaces.remove(name);
         }
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Option<Arc<UserRecord>> {
+        self.read().users.get(name).cloned()
+    }
+
+    pub fn user_id_exists(&self, id: UserId) -> bool {
+        self.read().user_ids.contains(&id)
+    }
+
+    /// Every user, ordered by name.
+    pub fn users(&self) -> Vec<Arc<UserRecord>> {
+        self.read().users.values().cloned().collect()
+    }
+
+    /// Allocates a user id (persisted with the user).
+    pub fn allocate_user_id(&self, _ddl: &DdlGuard) -> UserId {
+        let mut state = self.write();
+        let id = state.next_user_id;
+        state.next_user_id += 1;
+        id
+    }
+
+    /// Stores a new or changed user.
+    pub fn put_user(&self, _ddl: &DdlGuard, user: UserRecord) -> Result<()> {
+        let mut changes = ChangeSet::default();
+        changes.put(&keys::user_key(&user.name), &encode_json(&user));
+        changes.set_counter(Counter::NextUserId, self.read().next_user_id);
+        self.store.commit(changes)?;
+        let mut state = self.write();
+        state.user_ids.insert(user.id);
+        state.users.insert(user.name.clone(), Arc::new(user));
+        Ok(())
+    }
+
+    /// Drops a user and, in the same atomic commit, every row it owns in the tables whose
+    /// scope locks the caller holds (the tables' ranges are compacted afterwards).
+    pub fn drop_user(&self, _ddl: &DdlGuard, user: &UserRecord, rows: &[(Arc<TableEntry>, ScopeWriteGuard)]) -> Result<()> {
+        let mut changes = ChangeSet::default();
+        changes.delete(&keys::user_key(&user.name));
+        for (entry, _) in rows {
+            changes.delete_prefix(&keys::scope_row_prefix(entry.definition.id, &RowScope::User(user.id)));
+        }
+        self.store.commit(changes)?;
+        let mut state = self.write();
+        state.user_ids.remove(&user.id);
+        state.users.remove(&user.name);
         Ok(())
     }
 

@@ -28,6 +28,10 @@ pub struct ViewDefinition {
     pub columns: Vec<ViewColumn>,
     #[serde(default, skip_serializing_if = "PlanningOptions::is_empty")]
     pub planning_options: PlanningOptions,
+    /// The tables and views (namespace, name) the query reads directly, recorded when it
+    /// was created; `None` for views stored before that record existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Vec<(String, String)>>,
     pub created_at_millis: i64,
 }
 

@@ -62,11 +62,10 @@ pub async fn execute(
         other => return Err(EngineError::not_supported(format!("table options {other} are not supported; use WITH (...)"))),
     };
     let (kind, options) = parse_table_options(prefix_kind, &option_entries)?;
-    if kind != TableKind::Shared {
-        return Err(EngineError::not_supported(format!(
-            "{} tables are not supported yet; this release has SHARED tables",
-            kind.as_str().to_uppercase()
-        )));
+    if kind == TableKind::Stream {
+        return Err(EngineError::not_supported(
+            "STREAM tables are not supported yet; this release has SHARED and USER tables",
+        ));
     }
     if create.or_replace {
         return Err(EngineError::not_supported("CREATE OR REPLACE TABLE is not supported; drop the table first"));

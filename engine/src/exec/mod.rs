@@ -2,6 +2,7 @@
 //! session's [`context::ExecContext`]; and the planned path for everything else
 //! ([`query`]).
 
+pub mod alter_table;
 pub mod context;
 pub mod create_table;
 pub mod dml;
@@ -10,6 +11,7 @@ pub mod namespace;
 pub mod query;
 pub mod show;
 pub mod simple;
+pub mod users;
 pub mod view;
 
 pub use context::ExecContext;

@@ -17,7 +17,7 @@ use crate::catalog::{INSERT_TARGET_CATALOG, SystemColumn};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::dml;
-use crate::provider::scope::{DmlKind, DmlTarget, StatementScope};
+use crate::provider::scope::{DmlKind, DmlTarget, ReadLog, StatementScope};
 use crate::result::QueryResult;
 use crate::sql::parser::{ObjectRef, object_ref};
 use crate::sql::system_columns::exclude_system_columns_from_wildcards;
@@ -67,14 +67,23 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
 /// Prepares and plans a statement: wildcards without system columns, the DML target
 /// told to the catalog, INSERT targets apart from sources when system columns are named.
 pub async fn plan(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>) -> Result<LogicalPlan> {
-    plan_in_scope(ctx, statement, mentions, None).await
+    plan_in_scope(ctx, statement, mentions, None, None).await
 }
 
 /// [`plan`] for the query of a view being created or replaced: reaching that view from
 /// the query, directly or through other views, is an error (42P17), so no stored view
 /// ever reaches itself.
-pub async fn plan_view_query(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>, view: (String, String)) -> Result<LogicalPlan> {
-    plan_in_scope(ctx, statement, mentions, Some(view)).await
+/// Also returns the tables and views the query reads directly.
+pub async fn plan_view_query(
+    ctx: &ExecContext,
+    statement: Statement,
+    mentions: Vec<SystemColumn>,
+    view: (String, String),
+) -> Result<(LogicalPlan, Vec<(String, String)>)> {
+    let reads = ReadLog::default();
+    let plan = plan_in_scope(ctx, statement, mentions, Some(view), Some(reads.clone())).await?;
+    let reads = reads.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+    Ok((plan, reads))
 }
 
 async fn plan_in_scope(
@@ -82,6 +91,7 @@ async fn plan_in_scope(
     mut statement: Statement,
     mentions: Vec<SystemColumn>,
     defining_view: Option<(String, String)>,
+    reads: Option<ReadLog>,
 ) -> Result<LogicalPlan> {
     let mut target = dml_target(ctx, &statement)?;
     let mut insert_target = None;
@@ -95,7 +105,7 @@ async fn plan_in_scope(
             insert_target = Some(written);
         }
     }
-    ctx.plan(statement, StatementScope { mentions, target, insert_target, defining_view }).await
+    ctx.plan(statement, StatementScope { mentions, target, insert_target, defining_view, reads }).await
 }
 
 /// The name an INSERT target is planned under when the statement names system columns:

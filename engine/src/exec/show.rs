@@ -6,8 +6,8 @@ use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE, SYSTEM_TABLES};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::text_rows;
-use crate::permissions::TableAction;
-use crate::resolver::{Resolved, resolve};
+use crate::permissions::{self, TableAction};
+use crate::resolver::{Resolved, may_list, resolve};
 use crate::result::QueryResult;
 use crate::sql::ObjectRef;
 use crate::system::system_table_batch;
@@ -22,7 +22,11 @@ pub fn namespaces(ctx: &ExecContext) -> Result<QueryResult> {
 pub fn tables(ctx: &ExecContext, namespace: Option<String>) -> Result<QueryResult> {
     let namespace = namespace.unwrap_or_else(|| ctx.current_namespace());
     let (names, kinds): (Vec<Option<String>>, Vec<Option<String>>) = if namespace == SYSTEM_NAMESPACE {
-        SYSTEM_TABLES.iter().map(|t| (Some(t.to_string()), Some("system".to_string()))).unzip()
+        SYSTEM_TABLES
+            .iter()
+            .filter(|t| permissions::check_system_table(ctx.user.role, t).is_ok())
+            .map(|t| (Some(t.to_string()), Some("system".to_string())))
+            .unzip()
     } else {
         if !ctx.shared.catalog.namespace_exists(&namespace) {
             return Err(EngineError::undefined_namespace(&namespace));
@@ -31,6 +35,7 @@ pub fn tables(ctx: &ExecContext, namespace: Option<String>) -> Result<QueryResul
             .catalog
             .object_names_in(&namespace)
             .into_iter()
+            .filter(|name| may_list(&ctx.shared, &ctx.user, &namespace, name))
             .filter_map(|name| {
                 let kind = match ctx.shared.catalog.object(&namespace, &name)? {
                     CatalogObject::Table(entry) => entry.kind().as_str(),
@@ -52,7 +57,7 @@ pub fn describe(ctx: &ExecContext, reference: &ObjectRef) -> Result<QueryResult>
     let missing = || EngineError::undefined_table(format!("{namespace}.{name}"));
     match resolve(&ctx.shared, &ctx.user, &namespace, &name, TableAction::Read)?.ok_or_else(missing)? {
         Resolved::System(table) => {
-            let batch = system_table_batch(&ctx.shared, table).ok_or_else(missing)?;
+            let batch = system_table_batch(&ctx.shared, &ctx.user, table).ok_or_else(missing)?;
             Ok(describe_schema(&batch.schema()))
         }
         Resolved::View(view) => Ok(text_rows(

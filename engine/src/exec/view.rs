@@ -47,7 +47,7 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
     let planned =
         query::plan_view_query(ctx, Statement::Query(statement.query), mentions, (namespace.clone(), name.clone())).await;
     ctx.set_current_namespace(&current);
-    let plan = planned?;
+    let (plan, reads) = planned?;
     let column_names: Vec<String> = statement.columns.iter().map(|c| ident_name(&c.name)).collect();
     let fields = plan.schema().fields().clone();
     if !column_names.is_empty() && column_names.len() != fields.len() {
@@ -76,6 +76,7 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
         column_names,
         columns,
         planning_options: ctx.planning_options(),
+        reads: Some(reads),
         created_at_millis: ctx.shared.now_millis(),
     };
     let shared = ctx.shared.clone();

@@ -5,6 +5,7 @@
 //! decide which system columns (and, for UPDATE/DELETE targets, the row key) to expose
 //! and whether the reference is read or written.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::SystemColumn;
@@ -38,6 +39,20 @@ pub struct StatementScope {
     /// The view (namespace, name) whose query is being planned by CREATE [OR REPLACE]
     /// VIEW: no view read by this statement may reach it.
     pub defining_view: Option<(String, String)>,
+    /// Collects the (namespace, name) of every table and view the statement reads
+    /// directly (CREATE VIEW records them, to list the view only to users who may read
+    /// them all).
+    pub reads: Option<ReadLog>,
+}
+
+/// The objects a statement read, filled in while it plans.
+pub type ReadLog = Arc<Mutex<BTreeSet<(String, String)>>>;
+
+/// Notes that the statement read `namespace.name`.
+pub fn record_read(scope: &StatementScope, namespace: &str, name: &str) {
+    if let Some(log) = &scope.reads {
+        log.lock().unwrap_or_else(|p| p.into_inner()).insert((namespace.to_string(), name.to_string()));
+    }
 }
 
 /// Shared between a session and its catalog provider.

@@ -49,7 +49,8 @@ impl TableWriter {
     }
 
     /// Waits for the scope's write lock, then checks that the table is still the one the
-    /// statement was planned against.
+    /// statement was planned against, and that the user whose rows it writes still exists
+    /// (DROP USER holds the same locks while it removes the user and its rows).
     pub async fn lock(self) -> Result<LockedWriter> {
         let guard = self.shared.locks.lock_scope(self.entry.id(), &self.scope).await;
         let definition = &self.entry.definition;
@@ -68,6 +69,14 @@ impl TableWriter {
                     format!("table {} was dropped while the statement ran", definition.qualified_name()),
                 ));
             }
+        }
+        if let RowScope::User(user) = self.scope
+            && !self.shared.catalog.user_id_exists(user)
+        {
+            return Err(EngineError::new(
+                SqlState::INVALID_AUTHORIZATION,
+                "the user this statement writes for was dropped while it ran",
+            ));
         }
         Ok(LockedWriter { writer: self, _guard: guard })
     }

@@ -19,10 +19,10 @@ use datafusion::datasource::{TableProvider, TableType};
 use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
 use crate::error::EngineError;
 use crate::exec::ExecContext;
-use crate::permissions::{SessionUser, TableAction};
+use crate::permissions::{self, SessionUser, TableAction};
 use crate::provider::scope::{self, DmlKind, DmlTarget, ScopeCell, StatementScope};
 use crate::provider::{EngineTableProvider, Exposure};
-use crate::resolver::{Resolved, ResolvedTable, resolve};
+use crate::resolver::{Resolved, ResolvedTable, may_list, resolve};
 use crate::session::views;
 use crate::shared::EngineShared;
 use crate::storage::RowScope;
@@ -155,23 +155,31 @@ impl SchemaProvider for NamespaceSchema {
         if self.role == CatalogRole::InsertTarget {
             return Vec::new();
         }
+        let user = &self.context.user;
         if self.namespace == SYSTEM_NAMESPACE {
-            return SYSTEM_TABLES.iter().map(|t| t.to_string()).collect();
+            return SYSTEM_TABLES
+                .iter()
+                .filter(|t| permissions::check_system_table(user.role, t).is_ok())
+                .map(|t| t.to_string())
+                .collect();
         }
-        self.context.shared.catalog.object_names_in(&self.namespace)
+        let mut names = self.context.shared.catalog.object_names_in(&self.namespace);
+        names.retain(|name| may_list(&self.context.shared, user, &self.namespace, name));
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let context = &self.context;
         let statement = scope::current(&context.scope);
         let Some((action, target)) = self.use_of(name, &statement) else { return Ok(None) };
+        scope::record_read(&statement, &self.namespace, name);
         let resolved = resolve(&context.shared, &context.user, &self.namespace, name, action)?;
         Ok(match resolved {
             None => None,
             Some(Resolved::Table(ResolvedTable { entry, scope })) => {
                 Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
             }
-            Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, table)?,
+            Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, &context.user, table)?,
             Some(Resolved::View(view)) => {
                 Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?)
             }

@@ -6,6 +6,11 @@
 //! the text to the simple-statement path first (`exec::simple`), then splits it into
 //! statements and runs each in order: the engine's own statements by their executors in
 //! `exec`, everything else planned by DataFusion (`exec::query`).
+//!
+//! Before each call the session re-reads its user from the catalog (a changed role
+//! applies from the next statement; a dropped user's session fails with 28000), and runs
+//! as that user: `CURRENT_USER()` and every table reference follow the effective user,
+//! which `EXECUTE AS USER` changes for one statement.
 
 pub mod catalog_provider;
 pub mod views;
@@ -16,6 +21,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 
 use crate::error::{EngineError, Result};
 use crate::exec::{self, ExecContext};
+use crate::functions::with_effective_user;
 use crate::permissions::SessionUser;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
@@ -26,6 +32,8 @@ use crate::sql::parse_statements;
 /// per thread (or task) for concurrency.
 pub struct Session {
     exec: ExecContext,
+    /// The user the session was opened for (the effective user outside `EXECUTE AS`).
+    login: SessionUser,
     /// Statements that ran without DataFusion's planner.
     simple_statements: u64,
     /// Whether simple statements may skip the planner in this session.
@@ -34,16 +42,16 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("user", &self.exec.user).field("namespace", &self.current_namespace()).finish()
+        f.debug_struct("Session").field("user", &self.login.name).field("namespace", &self.current_namespace()).finish()
     }
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<EngineShared>, user: SessionUser) -> Session {
         let simple_enabled = shared.config.simple_statements;
-        let exec = ExecContext::new(shared, user);
+        let exec = ExecContext::new(shared, user.clone());
         catalog_provider::register_catalogs(&exec, Vec::new());
-        Session { exec, simple_statements: 0, simple_enabled }
+        Session { exec, login: user, simple_statements: 0, simple_enabled }
     }
 
     /// How many statements of this session ran on the simple path (literal INSERTs, and
@@ -59,8 +67,17 @@ impl Session {
         self.simple_enabled = enabled;
     }
 
+    /// The user the session was opened for.
     pub fn user(&self) -> &SessionUser {
-        &self.exec.user
+        &self.login
+    }
+
+    /// Makes `user` the effective user of the statements that follow.
+    fn act_as(&mut self, user: SessionUser) {
+        if self.exec.user != user {
+            self.exec.user = user;
+            catalog_provider::register_catalogs(&self.exec, Vec::new());
+        }
     }
 
     /// The namespace unqualified names resolve in.
@@ -82,6 +99,16 @@ impl Session {
     /// the first one that fails, execution stops and its error is returned; the
     /// statements before it stay applied, the ones after it do not run.
     pub async fn execute_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
+        if let Some(changed) = exec::users::current(&self.exec.shared, &self.login)? {
+            self.login = changed;
+        }
+        // Also ends an EXECUTE AS whose statement was cancelled (its future dropped).
+        self.act_as(self.login.clone());
+        let name = self.login.name.clone();
+        with_effective_user(&name, self.run_all(sql)).await
+    }
+
+    async fn run_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
         if self.simple_enabled {
             // `Ok(None)`: not a simple statement. An error is the simple path's own answer.
             let handled = exec::simple::try_execute(&self.exec, sql).await.transpose();
@@ -119,6 +146,22 @@ impl Session {
             EngineStatement::DropTable { tables, if_exists } => exec::drop_table::execute(ctx, &tables, if_exists).await,
             EngineStatement::CreateView { statement, mentions } => exec::view::create(ctx, *statement, mentions).await,
             EngineStatement::DropView { views, if_exists } => exec::view::drop(ctx, &views, if_exists).await,
+            EngineStatement::CreateUser { name, if_not_exists, password, role } => {
+                exec::users::create(ctx, &name, if_not_exists, password, role).await
+            }
+            EngineStatement::AlterUser { name, change } => exec::users::alter(ctx, &name, change).await,
+            EngineStatement::DropUser { name, if_exists, cascade } => exec::users::drop(ctx, &name, if_exists, cascade).await,
+            EngineStatement::SetAccessLevel { table, access_level } => {
+                exec::alter_table::set_access_level(ctx, &table, access_level).await
+            }
+            EngineStatement::ExecuteAs { user, statement } => {
+                let target = exec::users::execute_as_target(ctx, &user)?;
+                let outer = self.exec.user.clone();
+                self.act_as(target.clone());
+                let result = with_effective_user(&target.name, Box::pin(self.execute_statement(*statement))).await;
+                self.act_as(outer);
+                result
+            }
             EngineStatement::Sql { statement, mentions } => {
                 if let Statement::Update(update) = statement.as_ref()
                     && mentions.is_empty()

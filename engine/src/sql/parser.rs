@@ -13,8 +13,9 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
-use crate::catalog::{CATALOG_NAME, SystemColumn, TableKind};
+use crate::catalog::{AccessLevel, CATALOG_NAME, Role, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
+use crate::passwords::Secret;
 
 /// A reference to a table or namespace as written, with identifiers normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +49,24 @@ pub enum EngineStatement {
     /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS]`.
     CreateView { statement: Box<CreateView>, mentions: Vec<SystemColumn> },
     DropView { views: Vec<ObjectRef>, if_exists: bool },
+    /// `CREATE USER [IF NOT EXISTS] name [WITH] [PASSWORD 'p'] [ROLE r]` (role user when
+    /// not given; no password: trusted sessions only).
+    CreateUser { name: String, if_not_exists: bool, password: Option<Secret>, role: Role },
+    AlterUser { name: String, change: UserChange },
+    DropUser { name: String, if_exists: bool, cascade: bool },
+    /// `EXECUTE AS USER name (statement)`.
+    ExecuteAs { user: String, statement: Box<EngineStatement> },
+    /// `ALTER TABLE t SET ACCESS_LEVEL [=] 'PUBLIC' | 'PRIVATE' | 'RESTRICTED'`.
+    SetAccessLevel { table: ObjectRef, access_level: AccessLevel },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
+}
+
+/// What `ALTER USER` changes.
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    Password(Secret),
+    Role(Role),
 }
 
 /// Parses every statement of `sql`.
@@ -58,10 +75,36 @@ pub fn parse_statements(sql: &str, dialect: &dyn Dialect) -> Result<Vec<EngineSt
         .tokenize_with_location()
         .map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
     let mut statements = Vec::new();
-    for tokens in split_statements(tokens) {
+    for tokens in split_statements(without_current_user_parentheses(tokens)) {
         statements.push(parse_one(tokens, dialect)?);
     }
     Ok(statements)
+}
+
+/// `CURRENT_USER()` is the same as SQL's `CURRENT_USER` (which sqlparser reads only
+/// without parentheses): the empty parentheses are dropped.
+fn without_current_user_parentheses(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let is_current_user = |t: &Token| {
+        matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("current_user"))
+    };
+    let significant_after = |tokens: &[TokenWithSpan], from: usize, n: usize| {
+        tokens[from..].iter().enumerate().filter(|(_, t)| is_significant(&t.token)).nth(n).map(|(i, t)| (from + i, t.token.clone()))
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut skip_until = 0;
+    for (index, token) in tokens.iter().enumerate() {
+        if index < skip_until {
+            continue;
+        }
+        out.push(token.clone());
+        if is_current_user(&token.token)
+            && let Some((_, Token::LParen)) = significant_after(&tokens, index + 1, 0)
+            && let Some((close, Token::RParen)) = significant_after(&tokens, index + 1, 1)
+        {
+            skip_until = close + 1;
+        }
+    }
+    out
 }
 
 fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
@@ -109,6 +152,9 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
             let statement = parse_sqlparser(tokens, dialect)?;
             return Ok(EngineStatement::CreateTable { kind: Some(kind), statement: Box::new(statement), mentions });
         }
+        ("CREATE" | "ALTER" | "DROP", "USER") if word(2) != "TABLE" => return parse_user_statement(tokens),
+        ("EXECUTE", "AS") => return parse_execute_as(tokens, dialect),
+        ("ALTER", "TABLE") if is_set_access_level(&tokens) => return parse_set_access_level(tokens),
         ("FLUSH", _) => {
             return Err(EngineError::not_supported(
                 "FLUSH is not supported yet: cold storage (Parquet) arrives in a later release",
@@ -246,6 +292,41 @@ impl Words {
         Words { tokens: tokens.into_iter().map(|t| t.token).filter(is_significant).collect(), at: 0 }
     }
 
+    /// A string literal.
+    fn string(&mut self, what: &str) -> Result<String> {
+        match self.tokens.get(self.at) {
+            Some(Token::SingleQuotedString(value)) => {
+                self.at += 1;
+                Ok(value.clone())
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    /// A user name: a string literal (case-sensitive, as written) or an identifier.
+    fn user_name(&mut self) -> Result<String> {
+        match self.tokens.get(self.at) {
+            Some(Token::SingleQuotedString(_)) => self.string("a user name"),
+            Some(Token::Word(_)) => self.identifier(),
+            _ => Err(self.unexpected("a user name")),
+        }
+    }
+
+    fn optional_keyword_pair(&mut self, first: &str, second: &str) -> Result<bool> {
+        if self.keyword(first) {
+            self.expect_keyword(second)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Skips an optional `=`.
+    fn optional_equals(&mut self) {
+        if self.tokens.get(self.at) == Some(&Token::Eq) {
+            self.at += 1;
+        }
+    }
+
     fn peek_keyword(&self, keyword: &str) -> bool {
         matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
     }
@@ -316,6 +397,101 @@ fn parse_namespace_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStateme
     };
     words.end()?;
     Ok(statement)
+}
+
+fn parse_user_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
+    let mut words = Words::new(tokens);
+    let statement = if words.keyword("CREATE") {
+        words.expect_keyword("USER")?;
+        let if_not_exists = words.keyword("IF");
+        if if_not_exists {
+            words.expect_keyword("NOT")?;
+            words.expect_keyword("EXISTS")?;
+        }
+        let name = words.user_name()?;
+        words.keyword("WITH");
+        let (mut password, mut role) = (None, None);
+        loop {
+            if password.is_none() && words.keyword("PASSWORD") {
+                password = Some(Secret::new(words.string("a password string")?));
+            } else if role.is_none() && words.keyword("ROLE") {
+                role = Some(Role::parse(&words.identifier()?)?);
+            } else {
+                break;
+            }
+        }
+        EngineStatement::CreateUser { name, if_not_exists, password, role: role.unwrap_or(Role::User) }
+    } else if words.keyword("ALTER") {
+        words.expect_keyword("USER")?;
+        let name = words.user_name()?;
+        words.expect_keyword("SET")?;
+        let change = if words.keyword("PASSWORD") {
+            UserChange::Password(Secret::new(words.string("a password string")?))
+        } else if words.keyword("ROLE") {
+            UserChange::Role(Role::parse(&words.identifier()?)?)
+        } else {
+            return Err(words.unexpected("PASSWORD or ROLE"));
+        };
+        EngineStatement::AlterUser { name, change }
+    } else {
+        words.expect_keyword("DROP")?;
+        words.expect_keyword("USER")?;
+        let if_exists = words.optional_keyword_pair("IF", "EXISTS")?;
+        let name = words.user_name()?;
+        let cascade = if words.keyword("CASCADE") {
+            true
+        } else {
+            words.keyword("RESTRICT");
+            false
+        };
+        EngineStatement::DropUser { name, if_exists, cascade }
+    };
+    words.end()?;
+    Ok(statement)
+}
+
+/// `EXECUTE AS USER name ( statement )`: the inner statement is any one statement.
+fn parse_execute_as(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<EngineStatement> {
+    let significant: Vec<usize> =
+        tokens.iter().enumerate().filter(|(_, t)| is_significant(&t.token)).map(|(i, _)| i).collect();
+    let mut words = Words::new(tokens.clone());
+    words.expect_keyword("EXECUTE")?;
+    words.expect_keyword("AS")?;
+    words.expect_keyword("USER")?;
+    let user = words.user_name()?;
+    if words.tokens.get(words.at) != Some(&Token::LParen) {
+        return Err(words.unexpected("( and the statement to run"));
+    }
+    if words.tokens.last() != Some(&Token::RParen) || words.tokens.len() < words.at + 3 {
+        return Err(EngineError::syntax("SQL syntax error: EXECUTE AS USER needs one statement in parentheses"));
+    }
+    let inner = tokens[significant[words.at] + 1..significant[significant.len() - 1]].to_vec();
+    let statement = parse_one(inner, dialect)?;
+    Ok(EngineStatement::ExecuteAs { user, statement: Box::new(statement) })
+}
+
+fn is_set_access_level(tokens: &[TokenWithSpan]) -> bool {
+    let words = leading_words(tokens, 32);
+    words.windows(2).any(|pair| pair[0] == "SET" && pair[1] == "ACCESS_LEVEL")
+}
+
+fn parse_set_access_level(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
+    let mut words = Words::new(tokens);
+    words.expect_keyword("ALTER")?;
+    words.expect_keyword("TABLE")?;
+    let first = words.identifier()?;
+    let table = if words.tokens.get(words.at) == Some(&Token::Period) {
+        words.at += 1;
+        ObjectRef { namespace: Some(first), name: words.identifier()? }
+    } else {
+        ObjectRef { namespace: None, name: first }
+    };
+    words.expect_keyword("SET")?;
+    words.expect_keyword("ACCESS_LEVEL")?;
+    words.optional_equals();
+    let access_level = AccessLevel::parse(&words.string("'PUBLIC', 'PRIVATE' or 'RESTRICTED'")?)?;
+    words.end()?;
+    Ok(EngineStatement::SetAccessLevel { table, access_level })
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 //! | `0x01` | `NAMESPACE` name                       | namespace record (JSON)        |
 //! | `0x02` | `TABLE` table id (u64 BE), version (u32 BE) | table definition (JSON)   |
 //! | `0x03` | `TABLE_NAME` namespace `0x00` table    | table id (u64 BE)              |
-//! | `0x04` | `USER` name                            | user record (reserved)         |
+//! | `0x04` | `USER` user name                       | user record (JSON)             |
 //! | `0x05` | `VIEW` namespace `0x00` view           | view definition (JSON)         |
 //! | `0x10` | `ROW` table id (u64 BE), scope, primary key | row value ([`super::row_codec`]) |
 //!
-//! The scope of a row is `0x00` for SHARED tables and `0x01` user-id `0x00` for USER and
-//! STREAM tables, so one user's rows are one contiguous range. The primary key part is the
+//! The scope of a row is `0x00` for SHARED tables and `0x01` followed by the owner's user
+//! id (u64 BE, fixed width) for USER and STREAM tables, so one user's rows are one
+//! contiguous range. User ids are never reused (a counter, like table ids), so a user
+//! created under the name of a dropped one can never reach a byte the old one wrote. The primary key part is the
 //! memcomparable encoding of [`super::key_codec`], so key order is value order and a
 //! primary-key lookup or range is a single RocksDB seek.
 //!
@@ -25,19 +27,23 @@ const META: u8 = 0x00;
 const NAMESPACE: u8 = 0x01;
 const TABLE: u8 = 0x02;
 const TABLE_NAME: u8 = 0x03;
+const USER: u8 = 0x04;
 const VIEW: u8 = 0x05;
 const ROW: u8 = 0x10;
 
 /// Identifies a table for its whole life; never reused.
 pub type TableId = u64;
 
+/// Identifies a user for its whole life; never reused.
+pub type UserId = u64;
+
 /// Whose rows a key range holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RowScope {
     /// SHARED tables: one set of rows for everyone.
     Shared,
-    /// USER and STREAM tables: the rows of one user (the id never contains a zero byte).
-    User(String),
+    /// USER and STREAM tables: the rows of one user.
+    User(UserId),
 }
 
 fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
@@ -99,6 +105,16 @@ pub fn view_key(namespace: &str, view: &str) -> Vec<u8> {
     qualified_key(VIEW, namespace, view)
 }
 
+/// The record of one user (by name: names are unique, ids are in the record).
+pub fn user_key(name: &str) -> Vec<u8> {
+    tagged(USER, name.as_bytes())
+}
+
+/// Every user record.
+pub fn all_users_prefix() -> Vec<u8> {
+    vec![USER]
+}
+
 /// Every view of every namespace.
 pub fn all_views_prefix() -> Vec<u8> {
     vec![VIEW]
@@ -118,8 +134,7 @@ pub fn scope_row_prefix(table_id: TableId, scope: &RowScope) -> Vec<u8> {
         RowScope::Shared => key.push(0x00),
         RowScope::User(user) => {
             key.push(0x01);
-            key.extend_from_slice(user.as_bytes());
-            key.push(0x00);
+            key.extend_from_slice(&user.to_be_bytes());
         }
     }
     key
@@ -154,6 +169,7 @@ pub enum DecodedKey {
     TableDefinition { table_id: TableId, version: u32 },
     TableName { namespace: String, table: String },
     View { namespace: String, view: String },
+    User(String),
     Row { table_id: TableId, scope: RowScope, primary_key: Vec<u8> },
     Unknown(Vec<u8>),
 }
@@ -165,6 +181,7 @@ pub fn decode_key(key: &[u8]) -> DecodedKey {
     match tag {
         META => DecodedKey::Meta(text(rest)),
         NAMESPACE => DecodedKey::Namespace(text(rest)),
+        USER => DecodedKey::User(text(rest)),
         TABLE if rest.len() == 12 => DecodedKey::TableDefinition {
             table_id: u64::from_be_bytes(rest[..8].try_into().unwrap()),
             version: u32::from_be_bytes(rest[8..].try_into().unwrap()),
@@ -182,13 +199,10 @@ pub fn decode_key(key: &[u8]) -> DecodedKey {
             let after = &rest[9..];
             match rest[8] {
                 0x00 => DecodedKey::Row { table_id, scope: RowScope::Shared, primary_key: after.to_vec() },
-                0x01 => match after.iter().position(|b| *b == 0) {
-                    Some(split) => DecodedKey::Row {
-                        table_id,
-                        scope: RowScope::User(text(&after[..split])),
-                        primary_key: after[split + 1..].to_vec(),
-                    },
-                    None => unknown(),
+                0x01 if after.len() >= 8 => DecodedKey::Row {
+                    table_id,
+                    scope: RowScope::User(u64::from_be_bytes(after[..8].try_into().unwrap())),
+                    primary_key: after[8..].to_vec(),
                 },
                 _ => unknown(),
             }
@@ -219,17 +233,17 @@ mod tests {
             decode_key(&shared),
             DecodedKey::Row { table_id: 9, scope: RowScope::Shared, primary_key: vec![1] }
         );
-        let user = row_key(&scope_row_prefix(9, &RowScope::User("alice".into())), b"\x02");
-        assert_eq!(
-            decode_key(&user),
-            DecodedKey::Row { table_id: 9, scope: RowScope::User("alice".into()), primary_key: vec![2] }
-        );
+        let user = row_key(&scope_row_prefix(9, &RowScope::User(300)), b"\x02");
+        assert_eq!(decode_key(&user), DecodedKey::Row { table_id: 9, scope: RowScope::User(300), primary_key: vec![2] });
+        assert_eq!(decode_key(&user_key("Alice")), DecodedKey::User("Alice".into()));
     }
 
     #[test]
     fn scopes_and_tables_are_disjoint_ranges() {
         let shared = scope_row_prefix(1, &RowScope::Shared);
-        let alice = scope_row_prefix(1, &RowScope::User("alice".into()));
+        let alice = scope_row_prefix(1, &RowScope::User(2));
+        let bob = scope_row_prefix(1, &RowScope::User(3));
+        assert!(!alice.starts_with(&bob) && !bob.starts_with(&alice));
         assert!(shared.starts_with(&table_row_prefix(1)));
         assert!(alice.starts_with(&table_row_prefix(1)));
         assert!(!alice.starts_with(&shared));

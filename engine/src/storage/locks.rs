@@ -147,7 +147,7 @@ mod tests {
         // Another table, and another scope of the same table, are free.
         let other_table = locks.lock_scope(2, &RowScope::Shared).now_or_never();
         assert!(other_table.is_some());
-        let other_scope = locks.lock_scope(1, &RowScope::User("alice".into())).now_or_never();
+        let other_scope = locks.lock_scope(1, &RowScope::User(2)).now_or_never();
         assert!(other_scope.is_some());
         drop((other_table, other_scope));
         // The same scope waits; so does the whole table.
@@ -155,7 +155,7 @@ mod tests {
         assert!(locks.lock_table(1).now_or_never().is_none());
         drop(shared_one);
         let whole = locks.lock_table(1).now_or_never().expect("free once the writer is done");
-        assert!(locks.lock_scope(1, &RowScope::User("bob".into())).now_or_never().is_none());
+        assert!(locks.lock_scope(1, &RowScope::User(3)).now_or_never().is_none());
         drop(whole);
         assert!(locks.lock_scope(1, &RowScope::Shared).now_or_never().is_some());
         assert_eq!(locks.tables_in_use(), 0);
@@ -164,8 +164,8 @@ mod tests {
     #[tokio::test]
     async fn scope_locks_are_forgotten_when_free() {
         let locks = WriteLocks::default();
-        for user in ["a", "b", "c"] {
-            drop(locks.lock_scope(7, &RowScope::User(user.into())).await);
+        for user in [2, 3, 4] {
+            drop(locks.lock_scope(7, &RowScope::User(user)).await);
         }
         let held = locks.lock_scope(7, &RowScope::Shared).await;
         assert_eq!(locks.table(7).scopes.lock().unwrap().len(), 1);

@@ -14,6 +14,6 @@ pub mod locks;
 pub mod row_codec;
 pub mod store;
 
-pub use keys::{RowScope, TableId};
+pub use keys::{RowScope, TableId, UserId};
 pub use locks::{ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};
-pub use store::{ChangeSet, Committed, Counter, Store};
+pub use store::{ChangeSet, Committed, Counter, ROOT_USER_ID, Store};

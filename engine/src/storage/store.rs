@@ -36,16 +36,22 @@ pub enum Counter {
     RowId,
     /// The id the next table gets.
     NextTableId,
+    /// The id the next user gets (`root` is [`ROOT_USER_ID`]).
+    NextUserId,
 }
 
+/// The user id of `root`, which exists from the start.
+pub const ROOT_USER_ID: u64 = 1;
+
 impl Counter {
-    const ALL: [Counter; 3] = [Counter::Seq, Counter::RowId, Counter::NextTableId];
+    const ALL: [Counter; 4] = [Counter::Seq, Counter::RowId, Counter::NextTableId, Counter::NextUserId];
 
     fn name(self) -> &'static str {
         match self {
             Counter::Seq => "seq",
             Counter::RowId => "row_id",
             Counter::NextTableId => "next_table_id",
+            Counter::NextUserId => "next_user_id",
         }
     }
 
@@ -53,6 +59,7 @@ impl Counter {
         match self {
             Counter::Seq | Counter::RowId => 0,
             Counter::NextTableId => 1,
+            Counter::NextUserId => ROOT_USER_ID + 1,
         }
     }
 }
@@ -60,8 +67,9 @@ impl Counter {
 /// The meta key holding the layout version of the data directory.
 const FORMAT_META: &str = "format";
 /// Version 1: the first release (no format key; counters written on first use; internal
-/// row ids were `_seq` values). Version 2: every counter written at creation.
-const FORMAT_VERSION: u64 = 2;
+/// row ids were `_seq` values). Version 2: every counter written at creation. Version 3:
+/// users (the user-id counter; USER-table rows scoped by user id).
+const FORMAT_VERSION: u64 = 3;
 
 pub struct Store {
     db: DB,
@@ -188,6 +196,14 @@ impl Store {
         };
         match format {
             FORMAT_VERSION => Ok(()),
+            2 => {
+                // Format 2 had no users beyond root and no USER-table rows.
+                let mut batch = WriteBatch::default();
+                batch.put(keys::meta_key(Counter::NextUserId.name()), Counter::NextUserId.initial().to_be_bytes());
+                batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
+                self.db.write(batch)?;
+                Ok(())
+            }
             1 => {
                 // Format 1 wrote a counter only once it was first used, and gave rows of
                 // tables without a key their `_seq` as row id.
@@ -204,6 +220,7 @@ impl Store {
                 batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
                 batch.put(keys::meta_key(Counter::RowId.name()), seq.to_be_bytes());
                 batch.put(keys::meta_key(Counter::NextTableId.name()), next_table_id.to_be_bytes());
+                batch.put(keys::meta_key(Counter::NextUserId.name()), Counter::NextUserId.initial().to_be_bytes());
                 batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
                 self.db.write(batch)?;
                 Ok(())
@@ -385,6 +402,17 @@ impl Store {
             outcome?;
         }
         Ok(())
+    }
+
+    /// Whether no key starts with `prefix`.
+    pub fn prefix_is_empty(&self, prefix: &[u8]) -> Result<bool> {
+        let upper = keys::prefix_upper_bound(prefix);
+        let mut empty = true;
+        self.scan_range(prefix, upper.as_deref(), |_, _| {
+            empty = false;
+            Ok(false)
+        })?;
+        Ok(empty)
     }
 
     /// Every key and value that starts with `prefix`.

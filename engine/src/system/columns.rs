@@ -21,9 +21,12 @@ struct ColumnRow<'a> {
     default: Option<&'a str>,
 }
 
-pub fn batch(shared: &EngineShared) -> RecordBatch {
-    let tables = shared.catalog.tables();
-    let views = shared.catalog.views();
+/// `listed`: whether the reader may see a table or view.
+pub fn batch(shared: &EngineShared, listed: &dyn Fn(&str, &str) -> bool) -> RecordBatch {
+    let mut tables = shared.catalog.tables();
+    tables.retain(|t| listed(&t.definition.namespace, &t.definition.name));
+    let mut views = shared.catalog.views();
+    views.retain(|v| listed(&v.namespace, &v.name));
     let mut rows = Vec::new();
     for entry in &tables {
         let d = &entry.definition;

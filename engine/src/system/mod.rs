@@ -1,9 +1,11 @@
 //! The read-only `system` namespace: tables derived from live engine state each time a
-//! statement resolves them (SPEC.md section 11).
+//! statement resolves them (SPEC.md section 11). Each is built for the user reading it:
+//! below dba, the listings hold only what that user may read ([`resolver::may_list`]).
 
 mod columns;
 mod namespaces;
 mod tables;
+mod users;
 
 use std::sync::Arc;
 
@@ -13,22 +15,27 @@ use datafusion::catalog::MemTable;
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
+use crate::permissions::SessionUser;
+use crate::resolver;
 use crate::shared::EngineShared;
 
-/// Builds the current contents of one system table.
-pub fn system_table_batch(shared: &EngineShared, name: &str) -> Option<RecordBatch> {
+/// Builds the current contents of one system table, as `user` sees it (the resolver has
+/// checked that `user` may read the table at all).
+pub fn system_table_batch(shared: &EngineShared, user: &SessionUser, name: &str) -> Option<RecordBatch> {
+    let listed = |namespace: &str, object: &str| resolver::may_list(shared, user, namespace, object);
     match name {
-        "namespaces" => Some(namespaces::batch(shared)),
-        "tables" => Some(tables::batch(shared)),
-        "columns" => Some(columns::batch(shared)),
+        "namespaces" => Some(namespaces::batch(shared, &listed)),
+        "tables" => Some(tables::batch(shared, user, &listed)),
+        "columns" => Some(columns::batch(shared, &listed)),
+        "users" => Some(users::batch(shared)),
         _ => None,
     }
 }
 
 /// A provider over a snapshot of one system table, taken now. Writes never reach it: the
 /// resolver refuses them for the whole `system` namespace.
-pub fn table_provider(shared: &EngineShared, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-    let Some(batch) = system_table_batch(shared, name) else { return Ok(None) };
+pub fn table_provider(shared: &EngineShared, user: &SessionUser, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    let Some(batch) = system_table_batch(shared, user, name) else { return Ok(None) };
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     Ok(Some(Arc::new(Snapshot(table))))
 }

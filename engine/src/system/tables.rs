@@ -7,6 +7,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::{SYSTEM_NAMESPACE, SYSTEM_TABLES, TableKind};
+use crate::permissions::{self, SessionUser};
 use crate::shared::EngineShared;
 
 /// `system.tables.table_type` of a view.
@@ -25,11 +26,13 @@ struct Row {
     options: Option<String>,
 }
 
-pub fn batch(shared: &EngineShared) -> RecordBatch {
+/// `listed`: whether the reader may see a table or view.
+pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &str) -> bool) -> RecordBatch {
     let mut rows: Vec<Row> = shared
         .catalog
         .tables()
         .iter()
+        .filter(|entry| listed(&entry.definition.namespace, &entry.definition.name))
         .map(|entry| {
             let d = &entry.definition;
             let mut extra = Vec::new();
@@ -56,7 +59,7 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
             }
         })
         .collect();
-    rows.extend(shared.catalog.views().iter().map(|view| Row {
+    rows.extend(shared.catalog.views().iter().filter(|view| listed(&view.namespace, &view.name)).map(|view| Row {
         namespace: view.namespace.clone(),
         name: view.name.clone(),
         table_type: VIEW_TYPE,
@@ -69,7 +72,8 @@ pub fn batch(shared: &EngineShared) -> RecordBatch {
         options: None,
     }));
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    rows.extend(SYSTEM_TABLES.iter().map(|name| Row {
+    let readable = |name: &&&str| permissions::check_system_table(user.role, name).is_ok();
+    rows.extend(SYSTEM_TABLES.iter().filter(readable).map(|name| Row {
         namespace: SYSTEM_NAMESPACE.into(),
         name: name.to_string(),
         table_type: TableKind::System.as_str(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use engine::exports::datafusion::error::DataFusionError;
@@ -46,26 +46,57 @@ impl From<EngineError> for HarnessError {
     }
 }
 
-/// The engine of one scenario file and the sessions of its connections.
+/// The name sqllogictest gives the connection of records without `connection NAME`.
+pub const DEFAULT_CONNECTION: &str = "default";
+
+/// The connection the next record runs on (set by the scenario runner before each record).
+pub type CurrentConnection = Arc<std::sync::Mutex<String>>;
+
+/// How a `connect` directive opens a connection's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// A trusted in-process session for the user (no password).
+    Trusted,
+    Password(String),
+}
+
+/// A connection bound to a user by `connect`; sessions are opened again from it after a
+/// `restart`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub user: String,
+    pub login: Login,
+}
+
+/// The engine of one scenario file and the sessions of its connections. The default
+/// connection is root unless a `connect default ...` binds it; every other connection
+/// must be bound before it runs anything, so a misspelt name is an error, never a root
+/// session.
 pub struct EngineHolder {
     data_dir: PathBuf,
     clock: Arc<ManualClock>,
     engine: Option<Engine>,
-    sessions: HashMap<usize, Session>,
+    sessions: HashMap<String, Session>,
+    bindings: HashMap<String, Binding>,
 }
 
 impl EngineHolder {
     pub fn open(data_dir: PathBuf, clock: Arc<ManualClock>) -> Result<Self, HarnessError> {
-        let engine = Engine::open(EngineConfig::for_tests(&data_dir, clock.clone()))?;
-        Ok(EngineHolder { data_dir, clock, engine: Some(engine), sessions: HashMap::new() })
+        let engine = Engine::open(Self::config(&data_dir, &clock))?;
+        Ok(EngineHolder { data_dir, clock, engine: Some(engine), sessions: HashMap::new(), bindings: HashMap::new() })
+    }
+
+    fn config(data_dir: &std::path::Path, clock: &Arc<ManualClock>) -> EngineConfig {
+        EngineConfig::for_tests(data_dir, clock.clone()).with_root_password(ROOT_PASSWORD)
     }
 
     /// Closes every session and the engine, then opens the engine again on the same data
-    /// directory (the `restart` directive).
+    /// directory (the `restart` directive). Bindings stay: each bound connection logs in
+    /// again when it next runs.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.sessions.clear();
         self.engine = None;
-        self.engine = Some(Engine::open(EngineConfig::for_tests(&self.data_dir, self.clock.clone()))?);
+        self.engine = Some(Engine::open(Self::config(&self.data_dir, &self.clock))?);
         Ok(())
     }
 
@@ -73,15 +104,59 @@ impl EngineHolder {
         &self.clock
     }
 
-    async fn run(&mut self, connection: usize, sql: &str) -> Result<engine::QueryResult, HarnessError> {
-        let engine = self.engine.as_ref().expect("the engine is open between statements");
-        if !self.sessions.contains_key(&connection) {
-            self.sessions.insert(connection, engine.root_session());
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("the engine is open between statements")
+    }
+
+    fn open_session(&self, binding: &Binding) -> Result<Session, HarnessError> {
+        Ok(match &binding.login {
+            Login::Trusted => self.engine().session(&binding.user)?,
+            Login::Password(password) => self.engine().login(&binding.user, password)?,
+        })
+    }
+
+    /// Binds `connection` to a user, opening its session now (so a wrong password fails
+    /// at the directive).
+    pub fn connect(&mut self, connection: &str, binding: Binding) -> Result<(), HarnessError> {
+        let session = self.open_session(&binding)?;
+        self.sessions.insert(connection.to_string(), session);
+        self.bindings.insert(connection.to_string(), binding);
+        Ok(())
+    }
+
+    /// Checks that opening a session for `binding` fails with `sql_state`.
+    pub fn connect_fails(&self, binding: &Binding, sql_state: &str) -> Result<(), String> {
+        match self.open_session(binding) {
+            Ok(_) => Err(format!("logging in as {} succeeded; expected SQLSTATE {sql_state}", binding.user)),
+            Err(error) if error.sql_state.as_deref() == Some(sql_state) => Ok(()),
+            Err(error) => Err(format!("logging in as {} failed with {error}; expected SQLSTATE {sql_state}", binding.user)),
         }
-        let session = self.sessions.get_mut(&connection).expect("inserted above");
+    }
+
+    async fn run(&mut self, connection: &str, sql: &str) -> Result<engine::QueryResult, HarnessError> {
+        if !self.sessions.contains_key(connection) {
+            let session = match self.bindings.get(connection) {
+                Some(binding) => self.open_session(binding)?,
+                None if connection == DEFAULT_CONNECTION => self.engine().root_session(),
+                None => {
+                    return Err(HarnessError {
+                        message: format!(
+                            "connection {connection} is not bound to a user: add `connect {connection} user NAME trusted` \
+                             (or `password PW`) before using it"
+                        ),
+                        sql_state: None,
+                    });
+                }
+            };
+            self.sessions.insert(connection.to_string(), session);
+        }
+        let session = self.sessions.get_mut(connection).expect("inserted above");
         Ok(session.execute(sql).await?)
     }
 }
+
+/// Root's password in every scenario (`connect c user root password root-password`).
+pub const ROOT_PASSWORD: &str = "root-password";
 
 /// Which database a scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,19 +173,24 @@ pub type QueryRecordFlag = Arc<AtomicBool>;
 
 /// One sqllogictest connection.
 pub enum Connection {
-    Engine { holder: Arc<Mutex<EngineHolder>>, id: usize, query_record: QueryRecordFlag },
+    Engine { holder: Arc<Mutex<EngineHolder>>, current: CurrentConnection, query_record: QueryRecordFlag },
     DataFusion { context: SessionContext, query_record: QueryRecordFlag },
 }
 
 impl Connection {
+    /// sqllogictest makes one connection per name; each runs its records in the session
+    /// of the connection named by `current` (set before each record).
     pub fn factory(
         holder: Arc<Mutex<EngineHolder>>,
+        current: CurrentConnection,
         query_record: QueryRecordFlag,
     ) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
-        let next = Arc::new(AtomicUsize::new(0));
         move || {
-            let id = next.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Ok(Connection::Engine { holder: holder.clone(), id, query_record: query_record.clone() }))
+            std::future::ready(Ok(Connection::Engine {
+                holder: holder.clone(),
+                current: current.clone(),
+                query_record: query_record.clone(),
+            }))
         }
     }
 
@@ -148,7 +228,10 @@ impl AsyncDB for Connection {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<ColumnType>, HarnessError> {
         let (result, query_record) = match self {
-            Connection::Engine { holder, id, query_record } => (holder.lock().await.run(*id, sql).await?, query_record),
+            Connection::Engine { holder, current, query_record } => {
+                let name = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                (holder.lock().await.run(&name, sql).await?, query_record)
+            }
             Connection::DataFusion { context, query_record } => (run_datafusion(context, sql).await?, query_record),
         };
         to_output(result, query_record.load(Ordering::SeqCst)).map_err(|message| HarnessError { message, sql_state: None })

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::EngineHolder;
+use crate::db::{Binding, EngineHolder, Login};
 
 /// The words that start a directive.
-const DIRECTIVE_WORDS: [&str; 2] = ["restart", "clock"];
+const DIRECTIVE_WORDS: [&str; 3] = ["restart", "clock", "connect"];
 
 /// Marks a directive line in the text given to sqllogictest.
 const MARKER: &str = "# directive: ";
@@ -29,6 +29,9 @@ pub enum Directive {
     ClockAdvance { millis: i64 },
     /// Set the test clock to an instant (milliseconds since the Unix epoch).
     ClockSet { millis: i64 },
+    /// Bind a connection to a user (`fails`: instead, check that the login fails with
+    /// this SQLSTATE, binding nothing).
+    Connect { connection: String, binding: Binding, fails: Option<String> },
 }
 
 /// A file's text with directive lines turned into comments, and the directives by
@@ -66,6 +69,20 @@ fn parse_directive(line: &str) -> Result<Directive, String> {
         ["restart"] => Ok(Directive::Restart),
         ["clock", "advance", amount] => Ok(Directive::ClockAdvance { millis: parse_duration(amount)? }),
         ["clock", "set", instant] => Ok(Directive::ClockSet { millis: parse_instant(instant)? }),
+        ["connect", connection, "user", user, rest @ ..] => {
+            let (login, rest) = match rest {
+                ["trusted", rest @ ..] => (Login::Trusted, rest),
+                ["password", password, rest @ ..] => (Login::Password(password.to_string()), rest),
+                _ => return Err(format!("'{line}': after the user name write `trusted` or `password PW`")),
+            };
+            let fails = match rest {
+                [] => None,
+                ["fails", sql_state] => Some(sql_state.to_string()),
+                _ => return Err(format!("'{line}': expected nothing or `fails SQLSTATE` at the end")),
+            };
+            let binding = Binding { user: user.to_string(), login };
+            Ok(Directive::Connect { connection: connection.to_string(), binding, fails })
+        }
         _ => Err(format!("unknown directive '{line}' (see slt/README.md)")),
     }
 }
@@ -122,6 +139,10 @@ pub fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(), Str
             holder.clock().set_millis(*millis);
             Ok(())
         }
+        Directive::Connect { connection, binding, fails: None } => {
+            holder.connect(connection, binding.clone()).map_err(|e| e.to_string())
+        }
+        Directive::Connect { binding, fails: Some(sql_state), .. } => holder.connect_fails(binding, sql_state),
     }
 }
 
@@ -149,6 +170,22 @@ mod tests {
         assert!(preprocess("clock advance soon\n").is_err());
         assert!(preprocess("clock rewind 5s\n").is_err());
         assert!(preprocess("restart now\n").is_err());
+        assert!(preprocess("connect alice user alice\n").is_err());
+        assert!(preprocess("connect alice user alice password pw fails\n").is_err());
+    }
+
+    #[test]
+    fn connect_directives_parse() {
+        let pre = preprocess("connect a user alice password pw\n\nconnect b user bob trusted fails 42704\n").unwrap();
+        assert_eq!(
+            pre.directives[&1].0,
+            Directive::Connect {
+                connection: "a".into(),
+                binding: Binding { user: "alice".into(), login: Login::Password("pw".into()) },
+                fails: None
+            }
+        );
+        assert!(matches!(&pre.directives[&3].0, Directive::Connect { fails: Some(s), .. } if s == "42704"));
     }
 
     #[test]

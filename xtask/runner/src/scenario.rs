@@ -9,7 +9,7 @@ use engine::ManualClock;
 use sqllogictest::{Record, RecordOutput, Runner};
 use tokio::sync::Mutex;
 
-use crate::db::{Backend, Connection, ENGINE_LABEL, EngineHolder, QueryRecordFlag};
+use crate::db::{Backend, Connection, CurrentConnection, DEFAULT_CONNECTION, ENGINE_LABEL, EngineHolder, QueryRecordFlag};
 use crate::directives::{self, Directive};
 use crate::normalize::{ColumnType, column_types_match};
 
@@ -131,6 +131,8 @@ pub struct FileSession {
     pub holder: Arc<Mutex<EngineHolder>>,
     /// Set while a `query` record runs (see [`crate::db::QueryRecordFlag`]).
     pub query_record: QueryRecordFlag,
+    /// The connection the next record runs on.
+    pub current: CurrentConnection,
     _dir: tempfile::TempDir,
 }
 
@@ -141,20 +143,29 @@ impl FileSession {
         let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
         let holder = Arc::new(Mutex::new(holder));
         let query_record = QueryRecordFlag::default();
+        let current = CurrentConnection::new(std::sync::Mutex::new(DEFAULT_CONNECTION.to_string()));
         let factory: Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send> =
             match backend {
-                Backend::Engine => Box::new(Connection::factory(holder.clone(), query_record.clone())),
+                Backend::Engine => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
                 Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
             };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
         runner.with_column_validator(column_types_match);
-        Ok(FileSession { runner, holder, query_record, _dir: dir })
+        Ok(FileSession { runner, holder, query_record, current, _dir: dir })
     }
 
     /// Tells the connections what kind of record runs next.
     pub fn prepare_for(&self, record: &Record<ColumnType>) {
         self.query_record.store(matches!(record, Record::Query { .. }), std::sync::atomic::Ordering::SeqCst);
+        let connection = match record {
+            Record::Statement { connection, .. } | Record::Query { connection, .. } => match connection {
+                sqllogictest::Connection::Default => DEFAULT_CONNECTION.to_string(),
+                sqllogictest::Connection::Named(name) => name.clone(),
+            },
+            _ => DEFAULT_CONNECTION.to_string(),
+        };
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = connection;
     }
 
     pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
