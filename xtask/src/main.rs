@@ -1,6 +1,7 @@
 //! `cargo xtask`: the developer commands (see the README). This crate never links the
 //! engine: it prepares the machine and starts `cargo test` and the `slt-runner` binary.
 
+mod permissions;
 mod review;
 mod setup;
 
@@ -54,6 +55,12 @@ enum Commands {
     },
     /// Review pending insta snapshots (accept or reject each).
     Review,
+    /// Generate `slt/permissions/matrix.slt` from the README's permission table.
+    Permissions {
+        /// Only check that the file is current (what `cargo xtask test` does).
+        #[arg(long)]
+        check: bool,
+    },
     /// Create `slt/AREA/NAME.slt` from the scenario template.
     New {
         /// AREA/NAME, e.g. `dml/upsert`.
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Commands::Bench { args } => bench(&root, &args),
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
+        Commands::Permissions { check } => permissions::run(&root, check),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +250,11 @@ fn test(root: &Path) -> Result<()> {
     if !output.success && failed == 0 {
         failed += 1;
         eprintln!("cargo test failed before running its tests");
+    }
+
+    if let Err(error) = permissions::run(root, true) {
+        eprintln!("permission matrix: {error:#}");
+        failed += 1;
     }
 
     let snapshot_problems = review::check_snapshots(root, &references)?;

@@ -105,7 +105,8 @@ impl Session {
         // Also ends an EXECUTE AS whose statement was cancelled (its future dropped).
         self.act_as(self.login.clone());
         let name = self.login.name.clone();
-        with_effective_user(&name, self.run_all(sql)).await
+        // Boxed: the statement futures are large, and callers may poll this on a small stack.
+        with_effective_user(&name, Box::pin(self.run_all(sql))).await
     }
 
     async fn run_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
