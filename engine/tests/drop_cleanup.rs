@@ -85,3 +85,46 @@ async fn a_table_created_again_starts_empty_after_restart() {
     let result = session.execute("SELECT id FROM t WHERE _deleted OR NOT _deleted").await.unwrap();
     assert_eq!(result.row_count(), 0);
 }
+
+#[tokio::test]
+async fn drop_user_cascade_leaves_none_of_its_rows() {
+    let test = TestEngine::new();
+    let mut root = test.session();
+    run_all(
+        &mut root,
+        &[
+            "CREATE USER alice WITH PASSWORD 'a'",
+            "CREATE USER bob WITH PASSWORD 'b'",
+            "CREATE USER TABLE notes (id INT PRIMARY KEY, body TEXT)",
+            "CREATE USER TABLE keyless (body TEXT)",
+        ],
+    )
+    .await;
+    let mut alice = test.engine.login("alice", "a").unwrap();
+    run_all(
+        &mut alice,
+        &[
+            &format!("INSERT INTO notes VALUES (1, '{NEEDLE}'), (2, '{NEEDLE}')"),
+            "DELETE FROM notes WHERE id = 2",
+            &format!("INSERT INTO keyless VALUES ('{NEEDLE}')"),
+        ],
+    )
+    .await;
+    let mut bob = test.engine.login("bob", "b").unwrap();
+    run_all(&mut bob, &["INSERT INTO notes VALUES (1, 'bob keeps this')"]).await;
+    test.engine.flush_hot_storage().unwrap();
+    assert!(!files_containing(test.engine.data_dir(), NEEDLE.as_bytes()).is_empty(), "alice's rows are on disk");
+
+    let refused = root.execute("DROP USER alice").await.unwrap_err();
+    assert_eq!(refused.sql_state().code(), "2BP01", "{refused}");
+    run_all(&mut root, &["DROP USER alice CASCADE"]).await;
+
+    let storage = test.engine.describe_storage().unwrap();
+    assert!(storage.iter().all(|line| !line.contains(NEEDLE) && !line.contains("user alice")), "left: {storage:#?}");
+    assert!(storage.iter().any(|line| line.contains("bob keeps this")), "bob keeps his rows: {storage:#?}");
+    let leftovers = files_containing(test.engine.data_dir(), NEEDLE.as_bytes());
+    assert!(leftovers.is_empty(), "files still holding alice's rows: {leftovers:?}");
+    // Her open session is over.
+    let ended = alice.execute("SELECT 1").await.unwrap_err();
+    assert_eq!(ended.sql_state().code(), "28000", "{ended}");
+}

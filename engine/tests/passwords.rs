@@ -1,0 +1,38 @@
+//! No password hash is ever shown: not in system tables, `information_schema`, storage
+//! snapshots, error messages or Debug output; and logins fail alike for a wrong password
+//! and an unknown user.
+
+mod common;
+
+use common::{TestEngine, render, run_all};
+
+#[tokio::test]
+async fn hashes_never_leave_the_catalog() {
+    let test = TestEngine::with_config(|config| config.root_password = Some(engine::passwords::Secret::new("root-pw")));
+    let mut root = test.session();
+    run_all(&mut root, &["CREATE USER alice WITH PASSWORD 'correct horse' ROLE dba", "ALTER USER alice SET PASSWORD 'battery staple'"]).await;
+    let mut seen = Vec::new();
+    for sql in [
+        "SELECT * FROM system.users",
+        "SELECT * FROM information_schema.columns",
+        "SELECT * FROM system.tables",
+        "SELECT * FROM system.columns",
+    ] {
+        seen.push(render(&root.execute(sql).await.unwrap()));
+    }
+    seen.extend(test.engine.describe_storage().unwrap());
+    seen.push(format!("{root:?} {:?} {:?}", test.engine, test.engine.shared().config));
+    let alice = test.engine.login("alice", "battery staple").unwrap();
+    seen.push(format!("{alice:?}"));
+    for (user, password) in [("alice", "correct horse"), ("nobody", "battery staple"), ("root", "wrong")] {
+        let error = test.engine.login(user, password).unwrap_err();
+        assert_eq!(error.sql_state().code(), "28P01", "{error}");
+        seen.push(error.to_string());
+    }
+    for text in &seen {
+        for forbidden in ["$argon2", "battery staple", "correct horse", "root-pw"] {
+            assert!(!text.contains(forbidden), "{forbidden} shown in: {text}");
+        }
+    }
+    assert!(test.engine.login("root", "root-pw").is_ok());
+}
