@@ -55,6 +55,15 @@ enum Commands {
     },
     /// Review pending insta snapshots (accept or reject each).
     Review,
+    /// Check per-user isolation with generated queries against a DataFusion oracle.
+    Isolation {
+        /// Statements to generate and run.
+        #[arg(long, default_value_t = 10_000)]
+        queries: usize,
+        /// The random seed (default: from the clock; printed, and with every failure).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Generate `slt/permissions/matrix.slt` from the README's permission table.
     Permissions {
         /// Only check that the file is current (what `cargo xtask test` does).
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
         Commands::Permissions { check } => permissions::run(&root, check),
+        Commands::Isolation { queries, seed } => isolation(&root, queries, seed),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,6 +244,24 @@ fn parse_cargo_test_summary(output: &str) -> (usize, usize) {
     (passed, failed)
 }
 
+/// The isolation checker's run in `cargo xtask test`: short, and the same every time.
+const TEST_ISOLATION_QUERIES: usize = 3_000;
+const TEST_ISOLATION_SEED: u64 = 20_261_202;
+
+fn isolation(root: &Path, queries: usize, seed: Option<u64>) -> Result<()> {
+    setup::ensure_libclang()?;
+    let mut command = cargo();
+    command.current_dir(root).args(["run", "--quiet", "--package", "isolation", "--"]);
+    command.args(["--queries", &queries.to_string()]);
+    if let Some(seed) = seed {
+        command.args(["--seed", &seed.to_string()]);
+    }
+    if !command.status()?.success() {
+        bail!("the isolation check failed");
+    }
+    Ok(())
+}
+
 fn test(root: &Path) -> Result<()> {
     setup::ensure_libclang()?;
     let references = std::env::temp_dir().join(format!("engine-snapshot-refs-{}", std::process::id()));
@@ -255,6 +283,14 @@ fn test(root: &Path) -> Result<()> {
     if let Err(error) = permissions::run(root, true) {
         eprintln!("permission matrix: {error:#}");
         failed += 1;
+    }
+
+    match isolation(root, TEST_ISOLATION_QUERIES, Some(TEST_ISOLATION_SEED)) {
+        Ok(()) => passed += 1,
+        Err(error) => {
+            eprintln!("{error:#}");
+            failed += 1;
+        }
     }
 
     let snapshot_problems = review::check_snapshots(root, &references)?;

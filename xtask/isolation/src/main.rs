@@ -1,0 +1,228 @@
+//! `isolation`: proves per-user isolation with generated queries (`cargo xtask isolation`).
+//!
+//! Several users of every role own rows whose values carry their owner's marker; SHARED
+//! tables of every access level carry their level's. Random statements from
+//! [`grammar`] run as one user (directly, or through `EXECUTE AS USER` from each role),
+//! on a real engine on a temporary directory. A statement fails the check when:
+//! - its result, error message or plan holds another user's value, or a SHARED value the
+//!   effective user's role may not read (a leak);
+//! - its rows differ from the same query on a plain DataFusion context holding only what
+//!   that user may see ([`world::oracle`]), or one of the two refuses what the other
+//!   answers;
+//! - a write changes a different number of rows than the oracle predicts.
+//!
+//! Every failure prints the seed and the statement's index, so `--seed S` replays it.
+
+mod check;
+mod grammar;
+mod world;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use engine::{Engine, EngineConfig, ManualClock, Session};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::check::{Outcome, leaks};
+use crate::grammar::{Grammar, Op};
+use crate::world::{Model, PRINCIPALS, Principal};
+
+#[derive(Parser, Debug)]
+#[command(name = "isolation", about = "Check per-user isolation with generated queries")]
+struct Args {
+    /// Statements to generate and run.
+    #[arg(long, default_value_t = 10_000)]
+    queries: usize,
+    /// The random seed (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop after this many failures.
+    #[arg(long, default_value_t = 10)]
+    max_failures: usize,
+}
+
+/// How a statement reached the engine.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// A session of the effective user itself.
+    Direct,
+    /// `EXECUTE AS USER effective (...)` in a session of `actor`.
+    ExecuteAs(Principal),
+}
+
+struct Checker {
+    seed: u64,
+    /// Kept open for the whole run (sessions share its state).
+    _engine: Engine,
+    sessions: BTreeMap<&'static str, Session>,
+    model: Model,
+    oracles: BTreeMap<&'static str, engine::exports::datafusion::prelude::SessionContext>,
+    failures: Vec<String>,
+    counts: BTreeMap<&'static str, usize>,
+}
+
+impl Checker {
+    fn fail(&mut self, index: usize, sql: &str, who: &str, reason: String) {
+        let message = format!("seed {} statement #{index} as {who}: {reason}\n  SQL: {sql}", self.seed);
+        eprintln!("FAILED {message}");
+        self.failures.push(message);
+    }
+
+    async fn oracle(&mut self, principal: Principal) -> Result<&engine::exports::datafusion::prelude::SessionContext> {
+        if !self.oracles.contains_key(principal.name) {
+            let ctx = world::oracle(&self.model, principal).await?;
+            self.oracles.insert(principal.name, ctx);
+        }
+        Ok(&self.oracles[principal.name])
+    }
+
+    async fn run_engine(&mut self, sql: &str, effective: Principal, via: Via) -> Outcome {
+        let (session, text) = match via {
+            Via::Direct => (effective.name, sql.to_string()),
+            Via::ExecuteAs(actor) => (actor.name, format!("EXECUTE AS USER {} ({sql})", effective.name)),
+        };
+        let session = self.sessions.get_mut(session).expect("a session per principal");
+        Outcome::of_engine(session.execute(&text).await)
+    }
+
+    async fn run_oracle(&mut self, sql: &str, effective: Principal) -> Result<Outcome> {
+        let sql = sql.replace("CURRENT_USER()", &format!("'{}'", effective.name));
+        let ctx = self.oracle(effective).await?;
+        Ok(Outcome::of_datafusion(ctx, &sql).await)
+    }
+
+    async fn step(&mut self, index: usize, op: Op, effective: Principal, via: Via) -> Result<()> {
+        let who = match via {
+            Via::Direct => effective.name.to_string(),
+            Via::ExecuteAs(actor) => format!("{} (EXECUTE AS from {})", effective.name, actor.name),
+        };
+        let allowed = match via {
+            Via::Direct => true,
+            Via::ExecuteAs(actor) => actor.role.may_act_as(effective.role),
+        };
+        let sql = match &op {
+            Op::Read(sql) | Op::Probe(sql) => sql.clone(),
+            Op::Write(write) => write.sql(&world::marker(effective.name)),
+        };
+        // A write's effect, predicted before it runs.
+        let predicted = match &op {
+            Op::Write(write) if allowed => Some(check::predict(self, write, effective).await?),
+            _ => None,
+        };
+        let engine = self.run_engine(&sql, effective, via).await;
+        if let Some(leak) = leaks(&engine.text(), effective) {
+            self.fail(index, &sql, &who, format!("leak: {leak}\n  output: {}", engine.text()));
+        }
+        if !allowed {
+            *self.counts.entry("refused EXECUTE AS").or_default() += 1;
+            if !engine.is_error("42501") {
+                self.fail(index, &sql, &who, format!("EXECUTE AS must be refused (42501), got {}", engine.text()));
+            }
+            return Ok(());
+        }
+        match op {
+            Op::Probe(_) => {
+                *self.counts.entry("probe").or_default() += 1;
+            }
+            Op::Read(_) => {
+                *self.counts.entry("read").or_default() += 1;
+                let oracle = self.run_oracle(&sql, effective).await?;
+                if let Some(reason) = check::compare(&engine, &oracle) {
+                    self.fail(index, &sql, &who, reason);
+                }
+            }
+            Op::Write(write) => {
+                *self.counts.entry("write").or_default() += 1;
+                let prediction = predicted.expect("predicted above");
+                if let Some(reason) = check::apply(self, &write, effective, &prediction, &engine) {
+                    self.fail(index, &sql, &who, reason);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pick(rng: &mut StdRng) -> (Principal, Via) {
+    let effective = *PRINCIPALS.choose(rng).expect("principals");
+    if rng.random_bool(0.3) {
+        let actors: Vec<Principal> = PRINCIPALS.iter().copied().filter(|p| p.name != effective.name).collect();
+        let actor = *actors.choose(rng).expect("actors");
+        (effective, Via::ExecuteAs(actor))
+    } else {
+        (effective, Via::Direct)
+    }
+}
+
+async fn run(args: &Args) -> Result<usize> {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    println!("isolation: {} statements, seed {seed}", args.queries);
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::default());
+    let engine = Engine::open(EngineConfig::for_tests(dir.path().join("data"), clock))?;
+    let model = Model::initial();
+    let mut root = engine.root_session();
+    for sql in world::engine_setup(&model) {
+        if let Err(error) = root.execute(&sql).await {
+            bail!("setting up the world: {sql}: {error}");
+        }
+    }
+    let mut sessions = BTreeMap::new();
+    for principal in PRINCIPALS {
+        sessions.insert(principal.name, engine.session(principal.name)?);
+    }
+    let mut checker = Checker {
+        seed,
+        _engine: engine,
+        sessions,
+        model,
+        oracles: BTreeMap::new(),
+        failures: Vec::new(),
+        counts: BTreeMap::new(),
+    };
+    let mut grammar = Grammar::new(StdRng::seed_from_u64(seed));
+    let started = std::time::Instant::now();
+    for index in 0..args.queries {
+        let op = grammar.next();
+        let (effective, via) = pick(grammar.rng());
+        checker.step(index, op, effective, via).await?;
+        if checker.failures.len() >= args.max_failures {
+            break;
+        }
+        if (index + 1) % 10_000 == 0 {
+            println!("  {} statements, {} failures, {:.0?}", index + 1, checker.failures.len(), started.elapsed());
+        }
+    }
+    let counts: Vec<String> = checker.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!(
+        "isolation: seed {seed}: {} statements ({}) in {:.1?}, {} failures",
+        args.queries,
+        counts.join(", "),
+        started.elapsed(),
+        checker.failures.len()
+    );
+    Ok(checker.failures.len())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(&args)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failures) => {
+            eprintln!("isolation: {failures} failures; replay with --seed");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("isolation: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
