@@ -103,7 +103,7 @@ impl Checker {
         };
         let allowed = match via {
             Via::Direct => true,
-            Via::ExecuteAs(actor) => actor.role.may_act_as(effective.role),
+            Via::ExecuteAs(actor) => world::may_act_as(actor.role, effective.role),
         };
         let sql = match &op {
             Op::Read(sql) | Op::Probe(sql) => sql.clone(),
