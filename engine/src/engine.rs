@@ -12,6 +12,7 @@ use crate::passwords;
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
+use crate::storage::keys::{DecodedKey, decode_key};
 use crate::storage::{Store, WriteLocks};
 
 /// An open engine. Cheap to clone; sessions may be used from many threads at once.
@@ -35,7 +36,15 @@ impl Engine {
             Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
             None => None,
         };
-        Ok(Engine { shared: Arc::new(EngineShared { config, store, catalog, functions, locks, root_password }) })
+        Ok(Engine { shared: Arc::new(EngineShared {
+            config,
+            store,
+            catalog,
+            functions,
+            locks,
+            root_password,
+            decoy_password: Default::default(),
+        }) })
     }
 
     /// A session for `user` after checking its password. A wrong password and an unknown
@@ -57,9 +66,16 @@ impl Engine {
         Session::new(self.shared.clone(), SessionUser::root())
     }
 
-    /// Every key and value in hot storage, in key order (for storage snapshots).
+    /// Every key and value in hot storage, in key order (for storage snapshots). User
+    /// records are replaced by a placeholder: no listing shows a password hash.
     pub fn dump_storage(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.shared.store.dump()
+        let mut entries = self.shared.store.dump()?;
+        for (key, value) in &mut entries {
+            if matches!(decode_key(key), DecodedKey::User(_)) {
+                *value = b"<user record>".to_vec();
+            }
+        }
+        Ok(entries)
     }
 
     /// The engine's shared state (for storage snapshots and embedding tools).

@@ -72,7 +72,17 @@ pub fn resolve(
             Ok(Some(Resolved::Table(ResolvedTable { entry, scope })))
         }
         Some(CatalogObject::View(view)) => match action {
-            TableAction::Read => Ok(Some(Resolved::View(view))),
+            TableAction::Read if permissions::sees_all_objects(user.role) || view_readable(shared, user, &view, 0) => {
+                Ok(Some(Resolved::View(view)))
+            }
+            TableAction::Read => Err(EngineError::new(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "permission denied: reading view {} needs read access to every table it reads, you have role {}",
+                    view.qualified_name(),
+                    user.role.as_str()
+                ),
+            )),
             TableAction::Write => Err(EngineError::new(
                 SqlState::WRONG_OBJECT_TYPE,
                 format!("cannot write to view {}: views are read-only", view.qualified_name()),

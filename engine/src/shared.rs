@@ -22,6 +22,8 @@ pub struct EngineShared {
     /// Root's password from the configuration, hashed when the engine opened (`None`:
     /// root opens trusted sessions only).
     pub root_password: Option<PasswordHash>,
+    /// What passwords of unknown users are checked against (made on first use).
+    pub decoy_password: std::sync::OnceLock<PasswordHash>,
 }
 
 impl EngineShared {

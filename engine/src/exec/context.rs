@@ -19,11 +19,16 @@ use crate::permissions::SessionUser;
 use crate::planning::{self, PlanningOptions};
 use crate::provider::scope::{self, ScopeCell, StatementScope};
 use crate::shared::EngineShared;
+use crate::storage::UserId;
 use crate::sql::ObjectRef;
 
 pub struct ExecContext {
     pub shared: Arc<EngineShared>,
+    /// The effective user (the `EXECUTE AS` target inside one).
     pub user: SessionUser,
+    /// The user the session logged in as (rules about "your own" user follow it, so
+    /// `EXECUTE AS` never makes another user's account one's own).
+    pub login: UserId,
     /// The session's DataFusion context: its settings, and the catalog the session
     /// registered over the engine's namespaces.
     pub datafusion: SessionContext,
@@ -47,6 +52,7 @@ impl ExecContext {
         ExecContext {
             datafusion: SessionContext::new_with_state(state),
             shared,
+            login: user.id,
             user,
             scope: Arc::new(Mutex::new(StatementScope::default())),
             assignments: AssignmentCache::default(),

@@ -220,6 +220,14 @@ async fn create_table(ctx: &ExecContext, table: NewTable, if_not_exists: bool) -
     if !shared.catalog.namespace_exists(&table.namespace) {
         return Err(EngineError::undefined_namespace(&table.namespace));
     }
+    // DROP USER commits under the same lock: rows of a user dropped meanwhile must not
+    // be written (a USER table's rows go to the creating user's scope).
+    if !shared.catalog.user_id_exists(ctx.user.id) {
+        return Err(EngineError::new(
+            SqlState::INVALID_AUTHORIZATION,
+            format!("user {} was dropped while the statement ran", ctx.user.name),
+        ));
+    }
     if let Some(existing) = shared.catalog.object(&table.namespace, &table.name) {
         if if_not_exists {
             return Ok(QueryResult::Message("CREATE TABLE".into()));

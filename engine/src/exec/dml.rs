@@ -19,6 +19,7 @@ use crate::catalog::{ROW_KEY_COLUMN, SystemColumn};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::provider::EngineTableProvider;
+use crate::provider::scope::DmlKind;
 use crate::provider::writer::TableWriter;
 
 /// Sums the `count` column of DataFusion's DML results.
@@ -37,6 +38,7 @@ pub async fn execute(ctx: &ExecContext, dml: DmlStatement) -> Result<u64> {
     let Some(table) = provider.downcast_ref::<EngineTableProvider>() else {
         return Err(EngineError::internal(format!("{} is not an engine table", dml.table_name)));
     };
+    table.check_write(DmlKind::UpdateOrDelete)?;
     let entry = table.entry().clone();
     let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), table.scope().clone()).lock().await?;
     match dml.op {

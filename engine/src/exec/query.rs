@@ -22,6 +22,8 @@ use crate::result::QueryResult;
 use crate::sql::parser::{ObjectRef, object_ref};
 use crate::sql::system_columns::exclude_system_columns_from_wildcards;
 
+const IDENT_NORMALIZATION: &str = "datafusion.sql_parser.enable_ident_normalization";
+
 /// Plans and runs one statement.
 pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<SystemColumn>) -> Result<QueryResult> {
     let plan = plan(ctx, statement, mentions).await?;
@@ -46,6 +48,15 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
             Err(EngineError::not_supported("prepared statements are not supported"))
         }
         LogicalPlan::Copy(_) => Err(EngineError::not_supported("COPY is not supported")),
+        // The engine resolves names (DML targets, permissions) with SQL's folding rule; a
+        // session that planned names another way would resolve them differently.
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(set))
+            if set.variable.eq_ignore_ascii_case(IDENT_NORMALIZATION) && !set.value.eq_ignore_ascii_case("true") =>
+        {
+            Err(EngineError::not_supported(format!(
+                "{IDENT_NORMALIZATION} cannot be turned off: the engine folds unquoted names to lower case; quote names to keep their case"
+            )))
+        }
         plan => {
             if matches!(plan, LogicalPlan::Statement(_)) {
                 // SET and the like may change how expressions plan: forget planned ones.
@@ -143,9 +154,11 @@ fn exposed_columns(ctx: &ExecContext, reference: &ObjectRef, mentions: &[SystemC
     }
 }
 
-/// The table an INSERT, UPDATE, DELETE or TRUNCATE writes to.
+/// The table an INSERT, UPDATE, DELETE or TRUNCATE writes to (also under EXPLAIN, whose
+/// ANALYZE runs the statement).
 fn dml_target(ctx: &ExecContext, statement: &Statement) -> Result<Option<DmlTarget>> {
     let (name, kind) = match statement {
+        Statement::Explain { statement, .. } => return dml_target(ctx, statement),
         Statement::Insert(insert) => match &insert.table {
             TableObject::TableName(name) => (name.clone(), DmlKind::Insert),
             _ => return Ok(None),

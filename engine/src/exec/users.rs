@@ -29,6 +29,15 @@ fn login_failed(name: &str) -> EngineError {
     EngineError::new(SqlState::INVALID_PASSWORD, format!("password authentication failed for user {name}"))
 }
 
+/// A hash to check passwords of unknown users against, made once.
+fn decoy_hash(shared: &EngineShared) -> Result<&PasswordHash> {
+    if shared.decoy_password.get().is_none() {
+        let decoy = passwords::hash_password("decoy", shared.config.password_cost, shared.config.ids.as_ref())?;
+        let _ = shared.decoy_password.set(decoy);
+    }
+    Ok(shared.decoy_password.get().expect("set above"))
+}
+
 /// Checks `name`'s password; a wrong password and an unknown user give the same error
 /// (28P01), after the same amount of work.
 pub fn authenticate(shared: &EngineShared, name: &str, password: &str) -> Result<SessionUser> {
@@ -41,9 +50,8 @@ pub fn authenticate(shared: &EngineShared, name: &str, password: &str) -> Result
     let matches = match &stored {
         Some(hash) => passwords::verify_password(password, hash),
         None => {
-            // Spend the time a real check takes, so timing does not tell who exists.
-            let decoy = passwords::hash_password("decoy", shared.config.password_cost, shared.config.ids.as_ref())?;
-            let _ = passwords::verify_password(password, &decoy);
+            // The work of a real check, so timing does not tell who exists.
+            let _ = passwords::verify_password(password, decoy_hash(shared)?);
             false
         }
     };
@@ -77,7 +85,7 @@ pub fn execute_as_target(ctx: &ExecContext, name: &str) -> Result<SessionUser> {
     if ctx.user.role == Role::User {
         return Err(EngineError::new(
             SqlState::INSUFFICIENT_PRIVILEGE,
-            format!("permission denied: EXECUTE AS USER needs role service, dba or system, you have role user"),
+            "permission denied: EXECUTE AS USER needs role service, dba or system, you have role user",
         ));
     }
     let target = ctx.shared.catalog.user(name).ok_or_else(|| undefined_user(name))?;
@@ -122,21 +130,42 @@ pub async fn create(
     Ok(QueryResult::Message("CREATE USER".into()))
 }
 
+/// Whether `name` is the session's own login user, acting as itself (not through
+/// `EXECUTE AS`, which never makes another user's account one's own).
+fn is_own(ctx: &ExecContext, name: &str) -> bool {
+    ctx.user.name == name && ctx.user.id == ctx.login
+}
+
 pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<QueryResult> {
-    let existing = ctx.shared.catalog.user(name).ok_or_else(|| undefined_user(name))?;
+    // Decided by role alone before the user is looked up, so a user below dba learns
+    // nothing about other users.
+    let own_password = matches!(change, UserChange::Password(_)) && is_own(ctx, name);
+    if !own_password {
+        permissions::check_ddl(ctx.user.role, "ALTER USER")?;
+    }
+    if name == ROOT_USER && matches!(change, UserChange::Password(_)) {
+        return Err(EngineError::not_supported(
+            "root's password comes from the engine configuration (EngineConfig::root_password)",
+        ));
+    }
+    // Hashing takes a while: before the DDL lock.
+    let change = match change {
+        UserChange::Password(password) => Ok(hash(&ctx.shared, password).await?),
+        UserChange::Role(role) => Err(role),
+    };
+    let shared = ctx.shared.clone();
+    let ddl = shared.catalog.lock_ddl().await;
+    // Checked against the user as it is now, under the lock, and only the one field
+    // changes: a concurrent ALTER of the other field is never undone.
+    let existing = shared.catalog.user(name).ok_or_else(|| undefined_user(name))?;
     let changed = match change {
-        UserChange::Password(password) => {
-            if existing.name == ROOT_USER {
-                return Err(EngineError::not_supported(
-                    "root's password comes from the engine configuration (EngineConfig::root_password)",
-                ));
-            }
-            if existing.id != ctx.user.id {
+        Ok(password_hash) => {
+            if !(own_password && existing.id == ctx.user.id) {
                 permissions::check_manage_user(ctx.user.role, existing.role, "ALTER USER ... SET PASSWORD")?;
             }
-            UserRecord { password_hash: Some(hash(&ctx.shared, password).await?), ..(*existing).clone() }
+            UserRecord { password_hash: Some(password_hash), ..(*existing).clone() }
         }
-        UserChange::Role(role) => {
+        Err(role) => {
             if existing.name == ROOT_USER {
                 return Err(EngineError::new(SqlState::INSUFFICIENT_PRIVILEGE, "permission denied: root's role cannot change"));
             }
@@ -145,13 +174,6 @@ pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<
             UserRecord { role, ..(*existing).clone() }
         }
     };
-    let shared = ctx.shared.clone();
-    let ddl = shared.catalog.lock_ddl().await;
-    // The user may have been dropped (or dropped and created again) meanwhile.
-    match shared.catalog.user(name) {
-        Some(now) if now.id == existing.id => {}
-        _ => return Err(undefined_user(name)),
-    }
     catalog_work(ddl, move |ddl| shared.catalog.put_user(ddl, changed)).await?;
     Ok(QueryResult::Message("ALTER USER".into()))
 }
@@ -170,13 +192,15 @@ fn per_user_tables(shared: &EngineShared) -> Vec<Arc<TableEntry>> {
 
 pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool) -> Result<QueryResult> {
     let done = Ok(QueryResult::Message("DROP USER".into()));
+    // By role alone first: a user below dba learns nothing about other users.
+    permissions::check_ddl(ctx.user.role, "DROP USER")?;
     let Some(existing) = ctx.shared.catalog.user(name) else {
         return if if_exists { done } else { Err(undefined_user(name)) };
     };
     if existing.name == ROOT_USER {
         return Err(EngineError::new(SqlState::INSUFFICIENT_PRIVILEGE, "permission denied: root cannot be dropped"));
     }
-    if existing.id == ctx.user.id {
+    if existing.id == ctx.user.id || existing.id == ctx.login {
         return Err(EngineError::new(SqlState::OBJECT_IN_USE, format!("user {name} is the current user and cannot be dropped")));
     }
     permissions::check_manage_user(ctx.user.role, existing.role, "DROP USER")?;
@@ -196,7 +220,8 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
             continue;
         }
         match shared.catalog.user(name) {
-            Some(now) if now.id == existing.id => {}
+            // Its role may have changed meanwhile.
+            Some(now) if now.id == existing.id => permissions::check_manage_user(ctx.user.role, now.role, "DROP USER")?,
             _ if if_exists => return done,
             _ => return Err(undefined_user(name)),
         }

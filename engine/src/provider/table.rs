@@ -18,9 +18,10 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
-use crate::error::EngineError;
+use crate::error::{EngineError, SqlState};
 use crate::shared::EngineShared;
 use crate::provider::key_range;
+use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};
 use crate::storage::RowScope;
@@ -62,13 +63,22 @@ pub struct EngineTableProvider {
     entry: Arc<TableEntry>,
     scope: RowScope,
     exposure: Exposure,
+    /// How the resolver allowed this statement to write the table (`None`: read only).
+    /// The write hooks refuse anything else, whatever DataFusion's plan asks for.
+    write: Option<DmlKind>,
     schema: SchemaRef,
     sources: Vec<ColumnSource>,
     constraints: Constraints,
 }
 
 impl EngineTableProvider {
-    pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope, exposure: Exposure) -> Self {
+    pub fn new(
+        shared: Arc<EngineShared>,
+        entry: Arc<TableEntry>,
+        scope: RowScope,
+        exposure: Exposure,
+        write: Option<DmlKind>,
+    ) -> Self {
         let mut fields: Vec<Field> = entry
             .schema
             .fields()
@@ -96,6 +106,7 @@ impl EngineTableProvider {
             entry,
             scope,
             exposure,
+            write,
             schema: Arc::new(Schema::new(fields)),
             sources,
             constraints,
@@ -108,6 +119,20 @@ impl EngineTableProvider {
 
     pub fn scope(&self) -> &RowScope {
         &self.scope
+    }
+
+    /// Refuses a write the resolver did not allow for this statement.
+    pub fn check_write(&self, kind: DmlKind) -> Result<(), EngineError> {
+        if self.write == Some(kind) {
+            return Ok(());
+        }
+        Err(EngineError::new(
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "permission denied: table {} was resolved for reading in this statement and cannot be written",
+                self.entry.definition.qualified_name()
+            ),
+        ))
     }
 
     fn first_key_column(&self) -> Option<(&str, &DataType)> {
@@ -188,6 +213,7 @@ impl TableProvider for EngineTableProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.check_write(DmlKind::Insert).map_err(EngineError::into_datafusion)?;
         if insert_op != InsertOp::Append {
             return Err(EngineError::not_supported(format!("{insert_op} is not supported; use INSERT INTO")).into());
         }
@@ -201,6 +227,7 @@ impl TableProvider for EngineTableProvider {
     }
 
     async fn truncate(&self, _state: &dyn DfSession) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.check_write(DmlKind::Truncate).map_err(EngineError::into_datafusion)?;
         Ok(Arc::new(WriteExec::new(
             self.shared.clone(),
             self.entry.clone(),

@@ -146,7 +146,7 @@ fn provider_for(
             relax_not_null: false,
         },
     };
-    EngineTableProvider::new(shared.clone(), entry, scope, exposure)
+    EngineTableProvider::new(shared.clone(), entry, scope, exposure, target)
 }
 
 #[async_trait]

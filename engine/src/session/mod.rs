@@ -99,11 +99,7 @@ impl Session {
     /// the first one that fails, execution stops and its error is returned; the
     /// statements before it stay applied, the ones after it do not run.
     pub async fn execute_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        if let Some(changed) = exec::users::current(&self.exec.shared, &self.login)? {
-            self.login = changed;
-        }
-        // Also ends an EXECUTE AS whose statement was cancelled (its future dropped).
-        self.act_as(self.login.clone());
+        self.refresh_user()?;
         let name = self.login.name.clone();
         // Boxed: the statement futures are large, and callers may poll this on a small stack.
         with_effective_user(&name, Box::pin(self.run_all(sql))).await
@@ -124,10 +120,24 @@ impl Session {
             parse_statements(sql, dialect.as_ref())?
         };
         let mut results = Vec::with_capacity(statements.len());
-        for statement in statements {
+        for (index, statement) in statements.into_iter().enumerate() {
+            if index > 0 {
+                self.refresh_user()?;
+            }
             results.push(self.execute_statement(statement).await?);
         }
         Ok(results)
+    }
+
+    /// Re-reads the session's user before a statement: a changed role applies from the
+    /// next statement, a dropped user ends the session (28000). Also ends an EXECUTE AS
+    /// whose statement was cancelled (its future dropped).
+    fn refresh_user(&mut self) -> Result<()> {
+        if let Some(changed) = exec::users::current(&self.exec.shared, &self.login)? {
+            self.login = changed;
+        }
+        self.act_as(self.login.clone());
+        Ok(())
     }
 
     async fn execute_statement(&mut self, statement: EngineStatement) -> Result<QueryResult> {
@@ -156,6 +166,11 @@ impl Session {
                 exec::alter_table::set_access_level(ctx, &table, access_level).await
             }
             EngineStatement::ExecuteAs { user, statement } => {
+                if changes_session(&statement) {
+                    return Err(EngineError::not_supported(
+                        "EXECUTE AS runs one statement as another user; USE and SET change the session and cannot run inside it",
+                    ));
+                }
                 let target = exec::users::execute_as_target(ctx, &user)?;
                 let outer = self.exec.user.clone();
                 self.act_as(target.clone());
@@ -175,5 +190,15 @@ impl Session {
                 exec::query::execute(ctx, *statement, mentions).await
             }
         }
+    }
+}
+
+/// Statements whose effect outlives the statement itself (the session's namespace and
+/// settings).
+fn changes_session(statement: &EngineStatement) -> bool {
+    match statement {
+        EngineStatement::Use { .. } => true,
+        EngineStatement::Sql { statement, .. } => matches!(statement.as_ref(), Statement::Set(_)),
+        _ => false,
     }
 }

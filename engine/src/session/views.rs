@@ -35,7 +35,13 @@ pub async fn view_provider(
 ) -> Result<Arc<dyn TableProvider>> {
     match plan_view(outer, view, defining).await {
         Ok(provider) => Ok(provider),
-        Err(error) if error.sql_state() == SqlState::INVALID_OBJECT_DEFINITION => Err(error),
+        // A view the reader may not read, or that reaches itself, is that error here.
+        Err(error)
+            if error.sql_state() == SqlState::INVALID_OBJECT_DEFINITION
+                || error.sql_state() == SqlState::INSUFFICIENT_PRIVILEGE =>
+        {
+            Err(error)
+        }
         Err(error) => unplannable(view, error),
     }
 }

@@ -303,6 +303,18 @@ impl Words {
         }
     }
 
+    /// A password: a string literal. The error for anything else does not repeat what was
+    /// written there (it may be the password, unquoted).
+    fn password(&mut self) -> Result<Secret> {
+        match self.tokens.get(self.at) {
+            Some(Token::SingleQuotedString(value)) => {
+                self.at += 1;
+                Ok(Secret::new(value.clone()))
+            }
+            _ => Err(EngineError::syntax("SQL syntax error: a password must be a string literal in single quotes")),
+        }
+    }
+
     /// A user name: a string literal (case-sensitive, as written) or an identifier.
     fn user_name(&mut self) -> Result<String> {
         match self.tokens.get(self.at) {
@@ -413,7 +425,7 @@ fn parse_user_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
         let (mut password, mut role) = (None, None);
         loop {
             if password.is_none() && words.keyword("PASSWORD") {
-                password = Some(Secret::new(words.string("a password string")?));
+                password = Some(words.password()?);
             } else if role.is_none() && words.keyword("ROLE") {
                 role = Some(Role::parse(&words.identifier()?)?);
             } else {
@@ -426,7 +438,7 @@ fn parse_user_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
         let name = words.user_name()?;
         words.expect_keyword("SET")?;
         let change = if words.keyword("PASSWORD") {
-            UserChange::Password(Secret::new(words.string("a password string")?))
+            UserChange::Password(words.password()?)
         } else if words.keyword("ROLE") {
             UserChange::Role(Role::parse(&words.identifier()?)?)
         } else {
