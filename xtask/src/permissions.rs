@@ -261,6 +261,18 @@ fn statement_records(w: &mut Writer, statement: &str, target: Target, role: &str
                 w.record(role, &denied_or(expected, "statement ok"), &format!("TRUNCATE TABLE {table}"));
             }
         }
+        "EXPLAIN ANALYZE INSERT" => {
+            // EXPLAIN ANALYZE runs the statement: the same rights as running it.
+            let id = 200 + ROLES.iter().position(|r| *r == role).unwrap_or(0);
+            w.record(role, &denied_or(expected, "statement ok"), &format!("EXPLAIN ANALYZE INSERT INTO {table} (id, note) VALUES ({id}, '{role}')"));
+        }
+        "EXPLAIN ANALYZE TRUNCATE" => {
+            w.record(role, &denied_or(expected, "statement ok"), &format!("EXPLAIN ANALYZE TRUNCATE TABLE {table}"));
+            if own {
+                w.query(role, "I", &format!("SELECT COUNT(*) FROM {table}"), &["0".into()]);
+                w.record(role, "statement count 2", &format!("INSERT INTO {table} (id, note) VALUES (1, 'x'), (2, 'x')"));
+            }
+        }
         "CREATE" => w.record(
             role,
             &denied_or(expected, "statement ok"),

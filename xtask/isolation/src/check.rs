@@ -9,8 +9,8 @@ use engine::exports::datafusion::prelude::SessionContext;
 use engine::QueryResult;
 
 use crate::Checker;
-use crate::grammar::Write;
-use crate::world::{PRINCIPALS, PRIVATE_MARKER, Principal, RESTRICTED_MARKER, Role, marker};
+use crate::grammar::{ScratchWrite, Write};
+use crate::world::{PRINCIPALS, PRIVATE_MARKER, Principal, RESTRICTED_MARKER, Role, SCRATCH, marker};
 
 /// What a statement returned, in a form both sides share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +123,10 @@ pub fn compare(engine: &Outcome, oracle: &Outcome) -> Option<String> {
 pub enum Prediction {
     /// The statement must fail (a unique violation, or a table the user may not read).
     Fails,
+    /// The statement must be refused for the effective user's role (42501).
+    Denied,
+    /// An EXPLAIN ANALYZE of a write the user may make: it runs, and answers with a plan.
+    Explained,
     /// It changes these rows: ids (and, for copies, the values copied).
     Changes { count: u64, rows: Vec<(i32, i32)> },
 }
@@ -165,6 +169,16 @@ pub async fn predict(checker: &mut Checker, write: &Write, effective: Principal)
         }
         Write::TruncateEvents => Prediction::Changes { count: rows.events.len() as u64, rows: Vec::new() },
         Write::InsertEvent { n } => changes(vec![(*n, 0)]),
+        Write::Scratch { table, write } => {
+            let (name, _, _, writer) = SCRATCH[*table];
+            let held = checker.model.scratch.get(name).copied().unwrap_or(0);
+            match write {
+                _ if effective.role < writer => Prediction::Denied,
+                ScratchWrite::Insert(_) => Prediction::Changes { count: 1, rows: Vec::new() },
+                ScratchWrite::Delete | ScratchWrite::Truncate => Prediction::Changes { count: held, rows: Vec::new() },
+                ScratchWrite::ExplainInsert(_) | ScratchWrite::ExplainTruncate => Prediction::Explained,
+            }
+        }
     })
 }
 
@@ -178,10 +192,17 @@ pub fn apply(checker: &mut Checker, write: &Write, effective: Principal, predict
                 other => Some(format!("the write should have failed, but returned {}", other.text())),
             };
         }
+        Prediction::Denied if engine.is_error("42501") => return None,
+        Prediction::Denied => return Some(format!("the write must be refused (42501), but returned {}", engine.text())),
+        Prediction::Explained => match engine {
+            Outcome::Rows(_) => (0, &Vec::new()),
+            other => return Some(format!("EXPLAIN ANALYZE of an allowed write failed: {}", other.text())),
+        },
         Prediction::Changes { count, rows } => (*count, rows),
     };
     match engine {
         Outcome::Count(n) if *n == count => {}
+        Outcome::Rows(_) if matches!(prediction, Prediction::Explained) => {}
         other => return Some(format!("the write should change {count} rows, but returned {}", other.text())),
     }
     let user = checker.model.users.entry(effective.name).or_default();
@@ -216,6 +237,14 @@ pub fn apply(checker: &mut Checker, write: &Write, effective: Principal, predict
         }
         Write::TruncateEvents => user.events.clear(),
         Write::InsertEvent { n } => user.events.push(*n),
+        Write::Scratch { table, write } => {
+            let held = checker.model.scratch.entry(SCRATCH[*table].0).or_default();
+            match write {
+                ScratchWrite::Insert(_) | ScratchWrite::ExplainInsert(_) => *held += 1,
+                ScratchWrite::Delete | ScratchWrite::Truncate | ScratchWrite::ExplainTruncate => *held = 0,
+            }
+            return None;
+        }
     }
     checker.oracles.remove(effective.name);
     None

@@ -33,10 +33,35 @@ const SOURCES: [Source; 8] = [
 pub enum Op {
     /// A query answered by both the engine and the oracle; results must match.
     Read(String),
-    /// A statement only the engine answers (plans, system columns, listings); its output
-    /// must hold nothing of anyone else.
+    /// A statement only the engine answers (plans, system columns); its output must hold
+    /// nothing of anyone else.
     Probe(String),
+    /// A listing of `default`'s tables: the names in column `column` must be exactly the
+    /// ones the effective user may read.
+    Listing { sql: &'static str, column: usize },
+    /// `SELECT ... FROM system.users`: dba and system only.
+    Users,
     Write(Write),
+}
+
+/// The listings checked against what a role may read.
+const LISTINGS: [(&str, usize); 5] = [
+    ("SELECT table_name FROM system.tables WHERE namespace_id = 'default'", 0),
+    ("SELECT table_name FROM information_schema.tables WHERE table_schema = 'default'", 0),
+    ("SELECT DISTINCT table_name FROM system.columns WHERE namespace_id = 'default'", 0),
+    ("SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema = 'default'", 0),
+    ("SHOW TABLES", 1),
+];
+
+/// A write to a SHARED scratch table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScratchWrite {
+    Insert(i32),
+    Delete,
+    Truncate,
+    /// The same under EXPLAIN ANALYZE, which runs them.
+    ExplainInsert(i32),
+    ExplainTruncate,
 }
 
 /// A write and what the checker needs to predict it.
@@ -56,6 +81,8 @@ pub enum Write {
     DeleteItem { id: i32 },
     TruncateEvents,
     InsertEvent { n: i32 },
+    /// A write to `world::SCRATCH[table]`.
+    Scratch { table: usize, write: ScratchWrite },
 }
 
 impl Write {
@@ -74,17 +101,29 @@ impl Write {
             Write::DeleteItem { id } => format!("DELETE FROM items WHERE id = {id}"),
             Write::TruncateEvents => "TRUNCATE TABLE events".into(),
             Write::InsertEvent { n } => format!("INSERT INTO events VALUES (CURRENT_USER(), {n})"),
+            Write::Scratch { table, write } => {
+                let name = crate::world::SCRATCH[*table].0;
+                match write {
+                    ScratchWrite::Insert(id) => format!("INSERT INTO {name} VALUES ({id}, 1)"),
+                    ScratchWrite::Delete => format!("DELETE FROM {name} WHERE v >= 0"),
+                    ScratchWrite::Truncate => format!("TRUNCATE TABLE {name}"),
+                    ScratchWrite::ExplainInsert(id) => format!("EXPLAIN ANALYZE INSERT INTO {name} VALUES ({id}, 1)"),
+                    ScratchWrite::ExplainTruncate => format!("EXPLAIN ANALYZE TRUNCATE TABLE {name}"),
+                }
+            }
         }
     }
 }
 
 pub struct Grammar {
     rng: StdRng,
+    /// The next key written to a scratch table (never reused).
+    next_scratch_id: i32,
 }
 
 impl Grammar {
     pub fn new(rng: StdRng) -> Self {
-        Grammar { rng }
+        Grammar { rng, next_scratch_id: 1 }
     }
 
     pub fn rng(&mut self) -> &mut StdRng {
@@ -103,8 +142,15 @@ impl Grammar {
         let roll = self.rng.random_range(0..100);
         if roll < 15 {
             Op::Write(self.write())
-        } else if roll < 25 {
+        } else if roll < 20 {
+            Op::Write(self.scratch_write())
+        } else if roll < 27 {
             Op::Probe(self.probe())
+        } else if roll < 31 {
+            let (sql, column) = *LISTINGS.choose(&mut self.rng).expect("listings");
+            Op::Listing { sql, column }
+        } else if roll < 32 {
+            Op::Users
         } else {
             Op::Read(self.read())
         }
@@ -151,16 +197,29 @@ impl Grammar {
         }
     }
 
+    fn scratch_write(&mut self) -> Write {
+        let table = self.rng.random_range(0..crate::world::SCRATCH.len());
+        let id = self.next_scratch_id;
+        self.next_scratch_id += 1;
+        let write = match self.rng.random_range(0..6) {
+            0 | 1 => ScratchWrite::Insert(id),
+            2 => ScratchWrite::Delete,
+            3 => ScratchWrite::Truncate,
+            4 => ScratchWrite::ExplainInsert(id),
+            _ => ScratchWrite::ExplainTruncate,
+        };
+        Write::Scratch { table, write }
+    }
+
     fn probe(&mut self) -> String {
         let read = self.read();
-        match self.rng.random_range(0..7) {
+        match self.rng.random_range(0..6) {
             0 => format!("EXPLAIN {read}"),
             1 => format!("EXPLAIN ANALYZE {read}"),
             2 => "SELECT id, owner, val, tag, _seq, _updated, _deleted FROM notes".into(),
             3 => "SELECT *, _deleted FROM items WHERE _deleted OR NOT _deleted".into(),
-            4 => "SELECT * FROM system.tables".into(),
-            5 => "SELECT table_name, column_name FROM information_schema.columns".into(),
-            _ => "SELECT * FROM system.columns".into(),
+            4 => format!("EXPLAIN ANALYZE UPDATE notes SET val = val + 1 WHERE {}", self.notes_filter()),
+            _ => format!("EXPLAIN ANALYZE DELETE FROM notes WHERE {}", self.notes_filter()),
         }
     }
 

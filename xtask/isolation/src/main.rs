@@ -107,6 +107,8 @@ impl Checker {
         };
         let sql = match &op {
             Op::Read(sql) | Op::Probe(sql) => sql.clone(),
+            Op::Listing { sql, .. } => sql.to_string(),
+            Op::Users => "SELECT user_id, username, role FROM system.users".into(),
             Op::Write(write) => write.sql(&world::marker(effective.name)),
         };
         // A write's effect, predicted before it runs.
@@ -115,7 +117,9 @@ impl Checker {
             _ => None,
         };
         let engine = self.run_engine(&sql, effective, via).await;
-        if let Some(leak) = leaks(&engine.text(), effective) {
+        // User names are what system.users shows the roles that may read it.
+        let lists_users = matches!(op, Op::Users) && effective.role >= world::Role::Dba;
+        if let Some(leak) = leaks(&engine.text(), effective).filter(|_| !lists_users) {
             self.fail(index, &sql, &who, format!("leak: {leak}\n  output: {}", engine.text()));
         }
         if !allowed {
@@ -129,6 +133,29 @@ impl Checker {
             Op::Probe(_) => {
                 *self.counts.entry("probe").or_default() += 1;
             }
+            Op::Listing { column, .. } => {
+                *self.counts.entry("listing").or_default() += 1;
+                let expected = world::visible_names(effective.role);
+                let listed = match &engine {
+                    Outcome::Rows(rows) => {
+                        let mut names: Vec<String> =
+                            rows.iter().filter_map(|row| row.split('|').nth(column).map(str::to_string)).collect();
+                        names.sort();
+                        Some(names)
+                    }
+                    _ => None,
+                };
+                if listed.as_ref() != Some(&expected) {
+                    self.fail(index, &sql, &who, format!("listed {listed:?}, but may read exactly {expected:?}"));
+                }
+            }
+            Op::Users => {
+                *self.counts.entry("system.users").or_default() += 1;
+                let may = effective.role >= world::Role::Dba;
+                if may != matches!(engine, Outcome::Rows(_)) || (!may && !engine.is_error("42501")) {
+                    self.fail(index, &sql, &who, format!("system.users for role {}: {}", effective.role.as_str(), engine.text()));
+                }
+            }
             Op::Read(_) => {
                 *self.counts.entry("read").or_default() += 1;
                 let oracle = self.run_oracle(&sql, effective).await?;
@@ -141,6 +168,16 @@ impl Checker {
                 let prediction = predicted.expect("predicted above");
                 if let Some(reason) = check::apply(self, &write, effective, &prediction, &engine) {
                     self.fail(index, &sql, &who, reason);
+                }
+                if let grammar::Write::Scratch { table, .. } = write {
+                    // Root counts what is really there.
+                    let name = world::SCRATCH[table].0;
+                    let expected = self.model.scratch.get(name).copied().unwrap_or(0);
+                    let root = self.sessions.get_mut("root").expect("root's session");
+                    let counted = Outcome::of_engine(root.execute(&format!("SELECT COUNT(*) FROM {name}")).await);
+                    if counted != Outcome::Rows(vec![expected.to_string()]) {
+                        self.fail(index, &sql, &who, format!("{name} should hold {expected} rows, root counts {}", counted.text()));
+                    }
                 }
             }
         }

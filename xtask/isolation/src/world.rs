@@ -101,6 +101,27 @@ pub const TABLES: [TableSpec; 6] = [
     },
 ];
 
+/// SHARED tables only written (and counted by root after each write): name, the weakest
+/// role that reads it, the weakest role that writes it.
+pub const SCRATCH: [(&str, &str, Role, Role); 3] = [
+    ("scratch_public", "PUBLIC", Role::User, Role::Service),
+    ("scratch_private", "PRIVATE", Role::Service, Role::Service),
+    ("scratch_restricted", "RESTRICTED", Role::Dba, Role::Dba),
+];
+
+/// The tables and views of `default` that `role` sees in listings, sorted.
+pub fn visible_names(role: Role) -> Vec<String> {
+    let mut names: Vec<String> = TABLES
+        .iter()
+        .filter(|t| role >= t.readers)
+        .map(|t| t.name.to_string())
+        .chain(SCRATCH.iter().filter(|s| role >= s.2).map(|s| s.0.to_string()))
+        .chain(VIEWS.iter().filter(|v| role >= v.2).map(|v| v.0.to_string()))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Views: name, query, and the weakest role that may read every table it reads.
 pub const VIEWS: [(&str, &str, Role); 3] = [
     ("v_notes", "SELECT id, tag, val FROM notes", Role::User),
@@ -118,10 +139,12 @@ pub struct UserRows {
     pub events: Vec<i32>,
 }
 
-/// The ground truth: every user's rows. SHARED tables never change.
+/// The ground truth: every user's rows, and how many rows each scratch table holds. The
+/// SHARED tables that queries read never change.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     pub users: BTreeMap<&'static str, UserRows>,
+    pub scratch: BTreeMap<&'static str, u64>,
 }
 
 impl Model {
@@ -172,6 +195,9 @@ pub fn engine_setup(model: &Model) -> Vec<String> {
     }
     for (name, query, _) in VIEWS {
         statements.push(format!("CREATE VIEW {name} AS {query}"));
+    }
+    for (name, level, _, _) in SCRATCH {
+        statements.push(format!("CREATE TABLE {name} (id INT PRIMARY KEY, v INT) WITH (ACCESS_LEVEL = '{level}')"));
     }
     for (user, rows) in &model.users {
         for table in TABLES.iter().filter(|t| t.per_user) {
