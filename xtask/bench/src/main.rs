@@ -5,6 +5,7 @@
 
 mod concurrent;
 mod systems;
+mod users;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -49,10 +50,29 @@ struct Args {
     /// Writer counts of the concurrent workload.
     #[arg(long, value_delimiter = ',', default_value = "1,2,8")]
     writers: Vec<usize>,
+    /// Users (one session each) of the users workloads.
+    #[arg(long, default_value_t = 1_000)]
+    users: usize,
+    /// Single-row INSERT statements per repetition in the users workloads.
+    #[arg(long, default_value_t = 100_000)]
+    user_inserts: i64,
+    /// Primary-key SELECTs per repetition in the users workloads.
+    #[arg(long, default_value_t = 100_000)]
+    user_lookups: i64,
+    /// Rows per user in the users workloads' lookup and scan tables.
+    #[arg(long, default_value_t = 1_000)]
+    user_rows: i64,
+    /// Scans of one user's rows per repetition in the users workloads.
+    #[arg(long, default_value_t = 200)]
+    user_scans: i64,
+    /// Most scans per repetition of the SHARED table filtered by owner (it reads the
+    /// whole table); its median is per query like the others'.
+    #[arg(long, default_value_t = 20)]
+    user_filtered_scans: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent.
+    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent, users.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -81,7 +101,10 @@ struct WorkloadResult {
     medians: BTreeMap<String, f64>,
     sizes: BTreeMap<String, i64>,
     peak_rss_mib: BTreeMap<String, f64>,
-    /// Engine time relative to each baseline (>1 means the engine is slower).
+    /// What the ratios compare: `engine`, or `USER` (the USER table) in the users workloads.
+    reference: String,
+    /// The reference's time relative to each other measurement (>1 means the reference is
+    /// slower).
     engine_slowdown: BTreeMap<String, f64>,
 }
 
@@ -154,15 +177,27 @@ impl Bench {
     }
 
     fn record(&mut self, workload: &str, metric: &str, higher_is_better: bool, measured: BTreeMap<Kind, Measurement>) {
-        let medians: BTreeMap<String, f64> =
-            measured.iter().map(|(k, m)| (k.name().to_string(), median(&m.samples))).collect();
-        let peak_rss_mib = measured.iter().map(|(k, m)| (k.name().to_string(), m.peak_rss_mib)).collect();
-        let sizes = measured.iter().map(|(k, m)| (k.name().to_string(), m.size)).collect();
+        let named = measured.into_iter().map(|(k, m)| (k.name().to_string(), m)).collect();
+        self.record_against(Kind::Engine.name(), workload, metric, higher_is_better, named);
+    }
+
+    /// Records and prints measurements by name, with the ratio of `reference` to each other.
+    fn record_against(
+        &mut self,
+        reference: &str,
+        workload: &str,
+        metric: &str,
+        higher_is_better: bool,
+        measured: BTreeMap<String, Measurement>,
+    ) {
+        let medians: BTreeMap<String, f64> = measured.iter().map(|(k, m)| (k.clone(), median(&m.samples))).collect();
+        let peak_rss_mib = measured.iter().map(|(k, m)| (k.clone(), m.peak_rss_mib)).collect();
+        let sizes = measured.iter().map(|(k, m)| (k.clone(), m.size)).collect();
         let mut engine_slowdown = BTreeMap::new();
-        if let Some(engine) = medians.get(Kind::Engine.name()) {
+        if let Some(reference_value) = medians.get(reference) {
             for (name, value) in &medians {
-                if name != Kind::Engine.name() {
-                    let ratio = if higher_is_better { value / engine } else { engine / value };
+                if name != reference {
+                    let ratio = if higher_is_better { value / reference_value } else { reference_value / value };
                     engine_slowdown.insert(name.clone(), ratio);
                 }
             }
@@ -174,6 +209,7 @@ impl Bench {
             medians,
             sizes,
             peak_rss_mib,
+            reference: reference.to_string(),
             engine_slowdown,
         };
         print_result(&result);
@@ -271,6 +307,28 @@ impl Bench {
         if self.wants("concurrent") {
             self.concurrent_workloads().await?;
         }
+        if self.wants("users") && self.kinds.contains(&Kind::Engine) {
+            self.user_workloads().await?;
+        }
+        Ok(())
+    }
+
+    /// USER tables against the same workloads on SHARED tables, in one engine with
+    /// `--users` users (the engine only).
+    async fn user_workloads(&mut self) -> Result<()> {
+        let users = self.args.users;
+        let mut bench = users::UserBench::open(users::Sizes::of(&self.args)).await?;
+        let measured = bench.single_inserts().await?;
+        self.record_against(users::USER, &format!("single-row INSERT, {users} users"), "µs/statement", false, measured);
+        let measured = bench.lookups().await?;
+        self.record_against(users::USER, &format!("point SELECT, {users} users"), "µs/lookup", false, measured);
+        let mut table_sizes = vec![10.min(users), users];
+        table_sizes.dedup();
+        for scanned_users in table_sizes {
+            let measured = bench.scans(scanned_users).await?;
+            let label = format!("scan 1 of {scanned_users} users, {} rows", self.args.user_rows);
+            self.record_against(users::USER, &label, "µs/query", false, measured);
+        }
         Ok(())
     }
 
@@ -363,7 +421,7 @@ fn print_result(result: &WorkloadResult) {
     let ratios: Vec<String> = result.engine_slowdown.iter().map(|(name, r)| format!("{r:.2}x vs {name}")).collect();
     println!("{:<34} {:<13} {}", result.workload, result.metric, cells.join(" | "));
     if !ratios.is_empty() {
-        println!("{:<34} {:<13} engine: {}", "", "", ratios.join(", "));
+        println!("{:<34} {:<13} {}: {}", "", "", result.reference, ratios.join(", "));
     }
 }
 
