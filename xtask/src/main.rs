@@ -251,7 +251,9 @@ const TEST_ISOLATION_SEED: u64 = 20_261_202;
 fn isolation(root: &Path, queries: usize, seed: Option<u64>) -> Result<()> {
     setup::ensure_libclang()?;
     let mut command = cargo();
-    command.current_dir(root).args(["run", "--quiet", "--package", "isolation", "--"]);
+    // A binary of the runner's package: the same dependency features as the runner, so
+    // no second build of DataFusion.
+    command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--bin", "isolation", "--"]);
     command.args(["--queries", &queries.to_string()]);
     if let Some(seed) = seed {
         command.args(["--seed", &seed.to_string()]);

@@ -1,4 +1,4 @@
-//! `isolation`: proves per-user isolation with generated queries (`cargo xtask isolation`).
+//! `isolation`: checks per-user isolation with generated queries (`cargo xtask isolation`).
 //!
 //! Several users of every role own rows whose values carry their owner's marker; SHARED
 //! tables of every access level carry their level's. Random statements from
