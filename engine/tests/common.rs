@@ -13,6 +13,12 @@ pub struct TestEngine {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for TestEngine {
+    fn default() -> Self {
+        TestEngine::new()
+    }
+}
+
 impl TestEngine {
     pub fn new() -> TestEngine {
         TestEngine::with_config(|_| {})

@@ -297,7 +297,7 @@ fn statement_records(w: &mut Writer, statement: &str, target: Target, role: &str
                     role,
                     "T",
                     &format!("EXECUTE AS USER {target_user} (SELECT owner FROM {table} WHERE id = 1)"),
-                    &[target_user.clone()],
+                    std::slice::from_ref(&target_user),
                 );
             } else {
                 w.record(

@@ -31,7 +31,8 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         }
         let tables = catalog.tables_in(name);
         let views = catalog.views_in(name);
-        if !(tables.is_empty() && views.is_empty()) && !cascade {
+        let empty = tables.is_empty() && views.is_empty();
+        if !cascade && !empty {
             let names: Vec<&str> =
                 tables.iter().map(|t| t.definition.name.as_str()).chain(views.iter().map(|v| v.name.as_str())).collect();
             return Err(EngineError::new(

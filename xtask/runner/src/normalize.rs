@@ -50,6 +50,8 @@ impl SltColumnType for ColumnType {
 }
 
 /// Column letters must match, except that `?` on either side matches anything.
+// sqllogictest's validator type takes `&Vec`.
+#[allow(clippy::ptr_arg)]
 pub fn column_types_match(actual: &Vec<ColumnType>, expected: &Vec<ColumnType>) -> bool {
     actual.len() == expected.len()
         && actual

@@ -125,9 +125,12 @@ pub fn record_line(record: &Record<ColumnType>) -> Option<usize> {
     }
 }
 
+/// How sqllogictest makes a file's connections.
+pub type ConnectionFactory = Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send>;
+
 /// A runner and engine for one file.
 pub struct FileSession {
-    pub runner: Runner<Connection, Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send>>,
+    pub runner: Runner<Connection, ConnectionFactory>,
     pub holder: Arc<Mutex<EngineHolder>>,
     /// Set while a `query` record runs (see [`crate::db::QueryRecordFlag`]).
     pub query_record: QueryRecordFlag,
@@ -144,7 +147,7 @@ impl FileSession {
         let holder = Arc::new(Mutex::new(holder));
         let query_record = QueryRecordFlag::default();
         let current = CurrentConnection::new(std::sync::Mutex::new(DEFAULT_CONNECTION.to_string()));
-        let factory: Box<dyn FnMut() -> std::future::Ready<Result<Connection, crate::db::HarnessError>> + Send> =
+        let factory: ConnectionFactory =
             match backend {
                 Backend::Engine => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
                 Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
