@@ -9,7 +9,8 @@
 //! - its rows differ from the same query on a plain DataFusion context holding only what
 //!   that user may see ([`world::oracle`]), or one of the two refuses what the other
 //!   answers;
-//! - a write changes a different number of rows than the oracle predicts.
+//! - a write changes a different number of rows than the oracle predicts, or leaves the
+//!   writer's rows, or another user's, other than predicted.
 //!
 //! Every failure prints the seed and the statement's index, so `--seed S` replays it.
 
@@ -178,10 +179,34 @@ impl Checker {
                     if counted != Outcome::Rows(vec![expected.to_string()]) {
                         self.fail(index, &sql, &who, format!("{name} should hold {expected} rows, root counts {}", counted.text()));
                     }
+                } else {
+                    // The rows of the writer and of one other user are exactly as predicted:
+                    // a write that changed the right number of someone else's rows fails here.
+                    let others: Vec<Principal> = PRINCIPALS.iter().copied().filter(|p| p.name != effective.name).collect();
+                    let other = others[index % others.len()];
+                    for owner in [effective, other] {
+                        if let Some(reason) = self.verify_rows(owner).await? {
+                            self.fail(index, &sql, &who, format!("after the write, {}'s rows: {reason}", owner.name));
+                        }
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Compares every USER table as `owner` sees it with the ground truth.
+    async fn verify_rows(&mut self, owner: Principal) -> Result<Option<String>> {
+        for table in world::TABLES.iter().filter(|t| t.per_user) {
+            let sql = format!("SELECT * FROM {}", table.name);
+            let session = self.sessions.get_mut(owner.name).expect("a session per principal");
+            let engine = Outcome::of_engine(session.execute(&sql).await);
+            let oracle = self.run_oracle(&sql, owner).await?;
+            if let Some(reason) = check::compare(&engine, &oracle) {
+                return Ok(Some(format!("{}: {reason}", table.name)));
+            }
+        }
+        Ok(None)
     }
 }
 
