@@ -97,12 +97,23 @@ pub fn resolve(
 /// system see everything; other roles see the tables they may read, and the views whose
 /// every table they may read.
 pub fn may_list(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str) -> bool {
-    if permissions::sees_all_objects(user.role) {
-        return true;
+    permissions::sees_all_objects(user.role) || readable(shared, user, namespace, name, 0)
+}
+
+/// The system tables `user` sees in listings, in display order.
+pub fn listed_system_tables(user: &SessionUser) -> impl Iterator<Item = &'static str> + '_ {
+    SYSTEM_TABLES.iter().copied().filter(|table| permissions::check_system_table(user.role, table).is_ok())
+}
+
+/// Whether `user` may read `namespace.name`; a view, when it may read everything the view
+/// reads (`depth`: views followed so far).
+fn readable(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str, depth: usize) -> bool {
+    if namespace == SYSTEM_NAMESPACE {
+        return permissions::check_system_table(user.role, name).is_ok();
     }
     match shared.catalog.object(namespace, name) {
         Some(CatalogObject::Table(entry)) => may_read(user, &entry),
-        Some(CatalogObject::View(view)) => view_readable(shared, user, &view, 0),
+        Some(CatalogObject::View(view)) => view_readable(shared, user, &view, depth),
         None => false,
     }
 }
@@ -112,21 +123,14 @@ fn may_read(user: &SessionUser, entry: &TableEntry) -> bool {
     permissions::check_table(user.role, entry.kind(), access_level, TableAction::Read, "").is_ok()
 }
 
-/// A view is listed to a user who may read every object it reads (as recorded when it was
-/// created); a view without that record is listed to dba and system only.
+/// A view is readable by a user who may read every object it reads (as recorded when it
+/// was created); a view without that record is for dba and system only.
 fn view_readable(shared: &EngineShared, user: &SessionUser, view: &ViewDefinition, depth: usize) -> bool {
     if depth > 32 {
         return false;
     }
     let Some(reads) = &view.reads else { return false };
-    reads.iter().all(|(namespace, name)| match namespace.as_str() {
-        SYSTEM_NAMESPACE => permissions::check_system_table(user.role, name).is_ok(),
-        _ => match shared.catalog.object(namespace, name) {
-            Some(CatalogObject::Table(entry)) => may_read(user, &entry),
-            Some(CatalogObject::View(inner)) => view_readable(shared, user, &inner, depth + 1),
-            None => false,
-        },
-    })
+    reads.iter().all(|(namespace, name)| readable(shared, user, namespace, name, depth + 1))
 }
 
 /// Checks that `user` may run DDL (`what`) on objects of `namespace`: a role of dba or

@@ -2,12 +2,12 @@
 
 use datafusion::arrow::datatypes::SchemaRef;
 
-use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE, SYSTEM_TABLES};
+use crate::catalog::{CatalogObject, SYSTEM_NAMESPACE};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::text_rows;
-use crate::permissions::{self, TableAction};
-use crate::resolver::{Resolved, may_list, resolve};
+use crate::permissions::TableAction;
+use crate::resolver::{Resolved, listed_system_tables, may_list, resolve};
 use crate::result::QueryResult;
 use crate::sql::ObjectRef;
 use crate::system::system_table_batch;
@@ -22,11 +22,7 @@ pub fn namespaces(ctx: &ExecContext) -> Result<QueryResult> {
 pub fn tables(ctx: &ExecContext, namespace: Option<String>) -> Result<QueryResult> {
     let namespace = namespace.unwrap_or_else(|| ctx.current_namespace());
     let (names, kinds): (Vec<Option<String>>, Vec<Option<String>>) = if namespace == SYSTEM_NAMESPACE {
-        SYSTEM_TABLES
-            .iter()
-            .filter(|t| permissions::check_system_table(ctx.user.role, t).is_ok())
-            .map(|t| (Some(t.to_string()), Some("system".to_string())))
-            .unzip()
+        listed_system_tables(&ctx.user).map(|t| (Some(t.to_string()), Some("system".to_string()))).unzip()
     } else {
         if !ctx.shared.catalog.namespace_exists(&namespace) {
             return Err(EngineError::undefined_namespace(&namespace));

@@ -82,6 +82,8 @@ pub fn current(shared: &EngineShared, user: &SessionUser) -> Result<Option<Sessi
 
 /// The user `EXECUTE AS USER name` runs as, if the effective user may act as it.
 pub fn execute_as_target(ctx: &ExecContext, name: &str) -> Result<SessionUser> {
+    // Role user may act as nobody: refused before the lookup, which would tell it who
+    // exists (`check_execute_as` below decides everything else).
     if ctx.user.role == Role::User {
         return Err(EngineError::new(
             SqlState::INSUFFICIENT_PRIVILEGE,

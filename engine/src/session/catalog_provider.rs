@@ -19,10 +19,10 @@ use datafusion::datasource::{TableProvider, TableType};
 use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
 use crate::error::EngineError;
 use crate::exec::ExecContext;
-use crate::permissions::{self, SessionUser, TableAction};
+use crate::permissions::{SessionUser, TableAction};
 use crate::provider::scope::{self, DmlKind, DmlTarget, ScopeCell, StatementScope};
 use crate::provider::{EngineTableProvider, Exposure};
-use crate::resolver::{Resolved, ResolvedTable, may_list, resolve};
+use crate::resolver::{Resolved, ResolvedTable, listed_system_tables, may_list, resolve};
 use crate::session::views;
 use crate::shared::EngineShared;
 use crate::storage::RowScope;
@@ -157,11 +157,7 @@ impl SchemaProvider for NamespaceSchema {
         }
         let user = &self.context.user;
         if self.namespace == SYSTEM_NAMESPACE {
-            return SYSTEM_TABLES
-                .iter()
-                .filter(|t| permissions::check_system_table(user.role, t).is_ok())
-                .map(|t| t.to_string())
-                .collect();
+            return listed_system_tables(user).map(str::to_string).collect();
         }
         let mut names = self.context.shared.catalog.object_names_in(&self.namespace);
         names.retain(|name| may_list(&self.context.shared, user, &self.namespace, name));

@@ -306,13 +306,9 @@ impl Words {
     /// A password: a string literal. The error for anything else does not repeat what was
     /// written there (it may be the password, unquoted).
     fn password(&mut self) -> Result<Secret> {
-        match self.tokens.get(self.at) {
-            Some(Token::SingleQuotedString(value)) => {
-                self.at += 1;
-                Ok(Secret::new(value.clone()))
-            }
-            _ => Err(EngineError::syntax("SQL syntax error: a password must be a string literal in single quotes")),
-        }
+        self.string("a password")
+            .map(Secret::new)
+            .map_err(|_| EngineError::syntax("SQL syntax error: a password must be a string literal in single quotes"))
     }
 
     /// A user name: a string literal (case-sensitive, as written) or an identifier.

@@ -6,8 +6,9 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMilli
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{SYSTEM_NAMESPACE, SYSTEM_TABLES, TableKind};
-use crate::permissions::{self, SessionUser};
+use crate::catalog::{SYSTEM_NAMESPACE, TableKind};
+use crate::permissions::SessionUser;
+use crate::resolver;
 use crate::shared::EngineShared;
 
 /// `system.tables.table_type` of a view.
@@ -72,8 +73,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         options: None,
     }));
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    let readable = |name: &&&str| permissions::check_system_table(user.role, name).is_ok();
-    rows.extend(SYSTEM_TABLES.iter().filter(readable).map(|name| Row {
+    rows.extend(resolver::listed_system_tables(user).map(|name| Row {
         namespace: SYSTEM_NAMESPACE.into(),
         name: name.to_string(),
         table_type: TableKind::System.as_str(),
