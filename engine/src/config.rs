@@ -32,7 +32,22 @@ pub struct EngineConfig {
     pub root_password: Option<Secret>,
     /// The argon2id cost of new password hashes.
     pub password_cost: PasswordCost,
+    /// Events a subscription holds for its subscriber; one more ends it with an error
+    /// event (it resumes with `from_seq`).
+    pub subscriber_buffer_events: usize,
+    /// Changed rows waiting for the live dispatcher before the feeds that overflow it end
+    /// their subscriptions the same way.
+    pub live_inbox_rows: usize,
+    /// How often the background job runner looks for due work (STREAM eviction).
+    /// `None`: no background runner; jobs run only through [`crate::Engine::run_jobs`]
+    /// (tests and scenarios, with a manual clock).
+    pub job_interval: Option<std::time::Duration>,
 }
+
+/// The default [`EngineConfig::subscriber_buffer_events`].
+pub const DEFAULT_SUBSCRIBER_BUFFER_EVENTS: usize = 10_000;
+/// The default [`EngineConfig::live_inbox_rows`].
+pub const DEFAULT_LIVE_INBOX_ROWS: usize = 1_000_000;
 
 /// The default block cache: room for a few million typical rows.
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
@@ -51,6 +66,9 @@ impl EngineConfig {
             parallel_scan_min_bytes: 4 << 20,
             root_password: None,
             password_cost: PasswordCost::RECOMMENDED,
+            subscriber_buffer_events: DEFAULT_SUBSCRIBER_BUFFER_EVENTS,
+            live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
+            job_interval: Some(std::time::Duration::from_secs(1)),
         }
     }
 
@@ -75,6 +93,9 @@ impl EngineConfig {
             parallel_scan_min_bytes: 4 << 20,
             root_password: None,
             password_cost: PasswordCost::TESTING,
+            subscriber_buffer_events: DEFAULT_SUBSCRIBER_BUFFER_EVENTS,
+            live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
+            job_interval: None,
         }
     }
 }

@@ -1,24 +1,80 @@
 //! The embedding API: [`Engine::open`] opens a data directory and hands out sessions.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::catalog::{Catalog, EntryPlanner};
 use crate::config::EngineConfig;
 use crate::error::Result;
 use crate::functions::FunctionContext;
-use crate::exec::users;
+use crate::exec::{jobs, users};
+use crate::job_log::JobLog;
+use crate::live::LiveHub;
+use crate::live::hub::HubLimits;
 use crate::ids::SnowflakeGenerator;
 use crate::passwords;
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
 use crate::storage::keys::{DecodedKey, decode_key};
-use crate::storage::{Store, WriteLocks};
+use crate::storage::{Store, WriteLocks, off_async};
 
-/// An open engine. Cheap to clone; sessions may be used from many threads at once.
+/// An open engine. Cheap to clone; sessions may be used from many threads at once. When
+/// the last clone is dropped, the background job runner stops and every subscription
+/// ends with a final event; sessions still open keep working on storage.
 #[derive(Clone, Debug)]
 pub struct Engine {
     shared: Arc<EngineShared>,
+    _running: Arc<Running>,
+}
+
+/// The engine's threads, stopped when the last [`Engine`] clone goes.
+struct Running {
+    shared: Arc<EngineShared>,
+    jobs: Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("background_jobs", &self.jobs.is_some()).finish()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some((handle, stop)) = self.jobs.take() {
+            *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            stop.1.notify_all();
+            let _ = handle.join();
+        }
+        self.shared.live.close("the engine closed");
+    }
+}
+
+/// Runs due jobs every `interval` until told to stop.
+fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let signal = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("engine-jobs".into())
+        .spawn(move || {
+            let (stopped, wake) = &*signal;
+            let mut guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+            while !*guard {
+                let (next, _) = wake.wait_timeout(guard, interval).unwrap_or_else(|p| p.into_inner());
+                guard = next;
+                if *guard {
+                    break;
+                }
+                drop(guard);
+                // A failed job is recorded in system.jobs; the runner goes on.
+                let _ = jobs::run_due(&shared);
+                guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+            }
+        })
+        .expect("the job runner thread starts");
+    (handle, stop)
 }
 
 impl Engine {
@@ -36,7 +92,12 @@ impl Engine {
             Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
             None => None,
         };
-        Ok(Engine { shared: Arc::new(EngineShared {
+        let live = LiveHub::start(HubLimits {
+            subscriber_buffer_events: config.subscriber_buffer_events,
+            inbox_rows: config.live_inbox_rows,
+        });
+        let job_interval = config.job_interval;
+        let shared = Arc::new(EngineShared {
             config,
             store,
             catalog,
@@ -44,7 +105,19 @@ impl Engine {
             locks,
             root_password,
             decoy_password: Default::default(),
-        }) })
+            live,
+            jobs: JobLog::default(),
+        });
+        let jobs = job_interval.map(|interval| start_job_runner(shared.clone(), interval));
+        Ok(Engine { shared: shared.clone(), _running: Arc::new(Running { shared, jobs }) })
+    }
+
+    /// Runs every engine job that has work now (STREAM eviction), to completion, and
+    /// returns how many ran. The background runner does the same periodically; with a
+    /// manual clock (tests), this is how jobs run.
+    pub async fn run_jobs(&self) -> Result<usize> {
+        let shared = self.shared.clone();
+        off_async(move || jobs::run_due(&shared)).await
     }
 
     /// A session for `user` after checking its password. A wrong password and an unknown

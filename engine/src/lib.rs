@@ -1,6 +1,6 @@
-//! An embeddable SQL database engine: SHARED and USER tables (STREAM tables to come) with
-//! soft-delete system columns, users and roles, stored in RocksDB and queried through
-//! Apache DataFusion.
+//! An embeddable SQL database engine: SHARED and USER tables with soft-delete system
+//! columns, append-only STREAM tables with a TTL, users and roles, live subscriptions,
+//! stored in RocksDB and queried through Apache DataFusion.
 //!
 //! ```no_run
 //! # async fn demo() -> engine::Result<()> {
@@ -16,7 +16,8 @@
 
 // Layers, lowest first; a module imports only from layers below its own (checked by
 // `tests/tidy.rs`):
-// foundation (error, clock, ids, passwords, config, result, functions, planning) → storage →
+// foundation (error, clock, ids, passwords, config, result, functions, planning, live,
+// job_log) → storage →
 // catalog → permissions, sql → shared → resolver → provider, system, inspect → exec →
 // session → engine.
 pub mod catalog;
@@ -29,6 +30,8 @@ pub mod functions;
 pub mod ids;
 pub mod passwords;
 pub mod inspect;
+pub mod job_log;
+pub mod live;
 pub mod permissions;
 pub mod planning;
 pub mod provider;
@@ -45,7 +48,9 @@ pub use config::EngineConfig;
 pub use engine::Engine;
 pub use error::{EngineError, ErrorOrigin, Result, SqlState};
 pub use result::QueryResult;
+pub use live::{EventKind, LiveEvent, Subscription};
 pub use session::Session;
+pub use sql::parser::SubscribeRequest;
 
 /// The versions of DataFusion and Arrow the engine is built with, for embedders.
 pub mod exports {

@@ -112,7 +112,7 @@ pub fn check_execute_as(actor: Role, target: Role, target_name: &str) -> Result<
 /// Who reads a system table: `system.users` (and later `system.jobs`) need dba or system;
 /// the others are open to every role (and show each role only what it may read).
 pub fn check_system_table(role: Role, table: &str) -> Result<()> {
-    if table == "users" && role < Role::Dba {
+    if (table == "users" || table == "jobs") && role < Role::Dba {
         return Err(denied(format!(
             "reading system.{table} needs role dba or system, you have role {}",
             role.as_str()

@@ -4,7 +4,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
 /// The outcome of one statement.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum QueryResult {
     /// Rows, with their column names and Arrow types.
     Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
@@ -12,6 +12,8 @@ pub enum QueryResult {
     Count(u64),
     /// A DDL or session statement's command tag, e.g. `CREATE TABLE`.
     Message(String),
+    /// `SUBSCRIBE TO`: the open subscription (its initial rows come first).
+    Subscription(Box<crate::live::Subscription>),
 }
 
 impl QueryResult {

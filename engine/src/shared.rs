@@ -1,5 +1,6 @@
 //! The state every session of one engine shares: configuration, hot storage, the catalog,
-//! the write locks, the engine's SQL functions and root's password hash. It sits below providers, executors and
+//! the write locks, the engine's SQL functions, root's password hash, the live hub and the
+//! job log. It sits below providers, executors and
 //! sessions, which all receive it; it knows nothing of them.
 
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use datafusion::prelude::SessionConfig;
 use crate::catalog::{CATALOG_NAME, Catalog, DEFAULT_NAMESPACE};
 use crate::config::EngineConfig;
 use crate::functions::FunctionContext;
+use crate::job_log::JobLog;
+use crate::live::LiveHub;
 use crate::passwords::PasswordHash;
 use crate::storage::{Store, WriteLocks};
 
@@ -24,6 +27,10 @@ pub struct EngineShared {
     pub root_password: Option<PasswordHash>,
     /// What passwords of unknown users are checked against (made on first use).
     pub decoy_password: std::sync::OnceLock<PasswordHash>,
+    /// Open subscriptions and the change feed.
+    pub live: Arc<LiveHub>,
+    /// Jobs that ran (`system.jobs`).
+    pub jobs: JobLog,
 }
 
 impl EngineShared {

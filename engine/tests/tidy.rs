@@ -62,7 +62,7 @@ fn ignored_tests_say_why() {
 /// The layers of `engine/src`, lowest first. A module may use only modules of lower
 /// layers (the foundation's modules may also use each other); `lib.rs` declares them all.
 const LAYERS: &[&[&str]] = &[
-    &["error", "clock", "ids", "passwords", "config", "result", "functions", "planning"],
+    &["error", "clock", "ids", "passwords", "config", "result", "functions", "planning", "live", "job_log"],
     &["storage"],
     &["catalog"],
     &["permissions", "sql"],

@@ -42,7 +42,7 @@ pub const SYSTEM_NAMESPACE: &str = "system";
 /// DataFusion's own metadata schema.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
 /// The tables of the `system` namespace, in display order.
-pub const SYSTEM_TABLES: [&str; 4] = ["namespaces", "tables", "columns", "users"];
+pub const SYSTEM_TABLES: [&str; 6] = ["namespaces", "tables", "columns", "users", "jobs", "live_queries"];
 
 #[derive(Default)]
 struct CatalogState {

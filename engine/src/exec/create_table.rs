@@ -62,11 +62,6 @@ pub async fn execute(
         other => return Err(EngineError::not_supported(format!("table options {other} are not supported; use WITH (...)"))),
     };
     let (kind, options) = parse_table_options(prefix_kind, &option_entries)?;
-    if kind == TableKind::Stream {
-        return Err(EngineError::not_supported(
-            "STREAM tables are not supported yet; this release has SHARED and USER tables",
-        ));
-    }
     if create.or_replace {
         return Err(EngineError::not_supported("CREATE OR REPLACE TABLE is not supported; drop the table first"));
     }
@@ -120,6 +115,12 @@ pub async fn execute(
             (schema, key_indices, rows)
         }
     };
+    if kind == TableKind::Stream && !key_indices.is_empty() {
+        return Err(EngineError::not_supported(format!(
+            "STREAM table {namespace}.{name} cannot have a PRIMARY KEY: its rows are keyed by arrival; \
+             give the column a default such as SNOWFLAKE_ID() instead"
+        )));
+    }
     let columns = column_definitions(&schema, &key_indices, &defaults, &namespace, &name)?;
     let table = NewTable { namespace, name, kind, options, columns, key_indices, rows };
     create_table(ctx, table, if_not_exists).await

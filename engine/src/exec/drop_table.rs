@@ -9,7 +9,7 @@
 //! in one batch, and the tables leave the catalog before their locks are released, so a
 //! writer that was waiting finds its table gone and writes nothing. The dropped ranges are
 //! compacted last, off the async workers and without any lock, before the statement
-//! returns.
+//! returns. Subscriptions on a dropped table end with a final event.
 
 use std::sync::Arc;
 
@@ -127,6 +127,7 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
         }
         let DropSet { tables, views, namespace } = set;
         let dropped: Vec<TableId> = tables.iter().map(|t| t.id()).collect();
+        let names: Vec<(TableId, String)> = tables.iter().map(|t| (t.id(), t.definition.qualified_name())).collect();
         let locked: Vec<_> = tables
             .into_iter()
             .map(|entry| {
@@ -138,7 +139,20 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
         let (ddl, ()) =
             catalog_work(ddl, move |ddl| owned.catalog.drop_objects(ddl, &locked, &views, namespace.as_deref())).await?;
         drop(ddl);
+        end_subscriptions(shared, &names).await;
         return compact_dropped(shared, dropped).await;
+    }
+}
+
+/// Ends the subscriptions on dropped tables with a final event, after the changes
+/// committed before the drop have been delivered.
+async fn end_subscriptions(shared: &Arc<EngineShared>, tables: &[(TableId, String)]) {
+    if tables.iter().all(|(id, _)| !shared.live.watches_table(*id)) {
+        return;
+    }
+    shared.live.settle().await;
+    for (table_id, name) in tables {
+        shared.live.end_where(|_, feed| feed.table_id == *table_id, &format!("table {name} was dropped"));
     }
 }
 

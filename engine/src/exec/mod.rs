@@ -7,10 +7,12 @@ pub mod context;
 pub mod create_table;
 pub mod dml;
 pub mod drop_table;
+pub mod jobs;
 pub mod namespace;
 pub mod query;
 pub mod show;
 pub mod simple;
+pub mod subscribe;
 pub mod users;
 pub mod view;
 

@@ -278,6 +278,7 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         batch_rows: 1,
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
+        visible_from: None,
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
     read_keys(&ctx.shared.store, schema, &request, &[row_key])

@@ -44,6 +44,8 @@ pub struct ScanRequest {
     /// large.
     pub parallelism: usize,
     pub parallel_min_bytes: u64,
+    /// STREAM tables with a TTL: the first key a read may show (older rows have expired).
+    pub visible_from: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -133,8 +135,15 @@ pub fn run_scan(
 ) -> Result<()> {
     let definition = &request.entry.definition;
     let scope_prefix = keys::scope_row_prefix(definition.id, &request.scope);
-    let ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-        request.intervals.iter().map(|i| i.to_byte_range(&scope_prefix)).collect();
+    let ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> = request
+        .intervals
+        .iter()
+        .map(|i| i.to_byte_range(&scope_prefix))
+        .map(|(lower, upper)| match &request.visible_from {
+            Some(from) if *from > lower => (from.clone(), upper),
+            _ => (lower, upper),
+        })
+        .collect();
     let limit = request.limit.unwrap_or(usize::MAX);
     if limit == 0 {
         return Ok(());
@@ -204,6 +213,60 @@ fn scan_in_parts(
         }
     }
     Ok(())
+}
+
+/// Decodes stored rows (whole key, value) into one batch of the table's user columns in
+/// its current layout (the live feed's rows).
+pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = (&'r [u8], &'r [u8])>) -> Result<RecordBatch> {
+    let request = ScanRequest {
+        entry: entry.clone(),
+        scope: RowScope::Shared,
+        sources: (0..entry.definition.columns.len()).map(ColumnSource::User).collect(),
+        intervals: Vec::new(),
+        include_deleted: true,
+        limit: None,
+        batch_rows: usize::MAX,
+        parallelism: 1,
+        parallel_min_bytes: u64::MAX,
+        visible_from: None,
+    };
+    let schema = entry.schema.clone();
+    let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;
+    assembler.prefix_len = 0;
+    let mut batches = Vec::new();
+    let mut collect = |b: RecordBatch| {
+        batches.push(b);
+        true
+    };
+    for (key, value) in rows {
+        assembler.add(key, value, &mut collect)?;
+    }
+    assembler.flush(&mut collect)?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
+}
+
+/// Reads a whole scope (`sources` of each row, deleted rows only if `include_deleted`)
+/// from one snapshot, calling `taken` once the snapshot exists (a subscription registers
+/// under its scope's lock and releases the lock there).
+pub fn read_scope_then(
+    store: &Store,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    taken: impl FnOnce(),
+) -> Result<Vec<RecordBatch>> {
+    let scope_prefix = keys::scope_row_prefix(request.entry.id(), &request.scope);
+    let lower = request.visible_from.clone().unwrap_or_else(|| scope_prefix.clone());
+    let ranges = vec![(lower, keys::prefix_upper_bound(&scope_prefix))];
+    let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
+    let mut batches = Vec::new();
+    let mut collect = |b: RecordBatch| {
+        batches.push(b);
+        true
+    };
+    store.scan_ranges_then(&ranges, taken, |key, value| assembler.add(key, value, &mut collect))?;
+    assembler.flush(&mut collect)?;
+    Ok(batches)
 }
 
 /// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key

@@ -17,13 +17,14 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
+use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry, TableKind};
 use crate::error::{EngineError, SqlState};
 use crate::shared::EngineShared;
 use crate::provider::key_range;
 use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};
+use crate::provider::writer::stream_visible_from;
 use crate::storage::RowScope;
 
 /// Which optional columns a statement sees on a table.
@@ -121,8 +122,12 @@ impl EngineTableProvider {
         &self.scope
     }
 
-    /// Refuses a write the resolver did not allow for this statement.
+    /// Refuses a write the resolver did not allow for this statement, and UPDATE or
+    /// DELETE of a STREAM table.
     pub fn check_write(&self, kind: DmlKind) -> Result<(), EngineError> {
+        if kind == DmlKind::UpdateOrDelete && self.entry.kind() == TableKind::Stream {
+            return Err(crate::provider::writer::append_only(&self.entry));
+        }
         if self.write == Some(kind) {
             return Ok(());
         }
@@ -133,6 +138,15 @@ impl EngineTableProvider {
                 self.entry.definition.qualified_name()
             ),
         ))
+    }
+
+    /// For a STREAM table with a TTL, the first key a read now may show.
+    fn visible_from(&self) -> Option<Vec<u8>> {
+        if self.entry.kind() != TableKind::Stream || self.entry.definition.options.ttl_seconds.is_none() {
+            return None;
+        }
+        let prefix = crate::storage::keys::scope_row_prefix(self.entry.id(), &self.scope);
+        Some(stream_visible_from(&self.entry, &prefix, self.shared.now_millis()))
     }
 
     fn first_key_column(&self) -> Option<(&str, &DataType)> {
@@ -203,6 +217,7 @@ impl TableProvider for EngineTableProvider {
             batch_rows: self.shared.config.scan_batch_rows,
             parallelism: state.config().target_partitions(),
             parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
+            visible_from: self.visible_from(),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
     }

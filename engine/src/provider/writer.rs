@@ -8,6 +8,13 @@
 //! primary-key uniqueness against storage and within the statement), encodes its rows and
 //! hands them to the store's commit section, which assigns their `_seq` values and writes
 //! them in one atomic batch. A failing statement writes nothing and consumes no `_seq`.
+//!
+//! STREAM tables are append-only: rows are keyed by arrival time (engine clock) and an
+//! internal row id, MAX_ROWS trims a user's oldest rows in the inserting statement's own
+//! commit, EPHEMERAL tables store nothing while nobody subscribes, and UPDATE and DELETE
+//! are refused. When a subscription watches the scope, the committed rows (with the rows
+//! they replaced) are published to the live hub, still under the scope's lock, so a
+//! feed's changes reach it in `_seq` order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,13 +23,15 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
-use crate::catalog::TableEntry;
+use crate::catalog::{TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
+use crate::live::{ChangeBatch, FeedKey};
+use crate::provider::scan::decode_user_rows;
 use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, ScopeWriteGuard, off_async};
+use crate::storage::{ChangeSet, Committed, ScopeWriteGuard, off_async};
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -107,7 +116,11 @@ impl LockedWriter {
         off_async(move || {
             let (changes, count) = prepare(&self.writer)?;
             if !changes.is_empty() {
-                self.writer.shared.store.commit(changes)?;
+                let keeps_rows = changes.keeps_rows();
+                let committed = self.writer.shared.store.commit(changes)?;
+                if keeps_rows {
+                    self.writer.publish(committed)?;
+                }
             }
             drop(self);
             Ok(count)
@@ -119,7 +132,8 @@ impl LockedWriter {
     pub async fn insert(self, batches: Vec<RecordBatch>) -> Result<u64> {
         self.commit_with(move |writer| {
             let changes = writer.prepare_insert(&batches)?;
-            let count = changes.row_count() as u64;
+            // Every row counts as inserted, also those a STREAM table does not keep.
+            let count = batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
             Ok((changes, count))
         })
         .await
@@ -149,13 +163,77 @@ impl LockedWriter {
     }
 }
 
+/// The feed of one scope of a table.
+pub fn feed_key(table_id: u64, scope: &RowScope) -> FeedKey {
+    FeedKey {
+        table_id,
+        user: match scope {
+            RowScope::Shared => None,
+            RowScope::User(user) => Some(*user),
+        },
+    }
+}
+
+/// The error for UPDATE and DELETE on a STREAM table.
+pub fn append_only(entry: &TableEntry) -> EngineError {
+    EngineError::not_supported(format!(
+        "STREAM table {} is append-only: UPDATE and DELETE are not supported (TRUNCATE removes your rows)",
+        entry.definition.qualified_name()
+    ))
+}
+
 impl TableWriter {
+    fn is_stream(&self) -> bool {
+        self.entry.kind() == TableKind::Stream
+    }
+
+    fn feed(&self) -> FeedKey {
+        feed_key(self.entry.id(), &self.scope)
+    }
+
+    /// An empty change set; one that keeps its rows for the live hub when a subscription
+    /// watches this scope (asked under the scope's lock, which subscriptions register
+    /// under too).
+    fn new_changes(&self) -> ChangeSet {
+        if self.shared.live.watches(self.feed()) { ChangeSet::keeping_rows() } else { ChangeSet::default() }
+    }
+
+    /// Hands committed rows to the live hub as one change batch.
+    fn publish(&self, committed: Committed) -> Result<()> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = committed.rows;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut has_new = Vec::with_capacity(rows.len());
+        let mut has_old = Vec::with_capacity(rows.len());
+        for (_, value, previous) in &rows {
+            let header = decode_header(value)?;
+            seqs.push(header.seq);
+            has_new.push(!header.deleted);
+            has_old.push(match previous {
+                Some(previous) => !decode_header(previous)?.deleted,
+                None => false,
+            });
+        }
+        let new_rows = decode_user_rows(&self.entry, rows.iter().map(|(key, value, _)| (key.as_slice(), value.as_slice())))?;
+        let old_rows = decode_user_rows(
+            &self.entry,
+            rows.iter().map(|(key, value, previous)| (key.as_slice(), previous.as_deref().unwrap_or(value))),
+        )?;
+        self.shared.live.publish(ChangeBatch { feed: self.feed(), seqs, new_rows, old_rows, has_new, has_old });
+        Ok(())
+    }
+
     fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
         for batch in batches {
             self.check_not_null(batch.columns())?;
         }
+        if self.is_stream() {
+            return self.prepare_stream_insert(batches);
+        }
         let now = self.shared.now_millis();
-        let mut changes = ChangeSet::default();
+        let mut changes = self.new_changes();
         let store = &self.shared.store;
         let version = self.entry.definition.schema_version;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -194,12 +272,62 @@ impl TableWriter {
         Ok(changes)
     }
 
+    /// STREAM rows: keyed by arrival time and row id; the oldest rows over MAX_ROWS are
+    /// removed in the same commit; nothing is stored for an EPHEMERAL table nobody
+    /// subscribes to.
+    fn prepare_stream_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
+        let options = &self.entry.definition.options;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut changes = self.new_changes();
+        if rows == 0 || (options.ephemeral == Some(true) && !self.shared.live.watches_table(self.entry.id())) {
+            return Ok(changes);
+        }
+        let now = self.shared.now_millis();
+        let version = self.entry.definition.schema_version;
+        // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
+        let keep_new = options.max_rows.map_or(rows, |max| rows.min(max as usize));
+        let skip = rows - keep_new;
+        if let Some(max) = options.max_rows {
+            let end = keys::prefix_upper_bound(&self.scope_prefix).unwrap_or_default();
+            let keep_old = max - keep_new as u64;
+            if let Some(oldest_kept) = self.shared.store.key_before_newest(&self.scope_prefix, &end, keep_old)? {
+                // `oldest_kept` is the newest row that goes: clear up to and including it.
+                let mut through = oldest_kept;
+                through.push(0);
+                changes.delete_range(self.scope_prefix.clone(), through);
+            }
+        }
+        changes.uses_row_ids();
+        let mut row_id = self.shared.store.allocate_row_ids(keep_new as u64);
+        let readers = column_readers(batches.iter())?;
+        let mut position = 0;
+        for (batch_index, batch) in batches.iter().enumerate() {
+            for row in 0..batch.num_rows() {
+                position += 1;
+                if position <= skip {
+                    continue;
+                }
+                let mut key = self.scope_prefix.clone();
+                key.extend_from_slice(&keys::stream_row_suffix(now, row_id));
+                row_id += 1;
+                let mut value = Vec::new();
+                let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
+                encode_row(header, &readers[batch_index], row, &mut value);
+                changes.put_row(key, value);
+            }
+        }
+        Ok(changes)
+    }
+
     fn prepare_update(&self, batches: &[(RecordBatch, ArrayRef)]) -> Result<(ChangeSet, u64)> {
+        if self.is_stream() {
+            return Err(append_only(&self.entry));
+        }
         for (batch, _) in batches {
             self.check_not_null(batch.columns())?;
         }
         let now = self.shared.now_millis();
-        let mut changes = ChangeSet::default();
+        let mut changes = self.new_changes();
         let store = &self.shared.store;
         let version = self.entry.definition.schema_version;
         // Old key -> (batch, row); the first match of a row wins.
@@ -255,22 +383,29 @@ impl TableWriter {
         let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
         let count = live.len() as u64;
         for ((old_key, batch_index, row, mut old_value), new_key) in live.into_iter().zip(&new_keys) {
+            let previous = changes.keeps_rows().then(|| old_value.clone());
+            let mut replaced = None;
             if &old_key != new_key && !new_key_set.contains(&old_key) {
                 let header = decode_header(&old_value)?;
                 rewrite_header(&mut old_value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
-                changes.put_row(old_key, old_value);
+                changes.put_row_over(old_key, old_value, previous);
+            } else if &old_key == new_key {
+                replaced = previous;
             }
             let mut value = Vec::new();
             let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
             encode_row(header, &readers[batch_index], row, &mut value);
-            changes.put_row(new_key.clone(), value);
+            changes.put_row_over(new_key.clone(), value, replaced);
         }
         Ok((changes, count))
     }
 
     fn prepare_delete(&self, row_keys: &[ArrayRef]) -> Result<(ChangeSet, u64)> {
+        if self.is_stream() {
+            return Err(append_only(&self.entry));
+        }
         let now = self.shared.now_millis();
-        let mut changes = ChangeSet::default();
+        let mut changes = self.new_changes();
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
         for array in row_keys {
@@ -290,8 +425,9 @@ impl TableWriter {
             if header.deleted {
                 continue;
             }
+            let previous = changes.keeps_rows().then(|| value.clone());
             rewrite_header(&mut value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
-            changes.put_row(key, value);
+            changes.put_row_over(key, value, previous);
             count += 1;
         }
         Ok((changes, count))
@@ -299,15 +435,26 @@ impl TableWriter {
 
     fn prepare_truncate(&self) -> Result<(ChangeSet, u64)> {
         let now = self.shared.now_millis();
-        let mut changes = ChangeSet::default();
+        let mut changes = self.new_changes();
         let mut count = 0;
         let upper = keys::prefix_upper_bound(&self.scope_prefix);
+        if self.is_stream() {
+            // Append-only rows have no soft delete: the user's rows go for good. The count
+            // is of the rows a read would have shown (not yet expired).
+            let end = upper.unwrap_or_default();
+            let visible_from = stream_visible_from(&self.entry, &self.scope_prefix, now);
+            let count = self.shared.store.count_keys(&visible_from, &end)?;
+            changes.delete_range(self.scope_prefix.clone(), end);
+            return Ok((changes, count));
+        }
+        let keep = changes.keeps_rows();
         self.shared.store.scan_range(&self.scope_prefix, upper.as_deref(), |key, value| {
             let header = decode_header(value)?;
             if !header.deleted {
+                let previous = keep.then(|| value.to_vec());
                 let mut value = value.to_vec();
                 rewrite_header(&mut value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
-                changes.put_row(key.to_vec(), value);
+                changes.put_row_over(key.to_vec(), value, previous);
                 count += 1;
             }
             Ok(true)
@@ -381,6 +528,15 @@ impl TableWriter {
                 self.entry.definition.qualified_name()
             ),
         )
+    }
+}
+
+/// The first key of a STREAM scope that a read at `now` shows: rows that arrived
+/// TTL_SECONDS or more before `now` are invisible (the whole scope without a TTL).
+pub fn stream_visible_from(entry: &TableEntry, scope_prefix: &[u8], now: i64) -> Vec<u8> {
+    match entry.definition.options.ttl_seconds {
+        Some(ttl) => keys::stream_rows_before(scope_prefix, now.saturating_sub(ttl as i64 * 1000) + 1),
+        None => scope_prefix.to_vec(),
     }
 }
 

@@ -22,10 +22,11 @@ use datafusion::sql::sqlparser::ast::Statement;
 use crate::error::{EngineError, Result};
 use crate::exec::{self, ExecContext};
 use crate::functions::with_effective_user;
+use crate::live::Subscription;
 use crate::permissions::SessionUser;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
-use crate::sql::parser::EngineStatement;
+use crate::sql::parser::{EngineStatement, SubscribeRequest};
 use crate::sql::parse_statements;
 
 /// One user's connection. Statements of one session run one at a time; open one session
@@ -129,6 +130,15 @@ impl Session {
         Ok(results)
     }
 
+    /// Opens a live subscription as the session's user (the embedding API of `SUBSCRIBE
+    /// TO`): its initial rows, then one event per committed change (see SPEC.md section 14).
+    pub async fn subscribe(&mut self, request: SubscribeRequest) -> Result<Subscription> {
+        self.refresh_user()?;
+        let name = self.login.name.clone();
+        let text = request.to_string();
+        with_effective_user(&name, Box::pin(exec::subscribe::subscribe(&self.exec, &request, &text))).await
+    }
+
     /// Re-reads the session's user before a statement: a changed role applies from the
     /// next statement, a dropped user ends the session (28000). Also ends an EXECUTE AS
     /// whose statement was cancelled (its future dropped).
@@ -178,6 +188,11 @@ impl Session {
                 self.act_as(outer);
                 result
             }
+            EngineStatement::Subscribe(request) => {
+                let text = request.to_string();
+                exec::subscribe::subscribe(ctx, &request, &text).await.map(|s| QueryResult::Subscription(Box::new(s)))
+            }
+            EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id),
             EngineStatement::Sql { statement, mentions } => {
                 if let Statement::Update(update) = statement.as_ref()
                     && mentions.is_empty()

@@ -58,8 +58,41 @@ pub enum EngineStatement {
     ExecuteAs { user: String, statement: Box<EngineStatement> },
     /// `ALTER TABLE t SET ACCESS_LEVEL [=] 'PUBLIC' | 'PRIVATE' | 'RESTRICTED'`.
     SetAccessLevel { table: ObjectRef, access_level: AccessLevel },
+    /// `SUBSCRIBE TO t [WHERE predicate] [OPTIONS (from_seq = N, last_rows = N)]`.
+    Subscribe(SubscribeRequest),
+    /// `KILL LIVE QUERY 'id'`.
+    KillLiveQuery { live_id: String },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
+}
+
+/// What a subscription asks for (SQL `SUBSCRIBE TO`, or the embedding API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    pub table: ObjectRef,
+    /// The WHERE predicate, as SQL text over the table's columns.
+    pub predicate: Option<String>,
+    /// Start after this `_seq` (resume): the rows changed since, then every change.
+    pub from_seq: Option<u64>,
+    /// Start with only the newest N matching rows.
+    pub last_rows: Option<u64>,
+}
+
+impl std::fmt::Display for SubscribeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SUBSCRIBE TO {}", self.table)?;
+        if let Some(predicate) = &self.predicate {
+            write!(f, " WHERE {predicate}")?;
+        }
+        let options: Vec<String> = [("from_seq", self.from_seq), ("last_rows", self.last_rows)]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name} = {v}")))
+            .collect();
+        if !options.is_empty() {
+            write!(f, " OPTIONS ({})", options.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// What `ALTER USER` changes.
@@ -155,6 +188,16 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
         ("CREATE" | "ALTER" | "DROP", "USER") if word(2) != "TABLE" => return parse_user_statement(tokens),
         ("EXECUTE", "AS") => return parse_execute_as(tokens, dialect),
         ("ALTER", "TABLE") if is_set_access_level(&tokens) => return parse_set_access_level(tokens),
+        ("SUBSCRIBE", _) => return parse_subscribe(tokens, dialect),
+        ("KILL", "LIVE") => {
+            let mut words = Words::new(tokens);
+            words.expect_keyword("KILL")?;
+            words.expect_keyword("LIVE")?;
+            words.expect_keyword("QUERY")?;
+            let live_id = words.string("a live query id in single quotes")?;
+            words.end()?;
+            return Ok(EngineStatement::KillLiveQuery { live_id });
+        }
         ("FLUSH", _) => {
             return Err(EngineError::not_supported(
                 "FLUSH is not supported yet: cold storage (Parquet) arrives in a later release",
@@ -361,6 +404,41 @@ impl Words {
         }
     }
 
+    /// `name` or `namespace.name`.
+    fn object_ref(&mut self) -> Result<ObjectRef> {
+        let first = self.identifier()?;
+        if self.take_token(&Token::Period) {
+            return Ok(ObjectRef { namespace: Some(first), name: self.identifier()? });
+        }
+        Ok(ObjectRef { namespace: None, name: first })
+    }
+
+    fn take_token(&mut self, token: &Token) -> bool {
+        let found = self.tokens.get(self.at) == Some(token);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect_token(&mut self, token: Token, what: &str) -> Result<()> {
+        if self.take_token(&token) { Ok(()) } else { Err(self.unexpected(what)) }
+    }
+
+    /// A non-negative integer literal (the value of option `name`).
+    fn count(&mut self, name: &str) -> Result<u64> {
+        match self.tokens.get(self.at) {
+            Some(Token::Number(text, _)) => {
+                let value = text.parse().map_err(|_| {
+                    EngineError::invalid_parameter(format!("invalid value {text} for {name}: expected a non-negative integer"))
+                })?;
+                self.at += 1;
+                Ok(value)
+            }
+            _ => Err(self.unexpected(&format!("a non-negative integer for {name}"))),
+        }
+    }
+
     fn end(&self) -> Result<()> {
         match self.tokens.get(self.at) {
             None => Ok(()),
@@ -476,6 +554,74 @@ fn parse_execute_as(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result
     let inner = tokens[significant[words.at] + 1..significant[significant.len() - 1]].to_vec();
     let statement = parse_one(inner, dialect)?;
     Ok(EngineStatement::ExecuteAs { user, statement: Box::new(statement) })
+}
+
+/// `SUBSCRIBE TO [ns.]t [WHERE predicate] [OPTIONS (from_seq = N, last_rows = N)]`.
+fn parse_subscribe(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<EngineStatement> {
+    let significant: Vec<TokenWithSpan> = tokens.into_iter().filter(|t| is_significant(&t.token)).collect();
+    let mut words = Words::new(significant.clone());
+    words.expect_keyword("SUBSCRIBE")?;
+    words.expect_keyword("TO")?;
+    let table = words.object_ref()?;
+    // OPTIONS (...) closes the statement; the predicate is everything between.
+    let mut options_at = significant.len();
+    let mut depth = 0i32;
+    for (index, token) in significant.iter().enumerate().skip(words.at) {
+        match &token.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("OPTIONS") => {
+                if significant.get(index + 1).map(|t| &t.token) == Some(&Token::LParen) {
+                    options_at = index;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut predicate = None;
+    if words.keyword("WHERE") {
+        let expression = significant[words.at..options_at].to_vec();
+        if expression.is_empty() {
+            return Err(EngineError::syntax("SQL syntax error: SUBSCRIBE ... WHERE needs a predicate"));
+        }
+        let mut parser = Parser::new(dialect).with_tokens_with_locations(expression);
+        let expr = parser.parse_expr().map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
+        if parser.peek_token().token != Token::EOF {
+            return Err(EngineError::syntax(format!(
+                "SQL syntax error: unexpected {} in the SUBSCRIBE predicate",
+                parser.peek_token().token
+            )));
+        }
+        predicate = Some(expr.to_string());
+        words.at = options_at;
+    }
+    let (mut from_seq, mut last_rows) = (None, None);
+    if words.keyword("OPTIONS") {
+        words.expect_token(Token::LParen, "(")?;
+        loop {
+            let name = words.identifier()?;
+            words.optional_equals();
+            let value = words.count(&name)?;
+            let slot = match name.as_str() {
+                "from_seq" => &mut from_seq,
+                "last_rows" => &mut last_rows,
+                other => {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "unknown subscription option {other}: expected from_seq or last_rows"
+                    )));
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(EngineError::invalid_parameter(format!("subscription option {name} is given twice")));
+            }
+            if !words.take_token(&Token::Comma) {
+                break;
+            }
+        }
+        words.expect_token(Token::RParen, ")")?;
+    }
+    words.end()?;
+    Ok(EngineStatement::Subscribe(SubscribeRequest { table, predicate, from_seq, last_rows }))
 }
 
 fn is_set_access_level(tokens: &[TokenWithSpan]) -> bool {

@@ -148,6 +148,43 @@ pub fn row_key(scope_prefix: &[u8], encoded_primary_key: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The row-key part of a STREAM row: its arrival time (engine clock, milliseconds, big
+/// endian) and then an internal row id, so one user's rows are in arrival order and every
+/// row that arrived before an instant is one key range ([`stream_rows_before`]).
+pub fn stream_row_suffix(arrival_millis: i64, row_id: u64) -> [u8; 16] {
+    let mut suffix = [0u8; 16];
+    suffix[..8].copy_from_slice(&(arrival_millis.max(0) as u64).to_be_bytes());
+    suffix[8..].copy_from_slice(&row_id.to_be_bytes());
+    suffix
+}
+
+/// The first key of a scope's STREAM rows that arrived at `millis` or later: every key
+/// of the scope below it arrived earlier.
+pub fn stream_rows_before(scope_prefix: &[u8], millis: i64) -> Vec<u8> {
+    let mut key = scope_prefix.to_vec();
+    key.extend_from_slice(&(millis.max(0) as u64).to_be_bytes());
+    key
+}
+
+/// The arrival time of a STREAM row, from the row-key part after the scope prefix.
+pub fn stream_arrival_millis(row_key_suffix: &[u8]) -> Option<i64> {
+    row_key_suffix.get(..8).and_then(|b| b.try_into().ok()).map(|b| u64::from_be_bytes(b) as i64)
+}
+
+/// The prefix of every per-user scope of a table (USER and STREAM tables).
+pub fn user_scopes_prefix(table_id: TableId) -> Vec<u8> {
+    let mut key = table_row_prefix(table_id);
+    key.push(0x01);
+    key
+}
+
+/// The user whose scope a row key of `table_id` belongs to (`None` for SHARED rows or
+/// keys of other tables).
+pub fn user_of_row_key(table_id: TableId, key: &[u8]) -> Option<UserId> {
+    let rest = key.strip_prefix(user_scopes_prefix(table_id).as_slice())?;
+    rest.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+}
+
 /// The smallest key greater than every key that starts with `prefix`, or `None` when the
 /// prefix is all `0xFF` (no upper bound).
 pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {

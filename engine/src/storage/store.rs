@@ -100,13 +100,42 @@ pub struct ChangeSet {
     changes: Vec<Change>,
     counters: Vec<(Counter, u64)>,
     uses_row_ids: bool,
+    /// Whether the commit hands the written rows back ([`Committed::rows`]), each with
+    /// the row it replaced, for the change feed.
+    keep_rows: bool,
+    previous: Vec<Option<Vec<u8>>>,
 }
 
 impl ChangeSet {
+    /// A change set whose commit hands its rows back, with the rows they replaced
+    /// ([`ChangeSet::put_row_over`]), for live subscriptions.
+    pub fn keeping_rows() -> Self {
+        ChangeSet { keep_rows: true, ..ChangeSet::default() }
+    }
+
     /// Writes a row; its `_seq` is assigned at commit (rows get increasing values in the
     /// order they are added).
     pub fn put_row(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put_row_over(key, value, None);
+    }
+
+    /// Writes a row that replaces `previous` (the stored value it overwrites), which a
+    /// change set [keeping rows](ChangeSet::keeping_rows) hands back after the commit.
+    pub fn put_row_over(&mut self, key: Vec<u8>, value: Vec<u8>, previous: Option<Vec<u8>>) {
         self.rows.push((key, value));
+        if self.keep_rows {
+            self.previous.push(previous);
+        }
+    }
+
+    /// Whether the commit will hand the rows back.
+    pub fn keeps_rows(&self) -> bool {
+        self.keep_rows
+    }
+
+    /// Deletes every key in `[from, to)`.
+    pub fn delete_range(&mut self, from: Vec<u8>, to: Vec<u8>) {
+        self.changes.push(Change::DeleteRange(from, to));
     }
 
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
@@ -136,6 +165,13 @@ impl ChangeSet {
 
     /// Adds every change of `other` after this set's.
     pub fn append(&mut self, other: ChangeSet) {
+        if self.keep_rows {
+            if other.keep_rows {
+                self.previous.extend(other.previous);
+            } else {
+                self.previous.extend(std::iter::repeat_n(None, other.rows.len()));
+            }
+        }
         self.rows.extend(other.rows);
         self.changes.extend(other.changes);
         self.counters.extend(other.counters);
@@ -153,10 +189,13 @@ impl ChangeSet {
 }
 
 /// The `_seq` values one commit assigned: `first..=last` (empty when it wrote no row).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Committed {
     pub first_seq: u64,
     pub last_seq: u64,
+    /// For a change set [keeping rows](ChangeSet::keeping_rows): each row as written
+    /// (its `_seq` set, in `_seq` order) with the value it replaced.
+    pub rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Store {
@@ -267,22 +306,24 @@ impl Store {
     /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
     /// writes everything in one batch, inside the commit section.
     pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {
-        let ChangeSet { rows, changes, counters, uses_row_ids } = changes;
+        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous } = changes;
         let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.last_seq.load(Ordering::SeqCst);
         let mut batch = WriteBatch::default();
-        let mut seq = before;
-        for (key, mut value) in rows {
-            seq += 1;
-            set_seq(&mut value, seq)?;
-            batch.put(key, value);
-        }
+        // Deletions first: a range a statement clears (a STREAM table's oldest rows) never
+        // takes the rows the same statement writes.
         for change in changes {
             match change {
                 Change::Put(key, value) => batch.put(key, value),
                 Change::Delete(key) => batch.delete(key),
                 Change::DeleteRange(from, to) => batch.delete_range(from, to),
             }
+        }
+        let mut seq = before;
+        for (key, value) in &mut rows {
+            seq += 1;
+            set_seq(value, seq)?;
+            batch.put(&key, &value);
         }
         if seq != before {
             batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
@@ -296,7 +337,58 @@ impl Store {
         }
         self.db.write(batch)?;
         self.last_seq.store(seq, Ordering::SeqCst);
-        Ok(Committed { first_seq: before + 1, last_seq: seq })
+        let rows = if keep_rows {
+            let mut previous = previous.into_iter();
+            rows.into_iter().map(|(key, value)| (key, value, previous.next().flatten())).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Committed { first_seq: before + 1, last_seq: seq, rows })
+    }
+
+    /// The last `_seq` committed.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
+    /// The key that has exactly `newer` keys after it in `[lower, upper)`, counting from
+    /// the end (`newer = 0`: the last key); `None` when the range holds `newer` keys or
+    /// fewer. Walks `newer + 1` keys backwards.
+    pub fn key_before_newest(&self, lower: &[u8], upper: &[u8], newer: u64) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
+        iter.seek_to_last();
+        let mut skipped = 0;
+        while iter.valid() {
+            if skipped == newer {
+                return Ok(iter.key().map(<[u8]>::to_vec));
+            }
+            skipped += 1;
+            iter.prev();
+        }
+        iter.status()?;
+        Ok(None)
+    }
+
+    /// How many keys lie in `[lower, upper)`.
+    pub fn count_keys(&self, lower: &[u8], upper: &[u8]) -> Result<u64> {
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
+        iter.seek(lower);
+        let mut count = 0;
+        while iter.valid() {
+            count += 1;
+            iter.next();
+        }
+        iter.status()?;
+        Ok(count)
+    }
+
+    /// The first key at or after `lower` and below `upper`.
+    pub fn first_key(&self, lower: &[u8], upper: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
+        iter.seek(lower);
+        let key = iter.key().map(<[u8]>::to_vec);
+        iter.status()?;
+        Ok(key)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -341,9 +433,21 @@ impl Store {
     pub fn scan_ranges(
         &self,
         ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+        visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.scan_ranges_then(ranges, || {}, visit)
+    }
+
+    /// [`Store::scan_ranges`], calling `taken` once the snapshot exists and before the
+    /// first key is read (a subscription releases its scope lock there).
+    pub fn scan_ranges_then(
+        &self,
+        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+        taken: impl FnOnce(),
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let snapshot = self.db.snapshot();
+        taken();
         for (lower, upper) in ranges {
             let mut iter = snapshot.raw_iterator_opt(bounded(lower, upper.as_deref()));
             iter.seek(lower);

@@ -3,6 +3,8 @@
 //! below dba, the listings hold only what that user may read ([`resolver::may_list`]).
 
 mod columns;
+mod jobs;
+mod live_queries;
 mod namespaces;
 mod tables;
 mod users;
@@ -28,6 +30,8 @@ pub fn system_table_batch(shared: &EngineShared, user: &SessionUser, name: &str)
         "tables" => Some(tables::batch(shared, user, &listed)),
         "columns" => Some(columns::batch(shared, &listed)),
         "users" => Some(users::batch(shared)),
+        "jobs" => Some(jobs::batch(shared)),
+        "live_queries" => Some(live_queries::batch(shared, user)),
         _ => None,
     }
 }

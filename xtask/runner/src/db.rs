@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use engine::exports::datafusion::error::DataFusionError;
 use engine::exports::datafusion::logical_expr::LogicalPlan;
 use engine::exports::datafusion::prelude::{SessionConfig, SessionContext};
-use engine::{Engine, EngineConfig, EngineError, ErrorOrigin, ManualClock, Session};
+use engine::{Engine, EngineConfig, EngineError, ErrorOrigin, ManualClock, Session, Subscription};
 use sqllogictest::{AsyncDB, DBOutput};
 use tokio::sync::Mutex;
 
@@ -78,12 +78,22 @@ pub struct EngineHolder {
     engine: Option<Engine>,
     sessions: HashMap<String, Session>,
     bindings: HashMap<String, Binding>,
+    /// The open subscription of each connection (its last `SUBSCRIBE TO`), read by
+    /// `FETCH EVENTS`. Subscriptions outlive a restart: they receive their final event.
+    subscriptions: HashMap<String, Subscription>,
 }
 
 impl EngineHolder {
     pub fn open(data_dir: PathBuf, clock: Arc<ManualClock>) -> Result<Self, HarnessError> {
         let engine = Engine::open(Self::config(&data_dir, &clock))?;
-        Ok(EngineHolder { data_dir, clock, engine: Some(engine), sessions: HashMap::new(), bindings: HashMap::new() })
+        Ok(EngineHolder {
+            data_dir,
+            clock,
+            engine: Some(engine),
+            sessions: HashMap::new(),
+            bindings: HashMap::new(),
+            subscriptions: HashMap::new(),
+        })
     }
 
     fn config(data_dir: &std::path::Path, clock: &Arc<ManualClock>) -> EngineConfig {
@@ -97,6 +107,12 @@ impl EngineHolder {
         self.sessions.clear();
         self.engine = None;
         self.engine = Some(Engine::open(Self::config(&self.data_dir, &self.clock))?);
+        Ok(())
+    }
+
+    /// Runs the engine's due jobs (the `jobs run` directive).
+    pub async fn run_jobs(&self) -> Result<(), HarnessError> {
+        self.engine().run_jobs().await?;
         Ok(())
     }
 
@@ -134,6 +150,9 @@ impl EngineHolder {
     }
 
     async fn run(&mut self, connection: &str, sql: &str) -> Result<engine::QueryResult, HarnessError> {
+        if is_fetch_events(sql) {
+            return self.fetch_events(connection).await;
+        }
         if !self.sessions.contains_key(connection) {
             let session = match self.bindings.get(connection) {
                 Some(binding) => self.open_session(binding)?,
@@ -151,8 +170,33 @@ impl EngineHolder {
             self.sessions.insert(connection.to_string(), session);
         }
         let session = self.sessions.get_mut(connection).expect("inserted above");
-        Ok(session.execute(sql).await?)
+        match session.execute(sql).await? {
+            engine::QueryResult::Subscription(subscription) => {
+                self.subscriptions.insert(connection.to_string(), *subscription);
+                Ok(engine::QueryResult::Message("SUBSCRIBE".into()))
+            }
+            other => Ok(other),
+        }
     }
+
+    /// `FETCH EVENTS`: the events the connection's subscription received since the last
+    /// fetch, once the engine has delivered every change committed so far.
+    async fn fetch_events(&mut self, connection: &str) -> Result<engine::QueryResult, HarnessError> {
+        let Some(subscription) = self.subscriptions.get_mut(connection) else {
+            return Err(HarnessError {
+                message: format!("connection {connection} has no subscription: run SUBSCRIBE TO on it first"),
+                sql_state: None,
+            });
+        };
+        let events = subscription.received().await;
+        crate::events::event_rows(subscription.schema(), &events).map_err(|message| HarnessError { message, sql_state: None })
+    }
+}
+
+/// Whether `sql` is the harness's `FETCH EVENTS` statement.
+fn is_fetch_events(sql: &str) -> bool {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    matches!(words.as_slice(), [fetch, events] if fetch.eq_ignore_ascii_case("FETCH") && events.eq_ignore_ascii_case("EVENTS"))
 }
 
 /// Root's password in every scenario (`connect c user root password root-password`).

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::db::{Binding, EngineHolder, Login};
 
 /// The words that start a directive.
-const DIRECTIVE_WORDS: [&str; 3] = ["restart", "clock", "connect"];
+const DIRECTIVE_WORDS: [&str; 4] = ["restart", "clock", "connect", "jobs"];
 
 /// Marks a directive line in the text given to sqllogictest.
 const MARKER: &str = "# directive: ";
@@ -29,6 +29,8 @@ pub enum Directive {
     ClockAdvance { millis: i64 },
     /// Set the test clock to an instant (milliseconds since the Unix epoch).
     ClockSet { millis: i64 },
+    /// Run every engine job that has work now (STREAM eviction), to completion.
+    RunJobs,
     /// Bind a connection to a user (`fails`: instead, check that the login fails with
     /// this SQLSTATE, binding nothing).
     Connect { connection: String, binding: Binding, fails: Option<String> },
@@ -67,6 +69,7 @@ fn parse_directive(line: &str) -> Result<Directive, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         ["restart"] => Ok(Directive::Restart),
+        ["jobs", "run"] => Ok(Directive::RunJobs),
         ["clock", "advance", amount] => Ok(Directive::ClockAdvance { millis: parse_duration(amount)? }),
         ["clock", "set", instant] => Ok(Directive::ClockSet { millis: parse_instant(instant)? }),
         ["connect", connection, "user", user, rest @ ..] => {
@@ -128,9 +131,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-pub fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(), String> {
+pub async fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(), String> {
     match directive {
         Directive::Restart => holder.restart().map_err(|e| e.to_string()),
+        Directive::RunJobs => holder.run_jobs().await.map_err(|e| e.to_string()),
         Directive::ClockAdvance { millis } => {
             holder.clock().advance_millis(*millis);
             Ok(())
@@ -170,6 +174,8 @@ mod tests {
         assert!(preprocess("clock advance soon\n").is_err());
         assert!(preprocess("clock rewind 5s\n").is_err());
         assert!(preprocess("restart now\n").is_err());
+        assert!(preprocess("jobs\n").is_err());
+        assert_eq!(preprocess("jobs run\n").unwrap().directives[&1].0, Directive::RunJobs);
         assert!(preprocess("connect alice user alice\n").is_err());
         assert!(preprocess("connect alice user alice password pw fails\n").is_err());
     }

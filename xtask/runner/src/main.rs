@@ -4,6 +4,7 @@
 mod complete;
 mod db;
 mod directives;
+mod events;
 mod normalize;
 mod report;
 mod scenario;

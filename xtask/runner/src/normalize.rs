@@ -98,7 +98,7 @@ pub fn to_output(result: QueryResult, as_query: bool) -> Result<DBOutput<ColumnT
             Ok(DBOutput::Rows { types: vec![ColumnType::Integer], rows: vec![vec![count.to_string()]] })
         }
         QueryResult::Count(count) => Ok(DBOutput::StatementComplete(count)),
-        QueryResult::Message(_) => Ok(DBOutput::StatementComplete(0)),
+        QueryResult::Message(_) | QueryResult::Subscription(_) => Ok(DBOutput::StatementComplete(0)),
         QueryResult::Rows { schema, batches } => {
             let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
             let mut rows = Vec::new();

@@ -173,7 +173,7 @@ impl FileSession {
 
     pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
         let mut holder = self.holder.lock().await;
-        directives::apply(directive, &mut holder)
+        directives::apply(directive, &mut holder).await
     }
 }
 

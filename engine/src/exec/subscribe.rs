@@ -1,0 +1,184 @@
+//! SUBSCRIBE TO and KILL LIVE QUERY: opening and ending live subscriptions.
+//!
+//! A subscription resolves its table like a SELECT (same resolver, same permission check,
+//! the subscriber's row scope), plans its WHERE predicate with DataFusion over the table's
+//! columns, and then, under the scope's write lock, registers with the live hub at the
+//! current `_seq` high-water mark and takes the snapshot its initial rows are read from.
+//! The lock is released as soon as the snapshot exists; from then on writers of the scope
+//! publish their commits to it. So the initial rows and the events meet exactly: every
+//! change is in one or the other, never both.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DFSchema;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::catalog::{SystemColumn, TableEntry, TableKind};
+use crate::error::{EngineError, Result, SqlState};
+use crate::exec::context::ExecContext;
+use crate::live::change::matches;
+use crate::live::{EventKind, LiveEvent, Registration, Subscription};
+use crate::permissions::{self, TableAction};
+use crate::provider::ColumnSource;
+use crate::provider::scan::{ScanRequest, read_scope_then};
+use crate::provider::writer::{feed_key, stream_visible_from};
+use crate::resolver::{Resolved, ResolvedTable, resolve};
+use crate::result::QueryResult;
+use crate::sql::parser::SubscribeRequest;
+use crate::storage::{keys, off_async};
+
+/// Opens a subscription as the statement's effective user. `query`: the text that
+/// `system.live_queries` shows.
+pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &str) -> Result<Subscription> {
+    if request.from_seq.is_some() && request.last_rows.is_some() {
+        return Err(EngineError::invalid_parameter("a subscription takes from_seq or last_rows, not both"));
+    }
+    let (namespace, name) = ctx.qualify(&request.table);
+    let table = match resolve(&ctx.shared, &ctx.user, &namespace, &name, TableAction::Read)? {
+        Some(Resolved::Table(table)) => table,
+        Some(Resolved::View(view)) => {
+            return Err(EngineError::not_supported(format!(
+                "cannot subscribe to view {}: subscriptions are on tables",
+                view.qualified_name()
+            )));
+        }
+        Some(Resolved::System(system)) => {
+            return Err(EngineError::not_supported(format!("cannot subscribe to system table system.{system}")));
+        }
+        None if !ctx.shared.catalog.namespace_exists(&namespace) => return Err(EngineError::undefined_namespace(&namespace)),
+        None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
+    };
+    let filter = match &request.predicate {
+        Some(predicate) => Some(plan_predicate(ctx, &table.entry, predicate)?),
+        None => None,
+    };
+    let ResolvedTable { entry, scope } = table;
+    let guard = ctx.shared.locks.lock_scope(entry.id(), &scope).await;
+    match ctx.shared.catalog.table(&entry.definition.namespace, &entry.definition.name) {
+        Some(current) if current.id() == entry.id() => {}
+        _ => return Err(EngineError::undefined_table(entry.definition.qualified_name())),
+    }
+    let shared = ctx.shared.clone();
+    let registration = Registration {
+        user_id: ctx.user.id,
+        user_name: ctx.user.name.clone(),
+        namespace: entry.definition.namespace.clone(),
+        table: entry.definition.name.clone(),
+        query: query.trim().to_string(),
+        created_at: shared.now_millis(),
+        feed: feed_key(entry.id(), &scope),
+        filter: filter.clone(),
+        start_seq: 0,
+    };
+    let request = request.clone();
+    off_async(move || {
+        let start_seq = shared.store.last_seq();
+        let registration = Registration { start_seq, ..registration };
+        let subscription = shared.live.register(registration, entry.schema.clone(), Vec::new());
+        let with_deleted = entry.kind().system_columns().contains(&SystemColumn::Deleted);
+        let mut sources: Vec<ColumnSource> = (0..entry.definition.columns.len()).map(ColumnSource::User).collect();
+        sources.push(ColumnSource::System(SystemColumn::Seq));
+        if with_deleted {
+            sources.push(ColumnSource::System(SystemColumn::Deleted));
+        }
+        let scope_prefix = keys::scope_row_prefix(entry.id(), &scope);
+        let visible_from = (entry.kind() == TableKind::Stream && entry.definition.options.ttl_seconds.is_some())
+            .then(|| stream_visible_from(&entry, &scope_prefix, shared.now_millis()));
+        let read = ScanRequest {
+            entry: entry.clone(),
+            scope,
+            sources,
+            intervals: Vec::new(),
+            include_deleted: request.from_seq.is_some(),
+            limit: None,
+            batch_rows: shared.config.scan_batch_rows,
+            parallelism: 1,
+            parallel_min_bytes: u64::MAX,
+            visible_from,
+        };
+        let mut fields: Vec<_> = entry.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(datafusion::arrow::datatypes::Field::new("_seq", DataType::Int64, false));
+        if with_deleted {
+            fields.push(datafusion::arrow::datatypes::Field::new("_deleted", DataType::Boolean, false));
+        }
+        let read_schema = Arc::new(Schema::new(fields));
+        let batches = read_scope_then(&shared.store, &read_schema, &read, move || drop(guard))?;
+        let initial = initial_events(&entry, &read_schema, batches, filter.as_ref(), &request)?;
+        Ok(subscription.with_initial(initial))
+    })
+    .await
+}
+
+/// Plans `predicate` over the table's user columns into a boolean expression.
+fn plan_predicate(ctx: &ExecContext, entry: &TableEntry, predicate: &str) -> Result<Arc<dyn PhysicalExpr>> {
+    let schema = DFSchema::try_from(entry.schema.as_ref().clone()).map_err(EngineError::from_datafusion)?;
+    let expr = ctx.datafusion.parse_sql_expr(predicate, &schema)?;
+    let physical = ctx.datafusion.create_physical_expr(expr, &schema)?;
+    let data_type = physical.data_type(entry.schema.as_ref()).map_err(EngineError::from_datafusion)?;
+    if data_type != DataType::Boolean {
+        return Err(EngineError::new(
+            SqlState::DATATYPE_MISMATCH,
+            format!("the subscription predicate {predicate} is of type {data_type}, not boolean"),
+        ));
+    }
+    Ok(physical)
+}
+
+/// The initial events: the matching rows in `_seq` order (the newest `last_rows` of
+/// them); with `from_seq`, every row changed after it: matching rows as initial rows,
+/// deleted and no longer matching ones as deletes.
+fn initial_events(
+    entry: &TableEntry,
+    read_schema: &Arc<Schema>,
+    batches: Vec<RecordBatch>,
+    filter: Option<&Arc<dyn PhysicalExpr>>,
+    request: &SubscribeRequest,
+) -> Result<Vec<LiveEvent>> {
+    let internal = |e: datafusion::arrow::error::ArrowError| EngineError::internal(format!("initial rows: {e}"));
+    let all = concat_batches(read_schema, &batches).map_err(internal)?;
+    let user_columns = entry.definition.columns.len();
+    let order = sort_to_indices(all.column(user_columns), None, None).map_err(internal)?;
+    let all = take_record_batch(&all, &order).map_err(internal)?;
+    let rows = all.project(&(0..user_columns).collect::<Vec<_>>()).map_err(internal)?;
+    let seqs = all.column(user_columns).as_primitive::<Int64Type>().clone();
+    let deleted = (all.num_columns() > user_columns + 1).then(|| all.column(user_columns + 1).as_boolean().clone());
+    let matched = matches(filter, &rows)?;
+    let is_match = |i: usize| matched.as_ref().is_none_or(|m| m.is_valid(i) && m.value(i));
+    let is_deleted = |i: usize| deleted.as_ref().is_some_and(|d| d.value(i));
+    let mut events = Vec::new();
+    for i in 0..rows.num_rows() {
+        let seq = seqs.value(i) as u64;
+        let live = is_match(i) && !is_deleted(i);
+        match request.from_seq {
+            Some(from) if seq <= from => continue,
+            Some(_) if !live => events.push(LiveEvent::row(EventKind::Delete, seq, rows.slice(i, 1), None)),
+            _ if live => events.push(LiveEvent::row(EventKind::Initial, seq, rows.slice(i, 1), None)),
+            _ => {}
+        }
+    }
+    if let Some(last) = request.last_rows {
+        let keep = events.len().saturating_sub(last as usize);
+        events.drain(..keep);
+    }
+    Ok(events)
+}
+
+/// `KILL LIVE QUERY 'id'`: ends a subscription of the user's own (any, for dba and
+/// system) with a final event.
+pub fn kill(ctx: &ExecContext, live_id: &str) -> Result<QueryResult> {
+    let visible = ctx
+        .shared
+        .live
+        .list()
+        .into_iter()
+        .any(|info| info.live_id == live_id && (info.user_id == ctx.user.id || permissions::sees_all_objects(ctx.user.role)));
+    let killed = visible && ctx.shared.live.end(live_id, LiveEvent::end(format!("killed by KILL LIVE QUERY as {}", ctx.user.name))).is_some();
+    if !killed {
+        return Err(EngineError::new(SqlState::UNDEFINED_OBJECT, format!("live query '{live_id}' does not exist")));
+    }
+    Ok(QueryResult::Message("KILL LIVE QUERY".into()))
+}
