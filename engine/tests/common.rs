@@ -70,5 +70,6 @@ pub fn render(result: &QueryResult) -> String {
         QueryResult::Rows { batches, .. } => pretty_format_batches(batches).expect("printable").to_string(),
         QueryResult::Count(count) => format!("count: {count}"),
         QueryResult::Message(message) => message.clone(),
+        QueryResult::Subscription(subscription) => format!("subscription {}", subscription.id()),
     }
 }
