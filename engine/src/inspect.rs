@@ -9,7 +9,7 @@ use crate::catalog::TableEntry;
 use crate::shared::EngineShared;
 use crate::error::Result;
 use crate::storage::key_codec::{decode_key_values, decode_row_id};
-use crate::storage::keys::{DecodedKey, RowScope, decode_key};
+use crate::storage::keys::{self, DecodedKey, RowScope, decode_key};
 use crate::storage::row_codec::{RowDecoder, decode_header};
 
 /// One line per stored key, in key order.
@@ -60,7 +60,11 @@ fn describe_row(table_id: u64, scope: &RowScope, key: &[u8], value: &[u8], entry
     let Some(entry) = entry else {
         return format!("row #{table_id} {scope} ORPHAN key={key:?} ({} bytes)", value.len());
     };
-    let key_text = if entry.has_primary_key() {
+    let key_text = if entry.kind() == crate::catalog::TableKind::Stream {
+        let arrival = keys::stream_arrival_millis(key).map(|ms| ms.to_string()).unwrap_or_else(|| "?".into());
+        let row_id = key.get(8..).and_then(decode_row_id).map(|id| id.to_string()).unwrap_or_else(|| "?".into());
+        format!("arrival {arrival} ms, row-id {row_id}")
+    } else if entry.has_primary_key() {
         match decode_key_values(&entry.key_types(), key) {
             Ok(values) => values.iter().map(render).collect::<Vec<_>>().join(", "),
             Err(e) => format!("undecodable: {e}"),
@@ -99,8 +103,9 @@ fn describe_row(table_id: u64, scope: &RowScope, key: &[u8], value: &[u8], entry
             }
         })
         .unwrap_or_else(|| format!("unknown schema version {}", header.schema_version));
+    let owner = if scope == "shared" { String::new() } else { format!(" {scope}") };
     format!(
-        "row {}.{} ({key_text}) seq={} updated={} deleted={} v{} [{values}] ({} bytes)",
+        "row {}.{}{owner} ({key_text}) seq={} updated={} deleted={} v{} [{values}] ({} bytes)",
         entry.definition.namespace,
         entry.definition.name,
         header.seq,
