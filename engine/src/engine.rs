@@ -32,7 +32,7 @@ pub struct Engine {
 /// The engine's threads, stopped when the last [`Engine`] clone goes.
 struct Running {
     shared: Arc<EngineShared>,
-    jobs: Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>,
+    jobs: Option<JobRunner>,
 }
 
 impl std::fmt::Debug for Running {
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some((handle, stop)) = self.jobs.take() {
+        if let Some(JobRunner { handle, stop }) = self.jobs.take() {
             *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
             stop.1.notify_all();
             let _ = handle.join();
@@ -52,8 +52,14 @@ impl Drop for Running {
     }
 }
 
+/// The background job thread and its stop flag.
+struct JobRunner {
+    handle: JoinHandle<()>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
 /// Runs due jobs every `interval` until told to stop.
-fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>) {
+fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> JobRunner {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let signal = stop.clone();
     let handle = std::thread::Builder::new()
@@ -74,7 +80,7 @@ fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> (JoinHandl
             }
         })
         .expect("the job runner thread starts");
-    (handle, stop)
+    JobRunner { handle, stop }
 }
 
 impl Engine {

@@ -65,11 +65,18 @@ pub fn apply(mut config: SessionConfig, options: &PlanningOptions) -> Result<Ses
 /// statement, accepts `expr`: it evaluates constant parts (say, a CAST of a literal that
 /// does not fit) while planning, even in CASE branches that would never run.
 pub fn simplifies(state: &SessionState, expr: &Expr, schema: &DFSchema) -> bool {
+    simplify(state, expr, schema).is_ok()
+}
+
+/// `expr` coerced and simplified the way the planned path does it: constant parts
+/// evaluated, statement-time functions (`NOW()`, `CURRENT_USER()`) replaced by their
+/// value for the statement.
+pub fn simplify(state: &SessionState, expr: &Expr, schema: &DFSchema) -> datafusion::common::Result<Expr> {
     let context = SimplifyContext::builder()
         .with_schema(Arc::new(schema.clone()))
         .with_config_options(state.config_options().clone())
         .with_query_execution_start_time(state.execution_props().query_execution_start_time)
         .build();
     let simplifier = ExprSimplifier::new(context);
-    simplifier.coerce(expr.clone(), schema).and_then(|expr| simplifier.simplify(expr)).is_ok()
+    simplifier.coerce(expr.clone(), schema).and_then(|expr| simplifier.simplify(expr))
 }

@@ -138,16 +138,20 @@ struct Stats {
 /// Subscribes, takes a random number of events, ends the subscription one of three ways,
 /// resumes from the last `_seq` seen; until it has seen `final_seq` (once writers are
 /// done).
-async fn subscribe(
-    mut session: Session,
-    table: &str,
+/// What one subscriber thread watches.
+struct Watch {
+    table: &'static str,
     seed: u64,
     writers_done: Arc<AtomicBool>,
+    /// Its table's last `_seq`, once the writers are done.
     final_seq: Arc<AtomicU64>,
+    /// Writer operations so far.
     progress: Arc<AtomicU64>,
-    ready: tokio::sync::oneshot::Sender<()>,
     done_signal: tokio::sync::watch::Receiver<bool>,
-) -> (Vec<Seen>, Stats) {
+}
+
+async fn subscribe(mut session: Session, watch: Watch, ready: tokio::sync::oneshot::Sender<()>) -> (Vec<Seen>, Stats) {
+    let Watch { table, seed, writers_done, final_seq, progress, done_signal } = watch;
     let mut rng = Rng(seed);
     let mut seen: Vec<Seen> = Vec::new();
     let mut stats = Stats::default();
@@ -244,11 +248,18 @@ fn killed_and_resumed_subscribers_see_every_change_once() {
     for (index, table) in ["t", "s"].into_iter().enumerate() {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         ready.push(receiver);
-        let (test, done, last, progress) = (test.clone(), writers_done.clone(), finals[index].clone(), progress.clone());
-        let done_signal = done_signal.clone();
+        let test = test.clone();
+        let watch = Watch {
+            table,
+            seed: 77 + index as u64,
+            writers_done: writers_done.clone(),
+            final_seq: finals[index].clone(),
+            progress: progress.clone(),
+            done_signal: done_signal.clone(),
+        };
         subscribers.push(std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(subscribe(test.session(), table, 77 + index as u64, done, last, progress, sender, done_signal))
+            runtime.block_on(subscribe(test.session(), watch, sender))
         }));
     }
     for receiver in ready {

@@ -52,8 +52,15 @@ pub fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     Ok(ran)
 }
 
-/// Each user's range of rows to evict, with its row count (only ranges holding rows).
-fn expired_ranges(shared: &EngineShared, table: &TableEntry, now: i64, purge_all: bool) -> Result<Vec<(Vec<u8>, Vec<u8>, u64)>> {
+/// One user's rows to evict: the keys in `[from, to)`, `rows` of them.
+struct Expired {
+    from: Vec<u8>,
+    to: Vec<u8>,
+    rows: u64,
+}
+
+/// Each user's range of rows to evict (only ranges holding rows).
+fn expired_ranges(shared: &EngineShared, table: &TableEntry, now: i64, purge_all: bool) -> Result<Vec<Expired>> {
     let store = &shared.store;
     let scopes = keys::user_scopes_prefix(table.id());
     let end = keys::prefix_upper_bound(&scopes).unwrap_or_default();
@@ -66,20 +73,20 @@ fn expired_ranges(shared: &EngineShared, table: &TableEntry, now: i64, purge_all
         let scope_end = keys::prefix_upper_bound(&scope_prefix).unwrap_or_default();
         let until = if purge_all { scope_end.clone() } else { stream_visible_from(table, &scope_prefix, now) };
         if first < until {
-            let count = store.count_keys(&scope_prefix, &until)?;
-            ranges.push((scope_prefix, until, count));
+            let rows = store.count_keys(&scope_prefix, &until)?;
+            ranges.push(Expired { from: scope_prefix, to: until, rows });
         }
         cursor = scope_end;
     }
     Ok(ranges)
 }
 
-fn evict(shared: &EngineShared, table: &TableEntry, ranges: Vec<(Vec<u8>, Vec<u8>, u64)>) -> Result<u64> {
+fn evict(shared: &EngineShared, table: &TableEntry, ranges: Vec<Expired>) -> Result<u64> {
     let mut changes = ChangeSet::default();
     let mut rows = 0;
-    for (from, to, count) in ranges {
-        changes.delete_range(from, to);
-        rows += count;
+    for range in ranges {
+        changes.delete_range(range.from, range.to);
+        rows += range.rows;
     }
     shared.store.commit(changes)?;
     if rows >= COMPACT_FROM_ROWS {

@@ -113,10 +113,13 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
     .await
 }
 
-/// Plans `predicate` over the table's user columns into a boolean expression.
+/// Plans `predicate` over the table's user columns into a boolean expression, evaluated
+/// later on the dispatcher thread.
 fn plan_predicate(ctx: &ExecContext, entry: &TableEntry, predicate: &str) -> Result<Arc<dyn PhysicalExpr>> {
     let schema = DFSchema::try_from(entry.schema.as_ref().clone()).map_err(EngineError::from_datafusion)?;
     let expr = ctx.datafusion.parse_sql_expr(predicate, &schema)?;
+    // Statement-time values (NOW(), CURRENT_USER()) are fixed when the subscription opens.
+    let expr = crate::planning::simplify(&ctx.datafusion.state(), &expr, &schema)?;
     let physical = ctx.datafusion.create_physical_expr(expr, &schema)?;
     let data_type = physical.data_type(entry.schema.as_ref()).map_err(EngineError::from_datafusion)?;
     if data_type != DataType::Boolean {

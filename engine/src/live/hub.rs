@@ -231,13 +231,7 @@ impl LiveHub {
         }
         if !inbox.items.is_empty() && inbox.rows + rows > self.limits.inbox_rows {
             drop(inbox);
-            let lost: Vec<String> =
-                self.registry().by_feed.get(&feed).map(|l| l.iter().map(|e| e.live_id.clone()).collect()).unwrap_or_default();
-            for id in lost {
-                if let Some(entry) = self.unregister(&id) {
-                    entry.queue.fell_behind("the engine fell behind delivering this table's changes");
-                }
-            }
+            self.fail_feed(feed, "the engine fell behind delivering this table's changes");
             return;
         }
         let ticket = self.published.fetch_add(1, Ordering::AcqRel) + 1;
@@ -247,6 +241,18 @@ impl LiveHub {
         drop(inbox);
         if wake {
             self.wake.notify_one();
+        }
+    }
+
+    /// Ends the subscriptions of `feed` with an error event: a change of theirs could not
+    /// be delivered (they resume from their last `_seq`).
+    pub fn fail_feed(&self, feed: FeedKey, why: &str) {
+        let ids: Vec<String> =
+            self.registry().by_feed.get(&feed).map(|l| l.iter().map(|e| e.live_id.clone()).collect()).unwrap_or_default();
+        for id in ids {
+            if let Some(entry) = self.unregister(&id) {
+                entry.queue.fell_behind(why);
+            }
         }
     }
 

@@ -118,8 +118,11 @@ impl LockedWriter {
             if !changes.is_empty() {
                 let keeps_rows = changes.keeps_rows();
                 let committed = self.writer.shared.store.commit(changes)?;
-                if keeps_rows {
-                    self.writer.publish(committed)?;
+                // The statement is committed: a change that cannot be delivered ends the
+                // feed's subscriptions (they resume), it does not fail the statement.
+                if keeps_rows && let Err(error) = self.writer.publish(committed) {
+                    let why = format!("a change could not be delivered ({})", error.message());
+                    self.writer.shared.live.fail_feed(self.writer.feed(), &why);
                 }
             }
             drop(self);
@@ -200,26 +203,26 @@ impl TableWriter {
 
     /// Hands committed rows to the live hub as one change batch.
     fn publish(&self, committed: Committed) -> Result<()> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = committed.rows;
+        let rows = committed.rows;
         if rows.is_empty() {
             return Ok(());
         }
         let mut seqs = Vec::with_capacity(rows.len());
         let mut has_new = Vec::with_capacity(rows.len());
         let mut has_old = Vec::with_capacity(rows.len());
-        for (_, value, previous) in &rows {
-            let header = decode_header(value)?;
+        for row in &rows {
+            let header = decode_header(&row.value)?;
             seqs.push(header.seq);
             has_new.push(!header.deleted);
-            has_old.push(match previous {
+            has_old.push(match &row.previous {
                 Some(previous) => !decode_header(previous)?.deleted,
                 None => false,
             });
         }
-        let new_rows = decode_user_rows(&self.entry, rows.iter().map(|(key, value, _)| (key.as_slice(), value.as_slice())))?;
+        let new_rows = decode_user_rows(&self.entry, rows.iter().map(|row| (row.key.as_slice(), row.value.as_slice())))?;
         let old_rows = decode_user_rows(
             &self.entry,
-            rows.iter().map(|(key, value, previous)| (key.as_slice(), previous.as_deref().unwrap_or(value))),
+            rows.iter().map(|row| (row.key.as_slice(), row.previous.as_deref().unwrap_or(&row.value))),
         )?;
         self.shared.live.publish(ChangeBatch { feed: self.feed(), seqs, new_rows, old_rows, has_new, has_old });
         Ok(())

@@ -1,11 +1,13 @@
 //! The SQL front end: splits input into statements, recognises the engine's own statements
-//! ([`parser`]), recognises the simple statements the engine runs without the planner
+//! ([`parser`], with the token cursor [`words`] and `SUBSCRIBE TO` in [`subscribe`]), recognises the simple statements the engine runs without the planner
 //! ([`simple`], [`simple_update`]), and rewrites DataFusion statements so system columns stay out of `*`
 //! ([`system_columns`]).
 
 pub mod parser;
+pub mod subscribe;
 pub mod simple;
 pub mod simple_update;
+pub mod words;
 pub mod system_columns;
 
 pub use parser::{EngineStatement, ObjectRef, parse_statements};

@@ -16,6 +16,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Wor
 use crate::catalog::{AccessLevel, CATALOG_NAME, Role, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
 use crate::passwords::Secret;
+pub use crate::sql::subscribe::SubscribeRequest;
+use crate::sql::subscribe::{parse_kill, parse_subscribe};
+use crate::sql::words::Words;
 
 /// A reference to a table or namespace as written, with identifiers normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,35 +67,6 @@ pub enum EngineStatement {
     KillLiveQuery { live_id: String },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
-}
-
-/// What a subscription asks for (SQL `SUBSCRIBE TO`, or the embedding API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeRequest {
-    pub table: ObjectRef,
-    /// The WHERE predicate, as SQL text over the table's columns.
-    pub predicate: Option<String>,
-    /// Start after this `_seq` (resume): the rows changed since, then every change.
-    pub from_seq: Option<u64>,
-    /// Start with only the newest N matching rows.
-    pub last_rows: Option<u64>,
-}
-
-impl std::fmt::Display for SubscribeRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SUBSCRIBE TO {}", self.table)?;
-        if let Some(predicate) = &self.predicate {
-            write!(f, " WHERE {predicate}")?;
-        }
-        let options: Vec<String> = [("from_seq", self.from_seq), ("last_rows", self.last_rows)]
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| format!("{name} = {v}")))
-            .collect();
-        if !options.is_empty() {
-            write!(f, " OPTIONS ({})", options.join(", "))?;
-        }
-        Ok(())
-    }
 }
 
 /// What `ALTER USER` changes.
@@ -154,7 +128,7 @@ fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
     out.into_iter().filter(|s| s.iter().any(|t| is_significant(&t.token))).collect()
 }
 
-fn is_significant(token: &Token) -> bool {
+pub(crate) fn is_significant(token: &Token) -> bool {
     !matches!(token, Token::Whitespace(_) | Token::EOF)
 }
 
@@ -189,15 +163,7 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
         ("EXECUTE", "AS") => return parse_execute_as(tokens, dialect),
         ("ALTER", "TABLE") if is_set_access_level(&tokens) => return parse_set_access_level(tokens),
         ("SUBSCRIBE", _) => return parse_subscribe(tokens, dialect),
-        ("KILL", "LIVE") => {
-            let mut words = Words::new(tokens);
-            words.expect_keyword("KILL")?;
-            words.expect_keyword("LIVE")?;
-            words.expect_keyword("QUERY")?;
-            let live_id = words.string("a live query id in single quotes")?;
-            words.end()?;
-            return Ok(EngineStatement::KillLiveQuery { live_id });
-        }
+        ("KILL", "LIVE") => return parse_kill(tokens),
         ("FLUSH", _) => {
             return Err(EngineError::not_supported(
                 "FLUSH is not supported yet: cold storage (Parquet) arrives in a later release",
@@ -324,134 +290,6 @@ fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineS
     })
 }
 
-/// A cursor over the significant tokens of an engine-only statement.
-struct Words {
-    tokens: Vec<Token>,
-    at: usize,
-}
-
-impl Words {
-    fn new(tokens: Vec<TokenWithSpan>) -> Self {
-        Words { tokens: tokens.into_iter().map(|t| t.token).filter(is_significant).collect(), at: 0 }
-    }
-
-    /// A string literal.
-    fn string(&mut self, what: &str) -> Result<String> {
-        match self.tokens.get(self.at) {
-            Some(Token::SingleQuotedString(value)) => {
-                self.at += 1;
-                Ok(value.clone())
-            }
-            _ => Err(self.unexpected(what)),
-        }
-    }
-
-    /// A password: a string literal. The error for anything else does not repeat what was
-    /// written there (it may be the password, unquoted).
-    fn password(&mut self) -> Result<Secret> {
-        self.string("a password")
-            .map(Secret::new)
-            .map_err(|_| EngineError::syntax("SQL syntax error: a password must be a string literal in single quotes"))
-    }
-
-    /// A user name: a string literal (case-sensitive, as written) or an identifier.
-    fn user_name(&mut self) -> Result<String> {
-        match self.tokens.get(self.at) {
-            Some(Token::SingleQuotedString(_)) => self.string("a user name"),
-            Some(Token::Word(_)) => self.identifier(),
-            _ => Err(self.unexpected("a user name")),
-        }
-    }
-
-    fn optional_keyword_pair(&mut self, first: &str, second: &str) -> Result<bool> {
-        if self.keyword(first) {
-            self.expect_keyword(second)?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Skips an optional `=`.
-    fn optional_equals(&mut self) {
-        if self.tokens.get(self.at) == Some(&Token::Eq) {
-            self.at += 1;
-        }
-    }
-
-    fn peek_keyword(&self, keyword: &str) -> bool {
-        matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
-    }
-
-    fn keyword(&mut self, keyword: &str) -> bool {
-        let found = self.peek_keyword(keyword);
-        if found {
-            self.at += 1;
-        }
-        found
-    }
-
-    fn expect_keyword(&mut self, keyword: &str) -> Result<()> {
-        if self.keyword(keyword) { Ok(()) } else { Err(self.unexpected(keyword)) }
-    }
-
-    fn identifier(&mut self) -> Result<String> {
-        match self.tokens.get(self.at) {
-            Some(Token::Word(w)) => {
-                self.at += 1;
-                Ok(fold_identifier(&w.value, w.quote_style.is_some()))
-            }
-            _ => Err(self.unexpected("a name")),
-        }
-    }
-
-    /// `name` or `namespace.name`.
-    fn object_ref(&mut self) -> Result<ObjectRef> {
-        let first = self.identifier()?;
-        if self.take_token(&Token::Period) {
-            return Ok(ObjectRef { namespace: Some(first), name: self.identifier()? });
-        }
-        Ok(ObjectRef { namespace: None, name: first })
-    }
-
-    fn take_token(&mut self, token: &Token) -> bool {
-        let found = self.tokens.get(self.at) == Some(token);
-        if found {
-            self.at += 1;
-        }
-        found
-    }
-
-    fn expect_token(&mut self, token: Token, what: &str) -> Result<()> {
-        if self.take_token(&token) { Ok(()) } else { Err(self.unexpected(what)) }
-    }
-
-    /// A non-negative integer literal (the value of option `name`).
-    fn count(&mut self, name: &str) -> Result<u64> {
-        match self.tokens.get(self.at) {
-            Some(Token::Number(text, _)) => {
-                let value = text.parse().map_err(|_| {
-                    EngineError::invalid_parameter(format!("invalid value {text} for {name}: expected a non-negative integer"))
-                })?;
-                self.at += 1;
-                Ok(value)
-            }
-            _ => Err(self.unexpected(&format!("a non-negative integer for {name}"))),
-        }
-    }
-
-    fn end(&self) -> Result<()> {
-        match self.tokens.get(self.at) {
-            None => Ok(()),
-            Some(_) => Err(self.unexpected("the end of the statement")),
-        }
-    }
-
-    fn unexpected(&self, expected: &str) -> EngineError {
-        let found = self.tokens.get(self.at).map(|t| t.to_string()).unwrap_or_else(|| "end of input".into());
-        EngineError::syntax(format!("SQL syntax error: expected {expected}, found {found}"))
-    }
-}
-
 fn parse_namespace_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
     let mut words = Words::new(tokens);
     let statement = if words.keyword("CREATE") {
@@ -554,74 +392,6 @@ fn parse_execute_as(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result
     let inner = tokens[significant[words.at] + 1..significant[significant.len() - 1]].to_vec();
     let statement = parse_one(inner, dialect)?;
     Ok(EngineStatement::ExecuteAs { user, statement: Box::new(statement) })
-}
-
-/// `SUBSCRIBE TO [ns.]t [WHERE predicate] [OPTIONS (from_seq = N, last_rows = N)]`.
-fn parse_subscribe(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<EngineStatement> {
-    let significant: Vec<TokenWithSpan> = tokens.into_iter().filter(|t| is_significant(&t.token)).collect();
-    let mut words = Words::new(significant.clone());
-    words.expect_keyword("SUBSCRIBE")?;
-    words.expect_keyword("TO")?;
-    let table = words.object_ref()?;
-    // OPTIONS (...) closes the statement; the predicate is everything between.
-    let mut options_at = significant.len();
-    let mut depth = 0i32;
-    for (index, token) in significant.iter().enumerate().skip(words.at) {
-        match &token.token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
-            Token::Word(w) if depth == 0 && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("OPTIONS") => {
-                if significant.get(index + 1).map(|t| &t.token) == Some(&Token::LParen) {
-                    options_at = index;
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut predicate = None;
-    if words.keyword("WHERE") {
-        let expression = significant[words.at..options_at].to_vec();
-        if expression.is_empty() {
-            return Err(EngineError::syntax("SQL syntax error: SUBSCRIBE ... WHERE needs a predicate"));
-        }
-        let mut parser = Parser::new(dialect).with_tokens_with_locations(expression);
-        let expr = parser.parse_expr().map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
-        if parser.peek_token().token != Token::EOF {
-            return Err(EngineError::syntax(format!(
-                "SQL syntax error: unexpected {} in the SUBSCRIBE predicate",
-                parser.peek_token().token
-            )));
-        }
-        predicate = Some(expr.to_string());
-        words.at = options_at;
-    }
-    let (mut from_seq, mut last_rows) = (None, None);
-    if words.keyword("OPTIONS") {
-        words.expect_token(Token::LParen, "(")?;
-        loop {
-            let name = words.identifier()?;
-            words.optional_equals();
-            let value = words.count(&name)?;
-            let slot = match name.as_str() {
-                "from_seq" => &mut from_seq,
-                "last_rows" => &mut last_rows,
-                other => {
-                    return Err(EngineError::invalid_parameter(format!(
-                        "unknown subscription option {other}: expected from_seq or last_rows"
-                    )));
-                }
-            };
-            if slot.replace(value).is_some() {
-                return Err(EngineError::invalid_parameter(format!("subscription option {name} is given twice")));
-            }
-            if !words.take_token(&Token::Comma) {
-                break;
-            }
-        }
-        words.expect_token(Token::RParen, ")")?;
-    }
-    words.end()?;
-    Ok(EngineStatement::Subscribe(SubscribeRequest { table, predicate, from_seq, last_rows }))
 }
 
 fn is_set_access_level(tokens: &[TokenWithSpan]) -> bool {

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rocksdb::{DB, Options, ReadOptions, WriteBatch};
 
 use crate::error::{EngineError, Result, SqlState};
+use crate::storage::change_set::Change;
+pub use crate::storage::change_set::{ChangeSet, Committed, CommittedRow};
 use crate::storage::keys;
 use crate::storage::row_codec::set_seq;
 
@@ -84,118 +86,6 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
-}
-
-enum Change {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    DeleteRange(Vec<u8>, Vec<u8>),
-}
-
-/// The changes of one statement, committed atomically by [`Store::commit`].
-#[derive(Default)]
-pub struct ChangeSet {
-    /// Encoded rows; the commit writes the next `_seq` into each header, in this order.
-    rows: Vec<(Vec<u8>, Vec<u8>)>,
-    changes: Vec<Change>,
-    counters: Vec<(Counter, u64)>,
-    uses_row_ids: bool,
-    /// Whether the commit hands the written rows back ([`Committed::rows`]), each with
-    /// the row it replaced, for the change feed.
-    keep_rows: bool,
-    previous: Vec<Option<Vec<u8>>>,
-}
-
-impl ChangeSet {
-    /// A change set whose commit hands its rows back, with the rows they replaced
-    /// ([`ChangeSet::put_row_over`]), for live subscriptions.
-    pub fn keeping_rows() -> Self {
-        ChangeSet { keep_rows: true, ..ChangeSet::default() }
-    }
-
-    /// Writes a row; its `_seq` is assigned at commit (rows get increasing values in the
-    /// order they are added).
-    pub fn put_row(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.put_row_over(key, value, None);
-    }
-
-    /// Writes a row that replaces `previous` (the stored value it overwrites), which a
-    /// change set [keeping rows](ChangeSet::keeping_rows) hands back after the commit.
-    pub fn put_row_over(&mut self, key: Vec<u8>, value: Vec<u8>, previous: Option<Vec<u8>>) {
-        self.rows.push((key, value));
-        if self.keep_rows {
-            self.previous.push(previous);
-        }
-    }
-
-    /// Whether the commit will hand the rows back.
-    pub fn keeps_rows(&self) -> bool {
-        self.keep_rows
-    }
-
-    /// Deletes every key in `[from, to)`.
-    pub fn delete_range(&mut self, from: Vec<u8>, to: Vec<u8>) {
-        self.changes.push(Change::DeleteRange(from, to));
-    }
-
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.changes.push(Change::Put(key.to_vec(), value.to_vec()));
-    }
-
-    pub fn delete(&mut self, key: &[u8]) {
-        self.changes.push(Change::Delete(key.to_vec()));
-    }
-
-    /// Deletes every key that starts with `prefix`.
-    pub fn delete_prefix(&mut self, prefix: &[u8]) {
-        let upper = keys::prefix_upper_bound(prefix).unwrap_or_else(|| vec![0xFF; 64]);
-        self.changes.push(Change::DeleteRange(prefix.to_vec(), upper));
-    }
-
-    /// Records a new value of a counter (catalog counters, written with the change).
-    pub fn set_counter(&mut self, counter: Counter, value: u64) {
-        self.counters.push((counter, value));
-    }
-
-    /// Notes that rows of this change set use ids from [`Store::allocate_row_ids`], so the
-    /// commit persists the row-id counter with them.
-    pub fn uses_row_ids(&mut self) {
-        self.uses_row_ids = true;
-    }
-
-    /// Adds every change of `other` after this set's.
-    pub fn append(&mut self, other: ChangeSet) {
-        if self.keep_rows {
-            if other.keep_rows {
-                self.previous.extend(other.previous);
-            } else {
-                self.previous.extend(std::iter::repeat_n(None, other.rows.len()));
-            }
-        }
-        self.rows.extend(other.rows);
-        self.changes.extend(other.changes);
-        self.counters.extend(other.counters);
-        self.uses_row_ids |= other.uses_row_ids;
-    }
-
-    /// How many rows (each taking a `_seq`) the set writes.
-    pub fn row_count(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.changes.is_empty() && self.counters.is_empty()
-    }
-}
-
-/// The `_seq` values one commit assigned: `first..=last` (empty when it wrote no row).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Committed {
-    pub first_seq: u64,
-    pub last_seq: u64,
-    /// For a change set [keeping rows](ChangeSet::keeping_rows): each row as written
-    /// (its `_seq` set, in `_seq` order) with the value it replaced.
-    pub rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Store {
@@ -339,7 +229,7 @@ impl Store {
         self.last_seq.store(seq, Ordering::SeqCst);
         let rows = if keep_rows {
             let mut previous = previous.into_iter();
-            rows.into_iter().map(|(key, value)| (key, value, previous.next().flatten())).collect()
+            rows.into_iter().map(|(key, value)| CommittedRow { key, value, previous: previous.next().flatten() }).collect()
         } else {
             Vec::new()
         };

@@ -4,6 +4,7 @@
 //! the same as JSON.
 
 mod concurrent;
+mod streams;
 mod systems;
 mod users;
 
@@ -69,10 +70,26 @@ struct Args {
     /// whole table); its median is per query like the others'.
     #[arg(long, default_value_t = 20)]
     user_filtered_scans: i64,
+    /// Single-row INSERTs per repetition of the streams workload (STREAM and USER each).
+    #[arg(long, default_value_t = 50_000)]
+    stream_inserts: i64,
+    /// Rows in 1,000-row INSERTs per repetition of the streams workload (each table).
+    #[arg(long, default_value_t = 200_000)]
+    stream_bulk_rows: i64,
+    /// Single-row INSERTs of the fan-out workload per subscriber count and repetition.
+    #[arg(long, default_value_t = 20_000)]
+    fanout_inserts: i64,
+    /// Subscriber counts of the fan-out workload (0 always runs, as the baseline).
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    subscribers: Vec<usize>,
+    /// Expired STREAM rows the eviction workload removes.
+    #[arg(long, default_value_t = 1_000_000)]
+    eviction_rows: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent, users.
+    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent, users,
+    /// streams.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -310,6 +327,32 @@ impl Bench {
         if self.wants("users") && self.kinds.contains(&Kind::Engine) {
             self.user_workloads().await?;
         }
+        if self.wants("streams") && self.kinds.contains(&Kind::Engine) {
+            self.stream_workloads().await?;
+        }
+        Ok(())
+    }
+
+    /// STREAM against USER INSERTs, subscription fan-out and eviction (the engine only).
+    async fn stream_workloads(&mut self) -> Result<()> {
+        let a = &self.args;
+        let sizes = streams::Sizes {
+            inserts: a.stream_inserts,
+            bulk_rows: a.stream_bulk_rows,
+            fanout_inserts: a.fanout_inserts,
+            subscribers: a.subscribers.clone(),
+            eviction_rows: a.eviction_rows,
+            reps: a.reps,
+        };
+        let (single, bulk) = streams::inserts(&sizes).await?;
+        self.record_against(streams::STREAM, "single-row INSERT, STREAM vs USER", "µs/statement", false, single);
+        self.record_against(streams::STREAM, "1000-row INSERT, STREAM vs USER", "rows/s", true, bulk);
+        let (latency, rate) = streams::fanout(&sizes).await?;
+        let label = format!("fan-out: writer INSERT, {} rows", sizes.fanout_inserts);
+        self.record_against("0 subscribers", &label, "µs/statement", false, latency);
+        self.record_against("1 subscribers", "fan-out: events delivered", "events/s", true, rate);
+        let eviction = streams::eviction(&sizes).await?;
+        self.record_against("reads alone: p50 µs", &format!("eviction of {} rows", sizes.eviction_rows), "ms | µs", false, eviction);
         Ok(())
     }
 
