@@ -18,7 +18,7 @@ use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
 use crate::storage::keys::{DecodedKey, decode_key};
-use crate::storage::{Store, WriteLocks, off_async};
+use crate::storage::{Store, WriteLocks};
 
 /// An open engine. Cheap to clone; sessions may be used from many threads at once. When
 /// the last clone is dropped, the background job runner stops and every subscription
@@ -66,6 +66,7 @@ fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> JobRunner 
         .name("engine-jobs".into())
         .spawn(move || {
             let (stopped, wake) = &*signal;
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             let mut guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
             while !*guard {
                 let (next, _) = wake.wait_timeout(guard, interval).unwrap_or_else(|p| p.into_inner());
@@ -75,7 +76,7 @@ fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> JobRunner 
                 }
                 drop(guard);
                 // A failed job is recorded in system.jobs; the runner goes on.
-                let _ = jobs::run_due(&shared);
+                let _ = runtime.block_on(jobs::run_due(&shared));
                 guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
             }
         })
@@ -122,8 +123,7 @@ impl Engine {
     /// returns how many ran. The background runner does the same periodically; with a
     /// manual clock (tests), this is how jobs run.
     pub async fn run_jobs(&self) -> Result<usize> {
-        let shared = self.shared.clone();
-        off_async(move || jobs::run_due(&shared)).await
+        jobs::run_due(&self.shared).await
     }
 
     /// A session for `user` after checking its password. A wrong password and an unknown

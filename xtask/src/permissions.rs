@@ -4,10 +4,11 @@
 //! writes the file; `cargo xtask test` fails when the file is not what the table generates.
 //!
 //! A cell names the weakest role that may run the statement (`user+`, `service+`, `dba+`,
-//! `system`), `none`, or `n/a` (the statement does not apply: dba and system get a
-//! non-permission error, weaker roles 42501). `(own rows)` marks USER tables, where the
-//! statement succeeds and sees or changes only the effective user's rows; the scenario
-//! checks that with rows of the same key owned by every user.
+//! `system`), `none`, `n/a` (the statement does not apply: dba and system get a
+//! non-permission error, weaker roles 42501), or `append-only` (every role gets 0A000:
+//! STREAM tables refuse UPDATE and DELETE). `(own rows)` marks USER and STREAM tables,
+//! where the statement succeeds and sees or changes only the effective user's rows; the
+//! scenario checks that with rows of the same id owned by every user.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,17 @@ enum Target {
     SharedPrivate,
     SharedRestricted,
     User,
+    Stream,
 }
 
 impl Target {
-    const ALL: [Target; 4] = [Target::SharedPublic, Target::SharedPrivate, Target::SharedRestricted, Target::User];
+    const ALL: [Target; 5] =
+        [Target::SharedPublic, Target::SharedPrivate, Target::SharedRestricted, Target::User, Target::Stream];
+
+    /// Whether every user has rows of its own (USER and STREAM tables).
+    fn per_user(self) -> bool {
+        matches!(self, Target::User | Target::Stream)
+    }
 
     fn header(self) -> &'static str {
         match self {
@@ -37,6 +45,7 @@ impl Target {
             Target::SharedPrivate => "SHARED PRIVATE",
             Target::SharedRestricted => "SHARED RESTRICTED",
             Target::User => "USER",
+            Target::Stream => "STREAM",
         }
     }
 
@@ -47,6 +56,7 @@ impl Target {
             Target::SharedPrivate => "shared_private",
             Target::SharedRestricted => "shared_restricted",
             Target::User => "user_rows",
+            Target::Stream => "stream_rows",
         }
     }
 
@@ -56,6 +66,7 @@ impl Target {
             Target::SharedPrivate => "WITH (ACCESS_LEVEL = 'PRIVATE')",
             Target::SharedRestricted => "WITH (ACCESS_LEVEL = 'RESTRICTED')",
             Target::User => "WITH (TYPE = 'USER')",
+            Target::Stream => "WITH (TYPE = 'STREAM')",
         }
     }
 
@@ -63,7 +74,7 @@ impl Target {
         match self {
             Target::SharedPublic => "PUBLIC",
             Target::SharedPrivate => "PRIVATE",
-            Target::SharedRestricted | Target::User => "RESTRICTED",
+            Target::SharedRestricted | Target::User | Target::Stream => "RESTRICTED",
         }
     }
 }
@@ -74,6 +85,8 @@ enum Outcome {
     Allowed { own_rows: bool },
     Denied,
     NotApplicable,
+    /// Every role gets 0A000 (UPDATE and DELETE of STREAM tables).
+    AppendOnly,
 }
 
 /// One row of the README table: a statement kind and a cell per target.
@@ -128,6 +141,7 @@ fn outcome(cell: &str, role: &str) -> Result<Outcome> {
     let role_rank = rank(role).expect("a known role");
     Ok(match rule {
         "none" => Outcome::Denied,
+        "append-only" => Outcome::AppendOnly,
         "n/a" if role_rank >= 2 => Outcome::NotApplicable,
         "n/a" => Outcome::Denied,
         _ => {
@@ -177,13 +191,15 @@ fn generate(rows: &[Row]) -> Result<String> {
         w.record("default", "statement ok", &format!("CREATE USER {} WITH PASSWORD 'pw' ROLE {role}", user_of(role)));
     }
     for target in Target::ALL {
-        let extra = if target == Target::User { ", owner TEXT DEFAULT CURRENT_USER()" } else { "" };
+        let extra = if target.per_user() { ", owner TEXT DEFAULT CURRENT_USER()" } else { "" };
+        // STREAM rows are keyed by arrival: no primary key.
+        let key = if target == Target::Stream { "" } else { " PRIMARY KEY" };
         w.record(
             "default",
             "statement ok",
-            &format!("CREATE TABLE {} (id INT PRIMARY KEY, note TEXT{extra}) {}", target.table(), target.create_clause()),
+            &format!("CREATE TABLE {} (id INT{key}, note TEXT{extra}) {}", target.table(), target.create_clause()),
         );
-        if target != Target::User {
+        if !target.per_user() {
             w.record("default", "statement ok", &format!("INSERT INTO {} VALUES (1, 'root'), (2, 'root')", target.table()));
         }
         for role in ROLES {
@@ -196,10 +212,18 @@ fn generate(rows: &[Row]) -> Result<String> {
     }
     for role in ROLES {
         let _ = writeln!(w.out, "connect {role} user {} password pw\n", user_of(role));
-        // Every user (root too) owns rows 1 and 2 of the USER table.
-        w.record("default", "statement ok", &format!("EXECUTE AS USER {} (INSERT INTO user_rows (id, note) VALUES (1, 'x'), (2, 'x'))", user_of(role)));
+        // Every user (root too) owns rows 1 and 2 of the USER and STREAM tables.
+        for table in ["user_rows", "stream_rows"] {
+            w.record(
+                "default",
+                "statement ok",
+                &format!("EXECUTE AS USER {} (INSERT INTO {table} (id, note) VALUES (1, 'x'), (2, 'x'))", user_of(role)),
+            );
+        }
     }
-    w.record("default", "statement ok", "INSERT INTO user_rows (id, note) VALUES (1, 'root'), (2, 'root')");
+    for table in ["user_rows", "stream_rows"] {
+        w.record("default", "statement ok", &format!("INSERT INTO {table} (id, note) VALUES (1, 'root'), (2, 'root')"));
+    }
     for row in rows {
         for (target, cell) in Target::ALL.iter().zip(&row.cells) {
             for role in ROLES {
@@ -211,6 +235,7 @@ fn generate(rows: &[Row]) -> Result<String> {
     }
     // Nobody's statements reached root's rows.
     w.query("default", "T", "SELECT note FROM user_rows WHERE id = 1", &["root".into()]);
+    w.query("default", "T", "SELECT note FROM stream_rows WHERE id = 1", &["root".into()]);
     Ok(w.out)
 }
 
@@ -218,6 +243,7 @@ fn denied_or(expected: Outcome, ok: &str) -> String {
     match expected {
         Outcome::Denied => "statement error (42501)".into(),
         Outcome::NotApplicable => "statement error (22023)".into(),
+        Outcome::AppendOnly => "statement error (0A000)".into(),
         Outcome::Allowed { .. } => ok.into(),
     }
 }
@@ -231,6 +257,12 @@ fn statement_records(w: &mut Writer, statement: &str, target: Target, role: &str
             w.query(role, "T", &format!("SELECT owner FROM {table} WHERE id = 1"), &[me]);
         }
         "SELECT" => w.record(role, &denied_or(expected, "statement ok"), &format!("SELECT * FROM {table}")),
+        "SUBSCRIBE" if own => {
+            // Opened as this user: none of another user's rows, initial or later.
+            w.record(role, "statement ok", &format!("SUBSCRIBE TO {table} WHERE owner <> '{me}'"));
+            w.query(role, "TIITT", "FETCH EVENTS", &[]);
+        }
+        "SUBSCRIBE" => w.record(role, &denied_or(expected, "statement ok"), &format!("SUBSCRIBE TO {table}")),
         "INSERT" => {
             // Each role's own id, so the writes of one role never collide with another's.
             let id = 100 + ROLES.iter().position(|r| *r == role).unwrap_or(0);

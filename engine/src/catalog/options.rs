@@ -65,6 +65,10 @@ pub struct TableOptions {
     pub ephemeral: Option<bool>,
 }
 
+/// The longest TTL a STREAM table takes: 100 years (the arithmetic on milliseconds of the
+/// engine clock stays far from overflow).
+pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600;
+
 /// A value written in a WITH list, before it is interpreted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptionValue {
@@ -137,7 +141,15 @@ pub fn parse_table_options(prefix_kind: Option<TableKind>, entries: &[(String, O
             "FLUSH_POLICY" => options.flush_policy = Some(FlushPolicy::parse(&text_value(&upper, value)?)?),
             "ACCESS_LEVEL" => options.access_level = Some(AccessLevel::parse(&text_value(&upper, value)?)?),
             "DELETED_RETENTION_HOURS" => options.deleted_retention_hours = Some(count_value(&upper, value)?),
-            "TTL_SECONDS" => options.ttl_seconds = Some(positive_value(&upper, value)?),
+            "TTL_SECONDS" => {
+                let ttl = positive_value(&upper, value)?;
+                if ttl > MAX_TTL_SECONDS {
+                    return Err(EngineError::invalid_parameter(format!(
+                        "option TTL_SECONDS = {ttl} is too large (at most {MAX_TTL_SECONDS}, about 100 years)"
+                    )));
+                }
+                options.ttl_seconds = Some(ttl);
+            }
             "MAX_ROWS" => options.max_rows = Some(positive_value(&upper, value)?),
             "EPHEMERAL" => options.ephemeral = Some(bool_value(&upper, value)?),
             _ => unreachable!("every option name is matched above"),

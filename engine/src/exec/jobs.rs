@@ -1,9 +1,10 @@
 //! Engine jobs: work that runs without a statement, recorded in `system.jobs`.
 //!
-//! [`run_due`] runs every job that has work now, to completion, on the calling thread:
-//! the engine's background runner calls it periodically (`EngineConfig::job_interval`),
-//! tests and scenarios call it through `Engine::run_jobs` with a manual clock, so nothing
-//! waits on real time. Jobs take no table or scope lock: statements go on meanwhile.
+//! [`run_due`] runs every job that has work now, to completion: the engine's background
+//! runner calls it periodically (`EngineConfig::job_interval`), tests and scenarios call
+//! it through `Engine::run_jobs` with a manual clock, so nothing waits on real time.
+//! Readers never wait for a job; a job takes one user's write lock at a time, for the
+//! moment its range deletion takes.
 //!
 //! The one job so far is STREAM eviction: for each STREAM table with a TTL, each user's
 //! expired rows (arrival at least TTL_SECONDS before now) are one key range, deleted with
@@ -16,7 +17,7 @@ use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::provider::writer::stream_visible_from;
 use crate::shared::EngineShared;
-use crate::storage::{ChangeSet, RowScope, keys};
+use crate::storage::{ChangeSet, RowScope, UserId, keys, off_async};
 
 /// A job type, as `system.jobs` names it.
 pub const STREAM_EVICTION: &str = "stream_eviction";
@@ -26,8 +27,9 @@ pub const STREAM_EVICTION: &str = "stream_eviction";
 const COMPACT_FROM_ROWS: u64 = 10_000;
 
 /// Runs every job that has work now. Returns how many ran.
-pub fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
+pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let mut ran = 0;
+    let mut first_error = None;
     let mut tables: Vec<Arc<TableEntry>> =
         shared.catalog.tables().into_iter().filter(|t| t.kind() == TableKind::Stream).collect();
     tables.sort_by_key(|t| t.id());
@@ -38,59 +40,94 @@ pub fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
             continue;
         }
         let now = shared.now_millis();
-        let ranges = expired_ranges(shared, &table, now, purge_all)?;
-        if ranges.is_empty() {
+        let (work_shared, work_table) = (shared.clone(), table.clone());
+        let users = off_async(move || users_with_expired_rows(&work_shared, &work_table, now, purge_all)).await?;
+        if users.is_empty() {
             continue;
         }
         let definition = &table.definition;
         let job = shared.jobs.start(STREAM_EVICTION, Some(&definition.namespace), Some(&definition.name), now);
-        let outcome = evict(shared, &table, ranges);
+        let outcome = evict(shared, &table, users, now, purge_all).await;
+        // A failure is recorded in system.jobs; the other tables are still evicted.
         shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
-        outcome?;
-        ran += 1;
+        match outcome {
+            Ok(_) => ran += 1,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
     }
-    Ok(ran)
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(ran),
+    }
 }
 
-/// One user's rows to evict: the keys in `[from, to)`, `rows` of them.
-struct Expired {
-    from: Vec<u8>,
-    to: Vec<u8>,
-    rows: u64,
+/// The rows of `scope_prefix` to evict at `now`: `[scope_prefix, until)`.
+fn eviction_end(table: &TableEntry, scope_prefix: &[u8], now: i64, purge_all: bool) -> Vec<u8> {
+    if purge_all {
+        // Purging an EPHEMERAL table takes the rows that arrived before the check that
+        // found no subscription, never one stored for a subscription opened since.
+        keys::stream_rows_before(scope_prefix, now)
+    } else {
+        stream_visible_from(table, scope_prefix, now)
+    }
 }
 
-/// Each user's range of rows to evict (only ranges holding rows).
-fn expired_ranges(shared: &EngineShared, table: &TableEntry, now: i64, purge_all: bool) -> Result<Vec<Expired>> {
+/// The users with rows to evict (one seek per user, from the first key of a scope to
+/// the next scope).
+fn users_with_expired_rows(shared: &EngineShared, table: &TableEntry, now: i64, purge_all: bool) -> Result<Vec<UserId>> {
     let store = &shared.store;
     let scopes = keys::user_scopes_prefix(table.id());
     let end = keys::prefix_upper_bound(&scopes).unwrap_or_default();
     let mut cursor = scopes;
-    let mut ranges = Vec::new();
-    // One seek per user: from the first key of a scope to the next scope.
+    let mut users = Vec::new();
     while let Some(first) = store.first_key(&cursor, &end)? {
         let Some(user) = keys::user_of_row_key(table.id(), &first) else { break };
         let scope_prefix = keys::scope_row_prefix(table.id(), &RowScope::User(user));
-        let scope_end = keys::prefix_upper_bound(&scope_prefix).unwrap_or_default();
-        let until = if purge_all { scope_end.clone() } else { stream_visible_from(table, &scope_prefix, now) };
-        if first < until {
-            let rows = store.count_keys(&scope_prefix, &until)?;
-            ranges.push(Expired { from: scope_prefix, to: until, rows });
+        if first < eviction_end(table, &scope_prefix, now, purge_all) {
+            users.push(user);
         }
-        cursor = scope_end;
+        cursor = keys::prefix_upper_bound(&scope_prefix).unwrap_or_default();
     }
-    Ok(ranges)
+    Ok(users)
 }
 
-fn evict(shared: &EngineShared, table: &TableEntry, ranges: Vec<Expired>) -> Result<u64> {
-    let mut changes = ChangeSet::default();
+/// Evicts each user's expired rows under that user's write lock (writers of the scope
+/// wait a moment; readers never do), one range deletion each. Returns the rows removed.
+async fn evict(shared: &Arc<EngineShared>, table: &Arc<TableEntry>, users: Vec<UserId>, now: i64, purge_all: bool) -> Result<u64> {
     let mut rows = 0;
-    for range in ranges {
-        changes.delete_range(range.from, range.to);
-        rows += range.rows;
+    for user in users {
+        let scope = RowScope::User(user);
+        let guard = shared.locks.lock_scope(table.id(), &scope).await;
+        let definition = &table.definition;
+        if shared.catalog.table(&definition.namespace, &definition.name).map(|t| t.id()) != Some(table.id()) {
+            break; // dropped meanwhile: DROP TABLE removed every row
+        }
+        if purge_all && shared.live.watches_table(table.id()) {
+            break; // a subscription opened meanwhile: the rows stay for it
+        }
+        let (work_shared, work_table) = (shared.clone(), table.clone());
+        rows += off_async(move || {
+            let scope_prefix = keys::scope_row_prefix(work_table.id(), &scope);
+            let until = eviction_end(&work_table, &scope_prefix, now, purge_all);
+            let count = work_shared.store.count_keys(&scope_prefix, &until)?;
+            let mut changes = ChangeSet::default();
+            changes.delete_range(scope_prefix.clone(), until);
+            changes.forget_row_count(scope_prefix);
+            work_shared.store.commit(changes)?;
+            drop(guard);
+            Ok(count)
+        })
+        .await?;
     }
-    shared.store.commit(changes)?;
     if rows >= COMPACT_FROM_ROWS {
-        shared.store.compact_prefix(&keys::table_row_prefix(table.id()));
+        let (work_shared, table_id) = (shared.clone(), table.id());
+        off_async(move || {
+            work_shared.store.compact_prefix(&keys::table_row_prefix(table_id));
+            Ok(())
+        })
+        .await?;
     }
     Ok(rows)
 }

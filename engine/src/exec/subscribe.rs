@@ -75,6 +75,7 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
         start_seq: 0,
     };
     let request = request.clone();
+    let subscription_user = ctx.user.id;
     off_async(move || {
         let start_seq = shared.store.last_seq();
         let registration = Registration { start_seq, ..registration };
@@ -107,6 +108,10 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
         }
         let read_schema = Arc::new(Schema::new(fields));
         let batches = read_scope_then(&shared.store, &read_schema, &read, move || drop(guard))?;
+        // A DROP USER that won the race has already ended the user's subscriptions.
+        if !shared.catalog.user_id_exists(subscription_user) {
+            return Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, "the user of this subscription was dropped"));
+        }
         let initial = initial_events(&entry, &read_schema, batches, filter.as_ref(), &request)?;
         Ok(subscription.with_initial(initial))
     })
@@ -166,6 +171,17 @@ fn initial_events(
     if let Some(last) = request.last_rows {
         let keep = events.len().saturating_sub(last as usize);
         events.drain(..keep);
+    }
+    compact(events)
+}
+
+/// The events with rows of one batch holding only their rows (not the whole scope read).
+fn compact(mut events: Vec<LiveEvent>) -> Result<Vec<LiveEvent>> {
+    let rows: Vec<RecordBatch> = events.iter().filter_map(|e| e.row.clone()).collect();
+    let Some(first) = rows.first() else { return Ok(events) };
+    let joined = concat_batches(&first.schema(), &rows).map_err(|e| EngineError::internal(format!("initial rows: {e}")))?;
+    for (at, event) in events.iter_mut().filter(|e| e.row.is_some()).enumerate() {
+        event.row = Some(joined.slice(at, 1));
     }
     Ok(events)
 }

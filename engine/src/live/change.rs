@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray};
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 
@@ -75,21 +75,36 @@ impl ChangeBatch {
         }
         let new_match = matches(filter, &self.new_rows)?;
         let old_match = matches(filter, &self.old_rows)?;
+        let mut chosen: Vec<(EventKind, usize)> = Vec::new();
         for (i, &seq) in self.seqs.iter().enumerate() {
             if seq <= after {
                 continue;
             }
             let was_in = self.has_old[i] && old_match.as_ref().is_none_or(|m| m.is_valid(i) && m.value(i));
             let is_in = self.has_new[i] && new_match.as_ref().is_none_or(|m| m.is_valid(i) && m.value(i));
-            let event = match (was_in, is_in) {
-                (false, true) => LiveEvent::row(EventKind::Insert, seq, self.new_rows.slice(i, 1), None),
-                (true, true) => {
-                    LiveEvent::row(EventKind::Update, seq, self.new_rows.slice(i, 1), Some(self.old_rows.slice(i, 1)))
-                }
-                (true, false) => LiveEvent::row(EventKind::Delete, seq, self.old_rows.slice(i, 1), None),
-                (false, false) => continue,
-            };
-            out.push(event);
+            match (was_in, is_in) {
+                (false, true) => chosen.push((EventKind::Insert, i)),
+                (true, true) => chosen.push((EventKind::Update, i)),
+                (true, false) => chosen.push((EventKind::Delete, i)),
+                (false, false) => {}
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        // Events hold rows of small batches of their own, not of the whole change batch
+        // (which a selective subscriber would otherwise keep alive in its queue).
+        let indices = UInt32Array::from_iter_values(chosen.iter().map(|(_, i)| *i as u32));
+        let internal = |e: datafusion::arrow::error::ArrowError| EngineError::internal(format!("event rows: {e}"));
+        let new_rows = take_record_batch(&self.new_rows, &indices).map_err(internal)?;
+        let old_rows = take_record_batch(&self.old_rows, &indices).map_err(internal)?;
+        for (at, (kind, i)) in chosen.into_iter().enumerate() {
+            let seq = self.seqs[i];
+            out.push(match kind {
+                EventKind::Update => LiveEvent::row(kind, seq, new_rows.slice(at, 1), Some(old_rows.slice(at, 1))),
+                EventKind::Delete => LiveEvent::row(kind, seq, old_rows.slice(at, 1), None),
+                _ => LiveEvent::row(kind, seq, new_rows.slice(at, 1), None),
+            });
         }
         Ok(())
     }

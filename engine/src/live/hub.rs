@@ -151,15 +151,18 @@ impl LiveHub {
         let live_id = format!("lq-{number}");
         let queue = EventQueue::new(self.limits.subscriber_buffer_events, registration.start_seq);
         let entry = Arc::new(Entry { live_id: live_id.clone(), registration, queue });
-        let closed = self.inbox().closed;
-        if closed {
+        let mut registry = self.registry_mut();
+        // `close` marks the inbox closed before it ends what the registry holds, so a
+        // registration that sees it open under the registry lock is ended by `close`.
+        if self.inbox().closed {
+            drop(registry);
             entry.queue.finish(LiveEvent::end("the engine is closing"));
         } else {
-            let mut registry = self.registry_mut();
             registry.by_id.insert(live_id, entry.clone());
             registry.by_feed.entry(entry.registration.feed).or_default().push(entry.clone());
             *registry.by_table.entry(entry.registration.feed.table_id).or_default() += 1;
             self.open.fetch_add(1, Ordering::AcqRel);
+            drop(registry);
         }
         Subscription { hub: self.clone(), entry, initial: initial.into(), schema }
     }
@@ -295,7 +298,15 @@ impl LiveHub {
                 inbox.items.drain(..).collect()
             };
             let last_ticket = items.last().map(|(t, _)| *t).unwrap_or(0);
-            self.dispatch(items.into_iter().map(|(_, b)| b).collect());
+            let batches: Vec<Arc<ChangeBatch>> = items.into_iter().map(|(_, b)| b).collect();
+            let feeds: Vec<FeedKey> = batches.iter().map(|b| b.feed).collect();
+            // A bug in evaluating a predicate must not stop delivery for everyone (and
+            // leave `settle` waiting forever): the feeds of the failed run end instead.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(batches))).is_err() {
+                for feed in feeds {
+                    self.fail_feed(feed, "delivering a change failed inside the engine");
+                }
+            }
             self.dispatched.send_replace(last_ticket);
         }
     }
@@ -335,15 +346,18 @@ impl LiveHub {
                         }
                     }
                     Err(error) => {
-                        let resume = entry.queue.last_seq();
-                        self.end(
-                            &entry.live_id,
-                            LiveEvent::error(
-                                error.sql_state().code(),
-                                resume,
-                                format!("evaluating the subscription's predicate failed: {}", error.message()),
-                            ),
-                        );
+                        if self.unregister(&entry.live_id).is_some() {
+                            entry.queue.finish_with(|resume| {
+                                LiveEvent::error(
+                                    error.sql_state().code(),
+                                    resume,
+                                    format!(
+                                        "evaluating the subscription's predicate failed: {}; subscribe again with from_seq = {resume}",
+                                        error.message()
+                                    ),
+                                )
+                            });
+                        }
                     }
                 }
             }

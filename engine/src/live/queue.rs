@@ -83,22 +83,30 @@ impl EventQueue {
     /// Ends the queue with `event` (an end or error event) unless it has ended already.
     /// The event goes after everything queued. Returns whether this call ended it.
     pub fn finish(&self, event: LiveEvent) -> bool {
-        let mut state = self.lock();
-        if state.ended {
-            return false;
-        }
-        state.ended = true;
-        state.events.push_back(event);
-        drop(state);
-        self.notify.notify_one();
-        true
+        self.finish_with(|_| event)
     }
 
     /// Ends the queue because the feed lost changes for it: an error event that says
     /// where to resume.
     pub fn fell_behind(&self, why: &str) -> bool {
-        let resume = self.lock().last_seq;
-        self.finish(LiveEvent::error(FELL_BEHIND, resume, format!("{why}; subscribe again with from_seq = {resume}")))
+        self.finish_with(|resume| {
+            LiveEvent::error(FELL_BEHIND, resume, format!("{why}; subscribe again with from_seq = {resume}"))
+        })
+    }
+
+    /// Ends the queue with the event `make` builds from the last `_seq` queued, read under
+    /// the same lock that ends it (no row event can slip in between).
+    pub fn finish_with(&self, make: impl FnOnce(u64) -> LiveEvent) -> bool {
+        let mut state = self.lock();
+        if state.ended {
+            return false;
+        }
+        let event = make(state.last_seq);
+        state.ended = true;
+        state.events.push_back(event);
+        drop(state);
+        self.notify.notify_one();
+        true
     }
 
     /// The next event, if one is queued.

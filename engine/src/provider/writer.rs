@@ -285,20 +285,33 @@ impl TableWriter {
         if rows == 0 || (options.ephemeral == Some(true) && !self.shared.live.watches_table(self.entry.id())) {
             return Ok(changes);
         }
-        let now = self.shared.now_millis();
+        let store = &self.shared.store;
+        let end = keys::prefix_upper_bound(&self.scope_prefix).unwrap_or_default();
+        // Arrival never goes back within a scope (a system clock may step back): key order
+        // stays arrival order and `_seq` order.
+        let last_arrival = store
+            .key_before_newest(&self.scope_prefix, &end, 0)?
+            .and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..]));
+        let now = self.shared.now_millis().max(last_arrival.unwrap_or(i64::MIN));
         let version = self.entry.definition.schema_version;
         // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
         let keep_new = options.max_rows.map_or(rows, |max| rows.min(max as usize));
         let skip = rows - keep_new;
         if let Some(max) = options.max_rows {
-            let end = keys::prefix_upper_bound(&self.scope_prefix).unwrap_or_default();
-            let keep_old = max - keep_new as u64;
-            if let Some(oldest_kept) = self.shared.store.key_before_newest(&self.scope_prefix, &end, keep_old)? {
-                // `oldest_kept` is the newest row that goes: clear up to and including it.
-                let mut through = oldest_kept;
-                through.push(0);
-                changes.delete_range(self.scope_prefix.clone(), through);
+            // The scope's row count is counted once, then kept by the writers of the
+            // scope (all under its lock): trimming costs the rows it removes, not the
+            // rows the scope holds.
+            let stored = match store.cached_row_count(&self.scope_prefix) {
+                Some(count) => count,
+                None => store.count_keys(&self.scope_prefix, &end)?,
+            };
+            let excess = (stored + keep_new as u64).saturating_sub(max);
+            if excess > 0 {
+                // The first key that stays (the oldest `excess` go), or none: all go.
+                let first_kept = store.key_after_oldest(&self.scope_prefix, &end, excess)?;
+                changes.delete_range(self.scope_prefix.clone(), first_kept.unwrap_or_else(|| end.clone()));
             }
+            changes.set_row_count_after(self.scope_prefix.clone(), stored + keep_new as u64 - excess);
         }
         changes.uses_row_ids();
         let mut row_id = self.shared.store.allocate_row_ids(keep_new as u64);
@@ -384,16 +397,23 @@ impl TableWriter {
         self.refuse_live_keys(&moved)?;
         let readers = column_readers(batches.iter().map(|(batch, _)| batch))?;
         let new_key_set: HashSet<&Vec<u8>> = new_keys.iter().collect();
+        // For the change feed: what each key held before, when a row moves onto the key
+        // another updated row leaves.
+        let vacated_values: HashMap<Vec<u8>, Vec<u8>> = if changes.keeps_rows() {
+            live.iter().map(|(key, _, _, value)| (key.clone(), value.clone())).collect()
+        } else {
+            HashMap::new()
+        };
         let count = live.len() as u64;
         for ((old_key, batch_index, row, mut old_value), new_key) in live.into_iter().zip(&new_keys) {
             let previous = changes.keeps_rows().then(|| old_value.clone());
-            let mut replaced = None;
+            // The row the new key held before: this row's old value when the key stays,
+            // else the value of the updated row that leaves that key (if one does).
+            let replaced = if &old_key == new_key { previous.clone() } else { vacated_values.get(new_key).cloned() };
             if &old_key != new_key && !new_key_set.contains(&old_key) {
                 let header = decode_header(&old_value)?;
                 rewrite_header(&mut old_value, RowHeader { seq: UNASSIGNED_SEQ, updated_millis: now, deleted: true, ..header })?;
                 changes.put_row_over(old_key, old_value, previous);
-            } else if &old_key == new_key {
-                replaced = previous;
             }
             let mut value = Vec::new();
             let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
@@ -448,6 +468,7 @@ impl TableWriter {
             let visible_from = stream_visible_from(&self.entry, &self.scope_prefix, now);
             let count = self.shared.store.count_keys(&visible_from, &end)?;
             changes.delete_range(self.scope_prefix.clone(), end);
+            changes.set_row_count_after(self.scope_prefix.clone(), 0);
             return Ok((changes, count));
         }
         let keep = changes.keeps_rows();
@@ -538,7 +559,7 @@ impl TableWriter {
 /// TTL_SECONDS or more before `now` are invisible (the whole scope without a TTL).
 pub fn stream_visible_from(entry: &TableEntry, scope_prefix: &[u8], now: i64) -> Vec<u8> {
     match entry.definition.options.ttl_seconds {
-        Some(ttl) => keys::stream_rows_before(scope_prefix, now.saturating_sub(ttl as i64 * 1000) + 1),
+        Some(ttl) => keys::stream_rows_before(scope_prefix, now.saturating_sub((ttl as i64).saturating_mul(1000)) + 1),
         None => scope_prefix.to_vec(),
     }
 }

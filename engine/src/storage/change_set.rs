@@ -22,6 +22,9 @@ pub struct ChangeSet {
     /// the row it replaced, for the change feed.
     pub(super) keep_rows: bool,
     pub(super) previous: Vec<Option<Vec<u8>>>,
+    /// A scope (by key prefix) and how many rows it holds once this set is committed
+    /// (`None` count: forget what was known).
+    pub(super) row_counts: Vec<(Vec<u8>, Option<u64>)>,
 }
 
 impl ChangeSet {
@@ -49,6 +52,18 @@ impl ChangeSet {
     /// Whether the commit will hand the rows back.
     pub fn keeps_rows(&self) -> bool {
         self.keep_rows
+    }
+
+    /// Records how many rows the scope under `prefix` holds after this commit (for
+    /// [`crate::storage::Store::cached_row_count`]). Only a writer holding the scope's
+    /// write lock may say so.
+    pub fn set_row_count_after(&mut self, prefix: Vec<u8>, rows: u64) {
+        self.row_counts.push((prefix, Some(rows)));
+    }
+
+    /// Makes the store forget the row count of the scope under `prefix` at this commit.
+    pub fn forget_row_count(&mut self, prefix: Vec<u8>) {
+        self.row_counts.push((prefix, None));
     }
 
     /// Deletes every key in `[from, to)`.
@@ -94,6 +109,7 @@ impl ChangeSet {
         self.changes.extend(other.changes);
         self.counters.extend(other.counters);
         self.uses_row_ids |= other.uses_row_ids;
+        self.row_counts.extend(other.row_counts);
     }
 
     /// How many rows (each taking a `_seq`) the set writes.

@@ -9,6 +9,7 @@
 //! committed. A statement that fails before its commit leaves nothing behind and consumes
 //! no `_seq`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +81,10 @@ pub struct Store {
     last_row_id: AtomicU64,
     /// Held while `_seq` values are assigned and their batch is written.
     commit_section: Mutex<()>,
+    /// Row counts of scopes that need them (STREAM tables with MAX_ROWS), by scope
+    /// prefix: counted once, then set by each commit that changes the scope, all under
+    /// the scope's write lock.
+    row_counts: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,6 +105,7 @@ impl Store {
             last_seq: AtomicU64::new(0),
             last_row_id: AtomicU64::new(0),
             commit_section: Mutex::new(()),
+            row_counts: Mutex::new(HashMap::new()),
         };
         if store.is_empty()? {
             let mut batch = WriteBatch::default();
@@ -196,7 +202,7 @@ impl Store {
     /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
     /// writes everything in one batch, inside the commit section.
     pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {
-        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous } = changes;
+        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous, row_counts } = changes;
         let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.last_seq.load(Ordering::SeqCst);
         let mut batch = WriteBatch::default();
@@ -227,6 +233,15 @@ impl Store {
         }
         self.db.write(batch)?;
         self.last_seq.store(seq, Ordering::SeqCst);
+        if !row_counts.is_empty() {
+            let mut known = self.row_counts.lock().unwrap_or_else(|p| p.into_inner());
+            for (prefix, count) in row_counts {
+                match count {
+                    Some(count) => known.insert(prefix, count),
+                    None => known.remove(&prefix),
+                };
+            }
+        }
         let rows = if keep_rows {
             let mut previous = previous.into_iter();
             rows.into_iter().map(|(key, value)| CommittedRow { key, value, previous: previous.next().flatten() }).collect()
@@ -254,6 +269,30 @@ impl Store {
             }
             skipped += 1;
             iter.prev();
+        }
+        iter.status()?;
+        Ok(None)
+    }
+
+    /// The row count of the scope under `prefix`, if a commit recorded it
+    /// ([`ChangeSet::set_row_count_after`]).
+    pub fn cached_row_count(&self, prefix: &[u8]) -> Option<u64> {
+        self.row_counts.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
+    }
+
+    /// The key that has exactly `older` keys before it in `[lower, upper)` (`older = 0`:
+    /// the first key); `None` when the range holds `older` keys or fewer. Walks `older + 1`
+    /// keys.
+    pub fn key_after_oldest(&self, lower: &[u8], upper: &[u8], older: u64) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
+        iter.seek(lower);
+        let mut skipped = 0;
+        while iter.valid() {
+            if skipped == older {
+                return Ok(iter.key().map(<[u8]>::to_vec));
+            }
+            skipped += 1;
+            iter.next();
         }
         iter.status()?;
         Ok(None)
