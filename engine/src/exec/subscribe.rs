@@ -187,8 +187,10 @@ fn compact(mut events: Vec<LiveEvent>) -> Result<Vec<LiveEvent>> {
 }
 
 /// `KILL LIVE QUERY 'id'`: ends a subscription of the user's own (any, for dba and
-/// system) with a final event.
-pub fn kill(ctx: &ExecContext, live_id: &str) -> Result<QueryResult> {
+/// system) with a final event, after the changes committed before it.
+pub async fn kill(ctx: &ExecContext, live_id: &str) -> Result<QueryResult> {
+    // Like DROP TABLE: the changes committed before the kill are delivered first.
+    ctx.shared.live.settle().await;
     let visible = ctx
         .shared
         .live

@@ -62,9 +62,20 @@ struct Registry {
     by_table: HashMap<u64, usize>,
 }
 
+/// Builds a feed's change batch from what a writer committed; runs on the dispatcher
+/// thread, so decoding rows costs the writer nothing.
+pub type MakeChanges = Box<dyn FnOnce() -> crate::error::Result<ChangeBatch> + Send>;
+
+/// A commit waiting in the inbox.
+struct Pending {
+    ticket: u64,
+    feed: FeedKey,
+    make: MakeChanges,
+}
+
 #[derive(Default)]
 struct Inbox {
-    items: VecDeque<(u64, Arc<ChangeBatch>)>,
+    items: VecDeque<Pending>,
     rows: usize,
     closed: bool,
     dispatcher_waiting: bool,
@@ -219,15 +230,13 @@ impl LiveHub {
         all.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// Hands a committed change set to the dispatcher. Never waits: when the inbox is
-    /// full, the feed's subscriptions are ended instead (they resume from their last
-    /// `_seq`).
-    pub fn publish(&self, batch: ChangeBatch) {
-        if batch.is_empty() {
+    /// Hands a commit of `rows` rows of `feed` to the dispatcher, which builds its change
+    /// batch with `make`. Never waits: when the inbox is full, the feed's subscriptions
+    /// are ended instead (they resume from their last `_seq`).
+    pub fn publish(&self, feed: FeedKey, rows: usize, make: MakeChanges) {
+        if rows == 0 {
             return;
         }
-        let rows = batch.len();
-        let feed = batch.feed;
         let mut inbox = self.inbox();
         if inbox.closed {
             return;
@@ -238,7 +247,7 @@ impl LiveHub {
             return;
         }
         let ticket = self.published.fetch_add(1, Ordering::AcqRel) + 1;
-        inbox.items.push_back((ticket, Arc::new(batch)));
+        inbox.items.push_back(Pending { ticket, feed, make });
         inbox.rows += rows;
         let wake = inbox.dispatcher_waiting;
         drop(inbox);
@@ -284,7 +293,7 @@ impl LiveHub {
 
     fn dispatch_loop(&self) {
         loop {
-            let items: Vec<(u64, Arc<ChangeBatch>)> = {
+            let items: Vec<Pending> = {
                 let mut inbox = self.inbox();
                 while inbox.items.is_empty() && !inbox.closed {
                     inbox.dispatcher_waiting = true;
@@ -297,12 +306,24 @@ impl LiveHub {
                 inbox.rows = 0;
                 inbox.items.drain(..).collect()
             };
-            let last_ticket = items.last().map(|(t, _)| *t).unwrap_or(0);
-            let batches: Vec<Arc<ChangeBatch>> = items.into_iter().map(|(_, b)| b).collect();
-            let feeds: Vec<FeedKey> = batches.iter().map(|b| b.feed).collect();
-            // A bug in evaluating a predicate must not stop delivery for everyone (and
-            // leave `settle` waiting forever): the feeds of the failed run end instead.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(batches))).is_err() {
+            let last_ticket = items.last().map(|p| p.ticket).unwrap_or(0);
+            let feeds: Vec<FeedKey> = items.iter().map(|p| p.feed).collect();
+            // A bug in decoding or evaluating a predicate must not stop delivery for
+            // everyone (and leave `settle` waiting forever): the feeds of the run end.
+            let run = || {
+                let mut batches = Vec::with_capacity(items.len());
+                for pending in items {
+                    match (pending.make)() {
+                        Ok(batch) if !batch.is_empty() => batches.push(Arc::new(batch)),
+                        Ok(_) => {}
+                        Err(error) => {
+                            self.fail_feed(pending.feed, &format!("a change could not be delivered ({})", error.message()))
+                        }
+                    }
+                }
+                self.dispatch(batches);
+            };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
                 for feed in feeds {
                     self.fail_feed(feed, "delivering a change failed inside the engine");
                 }

@@ -31,7 +31,7 @@ use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, Committed, ScopeWriteGuard, off_async};
+use crate::storage::{ChangeSet, Committed, CommittedRow, ScopeWriteGuard, off_async};
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -118,11 +118,8 @@ impl LockedWriter {
             if !changes.is_empty() {
                 let keeps_rows = changes.keeps_rows();
                 let committed = self.writer.shared.store.commit(changes)?;
-                // The statement is committed: a change that cannot be delivered ends the
-                // feed's subscriptions (they resume), it does not fail the statement.
-                if keeps_rows && let Err(error) = self.writer.publish(committed) {
-                    let why = format!("a change could not be delivered ({})", error.message());
-                    self.writer.shared.live.fail_feed(self.writer.feed(), &why);
+                if keeps_rows {
+                    self.writer.publish(committed);
                 }
             }
             drop(self);
@@ -201,31 +198,15 @@ impl TableWriter {
         if self.shared.live.watches(self.feed()) { ChangeSet::keeping_rows() } else { ChangeSet::default() }
     }
 
-    /// Hands committed rows to the live hub as one change batch.
-    fn publish(&self, committed: Committed) -> Result<()> {
+    /// Hands committed rows to the live hub; the dispatcher decodes them into one change
+    /// batch. The statement is committed: a change that cannot be decoded ends the feed's
+    /// subscriptions (they resume), it does not fail the statement.
+    fn publish(&self, committed: Committed) {
+        let feed = self.feed();
+        let entry = self.entry.clone();
         let rows = committed.rows;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut seqs = Vec::with_capacity(rows.len());
-        let mut has_new = Vec::with_capacity(rows.len());
-        let mut has_old = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let header = decode_header(&row.value)?;
-            seqs.push(header.seq);
-            has_new.push(!header.deleted);
-            has_old.push(match &row.previous {
-                Some(previous) => !decode_header(previous)?.deleted,
-                None => false,
-            });
-        }
-        let new_rows = decode_user_rows(&self.entry, rows.iter().map(|row| (row.key.as_slice(), row.value.as_slice())))?;
-        let old_rows = decode_user_rows(
-            &self.entry,
-            rows.iter().map(|row| (row.key.as_slice(), row.previous.as_deref().unwrap_or(&row.value))),
-        )?;
-        self.shared.live.publish(ChangeBatch { feed: self.feed(), seqs, new_rows, old_rows, has_new, has_old });
-        Ok(())
+        let count = rows.len();
+        self.shared.live.publish(feed, count, Box::new(move || change_batch(feed, &entry, rows)));
     }
 
     fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
@@ -289,10 +270,14 @@ impl TableWriter {
         let end = keys::prefix_upper_bound(&self.scope_prefix).unwrap_or_default();
         // Arrival never goes back within a scope (a system clock may step back): key order
         // stays arrival order and `_seq` order.
-        let last_arrival = store
-            .key_before_newest(&self.scope_prefix, &end, 0)?
-            .and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..]));
+        let last_arrival = match store.cached_last_arrival(&self.scope_prefix) {
+            Some(millis) => Some(millis),
+            None => store
+                .key_before_newest(&self.scope_prefix, &end, 0)?
+                .and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
+        };
         let now = self.shared.now_millis().max(last_arrival.unwrap_or(i64::MIN));
+        changes.set_last_arrival_after(self.scope_prefix.clone(), now);
         let version = self.entry.definition.schema_version;
         // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
         let keep_new = options.max_rows.map_or(rows, |max| rows.min(max as usize));
@@ -553,6 +538,30 @@ impl TableWriter {
             ),
         )
     }
+}
+
+/// The change batch of committed rows (on the dispatcher thread).
+fn change_batch(feed: FeedKey, entry: &Arc<TableEntry>, rows: Vec<CommittedRow>) -> Result<ChangeBatch> {
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut has_new = Vec::with_capacity(rows.len());
+    let mut has_old = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let header = decode_header(&row.value)?;
+        seqs.push(header.seq);
+        has_new.push(!header.deleted);
+        has_old.push(match &row.previous {
+            Some(previous) => !decode_header(previous)?.deleted,
+            None => false,
+        });
+    }
+    let new_rows = decode_user_rows(entry, rows.iter().map(|row| (row.key.as_slice(), row.value.as_slice())))?;
+    // Inserts replace nothing: their "old" rows are never read, so they need no decoding.
+    let old_rows = if rows.iter().all(|row| row.previous.is_none()) {
+        new_rows.clone()
+    } else {
+        decode_user_rows(entry, rows.iter().map(|row| (row.key.as_slice(), row.previous.as_deref().unwrap_or(&row.value))))?
+    };
+    Ok(ChangeBatch { feed, seqs, new_rows, old_rows, has_new, has_old })
 }
 
 /// The first key of a STREAM scope that a read at `now` shows: rows that arrived

@@ -192,7 +192,7 @@ impl Session {
                 let text = request.to_string();
                 exec::subscribe::subscribe(ctx, &request, &text).await.map(|s| QueryResult::Subscription(Box::new(s)))
             }
-            EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id),
+            EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id).await,
             EngineStatement::Sql { statement, mentions } => {
                 if let Statement::Update(update) = statement.as_ref()
                     && mentions.is_empty()

@@ -25,6 +25,9 @@ pub struct ChangeSet {
     /// A scope (by key prefix) and how many rows it holds once this set is committed
     /// (`None` count: forget what was known).
     pub(super) row_counts: Vec<(Vec<u8>, Option<u64>)>,
+    /// A STREAM scope (by key prefix) and the arrival time of its newest row once this
+    /// set is committed.
+    pub(super) last_arrivals: Vec<(Vec<u8>, i64)>,
 }
 
 impl ChangeSet {
@@ -59,6 +62,12 @@ impl ChangeSet {
     /// write lock may say so.
     pub fn set_row_count_after(&mut self, prefix: Vec<u8>, rows: u64) {
         self.row_counts.push((prefix, Some(rows)));
+    }
+
+    /// Records the arrival time of the newest row of the STREAM scope under `prefix`
+    /// after this commit (for [`crate::storage::Store::cached_last_arrival`]).
+    pub fn set_last_arrival_after(&mut self, prefix: Vec<u8>, millis: i64) {
+        self.last_arrivals.push((prefix, millis));
     }
 
     /// Makes the store forget the row count of the scope under `prefix` at this commit.
@@ -110,6 +119,7 @@ impl ChangeSet {
         self.counters.extend(other.counters);
         self.uses_row_ids |= other.uses_row_ids;
         self.row_counts.extend(other.row_counts);
+        self.last_arrivals.extend(other.last_arrivals);
     }
 
     /// How many rows (each taking a `_seq`) the set writes.

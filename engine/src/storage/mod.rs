@@ -18,4 +18,4 @@ pub mod store;
 
 pub use keys::{RowScope, TableId, UserId};
 pub use locks::{ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};
-pub use store::{ChangeSet, Committed, Counter, ROOT_USER_ID, Store};
+pub use store::{ChangeSet, Committed, CommittedRow, Counter, ROOT_USER_ID, Store};

@@ -85,6 +85,9 @@ pub struct Store {
     /// prefix: counted once, then set by each commit that changes the scope, all under
     /// the scope's write lock.
     row_counts: Mutex<HashMap<Vec<u8>, u64>>,
+    /// The arrival time of the newest row of STREAM scopes, by scope prefix (kept like
+    /// `row_counts`), so an insert need not look it up.
+    last_arrivals: Mutex<HashMap<Vec<u8>, i64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,6 +109,7 @@ impl Store {
             last_row_id: AtomicU64::new(0),
             commit_section: Mutex::new(()),
             row_counts: Mutex::new(HashMap::new()),
+            last_arrivals: Mutex::new(HashMap::new()),
         };
         if store.is_empty()? {
             let mut batch = WriteBatch::default();
@@ -202,7 +206,7 @@ impl Store {
     /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
     /// writes everything in one batch, inside the commit section.
     pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {
-        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous, row_counts } = changes;
+        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous, row_counts, last_arrivals } = changes;
         let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.last_seq.load(Ordering::SeqCst);
         let mut batch = WriteBatch::default();
@@ -233,6 +237,9 @@ impl Store {
         }
         self.db.write(batch)?;
         self.last_seq.store(seq, Ordering::SeqCst);
+        if !last_arrivals.is_empty() {
+            self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).extend(last_arrivals);
+        }
         if !row_counts.is_empty() {
             let mut known = self.row_counts.lock().unwrap_or_else(|p| p.into_inner());
             for (prefix, count) in row_counts {
@@ -278,6 +285,12 @@ impl Store {
     /// ([`ChangeSet::set_row_count_after`]).
     pub fn cached_row_count(&self, prefix: &[u8]) -> Option<u64> {
         self.row_counts.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
+    }
+
+    /// The arrival time of the newest row of the STREAM scope under `prefix`, if a
+    /// commit recorded it ([`ChangeSet::set_last_arrival_after`]).
+    pub fn cached_last_arrival(&self, prefix: &[u8]) -> Option<i64> {
+        self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
     }
 
     /// The key that has exactly `older` keys before it in `[lower, upper)` (`older = 0`:
