@@ -50,6 +50,7 @@ pub use error::{EngineError, ErrorOrigin, Result, SqlState};
 pub use result::QueryResult;
 pub use live::{EventKind, LiveEvent, Subscription};
 pub use session::Session;
+pub use sql::ObjectRef;
 pub use sql::parser::SubscribeRequest;
 
 /// The versions of DataFusion and Arrow the engine is built with, for embedders.

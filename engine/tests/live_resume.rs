@@ -70,6 +70,23 @@ fn rows(result: QueryResult) -> Vec<RecordBatch> {
     }
 }
 
+/// The rows of a `key, value, _seq [, _deleted]` query as versions by `_seq`.
+fn versions(result: QueryResult) -> Vec<(u64, Version)> {
+    let mut out = Vec::new();
+    for batch in rows(result) {
+        for i in 0..batch.num_rows() {
+            let seq = batch.column(2).as_primitive::<engine::exports::arrow::datatypes::Int64Type>().value(i) as u64;
+            let version = Version {
+                key: batch.column(0).as_primitive::<Int32Type>().value(i),
+                value: batch.column(1).as_primitive::<Int32Type>().value(i),
+                deleted: batch.num_columns() > 3 && batch.column(3).as_boolean().value(i),
+            };
+            out.push((seq, version));
+        }
+    }
+    out
+}
+
 /// Runs one writer: random inserts, updates and deletes of its own keys, each read back
 /// with its `_seq`, and one STREAM row per operation.
 async fn write(mut session: Session, writer: u64, progress: Arc<AtomicU64>) -> (Vec<(u64, Version)>, Vec<(u64, Version)>) {
@@ -96,30 +113,14 @@ async fn write(mut session: Session, writer: u64, progress: Arc<AtomicU64>) -> (
             "SELECT id, v, _seq, _deleted FROM t WHERE id >= {low} AND id < {} AND _seq > {last} ORDER BY _seq",
             low + KEYS_PER_WRITER as i32
         );
-        for batch in rows(session.execute(&read).await.unwrap()) {
-            for i in 0..batch.num_rows() {
-                let seq = batch.column(2).as_primitive::<engine::exports::arrow::datatypes::Int64Type>().value(i) as u64;
-                let version = Version {
-                    key: batch.column(0).as_primitive::<Int32Type>().value(i),
-                    value: batch.column(1).as_primitive::<Int32Type>().value(i),
-                    deleted: batch.column(3).as_boolean().value(i),
-                };
-                table_history.push((seq, version));
-                last = last.max(seq);
-            }
+        for (seq, version) in versions(session.execute(&read).await.unwrap()) {
+            table_history.push((seq, version));
+            last = last.max(seq);
         }
         let read = format!("SELECT w, n, _seq FROM s WHERE w = {writer} AND _seq > {last_stream} ORDER BY _seq");
-        for batch in rows(session.execute(&read).await.unwrap()) {
-            for i in 0..batch.num_rows() {
-                let seq = batch.column(2).as_primitive::<engine::exports::arrow::datatypes::Int64Type>().value(i) as u64;
-                let version = Version {
-                    key: batch.column(0).as_primitive::<Int32Type>().value(i),
-                    value: batch.column(1).as_primitive::<Int32Type>().value(i),
-                    deleted: false,
-                };
-                stream_history.push((seq, version));
-                last_stream = last_stream.max(seq);
-            }
+        for (seq, version) in versions(session.execute(&read).await.unwrap()) {
+            stream_history.push((seq, version));
+            last_stream = last_stream.max(seq);
         }
         progress.fetch_add(1, Ordering::SeqCst);
     }

@@ -21,7 +21,7 @@ use crate::catalog::{SystemColumn, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::live::change::matches;
-use crate::live::{EventKind, LiveEvent, Registration, Subscription};
+use crate::live::{EventKind, LiveEvent, Registration, Subscription, SubscriptionAbout};
 use crate::permissions::{self, TableAction};
 use crate::provider::ColumnSource;
 use crate::provider::scan::{ScanRequest, read_scope_then};
@@ -63,13 +63,16 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
         _ => return Err(EngineError::undefined_table(entry.definition.qualified_name())),
     }
     let shared = ctx.shared.clone();
-    let registration = Registration {
+    let about = SubscriptionAbout {
         user_id: ctx.user.id,
         user_name: ctx.user.name.clone(),
         namespace: entry.definition.namespace.clone(),
         table: entry.definition.name.clone(),
         query: query.trim().to_string(),
         created_at: shared.now_millis(),
+    };
+    let registration = Registration {
+        about,
         feed: feed_key(entry.id(), &scope),
         filter: filter.clone(),
         start_seq: 0,
@@ -196,7 +199,7 @@ pub async fn kill(ctx: &ExecContext, live_id: &str) -> Result<QueryResult> {
         .live
         .list()
         .into_iter()
-        .any(|info| info.live_id == live_id && (info.user_id == ctx.user.id || permissions::sees_all_objects(ctx.user.role)));
+        .any(|info| info.live_id == live_id && (info.about.user_id == ctx.user.id || permissions::sees_all_objects(ctx.user.role)));
     let killed = visible && ctx.shared.live.end(live_id, LiveEvent::end(format!("killed by KILL LIVE QUERY as {}", ctx.user.name))).is_some();
     if !killed {
         return Err(EngineError::new(SqlState::UNDEFINED_OBJECT, format!("live query '{live_id}' does not exist")));

@@ -251,7 +251,7 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         .await?;
         std::mem::drop(ddl);
         shared.live.settle().await;
-        shared.live.end_where(|info, _| info.user_id == existing.id, &format!("user {} was dropped", existing.name));
+        shared.live.end_where(|info, _| info.about.user_id == existing.id, &format!("user {} was dropped", existing.name));
         off_async(move || {
             for prefix in &prefixes {
                 shared.store.compact_prefix(prefix);

@@ -13,10 +13,9 @@ use crate::live::change::{ChangeBatch, FeedKey};
 use crate::live::event::LiveEvent;
 use crate::live::queue::EventQueue;
 
-/// What `system.live_queries` shows of a subscription.
+/// Who opened a subscription, on what, and how.
 #[derive(Debug, Clone)]
-pub struct LiveQueryInfo {
-    pub live_id: String,
+pub struct SubscriptionAbout {
     pub user_id: u64,
     pub user_name: String,
     pub namespace: String,
@@ -24,18 +23,20 @@ pub struct LiveQueryInfo {
     /// The statement (or API call) that opened it.
     pub query: String,
     pub created_at: i64,
+}
+
+/// What `system.live_queries` shows of a subscription.
+#[derive(Debug, Clone)]
+pub struct LiveQueryInfo {
+    pub live_id: String,
+    pub about: SubscriptionAbout,
     /// Change events delivered to its queue so far.
     pub changes: u64,
 }
 
 /// A subscription about to be opened.
 pub struct Registration {
-    pub user_id: u64,
-    pub user_name: String,
-    pub namespace: String,
-    pub table: String,
-    pub query: String,
-    pub created_at: i64,
+    pub about: SubscriptionAbout,
     pub feed: FeedKey,
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// The `_seq` high-water mark when it was registered: it receives the changes after.
@@ -387,15 +388,9 @@ impl LiveHub {
 }
 
 fn info(entry: &Entry) -> LiveQueryInfo {
-    let r = &entry.registration;
     LiveQueryInfo {
         live_id: entry.live_id.clone(),
-        user_id: r.user_id,
-        user_name: r.user_name.clone(),
-        namespace: r.namespace.clone(),
-        table: r.table.clone(),
-        query: r.query.clone(),
-        created_at: r.created_at,
+        about: entry.registration.about.clone(),
         changes: entry.queue.changes(),
     }
 }

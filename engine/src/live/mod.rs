@@ -24,4 +24,4 @@ pub mod queue;
 
 pub use change::{ChangeBatch, FeedKey};
 pub use event::{EventKind, LiveEvent};
-pub use hub::{LiveHub, LiveQueryInfo, Registration, Subscription};
+pub use hub::{LiveHub, LiveQueryInfo, Registration, Subscription, SubscriptionAbout};

@@ -273,7 +273,7 @@ impl TableWriter {
         let last_arrival = match store.cached_last_arrival(&self.scope_prefix) {
             Some(millis) => Some(millis),
             None => store
-                .key_before_newest(&self.scope_prefix, &end, 0)?
+                .last_key(&self.scope_prefix, &end)?
                 .and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
         };
         let now = self.shared.now_millis().max(last_arrival.unwrap_or(i64::MIN));

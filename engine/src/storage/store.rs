@@ -263,22 +263,13 @@ impl Store {
         self.last_seq.load(Ordering::SeqCst)
     }
 
-    /// The key that has exactly `newer` keys after it in `[lower, upper)`, counting from
-    /// the end (`newer = 0`: the last key); `None` when the range holds `newer` keys or
-    /// fewer. Walks `newer + 1` keys backwards.
-    pub fn key_before_newest(&self, lower: &[u8], upper: &[u8], newer: u64) -> Result<Option<Vec<u8>>> {
+    /// The last key in `[lower, upper)`.
+    pub fn last_key(&self, lower: &[u8], upper: &[u8]) -> Result<Option<Vec<u8>>> {
         let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
         iter.seek_to_last();
-        let mut skipped = 0;
-        while iter.valid() {
-            if skipped == newer {
-                return Ok(iter.key().map(<[u8]>::to_vec));
-            }
-            skipped += 1;
-            iter.prev();
-        }
+        let key = iter.key().map(<[u8]>::to_vec);
         iter.status()?;
-        Ok(None)
+        Ok(key)
     }
 
     /// The row count of the scope under `prefix`, if a commit recorded it

@@ -14,7 +14,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser) -> RecordBatch {
         .live
         .list()
         .into_iter()
-        .filter(|q| sees_all_objects(user.role) || q.user_id == user.id)
+        .filter(|q| sees_all_objects(user.role) || q.about.user_id == user.id)
         .collect();
     let schema = Schema::new(vec![
         Field::new("live_id", DataType::Utf8, false),
@@ -28,13 +28,13 @@ pub fn batch(shared: &EngineShared, user: &SessionUser) -> RecordBatch {
     ]);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.live_id.as_str()))),
-        Arc::new(Int64Array::from_iter_values(live.iter().map(|q| q.user_id as i64))),
-        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.namespace.as_str()))),
-        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.table.as_str()))),
-        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.query.as_str()))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(live.iter().map(|q| q.created_at))),
+        Arc::new(Int64Array::from_iter_values(live.iter().map(|q| q.about.user_id as i64))),
+        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.about.namespace.as_str()))),
+        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.about.table.as_str()))),
+        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.about.query.as_str()))),
+        Arc::new(TimestampMillisecondArray::from_iter_values(live.iter().map(|q| q.about.created_at))),
         Arc::new(Int64Array::from_iter_values(live.iter().map(|q| q.changes as i64))),
-        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.user_name.as_str()))),
+        Arc::new(StringArray::from_iter_values(live.iter().map(|q| q.about.user_name.as_str()))),
     ];
     RecordBatch::try_new(Arc::new(schema), columns).expect("system.live_queries batch matches its schema")
 }
