@@ -22,7 +22,7 @@ pub enum Outcome {
     Error { state: Option<String>, message: String },
 }
 
-fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
+pub fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
     let mut rows = Vec::new();
     for batch in batches {
         for row in 0..batch.num_rows() {

@@ -10,12 +10,15 @@
 //!   that user may see ([`world::oracle`]), or one of the two refuses what the other
 //!   answers;
 //! - a write changes a different number of rows than the oracle predicts, or leaves the
-//!   writer's rows, or another user's, other than predicted.
+//!   writer's rows, or another user's, other than predicted;
+//! - a subscription (every principal subscribes to every table it may read, [`live`])
+//!   receives such a value, or its events do not add up to the rows its owner reads.
 //!
 //! Every failure prints the seed and the statement's index, so `--seed S` replays it.
 
 mod check;
 mod grammar;
+mod live;
 mod world;
 
 use std::collections::BTreeMap;
@@ -249,12 +252,21 @@ async fn run(args: &Args) -> Result<usize> {
         failures: Vec::new(),
         counts: BTreeMap::new(),
     };
+    let (mut watchers, opening) = live::open_all(&mut checker.sessions).await;
+    for failure in opening {
+        checker.fail(0, "SUBSCRIBE", "setup", failure);
+    }
     let mut grammar = Grammar::new(StdRng::seed_from_u64(seed));
     let started = std::time::Instant::now();
     for index in 0..args.queries {
         let op = grammar.next();
         let (effective, via) = pick(grammar.rng());
         checker.step(index, op, effective, via).await?;
+        if (index + 1) % 500 == 0 || index + 1 == args.queries {
+            for failure in live::drain(&mut watchers, &mut checker.sessions).await {
+                checker.fail(index, "(subscription events)", "subscriber", failure);
+            }
+        }
         if checker.failures.len() >= args.max_failures {
             break;
         }

@@ -1,4 +1,5 @@
-//! The world the checker runs in: users of every role, USER tables whose every value
+//! The world the checker runs in: users of every role, USER tables and a STREAM table
+//! (`events`) whose every value
 //! carries its owner, SHARED tables of every access level whose values carry their level,
 //! views over both, and the ground truth of every user's rows ([`Model`]), from which the
 //! oracle (a plain DataFusion context holding only what one user may see) is built.
@@ -77,7 +78,7 @@ pub const TABLES: [TableSpec; 6] = [
         readers: Role::User,
         per_user: true,
     },
-    TableSpec { name: "events", columns: "owner TEXT NOT NULL, n INT", engine_suffix: "WITH (TYPE = 'USER')", readers: Role::User, per_user: true },
+    TableSpec { name: "events", columns: "owner TEXT NOT NULL, n INT", engine_suffix: "WITH (TYPE = 'STREAM')", readers: Role::User, per_user: true },
     TableSpec {
         name: "catalog",
         columns: "id INT PRIMARY KEY, name TEXT, price INT",
