@@ -97,6 +97,7 @@ async fn drop_user_cascade_leaves_none_of_its_rows() {
             "CREATE USER bob WITH PASSWORD 'b'",
             "CREATE USER TABLE notes (id INT PRIMARY KEY, body TEXT)",
             "CREATE USER TABLE keyless (body TEXT)",
+            "CREATE STREAM TABLE clicks (body TEXT) WITH (TTL_SECONDS = 3600)",
         ],
     )
     .await;
@@ -107,6 +108,7 @@ async fn drop_user_cascade_leaves_none_of_its_rows() {
             &format!("INSERT INTO notes VALUES (1, '{NEEDLE}'), (2, '{NEEDLE}')"),
             "DELETE FROM notes WHERE id = 2",
             &format!("INSERT INTO keyless VALUES ('{NEEDLE}')"),
+            &format!("INSERT INTO clicks VALUES ('{NEEDLE}')"),
         ],
     )
     .await;
