@@ -10,26 +10,27 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::catalog::{SystemColumn, TableEntry, TableKind};
+use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::live::change::matches;
 use crate::live::{EventKind, LiveEvent, Registration, Subscription, SubscriptionAbout};
 use crate::permissions::{self, TableAction};
 use crate::provider::ColumnSource;
+use crate::provider::table::system_column_type;
 use crate::provider::scan::{ScanRequest, read_scope_then};
-use crate::provider::writer::{feed_key, stream_visible_from};
+use crate::provider::writer::{feed_key, read_lower_bound};
 use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
 use crate::sql::parser::SubscribeRequest;
-use crate::storage::{keys, off_async};
+use crate::storage::off_async;
 
 /// Opens a subscription as the statement's effective user. `query`: the text that
 /// `system.live_queries` shows.
@@ -71,27 +72,24 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
         query: query.trim().to_string(),
         created_at: shared.now_millis(),
     };
-    let registration = Registration {
-        about,
-        feed: feed_key(entry.id(), &scope),
-        filter: filter.clone(),
-        start_seq: 0,
-    };
     let request = request.clone();
     let subscription_user = ctx.user.id;
     off_async(move || {
-        let start_seq = shared.store.last_seq();
-        let registration = Registration { start_seq, ..registration };
-        let subscription = shared.live.register(registration, entry.schema.clone(), Vec::new());
-        let with_deleted = entry.kind().system_columns().contains(&SystemColumn::Deleted);
+        let feed = feed_key(entry.id(), &scope);
+        let registration = Registration { about, feed, filter: filter.clone(), start_seq: shared.store.last_seq() };
+        let subscription = shared.live.register(registration, entry.schema.clone());
+        // The user columns, `_seq`, and `_deleted` where the kind has it.
+        let system: Vec<SystemColumn> = [SystemColumn::Seq, SystemColumn::Deleted]
+            .into_iter()
+            .filter(|c| entry.kind().system_columns().contains(c))
+            .collect();
         let mut sources: Vec<ColumnSource> = (0..entry.definition.columns.len()).map(ColumnSource::User).collect();
-        sources.push(ColumnSource::System(SystemColumn::Seq));
-        if with_deleted {
-            sources.push(ColumnSource::System(SystemColumn::Deleted));
+        let mut fields: Vec<Field> = entry.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for column in &system {
+            sources.push(ColumnSource::System(*column));
+            fields.push(Field::new(column.name(), system_column_type(*column), false));
         }
-        let scope_prefix = keys::scope_row_prefix(entry.id(), &scope);
-        let visible_from = (entry.kind() == TableKind::Stream && entry.definition.options.ttl_seconds.is_some())
-            .then(|| stream_visible_from(&entry, &scope_prefix, shared.now_millis()));
+        let visible_from = read_lower_bound(&entry, &scope, shared.now_millis());
         let read = ScanRequest {
             entry: entry.clone(),
             scope,
@@ -104,11 +102,6 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             parallel_min_bytes: u64::MAX,
             visible_from,
         };
-        let mut fields: Vec<_> = entry.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(datafusion::arrow::datatypes::Field::new("_seq", DataType::Int64, false));
-        if with_deleted {
-            fields.push(datafusion::arrow::datatypes::Field::new("_deleted", DataType::Boolean, false));
-        }
         let read_schema = Arc::new(Schema::new(fields));
         let batches = read_scope_then(&shared.store, &read_schema, &read, move || drop(guard))?;
         // A DROP USER that won the race has already ended the user's subscriptions.
@@ -160,33 +153,28 @@ fn initial_events(
     let matched = matches(filter, &rows)?;
     let is_match = |i: usize| matched.as_ref().is_none_or(|m| m.is_valid(i) && m.value(i));
     let is_deleted = |i: usize| deleted.as_ref().is_some_and(|d| d.value(i));
-    let mut events = Vec::new();
+    let mut chosen: Vec<(EventKind, usize)> = Vec::new();
     for i in 0..rows.num_rows() {
-        let seq = seqs.value(i) as u64;
         let live = is_match(i) && !is_deleted(i);
         match request.from_seq {
-            Some(from) if seq <= from => continue,
-            Some(_) if !live => events.push(LiveEvent::row(EventKind::Delete, seq, rows.slice(i, 1), None)),
-            _ if live => events.push(LiveEvent::row(EventKind::Initial, seq, rows.slice(i, 1), None)),
+            Some(from) if seqs.value(i) as u64 <= from => {}
+            Some(_) if !live => chosen.push((EventKind::Delete, i)),
+            _ if live => chosen.push((EventKind::Initial, i)),
             _ => {}
         }
     }
     if let Some(last) = request.last_rows {
-        let keep = events.len().saturating_sub(last as usize);
-        events.drain(..keep);
+        let keep = chosen.len().saturating_sub(last as usize);
+        chosen.drain(..keep);
     }
-    compact(events)
-}
-
-/// The events with rows of one batch holding only their rows (not the whole scope read).
-fn compact(mut events: Vec<LiveEvent>) -> Result<Vec<LiveEvent>> {
-    let rows: Vec<RecordBatch> = events.iter().filter_map(|e| e.row.clone()).collect();
-    let Some(first) = rows.first() else { return Ok(events) };
-    let joined = concat_batches(&first.schema(), &rows).map_err(|e| EngineError::internal(format!("initial rows: {e}")))?;
-    for (at, event) in events.iter_mut().filter(|e| e.row.is_some()).enumerate() {
-        event.row = Some(joined.slice(at, 1));
-    }
-    Ok(events)
+    // One batch of only the chosen rows, so the events do not keep the whole read alive.
+    let indices = UInt32Array::from_iter_values(chosen.iter().map(|(_, i)| *i as u32));
+    let kept = take_record_batch(&rows, &indices).map_err(internal)?;
+    Ok(chosen
+        .into_iter()
+        .enumerate()
+        .map(|(at, (kind, i))| LiveEvent::row(kind, seqs.value(i) as u64, kept.slice(at, 1), None))
+        .collect())
 }
 
 /// `KILL LIVE QUERY 'id'`: ends a subscription of the user's own (any, for dba and

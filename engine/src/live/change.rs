@@ -46,24 +46,24 @@ impl ChangeBatch {
 
     /// Joins consecutive change batches of one feed and one row shape into one, so a
     /// predicate is evaluated once for all of them.
-    pub fn concat(batches: &[Arc<ChangeBatch>]) -> Result<ChangeBatch> {
+    pub fn concat(batches: &[Arc<ChangeBatch>]) -> Result<Arc<ChangeBatch>> {
         let first = batches.first().ok_or_else(|| EngineError::internal("no change batches to join"))?;
         if batches.len() == 1 {
-            return Ok(first.as_ref().clone());
+            return Ok(first.clone());
         }
         let schema = first.new_rows.schema();
         let join = |pick: fn(&ChangeBatch) -> &RecordBatch| {
             concat_batches(&schema, batches.iter().map(|b| pick(b)))
                 .map_err(|e| EngineError::internal(format!("joining change batches: {e}")))
         };
-        Ok(ChangeBatch {
+        Ok(Arc::new(ChangeBatch {
             feed: first.feed,
             seqs: batches.iter().flat_map(|b| b.seqs.iter().copied()).collect(),
             new_rows: join(|b| &b.new_rows)?,
             old_rows: join(|b| &b.old_rows)?,
             has_new: batches.iter().flat_map(|b| b.has_new.iter().copied()).collect(),
             has_old: batches.iter().flat_map(|b| b.has_old.iter().copied()).collect(),
-        })
+        }))
     }
 
     /// The events of the changes after `_seq` `after`, for a subscription with `filter`

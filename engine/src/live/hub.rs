@@ -44,6 +44,8 @@ pub struct Registration {
 }
 
 struct Entry {
+    /// The N of `lq-N` (the order subscriptions were opened in).
+    number: u64,
     live_id: String,
     registration: Registration,
     queue: EventQueue,
@@ -157,12 +159,12 @@ impl LiveHub {
     }
 
     /// Opens a subscription (call under the feed's write lock, with the high-water mark
-    /// read under it). `initial`: the events it starts with.
-    pub fn register(self: &Arc<Self>, registration: Registration, schema: SchemaRef, initial: Vec<LiveEvent>) -> Subscription {
+    /// read under it); its initial rows are given with [`Subscription::with_initial`].
+    pub fn register(self: &Arc<Self>, registration: Registration, schema: SchemaRef) -> Subscription {
         let number = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let live_id = format!("lq-{number}");
         let queue = EventQueue::new(self.limits.subscriber_buffer_events, registration.start_seq);
-        let entry = Arc::new(Entry { live_id: live_id.clone(), registration, queue });
+        let entry = Arc::new(Entry { number, live_id: live_id.clone(), registration, queue });
         let mut registry = self.registry_mut();
         // `close` marks the inbox closed before it ends what the registry holds, so a
         // registration that sees it open under the registry lock is ended by `close`.
@@ -176,7 +178,7 @@ impl LiveHub {
             self.open.fetch_add(1, Ordering::AcqRel);
             drop(registry);
         }
-        Subscription { hub: self.clone(), entry, initial: initial.into(), schema }
+        Subscription { hub: self.clone(), entry, initial: VecDeque::new(), schema }
     }
 
     /// Removes a subscription from the registry (it gets no more events).
@@ -221,14 +223,9 @@ impl LiveHub {
 
     /// The open subscriptions, in the order they were opened.
     pub fn list(&self) -> Vec<LiveQueryInfo> {
-        let mut all: Vec<(u64, LiveQueryInfo)> = self
-            .registry()
-            .by_id
-            .values()
-            .map(|e| (e.live_id.trim_start_matches("lq-").parse().unwrap_or(0), info(e)))
-            .collect();
-        all.sort_by_key(|(n, _)| *n);
-        all.into_iter().map(|(_, i)| i).collect()
+        let mut all: Vec<Arc<Entry>> = self.registry().by_id.values().cloned().collect();
+        all.sort_by_key(|e| e.number);
+        all.iter().map(|e| info(e)).collect()
     }
 
     /// Hands a commit of `rows` rows of `feed` to the dispatcher, which builds its change

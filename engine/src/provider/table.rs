@@ -24,7 +24,7 @@ use crate::provider::key_range;
 use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};
-use crate::provider::writer::stream_visible_from;
+use crate::provider::writer::read_lower_bound;
 use crate::storage::RowScope;
 
 /// Which optional columns a statement sees on a table.
@@ -140,15 +140,6 @@ impl EngineTableProvider {
         ))
     }
 
-    /// For a STREAM table with a TTL, the first key a read now may show.
-    fn visible_from(&self) -> Option<Vec<u8>> {
-        if self.entry.kind() != TableKind::Stream || self.entry.definition.options.ttl_seconds.is_none() {
-            return None;
-        }
-        let prefix = crate::storage::keys::scope_row_prefix(self.entry.id(), &self.scope);
-        Some(stream_visible_from(&self.entry, &prefix, self.shared.now_millis()))
-    }
-
     fn first_key_column(&self) -> Option<(&str, &DataType)> {
         let index = *self.entry.key_columns.first()?;
         let column = &self.entry.definition.columns[index];
@@ -217,7 +208,7 @@ impl TableProvider for EngineTableProvider {
             batch_rows: self.shared.config.scan_batch_rows,
             parallelism: state.config().target_partitions(),
             parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
-            visible_from: self.visible_from(),
+            visible_from: read_lower_bound(&self.entry, &self.scope, self.shared.now_millis()),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
     }

@@ -564,6 +564,13 @@ fn change_batch(feed: FeedKey, entry: &Arc<TableEntry>, rows: Vec<CommittedRow>)
     Ok(ChangeBatch { feed, seqs, new_rows, old_rows, has_new, has_old })
 }
 
+/// The first key of `scope` a read at `now` may show: `None` (no bound) unless the table
+/// is a STREAM table with a TTL. The scan and a subscription's initial read both use it.
+pub fn read_lower_bound(entry: &TableEntry, scope: &RowScope, now: i64) -> Option<Vec<u8>> {
+    let expires = entry.kind() == TableKind::Stream && entry.definition.options.ttl_seconds.is_some();
+    expires.then(|| stream_visible_from(entry, &keys::scope_row_prefix(entry.id(), scope), now))
+}
+
 /// The first key of a STREAM scope that a read at `now` shows: rows that arrived
 /// TTL_SECONDS or more before `now` are invisible (the whole scope without a TTL).
 pub fn stream_visible_from(entry: &TableEntry, scope_prefix: &[u8], now: i64) -> Vec<u8> {

@@ -317,11 +317,7 @@ impl Store {
 
     /// The first key at or after `lower` and below `upper`.
     pub fn first_key(&self, lower: &[u8], upper: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
-        iter.seek(lower);
-        let key = iter.key().map(<[u8]>::to_vec);
-        iter.status()?;
-        Ok(key)
+        self.key_after_oldest(lower, upper, 0)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
