@@ -1,4 +1,5 @@
-//! How an engine is configured: where its data lives, and its clock and id source.
+//! How an engine is configured: where its data lives (hot and cold), and its clock and id
+//! source.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,22 @@ pub struct EngineConfig {
     /// `None`: no background runner; jobs run only through [`crate::Engine::run_jobs`]
     /// (tests and scenarios, with a manual clock).
     pub job_interval: Option<std::time::Duration>,
+    /// Where cold storage (Parquet segments and manifests) lives.
+    pub cold_storage: ColdStorage,
+}
+
+/// Where an engine keeps its cold storage.
+#[derive(Debug, Clone, Default)]
+pub enum ColdStorage {
+    /// `<data_dir>/storage` on the local file system.
+    #[default]
+    DataDir,
+    /// An `object_store` URL: `file:///path`, `memory:///` (gone when the engine closes),
+    /// or `s3://`, `gs://`, `az://` in a build with that store enabled.
+    Url(String),
+    /// A store the embedding application built (tests share one in-memory store across
+    /// reopenings), with the folder inside it.
+    Store(std::sync::Arc<dyn object_store::ObjectStore>, String),
 }
 
 /// The default [`EngineConfig::subscriber_buffer_events`].
@@ -69,6 +86,7 @@ impl EngineConfig {
             subscriber_buffer_events: DEFAULT_SUBSCRIBER_BUFFER_EVENTS,
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: Some(std::time::Duration::from_secs(1)),
+            cold_storage: ColdStorage::DataDir,
         }
     }
 
@@ -96,6 +114,7 @@ impl EngineConfig {
             subscriber_buffer_events: DEFAULT_SUBSCRIBER_BUFFER_EVENTS,
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: None,
+            cold_storage: ColdStorage::DataDir,
         }
     }
 }

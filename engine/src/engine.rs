@@ -18,7 +18,8 @@ use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
 use crate::storage::keys::{DecodedKey, decode_key};
-use crate::storage::{Store, WriteLocks};
+use crate::storage::cold::ColdStore;
+use crate::storage::{RowScope, Store, WriteLocks};
 
 /// An open engine. Cheap to clone; sessions may be used from many threads at once. When
 /// the last clone is dropped, the background job runner stops and every subscription
@@ -94,6 +95,17 @@ impl Engine {
             snowflakes: SnowflakeGenerator::resume(0, config.clock.as_ref()),
         });
         let catalog = Catalog::load(store.clone(), EntryPlanner::new(functions.clone()), config.clock.now_millis())?;
+        let cold = Arc::new(ColdStore::open_configured(&config)?);
+        // Folders of tables and users dropped during a crash, and files written by a flush that
+        // crashed before its manifest, are deleted before anything reads cold storage.
+        let live_tables: std::collections::HashSet<u64> = catalog.tables().iter().map(|t| t.id()).collect();
+        cold.collect_garbage(|table, scope| {
+            live_tables.contains(&table)
+                && match scope {
+                    RowScope::Shared => true,
+                    RowScope::User(user) => catalog.user_id_exists(*user),
+                }
+        })?;
         let locks = WriteLocks::default();
         let root_password = match &config.root_password {
             Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
@@ -107,6 +119,7 @@ impl Engine {
         let shared = Arc::new(EngineShared {
             config,
             store,
+            cold,
             catalog,
             functions,
             locks,
@@ -114,6 +127,7 @@ impl Engine {
             decoy_password: Default::default(),
             live,
             jobs: JobLog::default(),
+            flushes: tokio::sync::Mutex::new(()),
         });
         let jobs = job_interval.map(|interval| start_job_runner(shared.clone(), interval));
         Ok(Engine { shared: shared.clone(), _running: Arc::new(Running { shared, jobs }) })

@@ -1,4 +1,4 @@
-//! The state every session of one engine shares: configuration, hot storage, the catalog,
+//! The state every session of one engine shares: configuration, hot and cold storage, the catalog,
 //! the write locks, the engine's SQL functions, root's password hash, the live hub and the
 //! job log. It sits below providers, executors and
 //! sessions, which all receive it; it knows nothing of them.
@@ -13,12 +13,15 @@ use crate::functions::FunctionContext;
 use crate::job_log::JobLog;
 use crate::live::LiveHub;
 use crate::passwords::PasswordHash;
+use crate::storage::cold::ColdStore;
 use crate::storage::{Store, WriteLocks};
 
 #[derive(Debug)]
 pub struct EngineShared {
     pub config: EngineConfig,
     pub store: Arc<Store>,
+    /// Cold storage: Parquet segments and manifests.
+    pub cold: Arc<ColdStore>,
     pub catalog: Catalog,
     pub functions: Arc<FunctionContext>,
     pub locks: WriteLocks,
@@ -31,6 +34,8 @@ pub struct EngineShared {
     pub live: Arc<LiveHub>,
     /// Jobs that ran (`system.jobs`).
     pub jobs: JobLog,
+    /// Held by each table flush: flushes run one at a time.
+    pub flushes: tokio::sync::Mutex<()>,
 }
 
 impl EngineShared {

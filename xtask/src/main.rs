@@ -40,6 +40,10 @@ enum Commands {
         /// Write a JUnit XML report.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Which runs of the tier matrix: `written`, `flushed` (every hot row moved to
+        /// Parquet after each record), or `all` (the default).
+        #[arg(long, value_parser = ["written", "flushed", "all"])]
+        tier: Option<String>,
     },
     /// Run a sqllogictest corpus on the engine and on plain DataFusion, side by side; fail
     /// on every record DataFusion passes and the engine does not.
@@ -82,8 +86,8 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let outcome = match cli.command {
         Commands::Test => test(&root),
-        Commands::Slt { targets, complete, jobs, fail_fast, junit } => {
-            slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref()).and_then(|outcome| {
+        Commands::Slt { targets, complete, jobs, fail_fast, junit, tier } => {
+            slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref(), tier.as_deref()).and_then(|outcome| {
                 if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) }
             })
         }
@@ -174,8 +178,12 @@ fn slt(
     jobs: Option<usize>,
     fail_fast: bool,
     junit: Option<&Path>,
+    tier: Option<&str>,
 ) -> Result<SltOutcome> {
     let mut command: Vec<String> = targets.to_vec();
+    if let Some(tier) = tier {
+        command.extend(["--tier".into(), tier.into()]);
+    }
     if complete {
         command.push("--complete".into());
     }
@@ -302,7 +310,7 @@ fn test(root: &Path) -> Result<()> {
     }
     failed += snapshot_problems.len();
 
-    let mut outcomes = vec![slt(root, &[root.join("slt").display().to_string()], false, None, false, None)?];
+    let mut outcomes = vec![slt(root, &[root.join("slt").display().to_string()], false, None, false, None, None)?];
     if !default_corpus(root).is_dir() {
         bail!("{} is missing: the corpus parity check cannot run (restore it from git)", default_corpus(root).display());
     }

@@ -9,7 +9,8 @@
 //! in one batch, and the tables leave the catalog before their locks are released, so a
 //! writer that was waiting finds its table gone and writes nothing. The dropped ranges are
 //! compacted last, off the async workers and without any lock, before the statement
-//! returns. Subscriptions on a dropped table end with a final event.
+//! returns. Subscriptions on a dropped table end with a final event, and the tables' cold
+//! folders (segments and manifests) are deleted.
 
 use std::sync::Arc;
 
@@ -22,7 +23,9 @@ use crate::resolver::resolve_for_ddl;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
-use crate::storage::{TableId, keys, off_async};
+use crate::storage::cold::ScopeDir;
+use crate::storage::{RowScope, TableId, keys, off_async};
+use object_store::path::Path;
 
 /// What one statement drops.
 #[derive(Debug, Default)]
@@ -128,6 +131,10 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
         let DropSet { tables, views, namespace } = set;
         let dropped: Vec<TableId> = tables.iter().map(|t| t.id()).collect();
         let names: Vec<(TableId, String)> = tables.iter().map(|t| (t.id(), t.definition.qualified_name())).collect();
+        let folders: Vec<(TableId, Path)> = tables
+            .iter()
+            .map(|t| (t.id(), ScopeDir::new(shared.cold.root(), &t.definition.namespace, &t.definition.name, t.id(), RowScope::Shared).path))
+            .collect();
         let locked: Vec<_> = tables
             .into_iter()
             .map(|entry| {
@@ -140,6 +147,11 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
             catalog_work(ddl, move |ddl| owned.catalog.drop_objects(ddl, &locked, &views, namespace.as_deref())).await?;
         drop(ddl);
         end_subscriptions(shared, &names).await;
+        // Cold files go after the catalog commit: a crash in between leaves folders of a
+        // table that no longer exists, which the next open deletes.
+        for (table_id, folder) in folders {
+            shared.cold.remove_folder(table_id, folder).await?;
+        }
         return compact_dropped(shared, dropped).await;
     }
 }

@@ -74,21 +74,14 @@ fn eviction_end(table: &TableEntry, scope_prefix: &[u8], now: i64, purge_all: bo
     }
 }
 
-/// The users with rows to evict (one seek per user, from the first key of a scope to
-/// the next scope).
+/// The users with rows to evict.
 fn users_with_expired_rows(shared: &EngineShared, table: &TableEntry, now: i64, purge_all: bool) -> Result<Vec<UserId>> {
-    let store = &shared.store;
-    let scopes = keys::user_scopes_prefix(table.id());
-    let end = keys::prefix_upper_bound(&scopes).unwrap_or_default();
-    let mut cursor = scopes;
     let mut users = Vec::new();
-    while let Some(first) = store.first_key(&cursor, &end)? {
-        let Some(user) = keys::user_of_row_key(table.id(), &first) else { break };
+    for (user, first) in shared.store.users_with_rows(table.id())? {
         let scope_prefix = keys::scope_row_prefix(table.id(), &RowScope::User(user));
         if first < eviction_end(table, &scope_prefix, now, purge_all) {
             users.push(user);
         }
-        cursor = keys::prefix_upper_bound(&scope_prefix).unwrap_or_default();
     }
     Ok(users)
 }

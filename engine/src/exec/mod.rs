@@ -7,6 +7,7 @@ pub mod context;
 pub mod create_table;
 pub mod dml;
 pub mod drop_table;
+pub mod flush;
 pub mod jobs;
 pub mod namespace;
 pub mod query;

@@ -281,7 +281,7 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         visible_from: None,
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
-    read_keys(&ctx.shared.store, schema, &request, &[row_key])
+    read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key])
 }
 
 async fn delete(ctx: &ExecContext, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {

@@ -103,7 +103,7 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             visible_from,
         };
         let read_schema = Arc::new(Schema::new(fields));
-        let batches = read_scope_then(&shared.store, &read_schema, &read, move || drop(guard))?;
+        let batches = read_scope_then(&shared.store, &shared.cold, &read_schema, &read, move || drop(guard))?;
         // A DROP USER that won the race has already ended the user's subscriptions.
         if !shared.catalog.user_id_exists(subscription_user) {
             return Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, "the user of this subscription was dropped"));

@@ -230,10 +230,12 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         let work_shared = shared.clone();
         let user = existing.clone();
         let prefixes: Vec<Vec<u8>> = locked.iter().map(|(t, _)| keys::scope_row_prefix(t.id(), &scope)).collect();
+        let cold_scopes: Vec<_> = locked.iter().filter_map(|(t, _)| shared.cold.scope(t.id(), &scope)).collect();
         let (ddl, prefixes) = catalog_work(ddl, move |ddl| {
             if !cascade {
                 for ((table, _), prefix) in locked.iter().zip(&prefixes) {
-                    if !work_shared.store.prefix_is_empty(prefix)? {
+                    let cold = work_shared.cold.scope(table.id(), &RowScope::User(user.id)).is_some();
+                    if cold || !work_shared.store.prefix_is_empty(prefix)? {
                         return Err(EngineError::new(
                             SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                             format!(
@@ -252,6 +254,11 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         std::mem::drop(ddl);
         shared.live.settle().await;
         shared.live.end_where(|info, _| info.about.user_id == existing.id, &format!("user {} was dropped", existing.name));
+        // The user's cold files go after the catalog commit (a crash in between leaves
+        // folders the next open deletes: their user no longer exists).
+        for cold in cold_scopes {
+            shared.cold.remove_folder(cold.dir.table_id, cold.dir.path.clone()).await?;
+        }
         off_async(move || {
             for prefix in &prefixes {
                 shared.store.compact_prefix(prefix);

@@ -1,8 +1,12 @@
 //! DataFusion's view of engine tables: the logical side ([`table`]), the physical scan
-//! ([`scan`]), the write paths ([`writer`], [`write_exec`]), key-range pushdown
+//! ([`scan`], rows to batches in [`assemble`], hot and cold merged in [`merge`]),
+//! moving hot rows to Parquet ([`flush`]), the write paths ([`writer`], [`write_exec`]), key-range pushdown
 //! ([`key_range`]), and what the statement being planned asks of providers ([`scope`]).
 
+pub mod assemble;
+pub mod flush;
 pub mod key_range;
+pub mod merge;
 pub mod scan;
 pub mod scope;
 pub mod table;

@@ -11,9 +11,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryBuilder, BooleanArray, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Result as DfResult;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -22,13 +21,15 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 
-use crate::catalog::{SystemColumn, TableEntry};
+use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
+use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
+use crate::provider::merge;
 use crate::provider::table::ColumnSource;
+use crate::storage::cold::ColdStore;
 use crate::storage::keys::{self, RowScope};
-use crate::storage::row_codec::{RowDecoder, decode_header};
-use crate::storage::Store;
+use crate::storage::{Store, tiers};
 
 /// What one scan reads.
 #[derive(Debug, Clone)]
@@ -51,20 +52,21 @@ pub struct ScanRequest {
 #[derive(Debug)]
 pub struct ScanExec {
     store: Arc<Store>,
+    cold: Arc<ColdStore>,
     schema: SchemaRef,
     request: ScanRequest,
     properties: Arc<PlanProperties>,
 }
 
 impl ScanExec {
-    pub fn new(store: Arc<Store>, schema: SchemaRef, request: ScanRequest) -> Self {
+    pub fn new(store: Arc<Store>, cold: Arc<ColdStore>, schema: SchemaRef, request: ScanRequest) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        ScanExec { store, schema, request, properties: Arc::new(properties) }
+        ScanExec { store, cold, schema, request, properties: Arc::new(properties) }
     }
 }
 
@@ -113,11 +115,12 @@ impl ExecutionPlan for ScanExec {
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
         let tx = builder.tx();
         let store = self.store.clone();
+        let cold = self.cold.clone();
         let schema = self.schema.clone();
         let request = self.request.clone();
         builder.spawn_blocking(move || {
             let emit = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
-            if let Err(error) = run_scan(&store, &schema, &request, &emit) {
+            if let Err(error) = run_scan(&store, &cold, &schema, &request, &emit) {
                 let _ = tx.blocking_send(Err(error.into_datafusion()));
             }
             Ok(())
@@ -127,8 +130,12 @@ impl ExecutionPlan for ScanExec {
 }
 
 /// Reads the requested rows and hands batches to `emit` (which returns `false` to stop).
+/// A scope with cold rows is read merged with its segments ([`merge`]); either way the
+/// segment list and the hot snapshot belong together: a flush that published between
+/// them makes the read start again.
 pub fn run_scan(
     store: &Store,
+    cold: &ColdStore,
     schema: &SchemaRef,
     request: &ScanRequest,
     emit: &(dyn Fn(RecordBatch) -> bool + Sync),
@@ -153,7 +160,7 @@ pub fn run_scan(
         let points: Option<Vec<Vec<u8>>> =
             request.intervals.iter().map(|i| i.as_point().map(|p| keys::row_key(&scope_prefix, p))).collect();
         if let Some(points) = points {
-            for batch in read_keys(store, schema, request, &points[..points.len().min(limit)])? {
+            for batch in read_keys(store, cold, schema, request, &points[..points.len().min(limit)])? {
                 if !emit(batch) {
                     break;
                 }
@@ -161,30 +168,57 @@ pub fn run_scan(
             return Ok(());
         }
     }
+    loop {
+        let generation = cold.generation();
+        let unchanged = || cold.generation() == generation;
+        let finished = match cold.scope(definition.id, &request.scope) {
+            Some(segments) => {
+                merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?
+            }
+            None => run_hot_scan(store, schema, request, &ranges, unchanged, emit)?,
+        };
+        if finished {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads hot rows only (a scope without segments). Returns `false`, having read nothing,
+/// when `taken` says the view moved.
+fn run_hot_scan(
+    store: &Store,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+    taken: impl FnOnce() -> bool,
+    emit: &(dyn Fn(RecordBatch) -> bool + Sync),
+) -> Result<bool> {
+    let limit = request.limit.unwrap_or(usize::MAX);
     // A large unlimited scan of one range is split across threads (one snapshot); batches
     // then arrive in key order within each part only, which SQL never promised anyway.
-    if let ([(lower, Some(upper))], None) = (ranges.as_slice(), request.limit)
+    if let ([(lower, Some(upper))], None) = (ranges, request.limit)
         && let Some(splits) = store.split_range(lower, upper, request.parallelism, request.parallel_min_bytes)?
     {
-        return scan_in_parts(store, schema, request, lower, upper, splits, emit);
+        return scan_in_parts(store, schema, request, lower, upper, splits, taken, emit);
     }
     let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     let mut send = |b: RecordBatch| emit(b);
     let mut stopped = false;
-    store.scan_ranges(&ranges, |key, value| {
+    let read = store.scan_ranges_then(ranges, taken, |key, value| {
         if !batch.add(key, value, &mut send)? {
             stopped = true;
             return Ok(false);
         }
         Ok(batch.total < limit)
     })?;
-    if !stopped {
+    if read && !stopped {
         batch.flush(&mut send)?;
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Scans `[lower, upper)` as consecutive parts cut at `splits`, one thread each.
+#[allow(clippy::too_many_arguments)]
 fn scan_in_parts(
     store: &Store,
     schema: &SchemaRef,
@@ -192,8 +226,9 @@ fn scan_in_parts(
     lower: &[u8],
     upper: &[u8],
     splits: Vec<Vec<u8>>,
+    taken: impl FnOnce() -> bool,
     emit: &(dyn Fn(RecordBatch) -> bool + Sync),
-) -> Result<()> {
+) -> Result<bool> {
     let mut bounds = Vec::with_capacity(splits.len() + 2);
     bounds.push(lower.to_vec());
     bounds.extend(splits);
@@ -206,13 +241,15 @@ fn scan_in_parts(
         let visit = move |key: &[u8], value: &[u8]| batch.add(key, value, &mut |b| emit(b));
         (pair[0].clone(), pair[1].clone(), visit)
     });
-    store.scan_parallel(parts.collect())?;
+    if !store.scan_parallel(parts.collect(), taken)? {
+        return Ok(false);
+    }
     for mut batch in assemblers {
         if !batch.flush(&mut |b| emit(b))? {
             break;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Decodes stored rows (whole key, value) into one batch of the table's user columns in
@@ -246,11 +283,13 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
         .map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
 }
 
-/// Reads a whole scope (`sources` of each row, deleted rows only if `include_deleted`)
-/// from one snapshot, calling `taken` once the snapshot exists (a subscription registers
-/// under its scope's lock and releases the lock there).
+/// Reads a whole scope, both tiers (`sources` of each row, deleted rows only if
+/// `include_deleted`) from one snapshot, calling `taken` once the snapshot exists (a
+/// subscription registers under its scope's lock, which a flush publishes under too, and
+/// releases the lock there).
 pub fn read_scope_then(
     store: &Store,
+    cold: &ColdStore,
     schema: &SchemaRef,
     request: &ScanRequest,
     taken: impl FnOnce(),
@@ -258,12 +297,20 @@ pub fn read_scope_then(
     let scope_prefix = keys::scope_row_prefix(request.entry.id(), &request.scope);
     let lower = request.visible_from.clone().unwrap_or_else(|| scope_prefix.clone());
     let ranges = vec![(lower, keys::prefix_upper_bound(&scope_prefix))];
-    let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     let mut batches = Vec::new();
     let mut collect = |b: RecordBatch| {
         batches.push(b);
         true
     };
+    let taken = || {
+        taken();
+        true
+    };
+    if let Some(segments) = cold.scope(request.entry.id(), &request.scope) {
+        merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, &mut collect)?;
+        return Ok(batches);
+    }
+    let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     store.scan_ranges_then(&ranges, taken, |key, value| assembler.add(key, value, &mut collect))?;
     assembler.flush(&mut collect)?;
     Ok(batches)
@@ -271,161 +318,27 @@ pub fn read_scope_then(
 
 /// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key
 /// order), skipping missing rows and, unless the request includes them, deleted ones.
-pub fn read_keys(store: &Store, schema: &SchemaRef, request: &ScanRequest, row_keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
+/// Cold rows are found like hot ones ([`tiers::read_rows`]).
+pub fn read_keys(
+    store: &Store,
+    cold: &ColdStore,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    row_keys: &[Vec<u8>],
+) -> Result<Vec<RecordBatch>> {
     let mut batch = BatchAssembler::new(schema.clone(), request, row_keys.len().max(1))?;
     let mut batches = Vec::new();
     let mut collect = |b: RecordBatch| {
         batches.push(b);
         true
     };
-    for (key, value) in row_keys.iter().zip(store.multi_get(row_keys)?) {
+    let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
+    let rows = tiers::read_rows(store, cold, request.entry.id(), &request.scope, prefix_len, row_keys)?;
+    for (key, value) in row_keys.iter().zip(rows) {
         if let Some(value) = value {
             batch.add(key, &value, &mut collect)?;
         }
     }
     batch.flush(&mut collect)?;
     Ok(batches)
-}
-
-/// Accumulates decoded rows until a batch is full.
-struct BatchAssembler<'a> {
-    schema: SchemaRef,
-    request: &'a ScanRequest,
-    /// Positions in the output of user columns, and their definition index.
-    user_outputs: Vec<(usize, usize)>,
-    /// One decoder per schema version seen (usually one: a short list beats hashing per row).
-    decoders: Vec<(u32, RowDecoder)>,
-    version: Option<u32>,
-    seqs: Vec<i64>,
-    updated: Vec<i64>,
-    deleted: Vec<bool>,
-    row_keys: BinaryBuilder,
-    /// Rows in the batch being built, and rows added in all.
-    rows: usize,
-    total: usize,
-    /// Rows per batch (the decoders reserve room for them).
-    capacity: usize,
-    /// Length of the scope prefix in front of every row key.
-    prefix_len: usize,
-}
-
-impl<'a> BatchAssembler<'a> {
-    fn new(schema: SchemaRef, request: &'a ScanRequest, capacity: usize) -> Result<Self> {
-        let user_outputs = request
-            .sources
-            .iter()
-            .enumerate()
-            .filter_map(|(output, source)| match source {
-                ColumnSource::User(index) => Some((output, *index)),
-                _ => None,
-            })
-            .collect();
-        Ok(BatchAssembler {
-            schema,
-            request,
-            user_outputs,
-            decoders: Vec::new(),
-            version: None,
-            seqs: Vec::new(),
-            updated: Vec::new(),
-            deleted: Vec::new(),
-            row_keys: BinaryBuilder::new(),
-            rows: 0,
-            total: 0,
-            capacity,
-            prefix_len: keys::scope_row_prefix(request.entry.id(), &request.scope).len(),
-        })
-    }
-
-    /// Adds one stored row (whole key, value) unless it is a deleted row the request does
-    /// not want. A full batch, or one of another schema version, goes to `emit` first.
-    /// Returns `false` when `emit` asks to stop.
-    fn add(&mut self, key: &[u8], value: &[u8], emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<bool> {
-        let header = decode_header(value)?;
-        if header.deleted && !self.request.include_deleted {
-            return Ok(true);
-        }
-        let starts_batch = self.rows >= self.capacity || (self.rows > 0 && self.version != Some(header.schema_version));
-        if starts_batch && !emit(self.finish()?) {
-            return Ok(false);
-        }
-        self.push(&key[self.prefix_len..], value, header)?;
-        Ok(true)
-    }
-
-    /// Hands the rows not yet emitted to `emit`; returns what it returns.
-    fn flush(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<bool> {
-        if self.rows == 0 {
-            return Ok(true);
-        }
-        Ok(emit(self.finish()?))
-    }
-
-    fn decoder(&mut self, version: u32) -> Result<&mut RowDecoder> {
-        if let Some(at) = self.decoders.iter().position(|(v, _)| *v == version) {
-            return Ok(&mut self.decoders[at].1);
-        }
-        let entry = &self.request.entry;
-        let layout = entry
-            .versions
-            .get(&version)
-            .ok_or_else(|| EngineError::internal(format!("row written with unknown schema version {version}")))?;
-        let stored_types: Vec<DataType> = layout.iter().map(|c| c.data_type.clone()).collect();
-        let output_types: Vec<DataType> = self
-            .user_outputs
-            .iter()
-            .map(|(_, index)| entry.definition.columns[*index].data_type.clone())
-            .collect();
-        let wanted = self
-            .user_outputs
-            .iter()
-            .map(|(_, index)| {
-                let id = entry.definition.columns[*index].id;
-                layout.iter().position(|c| c.id == id)
-            })
-            .collect();
-        let decoder = RowDecoder::new(stored_types, &output_types, wanted, self.capacity)?;
-        self.decoders.push((version, decoder));
-        Ok(&mut self.decoders.last_mut().expect("pushed above").1)
-    }
-
-    fn push(&mut self, primary_key: &[u8], value: &[u8], header: crate::storage::row_codec::RowHeader) -> Result<()> {
-        self.version = Some(header.schema_version);
-        self.decoder(header.schema_version)?.push(value)?;
-        self.seqs.push(header.seq as i64);
-        self.updated.push(header.updated_millis);
-        self.deleted.push(header.deleted);
-        if self.request.sources.contains(&ColumnSource::RowKey) {
-            self.row_keys.append_value(primary_key);
-        }
-        self.rows += 1;
-        self.total += 1;
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<RecordBatch> {
-        let version = self.version.expect("finish is only called with rows");
-        let user_columns = self.decoder(version)?.finish()?;
-        let mut user_columns = user_columns.into_iter();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.request.sources.len());
-        for source in &self.request.sources {
-            columns.push(match source {
-                ColumnSource::User(_) => user_columns.next().expect("one decoded column per user output"),
-                ColumnSource::System(SystemColumn::Seq) => Arc::new(Int64Array::from(self.seqs.clone())),
-                ColumnSource::System(SystemColumn::Updated) => {
-                    Arc::new(TimestampMillisecondArray::from(self.updated.clone()))
-                }
-                ColumnSource::System(SystemColumn::Deleted) => Arc::new(BooleanArray::from(self.deleted.clone())),
-                ColumnSource::RowKey => Arc::new(self.row_keys.finish()),
-            });
-        }
-        let rows = self.rows;
-        self.seqs.clear();
-        self.updated.clear();
-        self.deleted.clear();
-        self.rows = 0;
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-            .map_err(|e| EngineError::internal(format!("assembling a scan batch: {e}")))
-    }
 }

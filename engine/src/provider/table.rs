@@ -210,7 +210,7 @@ impl TableProvider for EngineTableProvider {
             parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
             visible_from: read_lower_bound(&self.entry, &self.scope, self.shared.now_millis()),
         };
-        Ok(Arc::new(ScanExec::new(self.shared.store.clone(), schema, request)))
+        Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }
 
     async fn insert_into(

@@ -23,15 +23,19 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
-use crate::catalog::{TableEntry, TableKind};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+use crate::catalog::{ROW_KEY_COLUMN, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
 use crate::live::{ChangeBatch, FeedKey};
-use crate::provider::scan::decode_user_rows;
+use crate::provider::key_range::KeyInterval;
+use crate::provider::scan::{ScanRequest, decode_user_rows, run_scan};
+use crate::provider::table::ColumnSource;
 use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, Committed, CommittedRow, ScopeWriteGuard, off_async};
+use crate::storage::{ChangeSet, Committed, CommittedRow, ScopeWriteGuard, off_async, tiers};
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -329,7 +333,6 @@ impl TableWriter {
         }
         let now = self.shared.now_millis();
         let mut changes = self.new_changes();
-        let store = &self.shared.store;
         let version = self.entry.definition.schema_version;
         // Old key -> (batch, row); the first match of a row wins.
         let mut targets: Vec<(Vec<u8>, usize, usize)> = Vec::new();
@@ -344,7 +347,7 @@ impl TableWriter {
             }
         }
         let old_keys: Vec<Vec<u8>> = targets.iter().map(|(k, ..)| k.clone()).collect();
-        let current = store.multi_get(&old_keys)?;
+        let current = self.read_rows(&old_keys)?;
         let mut live: Vec<(Vec<u8>, usize, usize, Vec<u8>)> = Vec::new();
         for ((key, batch_index, row), value) in targets.into_iter().zip(current) {
             if let Some(value) = value
@@ -426,7 +429,7 @@ impl TableWriter {
             }
         }
         let mut count = 0;
-        let current = self.shared.store.multi_get(&keys)?;
+        let current = self.read_rows(&keys)?;
         for (key, value) in keys.into_iter().zip(current) {
             let Some(mut value) = value else { continue };
             let header = decode_header(&value)?;
@@ -456,6 +459,11 @@ impl TableWriter {
             changes.set_row_count_after(self.scope_prefix.clone(), 0);
             return Ok((changes, count));
         }
+        if self.shared.cold.scope(self.entry.id(), &self.scope).is_some() {
+            // Flushed rows too: the keys of every live row, then DELETE's own path.
+            let keys = self.live_row_keys()?;
+            return self.prepare_delete(&keys);
+        }
         let keep = changes.keeps_rows();
         self.shared.store.scan_range(&self.scope_prefix, upper.as_deref(), |key, value| {
             let header = decode_header(value)?;
@@ -469,6 +477,34 @@ impl TableWriter {
             Ok(true)
         })?;
         Ok((changes, count))
+    }
+
+    /// The keys (scope part excluded) of every live row of the scope, both tiers.
+    fn live_row_keys(&self) -> Result<Vec<ArrayRef>> {
+        let request = ScanRequest {
+            entry: self.entry.clone(),
+            scope: self.scope.clone(),
+            sources: vec![ColumnSource::RowKey],
+            intervals: vec![KeyInterval::all()],
+            include_deleted: false,
+            limit: None,
+            batch_rows: 64 * 1024,
+            parallelism: 1,
+            parallel_min_bytes: u64::MAX,
+            visible_from: None,
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new(ROW_KEY_COLUMN, DataType::Binary, false)]));
+        let batches = std::sync::Mutex::new(Vec::new());
+        run_scan(&self.shared.store, &self.shared.cold, &schema, &request, &|batch: RecordBatch| {
+            batches.lock().unwrap_or_else(|p| p.into_inner()).push(batch.column(0).clone());
+            true
+        })?;
+        Ok(batches.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The stored rows under `keys` (whole keys), hot or cold.
+    fn read_rows(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        tiers::read_rows(&self.shared.store, &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
     }
 
     /// Fails with a unique violation on the first key (in statement order) that appears
@@ -494,18 +530,17 @@ impl TableWriter {
         if keys.len() >= SPAN_CHECK_FROM {
             let first = keys.iter().min().expect("not empty");
             let last = keys.iter().max().expect("not empty");
-            if self.shared.store.range_is_empty(first, last)? {
+            let (store, cold, prefix_len) = (&self.shared.store, &self.shared.cold, self.scope_prefix.len());
+            if tiers::span_is_empty(store, cold, self.entry.id(), &self.scope, prefix_len, first, last)? {
                 return Ok(());
             }
         }
-        for (key, existing) in keys.iter().zip(self.shared.store.multi_get(keys)?) {
-            if let Some(value) = existing
-                && !decode_header(&value)?.deleted
-            {
-                return Err(self.duplicate_key(key));
-            }
+        let (store, cold) = (&self.shared.store, &self.shared.cold);
+        let live = tiers::live_keys(store, cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)?;
+        match keys.iter().zip(live).find(|(_, live)| *live) {
+            Some((key, _)) => Err(self.duplicate_key(key)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn check_not_null(&self, columns: &[ArrayRef]) -> Result<()> {

@@ -193,6 +193,7 @@ impl Session {
                 exec::subscribe::subscribe(ctx, &request, &text).await.map(|s| QueryResult::Subscription(Box::new(s)))
             }
             EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id).await,
+            EngineStatement::Flush(target) => exec::flush::execute(ctx, &target).await,
             EngineStatement::Sql { statement, mentions } => {
                 if let Statement::Update(update) = statement.as_ref()
                     && mentions.is_empty()

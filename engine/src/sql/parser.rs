@@ -17,6 +17,7 @@ use crate::catalog::{AccessLevel, CATALOG_NAME, Role, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
 use crate::passwords::Secret;
 pub use crate::sql::subscribe::SubscribeRequest;
+use crate::sql::flush::{FlushTarget, parse_flush};
 use crate::sql::subscribe::{parse_kill, parse_subscribe};
 use crate::sql::words::Words;
 
@@ -65,6 +66,8 @@ pub enum EngineStatement {
     Subscribe(SubscribeRequest),
     /// `KILL LIVE QUERY 'id'`.
     KillLiveQuery { live_id: String },
+    /// `FLUSH TABLE t`, `FLUSH ALL TABLES [IN ns]`.
+    Flush(FlushTarget),
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
 }
@@ -164,11 +167,7 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
         ("ALTER", "TABLE") if is_set_access_level(&tokens) => return parse_set_access_level(tokens),
         ("SUBSCRIBE", _) => return parse_subscribe(tokens, dialect),
         ("KILL", "LIVE") => return parse_kill(tokens),
-        ("FLUSH", _) => {
-            return Err(EngineError::not_supported(
-                "FLUSH is not supported yet: cold storage (Parquet) arrives in a later release",
-            ));
-        }
+        ("FLUSH", _) => return parse_flush(tokens),
         _ => {}
     }
     let mentions = mentioned_system_columns(&tokens);

@@ -1,4 +1,5 @@
-//! Hot storage: RocksDB and the encodings of what is stored in it.
+//! Storage: RocksDB (hot), Parquet in an object store (cold), and the encodings of what
+//! is stored in them.
 //!
 //! - [`keys`]: the key layout of the whole keyspace (the only module that builds keys);
 //! - [`key_codec`]: order-preserving encoding of primary-key values;
@@ -6,15 +7,21 @@
 //! - [`change_set`]: a statement's changes as one unit for the commit section;
 //! - [`store`]: the RocksDB handle, the counters and the commit section (`_seq` order is
 //!   commit order);
+//! - [`cold`]: Parquet segments and manifests in an object store (the cold tier);
+//! - [`cursor`]: hot rows pulled one at a time from a snapshot (merges with cold rows);
+//! - [`tiers`]: rows by key across hot and cold (the shared point reader);
 //! - [`locks`]: the per-table, per-scope write locks, and running storage work off the
 //!   async workers.
 
 pub mod change_set;
+pub mod cold;
+pub mod cursor;
 pub mod key_codec;
 pub mod keys;
 pub mod locks;
 pub mod row_codec;
 pub mod store;
+pub mod tiers;
 
 pub use keys::{RowScope, TableId, UserId};
 pub use locks::{ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};

@@ -97,6 +97,11 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// The RocksDB handle, for the other modules of `storage/`.
+    pub(super) fn db(&self) -> &DB {
+        &self.db
+    }
+
     /// Opens (or creates) hot storage at `path` with a block cache of `cache_bytes`. A new
     /// directory gets its counters; an existing one must have all of them intact.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<Store> {
@@ -315,6 +320,21 @@ impl Store {
         Ok(count)
     }
 
+    /// The users that have rows in a USER or STREAM table, each with its first row key
+    /// (one seek per user, from the first key of a scope to the next scope).
+    pub fn users_with_rows(&self, table_id: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let scopes = keys::user_scopes_prefix(table_id);
+        let end = keys::prefix_upper_bound(&scopes).unwrap_or_default();
+        let mut cursor = scopes;
+        let mut users = Vec::new();
+        while let Some(first) = self.first_key(&cursor, &end)? {
+            let Some(user) = keys::user_of_row_key(table_id, &first) else { break };
+            cursor = keys::prefix_upper_bound(&keys::scope_row_prefix(table_id, &keys::RowScope::User(user))).unwrap_or_default();
+            users.push((user, first));
+        }
+        Ok(users)
+    }
+
     /// The first key at or after `lower` and below `upper`.
     pub fn first_key(&self, lower: &[u8], upper: &[u8]) -> Result<Option<Vec<u8>>> {
         self.key_after_oldest(lower, upper, 0)
@@ -364,27 +384,30 @@ impl Store {
         ranges: &[(Vec<u8>, Option<Vec<u8>>)],
         visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        self.scan_ranges_then(ranges, || {}, visit)
+        self.scan_ranges_then(ranges, || true, visit).map(|_| ())
     }
 
     /// [`Store::scan_ranges`], calling `taken` once the snapshot exists and before the
-    /// first key is read (a subscription releases its scope lock there).
+    /// first key is read (a subscription releases its scope lock there); when `taken`
+    /// returns `false` nothing is read and this returns `false`.
     pub fn scan_ranges_then(
         &self,
         ranges: &[(Vec<u8>, Option<Vec<u8>>)],
-        taken: impl FnOnce(),
+        taken: impl FnOnce() -> bool,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let snapshot = self.db.snapshot();
-        taken();
+        if !taken() {
+            return Ok(false);
+        }
         for (lower, upper) in ranges {
             let mut iter = snapshot.raw_iterator_opt(bounded(lower, upper.as_deref()));
             iter.seek(lower);
             if !visit_all(&mut iter, &mut visit)? {
-                return Ok(());
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Splits `[lower, upper)` into up to `parts` ranges for a parallel scan, when the
@@ -411,12 +434,16 @@ impl Store {
     }
 
     /// Runs one visitor per range `[lower, upper)`, each on its own thread, all on one
-    /// snapshot, and returns when every range is done (or has been stopped).
-    pub fn scan_parallel<V>(&self, parts: Vec<(Vec<u8>, Vec<u8>, V)>) -> Result<()>
+    /// snapshot, and returns when every range is done (or has been stopped). `taken` as
+    /// in [`Store::scan_ranges_then`].
+    pub fn scan_parallel<V>(&self, parts: Vec<(Vec<u8>, Vec<u8>, V)>, taken: impl FnOnce() -> bool) -> Result<bool>
     where
         V: FnMut(&[u8], &[u8]) -> Result<bool> + Send,
     {
         let snapshot = self.db.snapshot();
+        if !taken() {
+            return Ok(false);
+        }
         let outcomes: Vec<Result<bool>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .into_iter()
@@ -434,7 +461,7 @@ impl Store {
         for outcome in outcomes {
             outcome?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Whether no key starts with `prefix`.
@@ -472,7 +499,7 @@ impl Store {
 }
 
 /// Read options confining an iterator to `[lower, upper)` (`None`: no upper bound).
-fn bounded(lower: &[u8], upper: Option<&[u8]>) -> ReadOptions {
+pub(super) fn bounded(lower: &[u8], upper: Option<&[u8]>) -> ReadOptions {
     let mut read = ReadOptions::default();
     read.set_iterate_lower_bound(lower.to_vec());
     if let Some(upper) = upper {

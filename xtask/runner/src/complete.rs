@@ -12,7 +12,7 @@ use crate::scenario::{FileSession, load, record_line};
 /// Completes one file in place. Returns the lines of the records it changed.
 pub async fn complete_file(path: &Path) -> Result<Vec<usize>, String> {
     let records = load(path)?;
-    let mut session = FileSession::open(crate::db::Backend::Engine)?;
+    let mut session = FileSession::open(crate::db::Backend::Engine, crate::scenario::Tier::Written)?;
     let mut text = String::new();
     let mut changed = Vec::new();
     let mut halted = false;

@@ -111,6 +111,13 @@ impl EngineHolder {
     }
 
     /// Runs the engine's due jobs (the `jobs run` directive).
+    /// Moves every hot row of every SHARED and USER table to cold storage (the flushed
+    /// tier of the scenario matrix), as root.
+    pub async fn flush_all(&self) -> Result<(), HarnessError> {
+        self.engine().root_session().execute("FLUSH ALL TABLES").await?;
+        Ok(())
+    }
+
     pub async fn run_jobs(&self) -> Result<(), HarnessError> {
         self.engine().run_jobs().await?;
         Ok(())

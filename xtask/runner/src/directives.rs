@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::db::{Binding, EngineHolder, Login};
 
 /// The words that start a directive.
-const DIRECTIVE_WORDS: [&str; 4] = ["restart", "clock", "connect", "jobs"];
+const DIRECTIVE_WORDS: [&str; 5] = ["restart", "clock", "connect", "jobs", "tier"];
 
 /// Marks a directive line in the text given to sqllogictest.
 const MARKER: &str = "# directive: ";
@@ -31,6 +31,9 @@ pub enum Directive {
     ClockSet { millis: i64 },
     /// Run every engine job that has work now (STREAM eviction), to completion.
     RunJobs,
+    /// `tier hot-only`: the file is about the hot tier itself; the flushed run of the
+    /// tier matrix skips it (and counts it).
+    HotOnly,
     /// Bind a connection to a user (`fails`: instead, check that the login fails with
     /// this SQLSTATE, binding nothing).
     Connect { connection: String, binding: Binding, fails: Option<String> },
@@ -70,6 +73,7 @@ fn parse_directive(line: &str) -> Result<Directive, String> {
     match words.as_slice() {
         ["restart"] => Ok(Directive::Restart),
         ["jobs", "run"] => Ok(Directive::RunJobs),
+        ["tier", "hot-only"] => Ok(Directive::HotOnly),
         ["clock", "advance", amount] => Ok(Directive::ClockAdvance { millis: parse_duration(amount)? }),
         ["clock", "set", instant] => Ok(Directive::ClockSet { millis: parse_instant(instant)? }),
         ["connect", connection, "user", user, rest @ ..] => {
@@ -135,6 +139,7 @@ pub async fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(
     match directive {
         Directive::Restart => holder.restart().map_err(|e| e.to_string()),
         Directive::RunJobs => holder.run_jobs().await.map_err(|e| e.to_string()),
+        Directive::HotOnly => Ok(()),
         Directive::ClockAdvance { millis } => {
             holder.clock().advance_millis(*millis);
             Ok(())
@@ -176,6 +181,8 @@ mod tests {
         assert!(preprocess("restart now\n").is_err());
         assert!(preprocess("jobs\n").is_err());
         assert_eq!(preprocess("jobs run\n").unwrap().directives[&1].0, Directive::RunJobs);
+        assert_eq!(preprocess("tier hot-only\n").unwrap().directives[&1].0, Directive::HotOnly);
+        assert!(preprocess("tier cold\n").is_err());
         assert!(preprocess("connect alice user alice\n").is_err());
         assert!(preprocess("connect alice user alice password pw fails\n").is_err());
     }

@@ -18,7 +18,7 @@ use clap::Parser;
 use futures::StreamExt;
 
 use crate::db::Backend;
-use crate::scenario::{FileReport, RunOptions, run_file};
+use crate::scenario::{FileReport, RunOptions, Tier, run_file};
 
 #[derive(Parser, Debug)]
 #[command(name = "slt-runner", about = "Run sqllogictest scenarios against the engine")]
@@ -48,9 +48,20 @@ struct Args {
     /// each record that passes on DataFusion but fails on the engine.
     #[arg(long, conflicts_with = "complete")]
     compare: bool,
+    /// Which runs of the tier matrix: as written, flushed (every hot row moved to
+    /// Parquet after each record and each restart), or both.
+    #[arg(long, value_enum, default_value = "all")]
+    tier: TierChoice,
 }
 
 /// A file to run and where to stop in it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TierChoice {
+    Written,
+    Flushed,
+    All,
+}
+
 struct Target {
     path: PathBuf,
     stop_after_line: Option<usize>,
@@ -136,23 +147,39 @@ async fn run(args: Args) -> ExitCode {
     let fail_fast = args.fail_fast;
     let started = std::time::Instant::now();
     let progress = Arc::new(progress);
-    let reports: Vec<(FileReport, Option<FileReport>)> = futures::stream::iter(targets)
+    // The tier matrix: scenarios run as written and flushed; a corpus comparison runs
+    // as written only.
+    let tiers: Vec<Tier> = match (args.compare, args.tier) {
+        (true, _) | (false, TierChoice::Written) => vec![Tier::Written],
+        (false, TierChoice::Flushed) => vec![Tier::Flushed],
+        (false, TierChoice::All) => vec![Tier::Written, Tier::Flushed],
+    };
+    let reports: Vec<(Vec<FileReport>, Option<FileReport>)> = futures::stream::iter(targets)
         .map(|target| {
             let path = target.path.clone();
             let compare = args.compare;
             let progress = progress.clone();
-            let options =
-                RunOptions { backend: Backend::Engine, fail_fast, stop_after_line: target.stop_after_line, colorize: terminal };
+            let tiers = tiers.clone();
+            let options = RunOptions {
+                backend: Backend::Engine,
+                tier: Tier::Written,
+                fail_fast,
+                stop_after_line: target.stop_after_line,
+                colorize: terminal,
+            };
             let task = tokio::spawn(async move {
-                let report = run_file(&target.path, &options).await;
+                let mut reports = Vec::new();
+                for tier in tiers {
+                    reports.push(run_file(&target.path, &RunOptions { tier, ..options }).await);
+                }
                 let baseline = if compare {
                     let options = RunOptions { backend: Backend::DataFusion, ..options };
                     Some(run_file(&target.path, &options).await)
                 } else {
                     None
                 };
-                progress.file_done(&report);
-                (report, baseline)
+                progress.file_done(&reports[0]);
+                (reports, baseline)
             });
             async move {
                 // A panic is a failure of that file, reported like any other.
@@ -160,7 +187,7 @@ async fn run(args: Args) -> ExitCode {
                     let report = FileReport::crashed(&path, format!("the engine panicked: {error}"));
                     // Without a baseline run every engine failure counts as a regression.
                     let baseline = FileReport { failed: 0, failures: Vec::new(), ..FileReport::crashed(&path, String::new()) };
-                    (report, compare.then_some(baseline))
+                    (vec![report], compare.then_some(baseline))
                 })
             }
         })
@@ -170,12 +197,12 @@ async fn run(args: Args) -> ExitCode {
     progress.finish();
     if args.compare {
         let pairs: Vec<(FileReport, FileReport)> =
-            reports.into_iter().map(|(engine, baseline)| (engine, baseline.expect("compare runs both"))).collect();
+            reports.into_iter().map(|(mut engine, baseline)| (engine.remove(0), baseline.expect("compare runs both"))).collect();
         let (summary, regressions) = report::print_comparison(&pairs, started.elapsed());
         println!("{summary}");
         return if regressions > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     }
-    let reports: Vec<FileReport> = reports.into_iter().map(|(report, _)| report).collect();
+    let reports: Vec<FileReport> = reports.into_iter().flat_map(|(reports, _)| reports).collect();
     let summary = report::print(&reports, args.quiet, started.elapsed());
     if let Some(path) = &args.junit
         && let Err(message) = report::write_junit(path, &reports)

@@ -68,7 +68,7 @@ pub fn print(reports: &[FileReport], quiet: bool, elapsed: Duration) -> String {
         let mut table = Table::new();
         table.load_preset(UTF8_BORDERS_ONLY);
         table.set_header(vec!["file", "passed", "failed", "skipped", "time"]);
-        for report in reports {
+        for report in reports.iter().filter(|r| !r.hot_only) {
             table.add_row(vec![
                 report.path.display().to_string(),
                 report.passed.to_string(),
@@ -83,11 +83,15 @@ pub fn print(reports: &[FileReport], quiet: bool, elapsed: Duration) -> String {
     let passed: usize = reports.iter().map(|r| r.passed).sum();
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     let skipped: usize = reports.iter().map(|r| r.skipped).sum();
+    let hot_only = reports.iter().filter(|r| r.hot_only).count();
+    let mut summary = format!("{passed} passed, {failed} failed");
     if skipped > 0 {
-        format!("{passed} passed, {failed} failed, {skipped} skipped")
-    } else {
-        format!("{passed} passed, {failed} failed")
+        summary.push_str(&format!(", {skipped} skipped"));
     }
+    if hot_only > 0 {
+        summary.push_str(&format!(" ({hot_only} files hot-only: not run flushed)"));
+    }
+    summary
 }
 
 /// Prints the engine-versus-DataFusion table and every record that passes on DataFusion

@@ -87,6 +87,8 @@ pub struct FileReport {
     pub skipped: usize,
     pub failures: Vec<Failure>,
     pub elapsed: Duration,
+    /// The flushed run skipped the file (`tier hot-only`).
+    pub hot_only: bool,
 }
 
 impl FileReport {
@@ -99,15 +101,31 @@ impl FileReport {
             skipped: 0,
             failures: vec![Failure { location: path.display().to_string(), message }],
             elapsed: Duration::ZERO,
+            hot_only: false,
         }
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
     pub backend: Backend,
+    /// Which tier of the matrix this run is.
+    pub tier: Tier,
     pub fail_fast: bool,
     pub stop_after_line: Option<usize>,
     pub colorize: bool,
+}
+
+/// The label of the flushed run (`skipif flushed` / `onlyif flushed`), for the few records
+/// whose result is about the tiers themselves (FLUSH's own row counts).
+pub const FLUSHED_LABEL: &str = "flushed";
+
+/// The tier matrix: every scenario runs as written, and again with every hot row flushed
+/// to cold storage after each record (and after each restart); results must not differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Written,
+    Flushed,
 }
 
 fn is_counted(record: &Record<ColumnType>) -> bool {
@@ -140,7 +158,7 @@ pub struct FileSession {
 }
 
 impl FileSession {
-    pub fn open(backend: Backend) -> Result<FileSession, String> {
+    pub fn open(backend: Backend, tier: Tier) -> Result<FileSession, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let clock = Arc::new(ManualClock::default());
         let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
@@ -154,6 +172,9 @@ impl FileSession {
             };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
+        if tier == Tier::Flushed {
+            runner.add_label(FLUSHED_LABEL);
+        }
         runner.with_column_validator(column_types_match);
         Ok(FileSession { runner, holder, query_record, current, _dir: dir })
     }
@@ -171,6 +192,10 @@ impl FileSession {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = connection;
     }
 
+    pub async fn flush_all(&mut self) -> Result<(), String> {
+        self.holder.lock().await.flush_all().await.map_err(|e| e.to_string())
+    }
+
     pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
         let mut holder = self.holder.lock().await;
         directives::apply(directive, &mut holder).await
@@ -179,13 +204,18 @@ impl FileSession {
 
 pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
     let started = Instant::now();
+    let shown = match options.tier {
+        Tier::Written => path.to_path_buf(),
+        Tier::Flushed => PathBuf::from(format!("{} [flushed]", path.display())),
+    };
     let mut report = FileReport {
-        path: path.to_path_buf(),
+        path: shown.clone(),
         passed: 0,
         failed: 0,
         skipped: 0,
         failures: Vec::new(),
         elapsed: Duration::ZERO,
+        hot_only: false,
     };
     let fail = |report: &mut FileReport, location: String, message: String| {
         report.failed += 1;
@@ -199,7 +229,12 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
             return report;
         }
     };
-    let mut session = match FileSession::open(options.backend) {
+    let flushed = options.tier == Tier::Flushed;
+    if flushed && records.iter().any(|r| r.directives.iter().any(|(d, _)| *d == Directive::HotOnly)) {
+        report.hot_only = true;
+        return report;
+    }
+    let mut session = match FileSession::open(options.backend, options.tier) {
         Ok(session) => session,
         Err(message) => {
             fail(&mut report, path.display().to_string(), message);
@@ -216,8 +251,11 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
         let mut stop = false;
         for (directive, original) in &loaded.directives {
             if let Err(message) = session.apply_directive(directive).await {
-                fail(&mut report, format!("{}: {}", path.display(), original.trim()), message);
+                fail(&mut report, format!("{}: {}", shown.display(), original.trim()), message);
                 stop = options.fail_fast;
+            }
+            if flushed && *directive == Directive::Restart && let Err(message) = session.flush_all().await {
+                fail(&mut report, format!("{}: flush after {}", shown.display(), original.trim()), message);
             }
         }
         if stop {
@@ -228,8 +266,11 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
         }
         let counted = is_counted(&loaded.record);
         let location = match &loaded.record {
-            Record::Statement { loc, .. } | Record::Query { loc, .. } | Record::System { loc, .. } => loc.to_string(),
-            _ => path.display().to_string(),
+            Record::Statement { loc, .. } | Record::Query { loc, .. } | Record::System { loc, .. } => match options.tier {
+                Tier::Written => loc.to_string(),
+                Tier::Flushed => format!("{loc} [flushed]"),
+            },
+            _ => shown.display().to_string(),
         };
         let halt = matches!(loaded.record, Record::Halt { .. });
         session.prepare_for(&loaded.record);
@@ -238,11 +279,14 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
             Ok(_) if counted => report.passed += 1,
             Ok(_) => {}
             Err(error) => {
-                fail(&mut report, location, error.display(options.colorize).to_string());
+                fail(&mut report, location.clone(), error.display(options.colorize).to_string());
                 if options.fail_fast {
                     break;
                 }
             }
+        }
+        if flushed && counted && let Err(message) = session.flush_all().await {
+            fail(&mut report, format!("{location}: flush after the record"), message);
         }
         if halt {
             break;

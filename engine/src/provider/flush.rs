@@ -1,0 +1,185 @@
+//! Flushing one scope of a table: its hot rows become a Parquet segment.
+//!
+//! The order makes every step safe to repeat and a crash at any point harmless:
+//! 1. read the scope's hot rows (tombstones included) from one snapshot, without locks,
+//!    and write them as a segment file (not visible: no manifest names it);
+//! 2. under the scope's write lock, write the manifest that adds the segment (readers see
+//!    it from the next manifest generation on);
+//! 3. still under the lock, delete the hot rows the segment holds, only where the hot row
+//!    is still the version flushed (a write that came in since keeps its row, newer than
+//!    the segment's, so hot always wins).
+//!
+//! A crash after 1 leaves a file no manifest names (deleted when the engine opens); after
+//! 2, hot rows equal to segment rows (hot wins, same values; the next flush of the scope
+//! finds the segment already listed and finishes step 3).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::catalog::{SystemColumn, TableEntry};
+use crate::error::Result;
+use crate::provider::assemble::BatchAssembler;
+use crate::provider::key_range::KeyInterval;
+use crate::provider::scan::ScanRequest;
+use crate::provider::table::ColumnSource;
+use crate::shared::EngineShared;
+use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
+use crate::storage::cold::{Manifest, ScopeDir};
+use crate::storage::keys::{self, RowScope};
+use crate::storage::row_codec::decode_header;
+use crate::storage::{ChangeSet, off_async};
+
+/// Hot rows deleted by one flush from which their range is compacted at once, so later
+/// reads of the scope do not step over their tombstones.
+const COMPACT_FROM_ROWS: usize = 10_000;
+
+/// Rows per batch while a scope is read for flushing.
+const FLUSH_BATCH_ROWS: usize = 64 * 1024;
+
+/// Moves the hot rows of one scope into a new segment. Returns the rows flushed.
+pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope) -> Result<u64> {
+    let definition = &entry.definition;
+    let columns: Vec<SegmentColumn> = definition
+        .columns
+        .iter()
+        .map(|c| SegmentColumn { id: c.id, name: c.name.clone(), data_type: c.data_type.clone() })
+        .collect();
+    let (work_shared, work_entry, work_scope, work_columns) = (shared.clone(), entry.clone(), scope.clone(), columns.clone());
+    let batches = off_async(move || read_hot_rows(&work_shared, &work_entry, &work_scope, &work_columns)).await?;
+    let Some((max_seq, flushed)) = flushed_versions(&batches, columns.len()) else { return Ok(0) };
+    let rows = flushed.len() as u64;
+    let cold = &shared.cold;
+    let dir = match cold.scope(entry.id(), &scope) {
+        Some(existing) => existing.dir.clone(),
+        None => ScopeDir::new(cold.root(), &definition.namespace, &definition.name, entry.id(), scope.clone()),
+    };
+    let file = format!("{}-{max_seq:020}.parquet", entry.id());
+    let already_listed = cold.scope(entry.id(), &scope).is_some_and(|s| s.manifest.files().any(|f| f == file));
+    let segment = if already_listed {
+        None
+    } else {
+        let version = definition.schema_version;
+        let encoded = off_async(move || encode_segment(&columns, &batches, version, file)).await?;
+        match encoded {
+            Some((bytes, meta)) => {
+                cold.put_segment(dir.file_path(&meta.file), bytes).await?;
+                Some(meta)
+            }
+            None => return Ok(0),
+        }
+    };
+    let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
+    let still_there = shared.catalog.table(&definition.namespace, &definition.name).is_some_and(|t| t.id() == entry.id());
+    if !still_there {
+        // Dropped meanwhile: DROP removed the folder, or the engine's next open will.
+        return Ok(0);
+    }
+    if let Some(segment) = segment {
+        let mut manifest = cold.scope(entry.id(), &scope).map(|s| s.manifest.clone()).unwrap_or_else(|| Manifest::new(entry.id(), &scope));
+        manifest.segments.push(segment);
+        cold.publish(dir, manifest).await?;
+    }
+    let work_shared = shared.clone();
+    let prefix = keys::scope_row_prefix(entry.id(), &scope);
+    let compact = prefix.clone();
+    let removed = off_async(move || remove_flushed_hot_rows(&work_shared, &prefix, &flushed)).await?;
+    drop(_guard);
+    if removed >= COMPACT_FROM_ROWS {
+        let work_shared = shared.clone();
+        off_async(move || {
+            work_shared.store.compact_prefix(&compact);
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(rows)
+}
+
+/// The scope's hot rows, every version and tombstone, in segment layout and key order.
+fn read_hot_rows(shared: &EngineShared, entry: &Arc<TableEntry>, scope: &RowScope, columns: &[SegmentColumn]) -> Result<Vec<RecordBatch>> {
+    let mut sources: Vec<ColumnSource> = (0..columns.len()).map(ColumnSource::User).collect();
+    sources.extend([
+        ColumnSource::System(SystemColumn::Seq),
+        ColumnSource::System(SystemColumn::Updated),
+        ColumnSource::System(SystemColumn::Deleted),
+        ColumnSource::RowKey,
+    ]);
+    let request = ScanRequest {
+        entry: entry.clone(),
+        scope: scope.clone(),
+        sources,
+        intervals: vec![KeyInterval::all()],
+        include_deleted: true,
+        limit: None,
+        batch_rows: FLUSH_BATCH_ROWS,
+        parallelism: 1,
+        parallel_min_bytes: u64::MAX,
+        visible_from: None,
+    };
+    let prefix = keys::scope_row_prefix(entry.id(), scope);
+    let mut assembler = BatchAssembler::new(segment_schema(columns), &request, FLUSH_BATCH_ROWS)?;
+    let mut batches = Vec::new();
+    let mut collect = |batch: RecordBatch| {
+        batches.push(batch);
+        true
+    };
+    shared.store.scan_range(&prefix, keys::prefix_upper_bound(&prefix).as_deref(), |key, value| assembler.add(key, value, &mut collect))?;
+    assembler.flush(&mut collect)?;
+    Ok(batches)
+}
+
+/// The largest `_seq` of the rows, and each row's key (scope part excluded) with its
+/// `_seq`, in key order; `None` without rows.
+fn flushed_versions(batches: &[RecordBatch], user_columns: usize) -> Option<(u64, Vec<(Vec<u8>, u64)>)> {
+    let mut flushed = Vec::new();
+    let mut max_seq = 0;
+    for batch in batches {
+        let seqs = batch.column(user_columns).as_primitive::<Int64Type>();
+        let keys = batch.column(user_columns + 3).as_binary::<i32>();
+        for row in 0..batch.num_rows() {
+            let seq = seqs.value(row) as u64;
+            max_seq = max_seq.max(seq);
+            flushed.push((keys.value(row).to_vec(), seq));
+        }
+    }
+    (!flushed.is_empty()).then_some((max_seq, flushed))
+}
+
+/// Deletes the hot rows that still hold the flushed version (caller holds the scope's
+/// write lock): one range deletion when nothing newer came in, else one per row.
+/// Returns how many went.
+fn remove_flushed_hot_rows(shared: &EngineShared, prefix: &[u8], flushed: &[(Vec<u8>, u64)]) -> Result<usize> {
+    let upper = keys::prefix_upper_bound(prefix);
+    let mut remove = Vec::new();
+    let mut kept_newer = false;
+    let mut next = 0;
+    shared.store.scan_range(prefix, upper.as_deref(), |key, value| {
+        let suffix = &key[prefix.len()..];
+        while next < flushed.len() && flushed[next].0.as_slice() < suffix {
+            next += 1;
+        }
+        let seq = decode_header(value)?.seq;
+        if next < flushed.len() && flushed[next].0.as_slice() == suffix && flushed[next].1 == seq {
+            remove.push(key.to_vec());
+        } else {
+            kept_newer = true;
+        }
+        Ok(true)
+    })?;
+    if remove.is_empty() {
+        return Ok(0);
+    }
+    let mut changes = ChangeSet::default();
+    if kept_newer {
+        for key in &remove {
+            changes.delete(key);
+        }
+    } else {
+        changes.delete_range(prefix.to_vec(), upper.clone().unwrap_or_default());
+    }
+    shared.store.commit(changes)?;
+    Ok(remove.len())
+}

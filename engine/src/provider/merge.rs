@@ -1,0 +1,390 @@
+//! The merged read of one scope that has cold rows: its hot rows and each of its Parquet
+//! segments are runs sorted by key, merged into one stream in key order. For a key held
+//! by several runs the newest wins (hot first, then segments newest first); a tombstone
+//! shadows older versions and is dropped afterwards unless the statement asked for
+//! deleted rows. Stretches of one run that no other run interrupts pass through as
+//! slices, so a freshly flushed table reads at Parquet speed.
+
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, new_null_array};
+use datafusion::arrow::compute::{self, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use crate::catalog::SystemColumn;
+use crate::error::{EngineError, Result};
+use crate::provider::assemble::BatchAssembler;
+use crate::provider::scan::ScanRequest;
+use crate::provider::table::{ColumnSource, system_column_type};
+use crate::storage::cold::{ColdScope, ColdStore, SegmentMeta};
+use crate::storage::cursor::{KeyRanges, RangeCursor};
+use crate::storage::Store;
+
+/// Reads the scope's rows in `ranges` (whole keys) from hot storage and `segments`,
+/// merged, handing batches in the request's layout to `emit` (which returns `false` to
+/// stop). `taken` runs once the hot snapshot exists; when it returns `false` nothing is
+/// read and this returns `false`.
+pub fn run_merged(
+    store: &Store,
+    cold: &ColdStore,
+    segments: &ColdScope,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    ranges: &KeyRanges,
+    taken: impl FnOnce() -> bool,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<bool> {
+    let layout = MergeLayout::new(request);
+    let prefix_len = segments_prefix_len(request);
+    let prefix = &crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope)[..prefix_len];
+    let suffix_ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
+    let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
+    let outcome = store.with_cursor(ranges, taken, |cursor| {
+        let mut runs: Vec<Box<dyn Run + '_>> = Vec::new();
+        runs.push(Box::new(HotRun {
+            cursor,
+            assembler: BatchAssembler::new(layout.schema.clone(), &merge_request, request.batch_rows)?,
+            done: false,
+        }));
+        for segment in segments.manifest.segments.iter().rev() {
+            if suffix_ranges.iter().any(|(lower, upper)| segment.may_hold_keys(lower, upper.as_deref())) {
+                runs.push(Box::new(SegmentRun::open(cold, segments, segment, request, &layout, &suffix_ranges)?));
+            }
+        }
+        let mut output = Output { layout: &layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false };
+        merge(runs, &mut output, emit)?;
+        output.flush(emit)?;
+        Ok(())
+    })?;
+    Ok(outcome.is_some())
+}
+
+/// A range's lower bound (a whole key) in segment key space (scope part excluded).
+fn suffix_lower(bound: &[u8], prefix: &[u8]) -> Vec<u8> {
+    match bound.strip_prefix(prefix) {
+        Some(rest) => rest.to_vec(),
+        // Below the scope: from its first key. (A bound above the scope matches no key of
+        // it; hot storage finds nothing either, and the range filter keeps nothing.)
+        None if bound < prefix => Vec::new(),
+        None => vec![0xff; bound.len() + 1],
+    }
+}
+
+/// A range's upper bound (a whole key) in segment key space: `None` when it is past
+/// every key of the scope.
+fn suffix_upper(bound: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
+    match bound.strip_prefix(prefix) {
+        Some(rest) => Some(rest.to_vec()),
+        None if bound < prefix => Some(Vec::new()),
+        None => None,
+    }
+}
+
+/// The length of the scope prefix in front of hot keys.
+fn segments_prefix_len(request: &ScanRequest) -> usize {
+    crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope).len()
+}
+
+/// The columns runs produce: the request's, plus the row key and the tombstone flag the
+/// merge needs (dropped again on output).
+struct MergeLayout {
+    sources: Vec<ColumnSource>,
+    schema: SchemaRef,
+    key_at: usize,
+    deleted_at: usize,
+    /// Positions of the request's columns.
+    output: Vec<usize>,
+}
+
+impl MergeLayout {
+    fn new(request: &ScanRequest) -> Self {
+        let mut sources = request.sources.clone();
+        let position = |sources: &mut Vec<ColumnSource>, wanted: ColumnSource| match sources.iter().position(|s| *s == wanted) {
+            Some(at) => at,
+            None => {
+                sources.push(wanted);
+                sources.len() - 1
+            }
+        };
+        let key_at = position(&mut sources, ColumnSource::RowKey);
+        let deleted_at = position(&mut sources, ColumnSource::System(SystemColumn::Deleted));
+        let entry = &request.entry;
+        let fields: Vec<Field> = sources
+            .iter()
+            .map(|source| match source {
+                ColumnSource::User(index) => entry.schema.field(*index).clone().with_nullable(true),
+                ColumnSource::System(column) => Field::new(column.name(), system_column_type(*column), false),
+                ColumnSource::RowKey => Field::new("_row_key", DataType::Binary, false),
+            })
+            .collect();
+        MergeLayout { sources, schema: Arc::new(Schema::new(fields)), key_at, deleted_at, output: (0..request.sources.len()).collect() }
+    }
+}
+
+/// A sorted run of rows in the merge layout.
+trait Run {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+}
+
+struct HotRun<'c, 's, 'r> {
+    cursor: &'c mut RangeCursor<'s>,
+    assembler: BatchAssembler<'r>,
+    done: bool,
+}
+
+impl Run for HotRun<'_, '_, '_> {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let mut out = None;
+        while out.is_none() && !self.done {
+            match self.cursor.next_row()? {
+                Some((key, value)) => {
+                    self.assembler.add(key, value, &mut |batch| {
+                        out = Some(batch);
+                        true
+                    })?;
+                }
+                None => {
+                    self.done = true;
+                    self.assembler.flush(&mut |batch| {
+                        out = Some(batch);
+                        true
+                    })?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One segment's rows in the merge layout, limited to the scan's key ranges.
+struct SegmentRun {
+    batches: Receiver<Result<RecordBatch>>,
+    /// Per merge column: its position in the read batch, or `None` (a column added after
+    /// the segment was written reads as NULL).
+    columns: Vec<Option<usize>>,
+    schema: SchemaRef,
+    ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    filter_ranges: bool,
+    key_at: usize,
+}
+
+impl SegmentRun {
+    fn open(
+        cold: &ColdStore,
+        segments: &ColdScope,
+        segment: &SegmentMeta,
+        request: &ScanRequest,
+        layout: &MergeLayout,
+        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<Self> {
+        let entry = &request.entry;
+        let stored = entry.versions.get(&segment.schema_version).ok_or_else(|| {
+            EngineError::internal(format!("segment {} has unknown schema version {}", segment.file, segment.schema_version))
+        })?;
+        let user = stored.len();
+        let file_positions: Vec<Option<usize>> = layout
+            .sources
+            .iter()
+            .map(|source| match source {
+                ColumnSource::User(index) => {
+                    let id = entry.definition.columns[*index].id;
+                    stored.iter().position(|c| c.id == id)
+                }
+                ColumnSource::System(SystemColumn::Seq) => Some(user),
+                ColumnSource::System(SystemColumn::Updated) => Some(user + 1),
+                ColumnSource::System(SystemColumn::Deleted) => Some(user + 2),
+                ColumnSource::RowKey => Some(user + 3),
+            })
+            .collect();
+        let mut read: Vec<usize> = file_positions.iter().flatten().copied().collect();
+        read.sort_unstable();
+        read.dedup();
+        let columns = file_positions.iter().map(|p| p.map(|p| read.binary_search(&p).expect("read above"))).collect();
+        let batches = cold.stream_segment(segments, segment, &read, None, request.batch_rows)?;
+        let filter_ranges = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
+        Ok(SegmentRun { batches, columns, schema: layout.schema.clone(), ranges: ranges.to_vec(), filter_ranges, key_at: layout.key_at })
+    }
+
+    fn in_ranges(&self, key: &[u8]) -> bool {
+        self.ranges.iter().any(|(lower, upper)| key >= lower.as_slice() && upper.as_deref().is_none_or(|u| key < u))
+    }
+}
+
+impl Run for SegmentRun {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            let Ok(read) = self.batches.recv() else { return Ok(None) };
+            let read = read?;
+            let rows = read.num_rows();
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+            for (position, field) in self.columns.iter().zip(self.schema.fields()) {
+                columns.push(match position {
+                    Some(at) if read.column(*at).data_type() == field.data_type() => read.column(*at).clone(),
+                    Some(at) => compute::cast(read.column(*at), field.data_type())
+                        .map_err(|e| EngineError::internal(format!("reading a segment column: {e}")))?,
+                    None => new_null_array(field.data_type(), rows),
+                });
+            }
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            let mut batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+                .map_err(|e| EngineError::internal(format!("mapping a segment batch: {e}")))?;
+            if self.filter_ranges {
+                let keys = batch.column(self.key_at).as_binary::<i32>().clone();
+                let keep: BooleanArray = (0..rows).map(|row| Some(self.in_ranges(keys.value(row)))).collect();
+                batch = filter_record_batch(&batch, &keep).map_err(|e| EngineError::internal(format!("filtering a segment: {e}")))?;
+            }
+            if batch.num_rows() > 0 {
+                return Ok(Some(batch));
+            }
+        }
+    }
+}
+
+/// A run's current batch and position in it.
+struct Head<'r> {
+    run: Box<dyn Run + 'r>,
+    batch: RecordBatch,
+    keys: BinaryArray,
+    row: usize,
+}
+
+impl Head<'_> {
+    fn key(&self) -> &[u8] {
+        self.keys.value(self.row)
+    }
+
+    /// Moves to the next row, loading the run's next batch at the end of this one.
+    /// Returns `false` when the run is exhausted.
+    fn advance(&mut self, rows: usize, key_at: usize) -> Result<bool> {
+        self.row += rows;
+        if self.row < self.batch.num_rows() {
+            return Ok(true);
+        }
+        match self.run.next_batch()? {
+            Some(batch) => {
+                self.keys = batch.column(key_at).as_binary::<i32>().clone();
+                self.batch = batch;
+                self.row = 0;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Merges `runs` (priority order: the first wins a key) into `output`.
+fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+    let key_at = output.layout.key_at;
+    let mut heads: Vec<Head<'r>> = Vec::new();
+    for mut run in runs {
+        if let Some(batch) = run.next_batch()? {
+            let keys = batch.column(key_at).as_binary::<i32>().clone();
+            heads.push(Head { run, batch, keys, row: 0 });
+        }
+    }
+    while !heads.is_empty() && !output.stopped {
+        // The winning head: smallest key, earliest run among equal keys.
+        let mut winner = 0;
+        for index in 1..heads.len() {
+            if heads[index].key() < heads[winner].key() {
+                winner = index;
+            }
+        }
+        let others_min: Option<Vec<u8>> =
+            heads.iter().enumerate().filter(|(i, _)| *i != winner).map(|(_, h)| h.key()).min().map(<[u8]>::to_vec);
+        let take = match &others_min {
+            // Every row of the winner's batch before the next key of another run.
+            Some(next) if heads[winner].key() < next.as_slice() => {
+                let head = &heads[winner];
+                let (mut low, mut high) = (head.row, head.batch.num_rows());
+                while low < high {
+                    let mid = (low + high) / 2;
+                    if head.keys.value(mid) < next.as_slice() { low = mid + 1 } else { high = mid }
+                }
+                low - head.row
+            }
+            Some(_) => 1,
+            None => heads[winner].batch.num_rows() - heads[winner].row,
+        };
+        let key = heads[winner].key().to_vec();
+        output.push(heads[winner].batch.slice(heads[winner].row, take), emit)?;
+        // Older versions of the key the winner just gave are shadowed.
+        let mut index = 0;
+        while index < heads.len() {
+            let rows = if index == winner { take } else if heads[index].key() == key.as_slice() { 1 } else { 0 };
+            if rows > 0 && !heads[index].advance(rows, key_at)? {
+                heads.remove(index);
+                if index < winner {
+                    winner -= 1;
+                }
+                continue;
+            }
+            index += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Collects merged rows, drops tombstones (unless asked for), and emits batches of the
+/// request's layout up to its limit.
+struct Output<'a> {
+    layout: &'a MergeLayout,
+    schema: &'a SchemaRef,
+    request: &'a ScanRequest,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    total: usize,
+    stopped: bool,
+}
+
+impl Output<'_> {
+    fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        let slice = if self.request.include_deleted {
+            slice
+        } else {
+            let deleted = slice.column(self.layout.deleted_at).as_boolean();
+            if deleted.true_count() == 0 {
+                slice
+            } else {
+                let keep = compute::not(deleted).map_err(|e| EngineError::internal(e.to_string()))?;
+                filter_record_batch(&slice, &keep).map_err(|e| EngineError::internal(e.to_string()))?
+            }
+        };
+        let limit = self.request.limit.unwrap_or(usize::MAX);
+        let room = limit - self.total;
+        let slice = if slice.num_rows() > room { slice.slice(0, room) } else { slice };
+        self.total += slice.num_rows();
+        self.pending_rows += slice.num_rows();
+        if slice.num_rows() > 0 {
+            self.pending.push(slice);
+        }
+        if self.pending_rows >= self.request.batch_rows || self.total >= limit {
+            self.flush(emit)?;
+        }
+        if self.total >= limit {
+            self.stopped = true;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let joined = compute::concat_batches(&self.layout.schema, &self.pending)
+            .map_err(|e| EngineError::internal(format!("joining merged rows: {e}")))?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        let columns: Vec<ArrayRef> = self.layout.output.iter().map(|&i| joined.column(i).clone()).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(joined.num_rows()));
+        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| EngineError::internal(format!("assembling a merged batch: {e}")))?;
+        if !emit(batch) {
+            self.stopped = true;
+        }
+        Ok(())
+    }
+}

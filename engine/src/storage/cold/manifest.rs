@@ -1,0 +1,212 @@
+//! The manifest of one table scope in cold storage: which Parquet segments hold its rows.
+//!
+//! A scope's folder is `<namespace>/<table>/` (SHARED tables) or
+//! `<namespace>/<table>/<user id>/` (USER tables), and holds `manifest.json` plus the
+//! segment files it lists. A segment becomes part of the table only when the manifest that
+//! names it is written, after the file itself, so a crash never exposes half a segment.
+//! Segments are listed oldest first; for a key held by several, the newest wins (a later
+//! flush only ever holds later writes of a key).
+
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result, SqlState};
+use crate::storage::keys::{RowScope, TableId};
+
+/// The file name of a scope's manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The manifest format this engine writes and reads.
+const FORMAT: u32 = 1;
+
+/// Where one scope of a table lives in the object store, relative to the store's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeDir {
+    pub table_id: TableId,
+    pub scope: RowScope,
+    pub path: Path,
+}
+
+impl ScopeDir {
+    pub fn new(root: &Path, namespace: &str, table: &str, table_id: TableId, scope: RowScope) -> Self {
+        let mut parts: Vec<String> = root.parts().map(|p| p.as_ref().to_string()).collect();
+        parts.push(namespace.to_string());
+        parts.push(table.to_string());
+        if let RowScope::User(user) = scope {
+            parts.push(user.to_string());
+        }
+        ScopeDir { table_id, scope, path: Path::from_iter(parts) }
+    }
+
+    pub fn manifest_path(&self) -> Path {
+        self.path.clone().join(MANIFEST_FILE)
+    }
+
+    pub fn file_path(&self, file: &str) -> Path {
+        self.path.clone().join(file)
+    }
+}
+
+/// A scope's manifest as stored (`manifest.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// The table this manifest belongs to: a folder left by a dropped table of the same
+    /// name is recognised by its id and never read as the new table's.
+    pub table_id: TableId,
+    /// `None` for a SHARED table's scope; the owner's user id for a USER table's.
+    pub user_id: Option<u64>,
+    /// Segments, oldest first.
+    pub segments: Vec<SegmentMeta>,
+}
+
+/// One Parquet file of a scope and what the manifest knows about it without opening it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// File name inside the scope's folder.
+    pub file: String,
+    /// Size in bytes (readers need it to find the footer without asking the store).
+    pub bytes: u64,
+    pub rows: u64,
+    /// Rows that are tombstones (`_deleted = true`), kept until the retention purge.
+    pub deleted_rows: u64,
+    pub min_seq: u64,
+    pub max_seq: u64,
+    /// The smallest and largest row key (hex of the engine's key encoding, scope part
+    /// excluded); the file is sorted by it.
+    pub min_key: String,
+    pub max_key: String,
+    /// The table schema version the file's columns follow.
+    pub schema_version: u32,
+    /// The newest `_updated` (milliseconds) of the file's rows: the retention purge's
+    /// first test.
+    pub max_updated_millis: i64,
+    /// Per user column (by column id): null count and bounds, for pruning.
+    pub columns: Vec<ColumnStats>,
+}
+
+/// Statistics of one user column of a segment. Bounds are JSON numbers, strings or
+/// booleans for the types that have an obvious JSON form, absent otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub id: u32,
+    pub nulls: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    pub fn new(table_id: TableId, scope: &RowScope) -> Self {
+        let user_id = match scope {
+            RowScope::Shared => None,
+            RowScope::User(user) => Some(*user),
+        };
+        Manifest { format: FORMAT, table_id, user_id, segments: Vec::new() }
+    }
+
+    pub fn scope(&self) -> RowScope {
+        match self.user_id {
+            None => RowScope::Shared,
+            Some(user) => RowScope::User(user),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a manifest always serializes")
+    }
+
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+            EngineError::new(SqlState::DATA_CORRUPTED, format!("cold storage manifest {path} is not readable: {e}"))
+        })?;
+        if manifest.format != FORMAT {
+            return Err(EngineError::new(
+                SqlState::DATA_CORRUPTED,
+                format!("cold storage manifest {path} has format {}, this engine reads {FORMAT}", manifest.format),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Every file the manifest references.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(|s| s.file.as_str())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+}
+
+impl SegmentMeta {
+    pub fn min_key_bytes(&self) -> Vec<u8> {
+        from_hex(&self.min_key)
+    }
+
+    pub fn max_key_bytes(&self) -> Vec<u8> {
+        from_hex(&self.max_key)
+    }
+
+    /// Whether some key in `[lower, upper)` (scope part excluded; `None`: unbounded)
+    /// could be in this segment.
+    pub fn may_hold_keys(&self, lower: &[u8], upper: Option<&[u8]>) -> bool {
+        let (min, max) = (self.min_key_bytes(), self.max_key_bytes());
+        max.as_slice() >= lower && upper.is_none_or(|upper| min.as_slice() < upper)
+    }
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_folders_follow_namespace_table_and_user() {
+        let root = Path::from("storage");
+        assert_eq!(ScopeDir::new(&root, "app", "t", 3, RowScope::Shared).manifest_path().as_ref(), "storage/app/t/manifest.json");
+        assert_eq!(ScopeDir::new(&root, "app", "t", 3, RowScope::User(9)).file_path("a.parquet").as_ref(), "storage/app/t/9/a.parquet");
+        assert_eq!(ScopeDir::new(&Path::default(), "app", "t", 3, RowScope::Shared).path.as_ref(), "app/t");
+    }
+
+    #[test]
+    fn hex_round_trips_and_key_ranges_prune() {
+        assert_eq!(from_hex(&to_hex(&[0, 1, 0xab, 0xff])), vec![0, 1, 0xab, 0xff]);
+        let segment = SegmentMeta {
+            file: "f".into(),
+            bytes: 1,
+            rows: 1,
+            deleted_rows: 0,
+            min_seq: 1,
+            max_seq: 1,
+            min_key: to_hex(b"b"),
+            max_key: to_hex(b"d"),
+            schema_version: 1,
+            max_updated_millis: 0,
+            columns: Vec::new(),
+        };
+        assert!(segment.may_hold_keys(b"a", None));
+        assert!(segment.may_hold_keys(b"d", Some(b"e")));
+        assert!(!segment.may_hold_keys(b"e", None));
+        assert!(!segment.may_hold_keys(b"a", Some(b"b")));
+        assert!(segment.may_hold_keys(b"a", Some(b"c")));
+    }
+
+    #[test]
+    fn manifests_round_trip_and_refuse_other_formats() {
+        let manifest = Manifest::new(4, &RowScope::User(2));
+        let path = Path::from("m");
+        assert_eq!(Manifest::from_json(&manifest.to_json(), &path).unwrap(), manifest);
+        assert_eq!(manifest.scope(), RowScope::User(2));
+        let other = Manifest { format: 99, ..manifest };
+        assert!(Manifest::from_json(&other.to_json(), &path).is_err());
+    }
+}

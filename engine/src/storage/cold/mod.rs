@@ -1,0 +1,382 @@
+//! Cold storage: Parquet segments and their manifests in an object store (a folder under
+//! the data directory by default; any `object_store` URL by configuration; the same code
+//! path for every store).
+//!
+//! - [`manifest`]: a scope's folder and `manifest.json`;
+//! - [`segment`]: the Parquet layout of a segment, encoding and statistics;
+//! - `location`: the object store and folder the configuration names;
+//! - `io`: the runtime every object-store request runs on; `reader`: Parquet's async
+//!   reader over one object.
+//!
+//! [`ColdStore`] keeps every manifest in memory (loaded when the engine opens, written
+//! through on each change), so "does this scope have cold rows" never touches the store.
+//! It also counts **manifest generations**: a reader that reads a scope's segment list and
+//! then takes its hot snapshot checks the generation did not move in between, which is
+//! what makes a flush's last step (publish the manifest, then delete the hot copies) safe
+//! for readers that hold no lock.
+
+pub mod io;
+mod location;
+pub mod manifest;
+mod reader;
+pub mod segment;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use datafusion::arrow::array::{AsArray, BinaryArray, BooleanArray};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{EngineError, Result, SqlState};
+use crate::storage::keys::{RowScope, TableId};
+pub use manifest::{ColumnStats, MANIFEST_FILE, Manifest, ScopeDir, SegmentMeta};
+use segment::parquet_error;
+
+/// One scope's cold state: where it lives and its manifest.
+#[derive(Debug)]
+pub struct ColdScope {
+    pub dir: ScopeDir,
+    pub manifest: Manifest,
+}
+
+impl ColdScope {
+    pub fn segment_path(&self, segment: &SegmentMeta) -> Path {
+        self.dir.file_path(&segment.file)
+    }
+}
+
+/// The keys of one segment, in file (key) order, with their tombstone flags: what point
+/// reads, uniqueness checks and merges ask a segment without reading its rows.
+#[derive(Debug)]
+pub struct SegmentKeys {
+    pub keys: BinaryArray,
+    pub deleted: BooleanArray,
+}
+
+impl SegmentKeys {
+    /// The row number holding `key`.
+    pub fn find(&self, key: &[u8]) -> Option<usize> {
+        let (mut low, mut high) = (0, datafusion::arrow::array::Array::len(&self.keys));
+        while low < high {
+            let mid = (low + high) / 2;
+            match self.keys.value(mid).cmp(key) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+}
+
+pub struct ColdStore {
+    objects: Arc<dyn ObjectStore>,
+    root: Path,
+    io: io::IoRuntime,
+    scopes: RwLock<HashMap<(TableId, RowScope), Arc<ColdScope>>>,
+    generation: AtomicU64,
+    keys: Mutex<HashMap<Path, Arc<SegmentKeys>>>,
+    footers: Mutex<HashMap<Path, ArrowReaderMetadata>>,
+    /// Every object found when the store opened (for the garbage collection at open).
+    found_at_open: Mutex<Vec<Path>>,
+}
+
+impl std::fmt::Debug for ColdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdStore").field("root", &self.root).finish()
+    }
+}
+
+impl ColdStore {
+    /// Opens cold storage at `root` inside `objects` and loads every manifest.
+    pub fn open(objects: Arc<dyn ObjectStore>, root: Path) -> Result<ColdStore> {
+        let io = io::IoRuntime::start()?;
+        let (listing, manifests) = {
+            let (objects, root) = (objects.clone(), root.clone());
+            io.block_on(async move {
+                let listing: Vec<Path> =
+                    objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
+                let mut manifests = Vec::new();
+                for path in listing.iter().filter(|p| p.filename() == Some(MANIFEST_FILE)) {
+                    let bytes = objects.get(path).await.map_err(store_error)?.bytes().await.map_err(store_error)?;
+                    manifests.push((path.clone(), Manifest::from_json(&bytes, path)?));
+                }
+                Ok((listing, manifests))
+            })?
+        };
+        let mut scopes = HashMap::new();
+        for (path, manifest) in manifests {
+            let folder = Path::from_iter(path.parts().collect::<Vec<_>>().split_last().map(|(_, rest)| rest.to_vec()).unwrap_or_default());
+            let dir = ScopeDir { table_id: manifest.table_id, scope: manifest.scope(), path: folder };
+            scopes.insert((manifest.table_id, manifest.scope()), Arc::new(ColdScope { dir, manifest }));
+        }
+        Ok(ColdStore {
+            objects,
+            root,
+            io,
+            scopes: RwLock::new(scopes),
+            generation: AtomicU64::new(0),
+            keys: Mutex::default(),
+            footers: Mutex::default(),
+            found_at_open: Mutex::new(listing),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn io(&self) -> &io::IoRuntime {
+        &self.io
+    }
+
+    /// Deletes what a crash or a drop left behind: manifests of scopes `is_live` does not
+    /// know (dropped tables and users), and files no manifest references. Runs once,
+    /// when the engine opens.
+    pub fn collect_garbage(&self, is_live: impl Fn(TableId, &RowScope) -> bool) -> Result<usize> {
+        let found = std::mem::take(&mut *self.found_at_open.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut referenced = HashSet::new();
+        {
+            let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
+            scopes.retain(|(table, scope), _| is_live(*table, scope));
+            for scope in scopes.values() {
+                referenced.insert(scope.dir.manifest_path());
+                referenced.extend(scope.manifest.segments.iter().map(|s| scope.segment_path(s)));
+            }
+        }
+        let garbage: Vec<Path> = found.into_iter().filter(|p| !referenced.contains(p)).collect();
+        let count = garbage.len();
+        let objects = self.objects.clone();
+        self.io.block_on(async move { delete_all(&objects, garbage).await })?;
+        Ok(count)
+    }
+
+    /// The current manifest generation (see the module documentation).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// A scope's cold state, if it has any segment.
+    pub fn scope(&self, table_id: TableId, scope: &RowScope) -> Option<Arc<ColdScope>> {
+        self.scopes.read().unwrap_or_else(|p| p.into_inner()).get(&(table_id, scope.clone())).cloned()
+    }
+
+    /// Every scope of a table that has cold rows.
+    pub fn table_scopes(&self, table_id: TableId) -> Vec<Arc<ColdScope>> {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        let mut found: Vec<Arc<ColdScope>> = scopes.iter().filter(|((t, _), _)| *t == table_id).map(|(_, s)| s.clone()).collect();
+        found.sort_by(|a, b| a.dir.path.cmp(&b.dir.path));
+        found
+    }
+
+    /// Writes a segment file (not yet visible: only a manifest makes it so).
+    pub async fn put_segment(&self, path: Path, bytes: Vec<u8>) -> Result<()> {
+        let objects = self.objects.clone();
+        self.io.run(async move { objects.put(&path, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error) }).await
+    }
+
+    /// Writes a scope's manifest, then makes it the one readers see (a new generation).
+    /// A manifest without segments removes the scope's manifest file.
+    pub async fn publish(&self, dir: ScopeDir, manifest: Manifest) -> Result<()> {
+        let objects = self.objects.clone();
+        let path = dir.manifest_path();
+        let bytes = manifest.to_json();
+        let empty = manifest.segments.is_empty();
+        self.io
+            .run(async move {
+                if empty {
+                    delete_all(&objects, vec![path]).await
+                } else {
+                    objects.put(&path, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error)
+                }
+            })
+            .await?;
+        let key = (dir.table_id, dir.scope.clone());
+        let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
+        if empty {
+            scopes.remove(&key);
+        } else {
+            scopes.insert(key, Arc::new(ColdScope { dir, manifest }));
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Removes every object under `folder` (a dropped table's or user's folder) and
+    /// forgets the scopes of `table_id` in it.
+    pub async fn remove_folder(&self, table_id: TableId, folder: Path) -> Result<()> {
+        {
+            let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
+            scopes.retain(|(t, _), scope| *t != table_id || !scope.dir.path.prefix_matches(&folder));
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        self.forget_cached(&folder);
+        let objects = self.objects.clone();
+        self.io
+            .run(async move {
+                let listing: Vec<Path> =
+                    objects.list(Some(&folder)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
+                delete_all(&objects, listing).await
+            })
+            .await
+    }
+
+    /// Deletes files no manifest references any more (after a manifest dropped them).
+    pub async fn remove_files(&self, paths: Vec<Path>) -> Result<()> {
+        for path in &paths {
+            self.forget_cached(path);
+        }
+        let objects = self.objects.clone();
+        self.io.run(async move { delete_all(&objects, paths).await }).await
+    }
+
+    fn forget_cached(&self, prefix: &Path) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
+        self.footers.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
+    }
+
+    /// Every object path under the store's root (tests and storage listings).
+    pub fn list_all(&self) -> Result<Vec<Path>> {
+        let (objects, root) = (self.objects.clone(), self.root.clone());
+        let mut paths: Vec<Path> = self.io.block_on(async move {
+            objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)
+        })?;
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// The keys and tombstone flags of a segment (read once, then cached).
+    pub fn segment_keys(&self, scope: &ColdScope, segment: &SegmentMeta) -> Result<Arc<SegmentKeys>> {
+        let path = scope.segment_path(segment);
+        if let Some(keys) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
+            return Ok(keys.clone());
+        }
+        let columns = segment.columns.len();
+        let batches = self.read_segment(scope, segment, &[columns + 2, columns + 3], None, 64 * 1024)?;
+        let (mut keys, mut deleted) = (Vec::new(), Vec::new());
+        for batch in batches {
+            deleted.push(batch.column(0).clone());
+            keys.push(batch.column(1).clone());
+        }
+        let join = |arrays: Vec<datafusion::arrow::array::ArrayRef>| -> Result<datafusion::arrow::array::ArrayRef> {
+            let refs: Vec<&dyn datafusion::arrow::array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            concat(&refs).map_err(|e| EngineError::internal(format!("joining segment keys: {e}")))
+        };
+        let loaded = Arc::new(SegmentKeys { keys: join(keys)?.as_binary::<i32>().clone(), deleted: join(deleted)?.as_boolean().clone() });
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(path, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Reads columns `columns` (file positions, ascending) of a segment, all rows or the
+    /// row numbers in `rows` (ascending), blocking the calling thread.
+    pub fn read_segment(
+        &self,
+        scope: &ColdScope,
+        segment: &SegmentMeta,
+        columns: &[usize],
+        rows: Option<&[usize]>,
+        batch_rows: usize,
+    ) -> Result<Vec<RecordBatch>> {
+        let receiver = self.stream_segment(scope, segment, columns, rows, batch_rows)?;
+        receiver.into_iter().collect()
+    }
+
+    /// Like [`ColdStore::read_segment`], handing batches over as they are decoded;
+    /// dropping the receiver stops the read.
+    pub fn stream_segment(
+        &self,
+        scope: &ColdScope,
+        segment: &SegmentMeta,
+        columns: &[usize],
+        rows: Option<&[usize]>,
+        batch_rows: usize,
+    ) -> Result<std::sync::mpsc::Receiver<Result<RecordBatch>>> {
+        let path = scope.segment_path(segment);
+        let metadata = self.footer(&path, segment.bytes)?;
+        let objects = self.objects.clone();
+        let columns = columns.to_vec();
+        let selection = rows.map(|rows| row_selection(rows, segment.rows as usize));
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let size = segment.bytes;
+        self.io.spawn(async move {
+            let reader = reader::SegmentFile::new(objects, path, size);
+            let mask = ProjectionMask::roots(metadata.parquet_schema(), columns);
+            let mut builder =
+                ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata).with_projection(mask).with_batch_size(batch_rows);
+            if let Some(selection) = selection {
+                builder = builder.with_row_selection(selection);
+            }
+            let mut stream = match builder.build() {
+                Ok(stream) => stream,
+                Err(error) => {
+                    let _ = tx.send(Err(parquet_error(error)));
+                    return;
+                }
+            };
+            while let Some(batch) = stream.next().await {
+                let stop = batch.is_err();
+                if tx.send(batch.map_err(parquet_error)).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// A segment's footer (schema, row groups, page index), read once, then cached.
+    fn footer(&self, path: &Path, size: u64) -> Result<ArrowReaderMetadata> {
+        if let Some(metadata) = self.footers.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+            return Ok(metadata.clone());
+        }
+        let objects = self.objects.clone();
+        let location = path.clone();
+        let metadata = self.io.block_on(async move {
+            let mut reader = reader::SegmentFile::new(objects, location, size);
+            let options = ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+            ArrowReaderMetadata::load_async(&mut reader, options)
+                .await
+                .map_err(parquet_error)
+        })?;
+        self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), metadata.clone());
+        Ok(metadata)
+    }
+}
+
+/// Selects the row numbers `rows` (ascending) out of `total`.
+fn row_selection(rows: &[usize], total: usize) -> RowSelection {
+    let mut selectors = Vec::with_capacity(rows.len() * 2 + 1);
+    let mut at = 0;
+    for &row in rows {
+        if row > at {
+            selectors.push(RowSelector::skip(row - at));
+        }
+        selectors.push(RowSelector::select(1));
+        at = row + 1;
+    }
+    if total > at {
+        selectors.push(RowSelector::skip(total - at));
+    }
+    RowSelection::from(selectors)
+}
+
+async fn delete_all(objects: &Arc<dyn ObjectStore>, paths: Vec<Path>) -> Result<()> {
+    for path in paths {
+        match objects.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(store_error(error)),
+        }
+    }
+    Ok(())
+}
+
+pub fn store_error(error: object_store::Error) -> EngineError {
+    EngineError::new(SqlState::IO_ERROR, format!("cold storage: {error}"))
+}

@@ -1,0 +1,225 @@
+//! One Parquet segment: the file layout, encoding a scope's rows into it, and its
+//! statistics for the manifest.
+//!
+//! A segment holds the user columns of the schema version it was written under (each
+//! field carries its column id as the Parquet field id), then the system columns `_seq`,
+//! `_updated`, `_deleted`, then `_key`, the row's key in the engine's order-preserving
+//! encoding (scope part excluded). Rows are sorted by `_key`, one row per key. Any Parquet
+//! reader opens the file; `_key` is the one column only this engine interprets.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array};
+use datafusion::arrow::compute;
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema,
+    SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{EngineError, Result, SqlState};
+use crate::storage::cold::manifest::{ColumnStats, SegmentMeta, to_hex};
+
+pub const SEQ_COLUMN: &str = "_seq";
+pub const UPDATED_COLUMN: &str = "_updated";
+pub const DELETED_COLUMN: &str = "_deleted";
+pub const KEY_COLUMN: &str = "_key";
+/// The columns after the user columns, in this order.
+pub const TRAILING_COLUMNS: usize = 4;
+
+/// Rows per Parquet row group: statistics per group let a point read or a key range skip
+/// most of a large segment.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per data page (the unit a point read decodes).
+const PAGE_ROWS: usize = 4 * 1024;
+
+/// A user column of a segment: its id (stable across renames) and its name and type.
+#[derive(Debug, Clone)]
+pub struct SegmentColumn {
+    pub id: u32,
+    pub name: String,
+    pub data_type: DataType,
+}
+
+/// The Arrow schema of a segment with these user columns.
+pub fn segment_schema(columns: &[SegmentColumn]) -> SchemaRef {
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .map(|c| {
+            let metadata = [("PARQUET:field_id".to_string(), c.id.to_string())].into_iter().collect();
+            Field::new(&c.name, c.data_type.clone(), true).with_metadata(metadata)
+        })
+        .collect();
+    fields.push(Field::new(SEQ_COLUMN, DataType::Int64, false));
+    fields.push(Field::new(UPDATED_COLUMN, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+    fields.push(Field::new(DELETED_COLUMN, DataType::Boolean, false));
+    fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Encodes rows (in `segment_schema` layout, sorted by `_key`) as one Parquet file and
+/// describes it for the manifest. `None` when there are no rows.
+pub fn encode_segment(
+    columns: &[SegmentColumn],
+    batches: &[RecordBatch],
+    schema_version: u32,
+    file: String,
+) -> Result<Option<(Vec<u8>, SegmentMeta)>> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        return Ok(None);
+    }
+    let schema = segment_schema(columns);
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties)).map_err(parquet_error)?;
+    let mut stats: Vec<ColumnBounds> = columns.iter().map(|_| ColumnBounds::default()).collect();
+    let (mut deleted_rows, mut min_seq, mut max_seq, mut max_updated) = (0u64, u64::MAX, 0u64, i64::MIN);
+    let user = columns.len();
+    for batch in batches {
+        let batch = batch.clone().with_schema(schema.clone()).map_err(|e| {
+            EngineError::internal(format!("segment rows do not match the segment layout: {e}"))
+        })?;
+        for (bounds, array) in stats.iter_mut().zip(batch.columns()) {
+            bounds.add(array);
+        }
+        let seqs: &Int64Array = batch.column(user).as_primitive();
+        min_seq = min_seq.min(compute::min(seqs).unwrap_or(i64::MAX) as u64);
+        max_seq = max_seq.max(compute::max(seqs).unwrap_or(0) as u64);
+        let updated = batch.column(user + 1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        max_updated = max_updated.max(compute::max(updated).unwrap_or(i64::MIN));
+        let deleted: &BooleanArray = batch.column(user + 2).as_boolean();
+        deleted_rows += deleted.true_count() as u64;
+        writer.write(&batch).map_err(parquet_error)?;
+    }
+    writer.close().map_err(parquet_error)?;
+    let first: &BinaryArray = batches.iter().find(|b| b.num_rows() > 0).expect("rows > 0").column(user + 3).as_binary();
+    let last_batch = batches.iter().rev().find(|b| b.num_rows() > 0).expect("rows > 0");
+    let last: &BinaryArray = last_batch.column(user + 3).as_binary();
+    let meta = SegmentMeta {
+        file,
+        bytes: bytes.len() as u64,
+        rows: rows as u64,
+        deleted_rows,
+        min_seq,
+        max_seq,
+        min_key: to_hex(first.value(0)),
+        max_key: to_hex(last.value(last.len() - 1)),
+        schema_version,
+        max_updated_millis: max_updated,
+        columns: columns.iter().zip(stats).map(|(c, b)| b.into_stats(c.id)).collect(),
+    };
+    Ok(Some((bytes, meta)))
+}
+
+pub fn parquet_error(error: parquet::errors::ParquetError) -> EngineError {
+    EngineError::new(SqlState::IO_ERROR, format!("cold storage: {error}"))
+}
+
+/// Null count and bounds of one column, gathered batch by batch.
+#[derive(Default)]
+struct ColumnBounds {
+    nulls: u64,
+    min: Option<Bound>,
+    max: Option<Bound>,
+    /// A type without JSON bounds: only nulls are counted.
+    unbounded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Bound {
+    Int(i128),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl ColumnBounds {
+    fn add(&mut self, array: &ArrayRef) {
+        self.nulls += array.null_count() as u64;
+        if self.unbounded || array.null_count() == array.len() {
+            return;
+        }
+        let Some((low, high)) = array_bounds(array) else {
+            self.unbounded = true;
+            return;
+        };
+        if self.min.as_ref().is_none_or(|m| low < *m) {
+            self.min = Some(low);
+        }
+        if self.max.as_ref().is_none_or(|m| high > *m) {
+            self.max = Some(high);
+        }
+    }
+
+    fn into_stats(self, id: u32) -> ColumnStats {
+        let json = |bound: Option<Bound>| match bound? {
+            Bound::Int(v) => i64::try_from(v).map(serde_json::Value::from).or_else(|_| u64::try_from(v).map(serde_json::Value::from)).ok(),
+            Bound::Float(v) => serde_json::Number::from_f64(v).map(serde_json::Value::Number),
+            Bound::Text(v) => Some(serde_json::Value::String(v)),
+            Bound::Bool(v) => Some(serde_json::Value::Bool(v)),
+        };
+        let bounded = !self.unbounded;
+        ColumnStats {
+            id,
+            nulls: self.nulls,
+            min: if bounded { json(self.min) } else { None },
+            max: if bounded { json(self.max) } else { None },
+        }
+    }
+}
+
+/// The smallest and largest non-null value of an array of a type with JSON bounds.
+fn array_bounds(array: &ArrayRef) -> Option<(Bound, Bound)> {
+    macro_rules! ints {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            Some((Bound::Int(compute::min(a)? as i128), Bound::Int(compute::max(a)? as i128)))
+        }};
+    }
+    match array.data_type() {
+        DataType::Int8 => ints!(Int8Type),
+        DataType::Int16 => ints!(Int16Type),
+        DataType::Int32 => ints!(Int32Type),
+        DataType::Int64 => ints!(Int64Type),
+        DataType::UInt8 => ints!(UInt8Type),
+        DataType::UInt16 => ints!(UInt16Type),
+        DataType::UInt32 => ints!(UInt32Type),
+        DataType::UInt64 => ints!(UInt64Type),
+        DataType::Date32 => ints!(Date32Type),
+        DataType::Date64 => ints!(Date64Type),
+        DataType::Timestamp(..) => {
+            let as_ints = compute::cast(array, &DataType::Int64).ok()?;
+            let a = as_ints.as_primitive::<Int64Type>();
+            Some((Bound::Int(compute::min(a)? as i128), Bound::Int(compute::max(a)? as i128)))
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            Some((Bound::Float(compute::min(a)? as f64), Bound::Float(compute::max(a)? as f64)))
+        }
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            Some((Bound::Float(compute::min(a)?), Bound::Float(compute::max(a)?)))
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Some((Bound::Text(compute::min_string(a)?.to_string()), Bound::Text(compute::max_string(a)?.to_string())))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            Some((Bound::Text(compute::min_string(a)?.to_string()), Bound::Text(compute::max_string(a)?.to_string())))
+        }
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            Some((Bound::Bool(compute::min_boolean(a)?), Bound::Bool(compute::max_boolean(a)?)))
+        }
+        _ => None,
+    }
+}
