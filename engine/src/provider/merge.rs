@@ -312,17 +312,15 @@ fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut d
         let key = heads[winner].key().to_vec();
         output.push(heads[winner].batch.slice(heads[winner].row, take), emit)?;
         // Older versions of the key the winner just gave are shadowed.
-        let mut index = 0;
-        while index < heads.len() {
-            let rows = if index == winner { take } else if heads[index].key() == key.as_slice() { 1 } else { 0 };
+        let steps: Vec<usize> = heads
+            .iter()
+            .enumerate()
+            .map(|(index, head)| if index == winner { take } else if head.key() == key.as_slice() { 1 } else { 0 })
+            .collect();
+        for (index, rows) in steps.into_iter().enumerate().rev() {
             if rows > 0 && !heads[index].advance(rows, key_at)? {
                 heads.remove(index);
-                if index < winner {
-                    winner -= 1;
-                }
-                continue;
             }
-            index += 1;
         }
     }
     Ok(())
