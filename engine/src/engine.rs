@@ -128,6 +128,7 @@ impl Engine {
             live,
             jobs: JobLog::default(),
             flushes: tokio::sync::Mutex::new(()),
+            flush_times: Default::default(),
         });
         let jobs = job_interval.map(|interval| start_job_runner(shared.clone(), interval));
         Ok(Engine { shared: shared.clone(), _running: Arc::new(Running { shared, jobs }) })

@@ -36,11 +36,23 @@ pub struct EngineShared {
     pub jobs: JobLog,
     /// Held by each table flush: flushes run one at a time.
     pub flushes: tokio::sync::Mutex<()>,
+    /// When each table was last flushed (engine clock), for `interval:S` flush policies.
+    pub flush_times: std::sync::Mutex<std::collections::HashMap<u64, i64>>,
 }
 
 impl EngineShared {
     pub fn now_millis(&self) -> i64 {
         self.config.clock.now_millis()
+    }
+
+    /// When `table` was last flushed; a table not seen before counts from `now`.
+    pub fn last_flush_millis(&self, table: u64, now: i64) -> i64 {
+        *self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).entry(table).or_insert(now)
+    }
+
+    /// Records a flush of `table` at `now`.
+    pub fn flushed_at(&self, table: u64, now: i64) {
+        self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).insert(table, now);
     }
 
     /// The DataFusion configuration every session starts from.

@@ -92,6 +92,7 @@ pub async fn flush_table(shared: &Arc<EngineShared>, table: &Arc<TableEntry>) ->
         }
     }
     shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+    shared.flushed_at(table.id(), shared.now_millis());
     outcome
 }
 

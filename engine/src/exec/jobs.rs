@@ -6,7 +6,8 @@
 //! Readers never wait for a job; a job takes one user's write lock at a time, for the
 //! moment its range deletion takes.
 //!
-//! The one job so far is STREAM eviction: for each STREAM table with a TTL, each user's
+//! Flush policies are one job ([`super::flush_policy`]); the other is STREAM eviction:
+//! for each STREAM table with a TTL, each user's
 //! expired rows (arrival at least TTL_SECONDS before now) are one key range, deleted with
 //! one range deletion per user; EPHEMERAL tables nobody subscribes to lose every row.
 //! Reads already skip expired rows, so eviction changes what is stored, not what is seen.
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
-use crate::provider::writer::stream_visible_from;
+use crate::provider::stream_rules::stream_visible_from;
 use crate::shared::EngineShared;
 use crate::storage::{ChangeSet, RowScope, UserId, keys, off_async};
 
@@ -55,6 +56,12 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
             Err(error) => {
                 first_error.get_or_insert(error);
             }
+        }
+    }
+    match crate::exec::flush_policy::run_due_flushes(shared).await {
+        Ok(flushed) => ran += flushed,
+        Err(error) => {
+            first_error.get_or_insert(error);
         }
     }
     match first_error {

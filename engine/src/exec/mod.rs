@@ -8,6 +8,7 @@ pub mod create_table;
 pub mod dml;
 pub mod drop_table;
 pub mod flush;
+pub mod flush_policy;
 pub mod jobs;
 pub mod namespace;
 pub mod query;

@@ -24,7 +24,7 @@ use crate::provider::key_range;
 use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};
-use crate::provider::writer::read_lower_bound;
+use crate::provider::stream_rules::read_lower_bound;
 use crate::storage::RowScope;
 
 /// Which optional columns a statement sees on a table.
@@ -126,7 +126,7 @@ impl EngineTableProvider {
     /// DELETE of a STREAM table.
     pub fn check_write(&self, kind: DmlKind) -> Result<(), EngineError> {
         if kind == DmlKind::UpdateOrDelete && self.entry.kind() == TableKind::Stream {
-            return Err(crate::provider::writer::append_only(&self.entry));
+            return Err(crate::provider::stream_rules::append_only(&self.entry));
         }
         if self.write == Some(kind) {
             return Ok(());

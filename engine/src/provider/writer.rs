@@ -21,21 +21,22 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
 
 use crate::catalog::{ROW_KEY_COLUMN, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
-use crate::live::{ChangeBatch, FeedKey};
+use crate::live::FeedKey;
 use crate::provider::key_range::KeyInterval;
-use crate::provider::scan::{ScanRequest, decode_user_rows, run_scan};
+use crate::provider::change_feed::{change_batch, feed_key};
+use crate::provider::scan::{ScanRequest, run_scan};
+use crate::provider::stream_rules::{append_only, stream_visible_from};
 use crate::provider::table::ColumnSource;
 use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, Committed, CommittedRow, ScopeWriteGuard, off_async, tiers};
+use crate::storage::{ChangeSet, Committed, ScopeWriteGuard, off_async, tiers};
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -165,25 +166,6 @@ impl LockedWriter {
     pub async fn truncate(self) -> Result<u64> {
         self.commit_with(|writer| writer.prepare_truncate()).await
     }
-}
-
-/// The feed of one scope of a table.
-pub fn feed_key(table_id: u64, scope: &RowScope) -> FeedKey {
-    FeedKey {
-        table_id,
-        user: match scope {
-            RowScope::Shared => None,
-            RowScope::User(user) => Some(*user),
-        },
-    }
-}
-
-/// The error for UPDATE and DELETE on a STREAM table.
-pub fn append_only(entry: &TableEntry) -> EngineError {
-    EngineError::not_supported(format!(
-        "STREAM table {} is append-only: UPDATE and DELETE are not supported (TRUNCATE removes your rows)",
-        entry.definition.qualified_name()
-    ))
 }
 
 impl TableWriter {
@@ -572,46 +554,6 @@ impl TableWriter {
                 self.entry.definition.qualified_name()
             ),
         )
-    }
-}
-
-/// The change batch of committed rows (on the dispatcher thread).
-fn change_batch(feed: FeedKey, entry: &Arc<TableEntry>, rows: Vec<CommittedRow>) -> Result<ChangeBatch> {
-    let mut seqs = Vec::with_capacity(rows.len());
-    let mut has_new = Vec::with_capacity(rows.len());
-    let mut has_old = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let header = decode_header(&row.value)?;
-        seqs.push(header.seq);
-        has_new.push(!header.deleted);
-        has_old.push(match &row.previous {
-            Some(previous) => !decode_header(previous)?.deleted,
-            None => false,
-        });
-    }
-    let new_rows = decode_user_rows(entry, rows.iter().map(|row| (row.key.as_slice(), row.value.as_slice())))?;
-    // Inserts replace nothing: their "old" rows are never read, so they need no decoding.
-    let old_rows = if rows.iter().all(|row| row.previous.is_none()) {
-        new_rows.clone()
-    } else {
-        decode_user_rows(entry, rows.iter().map(|row| (row.key.as_slice(), row.previous.as_deref().unwrap_or(&row.value))))?
-    };
-    Ok(ChangeBatch { feed, seqs, new_rows, old_rows, has_new, has_old })
-}
-
-/// The first key of `scope` a read at `now` may show: `None` (no bound) unless the table
-/// is a STREAM table with a TTL. The scan and a subscription's initial read both use it.
-pub fn read_lower_bound(entry: &TableEntry, scope: &RowScope, now: i64) -> Option<Vec<u8>> {
-    let expires = entry.kind() == TableKind::Stream && entry.definition.options.ttl_seconds.is_some();
-    expires.then(|| stream_visible_from(entry, &keys::scope_row_prefix(entry.id(), scope), now))
-}
-
-/// The first key of a STREAM scope that a read at `now` shows: rows that arrived
-/// TTL_SECONDS or more before `now` are invisible (the whole scope without a TTL).
-pub fn stream_visible_from(entry: &TableEntry, scope_prefix: &[u8], now: i64) -> Vec<u8> {
-    match entry.definition.options.ttl_seconds {
-        Some(ttl) => keys::stream_rows_before(scope_prefix, now.saturating_sub((ttl as i64).saturating_mul(1000)) + 1),
-        None => scope_prefix.to_vec(),
     }
 }
 

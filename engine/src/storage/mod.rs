@@ -2,6 +2,7 @@
 //! is stored in them.
 //!
 //! - [`keys`]: the key layout of the whole keyspace (the only module that builds keys);
+//! - [`key_walks`]: counting and finding keys in a range without reading rows;
 //! - [`key_codec`]: order-preserving encoding of primary-key values;
 //! - [`row_codec`]: the compact typed encoding of row values;
 //! - [`change_set`]: a statement's changes as one unit for the commit section;
@@ -17,6 +18,7 @@ pub mod change_set;
 pub mod cold;
 pub mod cursor;
 pub mod key_codec;
+pub mod key_walks;
 pub mod keys;
 pub mod locks;
 pub mod row_codec;

@@ -1,0 +1,53 @@
+//! The flush policies' job: a table with `FLUSH_POLICY = 'rows:N'` is flushed once it
+//! holds N hot rows (all scopes together), one with `interval:S` once it has hot rows
+//! and S seconds (engine clock) have passed since its last flush, or since the engine
+//! first saw it. Both may be given; either triggers. The flush is the same one FLUSH
+//! TABLE runs ([`super::flush::flush_table`]), recorded as a `flush` job.
+
+use std::sync::Arc;
+
+use crate::catalog::TableEntry;
+use crate::error::Result;
+use crate::exec::flush::{flush_table, flushable_tables};
+use crate::shared::EngineShared;
+use crate::storage::{keys, off_async};
+
+/// Flushes every table whose policy is due. Returns how many tables were flushed.
+pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
+    let mut flushed = 0;
+    let mut first_error = None;
+    for table in flushable_tables(shared, None) {
+        let Some(policy) = table.definition.options.flush_policy.clone() else { continue };
+        let now = shared.now_millis();
+        let last = shared.last_flush_millis(table.id(), now);
+        let interval_due = policy.interval_seconds.is_some_and(|s| now.saturating_sub(last) >= (s as i64).saturating_mul(1000));
+        let (work_shared, work_table) = (shared.clone(), table.clone());
+        let due = off_async(move || is_due(&work_shared, &work_table, policy.rows, interval_due)).await?;
+        if !due {
+            continue;
+        }
+        match flush_table(shared, &table).await {
+            Ok(_) => flushed += 1,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(flushed),
+    }
+}
+
+/// Whether the table holds at least `rows` hot rows, or any hot row when the interval
+/// has passed.
+fn is_due(shared: &EngineShared, table: &TableEntry, rows: Option<u64>, interval_due: bool) -> Result<bool> {
+    let prefix = keys::table_row_prefix(table.id());
+    let upper = keys::prefix_upper_bound(&prefix).unwrap_or_default();
+    let wanted = match (rows, interval_due) {
+        (_, true) => 1,
+        (Some(rows), false) => rows.max(1),
+        (None, false) => return Ok(false),
+    };
+    shared.store.has_at_least(&prefix, &upper, wanted)
+}
