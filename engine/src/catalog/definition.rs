@@ -3,13 +3,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::kinds::TableKind;
 use crate::catalog::options::TableOptions;
+use crate::error::Result;
 use crate::planning::PlanningOptions;
 use crate::storage::TableId;
 
@@ -32,6 +35,11 @@ pub struct ColumnDefinition {
     pub nullable: bool,
     /// The DEFAULT expression as SQL text, re-planned when the table is loaded.
     pub default_sql: Option<String>,
+    /// For a column added by ALTER TABLE with a DEFAULT: the value rows written before it
+    /// read (the DEFAULT evaluated once, when the column was added), in the row encoding
+    /// of a one-column row, hex. `None`: those rows read NULL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<String>,
 }
 
 /// One schema version of a table, as stored under its own key.
@@ -100,9 +108,18 @@ pub struct TableEntry {
     pub fills: Vec<ColumnFill>,
     /// Column layouts of every schema version rows may have been written with.
     pub versions: BTreeMap<u32, Vec<ColumnDefinition>>,
+    /// One per column of `definition.columns`: what rows of versions without the column
+    /// read (its backfill, or NULL).
+    pub backfills: Vec<ScalarValue>,
 }
 
 impl TableEntry {
+    /// The values of column `index` (of the current definition) for `rows` rows written
+    /// under a version that did not have it.
+    pub fn missing_column(&self, index: usize, rows: usize) -> Result<ArrayRef> {
+        Ok(self.backfills[index].to_array_of_size(rows)?)
+    }
+
     pub fn id(&self) -> TableId {
         self.definition.id
     }

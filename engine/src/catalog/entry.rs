@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::prelude::SessionConfig;
@@ -16,6 +16,7 @@ use crate::catalog::definition::{ColumnFill, TableDefinition, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::functions::FunctionContext;
 use crate::planning::{self, PlanningOptions};
+use crate::storage::row_codec::decode_value_hex;
 
 /// Plans the DEFAULT expressions of table entries.
 pub struct EntryPlanner {
@@ -74,8 +75,16 @@ impl EntryPlanner {
                     .ok_or_else(|| EngineError::internal("primary key names a missing column"))
             })
             .collect::<Result<Vec<_>>>()?;
+        let backfills = definition
+            .columns
+            .iter()
+            .map(|column| match &column.backfill {
+                Some(text) => Ok(ScalarValue::try_from_array(&decode_value_hex(&column.data_type, text)?, 0)?),
+                None => Ok(ScalarValue::try_from(&column.data_type)?),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let layouts = versions.into_iter().map(|(v, d)| (v, d.columns)).collect();
-        Ok(TableEntry { definition, schema, nullable_schema, key_columns, defaults, fills, versions: layouts })
+        Ok(TableEntry { definition, schema, nullable_schema, key_columns, defaults, fills, versions: layouts, backfills })
     }
 }
 

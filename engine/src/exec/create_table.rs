@@ -127,7 +127,7 @@ pub async fn execute(
 }
 
 /// Plans `CREATE TABLE` with DataFusion: the columns' Arrow types, nullability and key.
-async fn plan_columns(ctx: &ExecContext, statement: Statement, namespace: &str, name: &str) -> Result<(SchemaRef, Vec<usize>)> {
+pub(crate) async fn plan_columns(ctx: &ExecContext, statement: Statement, namespace: &str, name: &str) -> Result<(SchemaRef, Vec<usize>)> {
     let plan = ctx.plan(statement, StatementScope::default()).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) = plan else {
         return Err(EngineError::internal("CREATE TABLE planned into something else"));
@@ -167,7 +167,7 @@ fn cast_to_columns(plan: LogicalPlan, schema: &SchemaRef, namespace: &str, name:
 
 /// The stored columns of a new table, checked: no reserved or repeated name, only
 /// storable types, only key types in the key.
-fn column_definitions(
+pub(crate) fn column_definitions(
     schema: &SchemaRef,
     key_indices: &[usize],
     defaults: &BTreeMap<String, String>,
@@ -206,6 +206,7 @@ fn column_definitions(
             data_type: field.data_type().clone(),
             nullable: field.is_nullable() && !is_key,
             default_sql: defaults.get(column_name).cloned(),
+            backfill: None,
         });
     }
     if columns.is_empty() {

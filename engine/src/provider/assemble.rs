@@ -133,7 +133,15 @@ impl<'a> BatchAssembler<'a> {
 
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let version = self.version.expect("finish is only called with rows");
-        let user_columns = self.decoder(version)?.finish()?;
+        let mut user_columns = self.decoder(version)?.finish()?;
+        // Columns the rows' version did not have read their backfill (or NULL).
+        let layout = self.request.entry.versions.get(&version);
+        for (position, (_, index)) in self.user_outputs.iter().enumerate() {
+            let id = self.request.entry.definition.columns[*index].id;
+            if layout.is_some_and(|layout| !layout.iter().any(|c| c.id == id)) {
+                user_columns[position] = self.request.entry.missing_column(*index, self.rows)?;
+            }
+        }
         let mut user_columns = user_columns.into_iter();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.request.sources.len());
         for source in &self.request.sources {

@@ -13,7 +13,7 @@ use datafusion::arrow::compute::{self, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use crate::catalog::SystemColumn;
+use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::scan::ScanRequest;
@@ -169,6 +169,8 @@ struct SegmentRun {
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     filter_ranges: bool,
     key_at: usize,
+    sources: Vec<ColumnSource>,
+    entry: Arc<TableEntry>,
 }
 
 impl SegmentRun {
@@ -205,7 +207,16 @@ impl SegmentRun {
         let columns = file_positions.iter().map(|p| p.map(|p| read.binary_search(&p).expect("read above"))).collect();
         let batches = cold.stream_segment(segments, segment, &read, None, request.batch_rows)?;
         let filter_ranges = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
-        Ok(SegmentRun { batches, columns, schema: layout.schema.clone(), ranges: ranges.to_vec(), filter_ranges, key_at: layout.key_at })
+        Ok(SegmentRun {
+            batches,
+            columns,
+            schema: layout.schema.clone(),
+            ranges: ranges.to_vec(),
+            filter_ranges,
+            key_at: layout.key_at,
+            sources: layout.sources.clone(),
+            entry: entry.clone(),
+        })
     }
 
     fn in_ranges(&self, key: &[u8]) -> bool {
@@ -220,12 +231,15 @@ impl Run for SegmentRun {
             let read = read?;
             let rows = read.num_rows();
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
-            for (position, field) in self.columns.iter().zip(self.schema.fields()) {
+            for (index, (position, field)) in self.columns.iter().zip(self.schema.fields()).enumerate() {
                 columns.push(match position {
                     Some(at) if read.column(*at).data_type() == field.data_type() => read.column(*at).clone(),
                     Some(at) => compute::cast(read.column(*at), field.data_type())
                         .map_err(|e| EngineError::internal(format!("reading a segment column: {e}")))?,
-                    None => new_null_array(field.data_type(), rows),
+                    None => match self.sources[index] {
+                        ColumnSource::User(column) => self.entry.missing_column(column, rows)?,
+                        _ => new_null_array(field.data_type(), rows),
+                    },
                 });
             }
             let options = RecordBatchOptions::new().with_row_count(Some(rows));

@@ -194,6 +194,7 @@ impl Session {
             }
             EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id).await,
             EngineStatement::Flush(target) => exec::flush::execute(ctx, &target).await,
+            EngineStatement::AlterColumns { table, change } => exec::alter_table::alter_columns(ctx, &table, &change).await,
             EngineStatement::Sql { statement, mentions } => {
                 if let Statement::Update(update) = statement.as_ref()
                     && mentions.is_empty()

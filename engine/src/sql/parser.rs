@@ -17,6 +17,7 @@ use crate::catalog::{AccessLevel, CATALOG_NAME, Role, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
 use crate::passwords::Secret;
 pub use crate::sql::subscribe::SubscribeRequest;
+use crate::sql::alter::{ColumnChange, classify_alter_table};
 use crate::sql::flush::{FlushTarget, parse_flush};
 use crate::sql::subscribe::{parse_kill, parse_subscribe};
 use crate::sql::words::Words;
@@ -68,6 +69,8 @@ pub enum EngineStatement {
     KillLiveQuery { live_id: String },
     /// `FLUSH TABLE t`, `FLUSH ALL TABLES [IN ns]`.
     Flush(FlushTarget),
+    /// `ALTER TABLE t ADD | DROP | RENAME COLUMN ...`.
+    AlterColumns { table: ObjectRef, change: ColumnChange },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
 }
@@ -259,6 +262,7 @@ fn namespace_name(name: &ObjectName) -> Result<String> {
 fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineStatement> {
     Ok(match statement {
         Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement), mentions },
+        Statement::AlterTable(alter) => classify_alter_table(alter)?,
         Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => EngineStatement::DropTable {
             tables: names.iter().map(object_ref).collect::<Result<_>>()?,
             if_exists,

@@ -2,6 +2,7 @@
 //! is stored in them.
 //!
 //! - [`keys`]: the key layout of the whole keyspace (the only module that builds keys);
+//! - [`hex`]: bytes as hex text in JSON;
 //! - [`key_walks`]: counting and finding keys in a range without reading rows;
 //! - [`key_codec`]: order-preserving encoding of primary-key values;
 //! - [`row_codec`]: the compact typed encoding of row values;
@@ -18,6 +19,7 @@ pub mod change_set;
 pub mod cold;
 pub mod cursor;
 pub mod key_codec;
+pub mod hex;
 pub mod key_walks;
 pub mod keys;
 pub mod locks;

@@ -403,6 +403,23 @@ impl RowDecoder {
     }
 }
 
+/// One value (row `row` of `array`) in the row encoding of a one-column row, as hex: how
+/// the catalog keeps a typed value in JSON.
+pub fn encode_value_hex(array: &ArrayRef, row: usize) -> Result<String> {
+    let mut out = Vec::new();
+    let header = RowHeader { schema_version: 0, seq: 0, updated_millis: 0, deleted: false };
+    encode_row(header, &[ColumnReader::new(array)?], row, &mut out);
+    Ok(crate::storage::hex::to_hex(&out))
+}
+
+/// The value [`encode_value_hex`] wrote, as a one-row array of `data_type`.
+pub fn decode_value_hex(data_type: &DataType, text: &str) -> Result<ArrayRef> {
+    let bytes = crate::storage::hex::from_hex(text).ok_or_else(corrupt)?;
+    let mut decoder = RowDecoder::new(vec![data_type.clone()], std::slice::from_ref(data_type), vec![Some(0)], 1)?;
+    decoder.push(&bytes)?;
+    decoder.finish()?.pop().ok_or_else(corrupt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -216,6 +216,10 @@ fn array_bounds(array: &ArrayRef) -> Option<(Bound, Bound)> {
             let a = array.as_string::<i64>();
             Some((Bound::Text(compute::min_string(a)?.to_string()), Bound::Text(compute::max_string(a)?.to_string())))
         }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            Some((Bound::Text(compute::min_string_view(a)?.to_string()), Bound::Text(compute::max_string_view(a)?.to_string())))
+        }
         DataType::Boolean => {
             let a = array.as_boolean();
             Some((Bound::Bool(compute::min_boolean(a)?), Bound::Bool(compute::max_boolean(a)?)))
