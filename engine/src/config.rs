@@ -45,6 +45,29 @@ pub struct EngineConfig {
     pub job_interval: Option<std::time::Duration>,
     /// Where cold storage (Parquet segments and manifests) lives.
     pub cold_storage: ColdStorage,
+    /// Called as a flush passes each step (crash tests stop the process there).
+    pub flush_observer: Option<FlushObserver>,
+}
+
+/// The steps of a flush, in order (see `provider::flush`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushStep {
+    /// The segment file is written; no manifest names it yet.
+    SegmentWritten,
+    /// The manifest naming it is written; the hot copies are still there.
+    ManifestWritten,
+    /// The hot copies are deleted.
+    HotRowsRemoved,
+}
+
+/// A callback for each [`FlushStep`].
+#[derive(Clone)]
+pub struct FlushObserver(pub std::sync::Arc<dyn Fn(FlushStep) + Send + Sync>);
+
+impl std::fmt::Debug for FlushObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushObserver")
+    }
 }
 
 /// Where an engine keeps its cold storage.
@@ -87,6 +110,7 @@ impl EngineConfig {
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: Some(std::time::Duration::from_secs(1)),
             cold_storage: ColdStorage::DataDir,
+            flush_observer: None,
         }
     }
 
@@ -115,6 +139,7 @@ impl EngineConfig {
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: None,
             cold_storage: ColdStorage::DataDir,
+            flush_observer: None,
         }
     }
 }

@@ -44,7 +44,7 @@ pub mod storage;
 pub mod system;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::EngineConfig;
+pub use config::{ColdStorage, EngineConfig, FlushObserver, FlushStep};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorOrigin, Result, SqlState};
 pub use result::QueryResult;

@@ -50,6 +50,13 @@ impl EngineShared {
         *self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).entry(table).or_insert(now)
     }
 
+    /// Tells the configured observer a flush reached `step`.
+    pub fn observe_flush(&self, step: crate::config::FlushStep) {
+        if let Some(observer) = &self.config.flush_observer {
+            (observer.0)(step);
+        }
+    }
+
     /// Records a flush of `table` at `now`.
     pub fn flushed_at(&self, table: u64, now: i64) {
         self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).insert(table, now);

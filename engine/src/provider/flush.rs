@@ -20,6 +20,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::{SystemColumn, TableEntry};
+use crate::config::FlushStep;
 use crate::error::Result;
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
@@ -66,6 +67,7 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         match encoded {
             Some((bytes, meta)) => {
                 cold.put_segment(dir.file_path(&meta.file), bytes).await?;
+                shared.observe_flush(FlushStep::SegmentWritten);
                 Some(meta)
             }
             None => return Ok(0),
@@ -81,11 +83,13 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         let mut manifest = cold.scope(entry.id(), &scope).map(|s| s.manifest.clone()).unwrap_or_else(|| Manifest::new(entry.id(), &scope));
         manifest.segments.push(segment);
         cold.publish(dir, manifest).await?;
+        shared.observe_flush(FlushStep::ManifestWritten);
     }
     let work_shared = shared.clone();
     let prefix = keys::scope_row_prefix(entry.id(), &scope);
     let compact = prefix.clone();
     let removed = off_async(move || remove_flushed_hot_rows(&work_shared, &prefix, &flushed)).await?;
+    shared.observe_flush(FlushStep::HotRowsRemoved);
     drop(_guard);
     if removed >= COMPACT_FROM_ROWS {
         let work_shared = shared.clone();
