@@ -57,4 +57,5 @@ pub use sql::parser::SubscribeRequest;
 pub mod exports {
     pub use datafusion;
     pub use datafusion::arrow;
+    pub use object_store;
 }

@@ -1,5 +1,6 @@
 //! DROP TABLE and DROP NAMESPACE CASCADE leave no byte of the table behind: no key in the
-//! keyspace, and no file in the data directory that still holds its data.
+//! keyspace, and no file in the data directory (hot storage or the Parquet segments and
+//! manifests of cold storage) that still holds its data.
 
 mod common;
 
@@ -32,6 +33,8 @@ async fn fill(session: &mut engine::Session, table: &str) {
         &[
             &format!("CREATE TABLE {table} (id INT PRIMARY KEY, payload TEXT)"),
             &format!("INSERT INTO {table} VALUES (1, '{NEEDLE}'), (2, '{NEEDLE}'), (3, 'other')"),
+            // Rows in both tiers: Parquet segments and hot rows.
+            &format!("FLUSH TABLE {table}"),
             &format!("UPDATE {table} SET payload = '{NEEDLE}' WHERE id = 3"),
             &format!("DELETE FROM {table} WHERE id = 2"),
         ],
@@ -47,6 +50,8 @@ async fn drop_table_leaves_nothing_in_keyspace_or_files() {
     fill(&mut session, "victim").await;
     test.engine.flush_hot_storage().unwrap();
     assert!(!files_containing(test.engine.data_dir(), NEEDLE.as_bytes()).is_empty(), "the needle is on disk before DROP");
+    let parquet = files_containing(&test.engine.data_dir().join("storage"), NEEDLE.as_bytes());
+    assert!(!parquet.is_empty(), "the needle is in cold storage before DROP");
 
     run_all(&mut session, &["DROP TABLE victim"]).await;
 
@@ -114,6 +119,9 @@ async fn drop_user_cascade_leaves_none_of_its_rows() {
     .await;
     let mut bob = test.engine.login("bob", "b").unwrap();
     run_all(&mut bob, &["INSERT INTO notes VALUES (1, 'bob keeps this')"]).await;
+    run_all(&mut root, &["FLUSH TABLE notes", "FLUSH TABLE keyless"]).await;
+    let parquet = files_containing(&test.engine.data_dir().join("storage"), NEEDLE.as_bytes());
+    assert!(!parquet.is_empty(), "alice's rows are in cold storage too");
     test.engine.flush_hot_storage().unwrap();
     assert!(!files_containing(test.engine.data_dir(), NEEDLE.as_bytes()).is_empty(), "alice's rows are on disk");
 
@@ -123,7 +131,9 @@ async fn drop_user_cascade_leaves_none_of_its_rows() {
 
     let storage = test.engine.describe_storage().unwrap();
     assert!(storage.iter().all(|line| !line.contains(NEEDLE) && !line.contains("user alice")), "left: {storage:#?}");
-    assert!(storage.iter().any(|line| line.contains("bob keeps this")), "bob keeps his rows: {storage:#?}");
+    // Bob's rows are in cold storage now; he still reads them.
+    let bobs = bob.execute("SELECT body FROM notes").await.unwrap();
+    assert!(common::render(&bobs).contains("bob keeps this"), "bob keeps his rows");
     let leftovers = files_containing(test.engine.data_dir(), NEEDLE.as_bytes());
     assert!(leftovers.is_empty(), "files still holding alice's rows: {leftovers:?}");
     // Her open session is over.
