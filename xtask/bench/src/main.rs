@@ -3,6 +3,7 @@
 //! prints medians, the ratio of the engine to each baseline and peak memory, and writes
 //! the same as JSON.
 
+mod cold;
 mod concurrent;
 mod streams;
 mod systems;
@@ -85,11 +86,14 @@ struct Args {
     /// Expired STREAM rows the eviction workload removes.
     #[arg(long, default_value_t = 1_000_000)]
     eviction_rows: i64,
+    /// Point SELECTs per repetition of the cold workloads (hot, flushed and mixed each).
+    #[arg(long, default_value_t = 10_000)]
+    cold_lookups: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent, users,
-    /// streams.
+    /// streams, cold.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -330,6 +334,21 @@ impl Bench {
         if self.wants("streams") && self.kinds.contains(&Kind::Engine) {
             self.stream_workloads().await?;
         }
+        if self.wants("cold") && self.kinds.contains(&Kind::Engine) {
+            self.cold_workloads().await?;
+        }
+        Ok(())
+    }
+
+    /// FLUSH, and reads of flushed rows against hot ones, a MemTable and plain DataFusion
+    /// on the same Parquet files (see `cold.rs`).
+    async fn cold_workloads(&mut self) -> Result<()> {
+        let sizes = cold::Sizes { rows: self.args.scan_rows, lookups: self.args.cold_lookups, reps: self.args.reps };
+        let results = cold::run(&sizes).await?;
+        self.record_against(cold::COLD, &format!("FLUSH TABLE, {} rows", sizes.rows), "rows/s", true, results.flush);
+        let label = format!("filter + GROUP BY, {} rows, hot and flushed", sizes.rows);
+        self.record_against(cold::COLD, &label, "ms/query", false, results.scan);
+        self.record_against(cold::HOT, "point SELECT, hot and flushed keys", "µs/lookup", false, results.point);
         Ok(())
     }
 

@@ -1,0 +1,123 @@
+//! The `cold` workloads: the benchmark table of `--scan-rows` rows in the engine, moved to
+//! Parquet by FLUSH, against the same rows hot, in DataFusion's MemTable, and in plain
+//! DataFusion reading the engine's own Parquet files (all in one run).
+//!
+//! - Flush: rows/s of `FLUSH TABLE` for the whole table (a fresh table per repetition).
+//! - Scan: the filter + GROUP BY query on the hot table (before the flush), on the
+//!   flushed table, on a MemTable and on the segment files through plain DataFusion.
+//! - Point SELECT by key (µs): the same random keys, hot and flushed.
+//! - Mixed: 10% of the rows updated after the flush (hot rows over cold ones), then the
+//!   scan and the point SELECTs again.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use engine::exports::datafusion::prelude::{ParquetReadOptions, SessionContext};
+use engine::passwords::PasswordCost;
+use engine::{Engine, EngineConfig, Session};
+
+use crate::Measurement;
+use crate::systems::{CREATE_TABLE, SCAN_QUERY, System, Kind, values_sql};
+
+pub const HOT: &str = "engine hot";
+pub const COLD: &str = "engine flushed";
+pub const MIXED: &str = "engine flushed + 10% updated";
+pub const MEMTABLE: &str = "datafusion MemTable";
+pub const PARQUET: &str = "datafusion on the segments";
+
+/// Sizes of the cold workloads.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    pub rows: i64,
+    pub lookups: i64,
+    pub reps: usize,
+}
+
+fn add(measured: &mut BTreeMap<String, Measurement>, name: &str, value: f64, size: i64) {
+    let entry = measured.entry(name.to_string()).or_default();
+    entry.size = size;
+    entry.samples.push(value);
+    entry.peak_rss_mib = entry.peak_rss_mib.max(crate::peak_rss_mib());
+}
+
+async fn load(rows: i64) -> Result<(Engine, Session, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let mut config = EngineConfig::new(dir.path().join("data"));
+    config.password_cost = PasswordCost::TESTING;
+    config.job_interval = None;
+    let engine = Engine::open(config)?;
+    let mut session = engine.root_session();
+    session.execute(CREATE_TABLE).await?;
+    let mut start = 0;
+    while start < rows {
+        let count = 10_000.min(rows - start);
+        session.execute(&values_sql(start, count)).await?;
+        start += count;
+    }
+    Ok((engine, session, dir))
+}
+
+async fn timed(session: &mut Session, sql: &str) -> Result<f64> {
+    let started = Instant::now();
+    session.execute(sql).await.with_context(|| sql.to_string())?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+async fn timed_context(context: &SessionContext, sql: &str) -> Result<f64> {
+    let started = Instant::now();
+    context.sql(sql).await?.collect().await?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Median µs of a point SELECT over `keys`.
+async fn lookups(session: &mut Session, keys: &[i64]) -> Result<f64> {
+    let started = Instant::now();
+    for key in keys {
+        session.execute(&format!("SELECT * FROM t WHERE id = {key}")).await?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / keys.len() as f64)
+}
+
+/// The measurements: flush (rows/s), scan (ms), point SELECT (µs).
+pub struct ColdResults {
+    pub flush: BTreeMap<String, Measurement>,
+    pub scan: BTreeMap<String, Measurement>,
+    pub point: BTreeMap<String, Measurement>,
+}
+
+pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
+    let mut results = ColdResults { flush: BTreeMap::new(), scan: BTreeMap::new(), point: BTreeMap::new() };
+    let mut seed: u64 = 7;
+    let keys: Vec<i64> = (0..sizes.lookups)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % sizes.rows as u64) as i64
+        })
+        .collect();
+    let mut memtable = System::fresh(Kind::DataFusion).await?;
+    memtable.set_loading(true);
+    memtable.insert_rows(0, sizes.rows).await?;
+    for _ in 0..sizes.reps {
+        let (engine, mut session, _dir) = load(sizes.rows).await?;
+        add(&mut results.scan, HOT, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.point, HOT, lookups(&mut session, &keys).await?, sizes.lookups);
+        let flush_ms = timed(&mut session, "FLUSH TABLE t").await?;
+        add(&mut results.flush, COLD, sizes.rows as f64 / (flush_ms / 1000.0), sizes.rows);
+        add(&mut results.scan, COLD, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.point, COLD, lookups(&mut session, &keys).await?, sizes.lookups);
+        let started = Instant::now();
+        memtable.scan_aggregate().await?;
+        add(&mut results.scan, MEMTABLE, started.elapsed().as_secs_f64() * 1000.0, sizes.rows);
+        let plain = SessionContext::new();
+        let folder = engine.data_dir().join("storage").join("default").join("t");
+        plain.register_parquet("t", folder.display().to_string(), ParquetReadOptions::default()).await?;
+        add(&mut results.scan, PARQUET, timed_context(&plain, SCAN_QUERY).await?, sizes.rows);
+        session.execute("UPDATE t SET v = v + 1 WHERE id % 10 = 0").await?;
+        add(&mut results.scan, MIXED, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.point, MIXED, lookups(&mut session, &keys).await?, sizes.lookups);
+    }
+    Ok(results)
+}
