@@ -6,7 +6,6 @@
 //! slices, so a freshly flushed table reads at Parquet speed.
 
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, new_null_array};
 use datafusion::arrow::compute::{self, filter_record_batch};
@@ -18,7 +17,7 @@ use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::scan::ScanRequest;
 use crate::provider::table::{ColumnSource, system_column_type};
-use crate::storage::cold::{ColdScope, ColdStore, SegmentMeta};
+use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
 use crate::storage::cursor::{KeyRanges, RangeCursor};
 use crate::storage::Store;
 
@@ -161,7 +160,7 @@ impl Run for HotRun<'_, '_, '_> {
 
 /// One segment's rows in the merge layout, limited to the scan's key ranges.
 struct SegmentRun {
-    batches: Receiver<Result<RecordBatch>>,
+    batches: SegmentBatches,
     /// Per merge column: its position in the read batch, or `None` (a column added after
     /// the segment was written reads as NULL).
     columns: Vec<Option<usize>>,
@@ -227,7 +226,7 @@ impl SegmentRun {
 impl Run for SegmentRun {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
-            let Ok(read) = self.batches.recv() else { return Ok(None) };
+            let Some(read) = self.batches.next_blocking() else { return Ok(None) };
             let read = read?;
             let rows = read.num_rows();
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
@@ -386,8 +385,13 @@ impl Output<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let joined = compute::concat_batches(&self.layout.schema, &self.pending)
-            .map_err(|e| EngineError::internal(format!("joining merged rows: {e}")))?;
+        // One whole batch (a run no other interrupts) passes without a copy.
+        let joined = if self.pending.len() == 1 {
+            self.pending.pop().expect("one batch")
+        } else {
+            compute::concat_batches(&self.layout.schema, &self.pending)
+                .map_err(|e| EngineError::internal(format!("joining merged rows: {e}")))?
+        };
         self.pending.clear();
         self.pending_rows = 0;
         let columns: Vec<ArrayRef> = self.layout.output.iter().map(|&i| joined.column(i).clone()).collect();

@@ -61,7 +61,7 @@ mod tests {
             change("ALTER TABLE app.t RENAME COLUMN a TO \"B\"").unwrap(),
             ColumnChange::Rename { from: "a".into(), to: "B".into() }
         );
-        for refused in ["ALTER TABLE t ADD COLUMN a INT, ADD COLUMN b INT", "ALTER TABLE t DROP COLUMN a, b", "ALTER TABLE t RENAME TO u"] {
+        for refused in ["ALTER TABLE t ADD COLUMN a INT, ADD COLUMN b INT", "ALTER TABLE t DROP COLUMN a, DROP COLUMN b", "ALTER TABLE t RENAME TO u"] {
             assert_eq!(change(refused).unwrap_err().sql_state().code(), "0A000", "{refused}");
         }
     }

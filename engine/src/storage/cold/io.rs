@@ -18,8 +18,10 @@ impl std::fmt::Debug for IoRuntime {
 
 impl IoRuntime {
     pub fn start() -> Result<IoRuntime> {
+        // Parquet decoding runs here too: a thread per core.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(threads)
             .max_blocking_threads(4)
             .thread_name("engine-cold-io")
             .enable_all()

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use datafusion::arrow::array::{AsArray, BinaryArray, BooleanArray};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{StreamExt, TryStreamExt};
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
@@ -285,12 +285,16 @@ impl ColdStore {
         rows: Option<&[usize]>,
         batch_rows: usize,
     ) -> Result<Vec<RecordBatch>> {
-        let receiver = self.stream_segment(scope, segment, columns, rows, batch_rows)?;
-        receiver.into_iter().collect()
+        let mut batches = self.stream_segment(scope, segment, columns, rows, batch_rows)?;
+        let mut out = Vec::new();
+        while let Some(batch) = batches.next_blocking() {
+            out.push(batch?);
+        }
+        Ok(out)
     }
 
-    /// Like [`ColdStore::read_segment`], handing batches over as they are decoded;
-    /// dropping the receiver stops the read.
+    /// Like [`ColdStore::read_segment`], handing batches over as they are decoded (on the
+    /// I/O runtime, a couple ahead of the reader); dropping the stream stops the read.
     pub fn stream_segment(
         &self,
         scope: &ColdScope,
@@ -298,13 +302,15 @@ impl ColdStore {
         columns: &[usize],
         rows: Option<&[usize]>,
         batch_rows: usize,
-    ) -> Result<std::sync::mpsc::Receiver<Result<RecordBatch>>> {
+    ) -> Result<SegmentBatches> {
         let path = scope.segment_path(segment);
         let metadata = self.footer(&path, segment.bytes)?;
         let objects = self.objects.clone();
         let columns = columns.to_vec();
         let selection = rows.map(|rows| row_selection(rows, segment.rows as usize));
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        // An async channel: a producer whose reader is busy elsewhere (a merge reads
+        // several segments in turns) waits without holding an I/O thread.
+        let (mut tx, rx) = futures::channel::mpsc::channel(1);
         let size = segment.bytes;
         self.io.spawn(async move {
             let reader = reader::SegmentFile::new(objects, path, size);
@@ -317,18 +323,18 @@ impl ColdStore {
             let mut stream = match builder.build() {
                 Ok(stream) => stream,
                 Err(error) => {
-                    let _ = tx.send(Err(parquet_error(error)));
+                    let _ = tx.send(Err(parquet_error(error))).await;
                     return;
                 }
             };
             while let Some(batch) = stream.next().await {
                 let stop = batch.is_err();
-                if tx.send(batch.map_err(parquet_error)).is_err() || stop {
+                if tx.send(batch.map_err(parquet_error)).await.is_err() || stop {
                     break;
                 }
             }
         });
-        Ok(rx)
+        Ok(SegmentBatches { rx })
     }
 
     /// A segment's footer (schema, row groups, page index), read once, then cached.
@@ -347,6 +353,18 @@ impl ColdStore {
         })?;
         self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), metadata.clone());
         Ok(metadata)
+    }
+}
+
+/// The batches of one segment read, as the I/O runtime decodes them.
+pub struct SegmentBatches {
+    rx: futures::channel::mpsc::Receiver<Result<RecordBatch>>,
+}
+
+impl SegmentBatches {
+    /// The next batch, waiting for it on this thread (any thread: it needs no runtime).
+    pub fn next_blocking(&mut self) -> Option<Result<RecordBatch>> {
+        futures::executor::block_on(self.rx.next())
     }
 }
 
