@@ -152,3 +152,41 @@ async fn merges_of_many_segments_in_small_batches_read_like_hot_rows() {
     assert_eq!(outputs[0], outputs[1]);
     assert!(outputs[1][0].lines().count() > 50, "the table holds rows: {}", outputs[1][0]);
 }
+
+/// The retention purge removes the bytes of purged rows from cold storage: the new
+/// segment leaves them out, and the old files go once no reader can hold them.
+#[tokio::test]
+async fn purged_rows_leave_the_segment_files() {
+    const NEEDLE: &str = "7c0f3f5e9a1b44d2-purged-row-8e21aa90c6d3";
+    let test = TestEngine::new();
+    let mut session = test.session();
+    run_all(
+        &mut session,
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, body TEXT) WITH (DELETED_RETENTION_HOURS = 1)",
+            &format!("INSERT INTO t VALUES (1, 'kept'), (2, '{NEEDLE}')"),
+            "FLUSH TABLE t",
+            "DELETE FROM t WHERE id = 2",
+            "FLUSH TABLE t",
+        ],
+    )
+    .await;
+    let folder = test.engine.data_dir().join("storage");
+    let holding = |folder: &std::path::Path| {
+        let mut found = 0;
+        for file in segment_files(&folder.join("default").join("t")) {
+            let bytes = std::fs::read(file).unwrap();
+            found += bytes.windows(NEEDLE.len()).any(|w| w == NEEDLE.as_bytes()) as usize;
+        }
+        found
+    };
+    assert_eq!(holding(&folder), 2, "the row and its tombstone are in two segments");
+    test.clock.advance_millis(2 * 3_600_000);
+    test.engine.run_jobs().await.unwrap();
+    assert_eq!(render(&session.execute("SELECT id FROM t WHERE _deleted OR NOT _deleted").await.unwrap()).lines().count(), 5);
+    assert_eq!(holding(&folder), 2, "retired files stay while a reader may hold them");
+    test.clock.advance_millis(61_000);
+    test.engine.run_jobs().await.unwrap();
+    assert_eq!(holding(&folder), 0, "no file holds the purged row");
+    assert_eq!(segment_files(&folder.join("default").join("t")).len(), 1);
+}

@@ -6,7 +6,8 @@
 //! Readers never wait for a job; a job takes one user's write lock at a time, for the
 //! moment its range deletion takes.
 //!
-//! Flush policies are one job ([`super::flush_policy`]); the other is STREAM eviction:
+//! Flush policies ([`super::flush_policy`]) and the retention purge ([`super::retention`])
+//! are jobs of their own; the third is STREAM eviction:
 //! for each STREAM table with a TTL, each user's
 //! expired rows (arrival at least TTL_SECONDS before now) are one key range, deleted with
 //! one range deletion per user; EPHEMERAL tables nobody subscribes to lose every row.
@@ -58,10 +59,15 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
             }
         }
     }
-    match crate::exec::flush_policy::run_due_flushes(shared).await {
-        Ok(flushed) => ran += flushed,
-        Err(error) => {
-            first_error.get_or_insert(error);
+    for outcome in [
+        crate::exec::flush_policy::run_due_flushes(shared).await,
+        crate::exec::retention::run_due_purges(shared).await,
+    ] {
+        match outcome {
+            Ok(done) => ran += done,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
         }
     }
     match first_error {

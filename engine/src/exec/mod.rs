@@ -12,6 +12,7 @@ pub mod flush_policy;
 pub mod jobs;
 pub mod namespace;
 pub mod query;
+pub mod retention;
 pub mod show;
 pub mod simple;
 pub mod subscribe;

@@ -1,11 +1,12 @@
 //! DataFusion's view of engine tables: the logical side ([`table`]), the physical scan
 //! ([`scan`], rows to batches in [`assemble`], hot and cold merged in [`merge`]),
-//! moving hot rows to Parquet ([`flush`]), STREAM rules ([`stream_rules`]), the live feed's
+//! moving hot rows to Parquet ([`flush`]) and purging expired tombstones ([`compact`]), STREAM rules ([`stream_rules`]), the live feed's
 //! change batches ([`change_feed`]), the write paths ([`writer`], [`write_exec`]), key-range pushdown
 //! ([`key_range`]), and what the statement being planned asks of providers ([`scope`]).
 
 pub mod assemble;
 pub mod change_feed;
+pub mod compact;
 pub mod flush;
 pub mod key_range;
 pub mod merge;

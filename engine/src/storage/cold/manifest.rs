@@ -80,9 +80,11 @@ pub struct SegmentMeta {
     pub max_key: String,
     /// The table schema version the file's columns follow.
     pub schema_version: u32,
-    /// The newest `_updated` (milliseconds) of the file's rows: the retention purge's
-    /// first test.
+    /// The newest `_updated` (milliseconds) of the file's rows.
     pub max_updated_millis: i64,
+    /// The oldest `_updated` of the file's tombstones: the retention purge's test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_tombstone_millis: Option<i64>,
     /// Per user column (by column id): null count and bounds, for pruning.
     pub columns: Vec<ColumnStats>,
 }
@@ -188,6 +190,7 @@ mod tests {
             max_key: to_hex(b"d"),
             schema_version: 1,
             max_updated_millis: 0,
+            oldest_tombstone_millis: None,
             columns: Vec::new(),
         };
         assert!(segment.may_hold_keys(b"a", None));

@@ -85,6 +85,9 @@ pub struct ColdStore {
     generation: AtomicU64,
     keys: Mutex<HashMap<Path, Arc<SegmentKeys>>>,
     footers: Mutex<HashMap<Path, ArrowReaderMetadata>>,
+    /// Files no manifest lists any more, with when they were retired (engine clock): a
+    /// reader that took the old list may still read them for a while.
+    retired: Mutex<Vec<(Path, i64)>>,
     /// Every object found when the store opened (for the garbage collection at open).
     found_at_open: Mutex<Vec<Path>>,
 }
@@ -126,6 +129,7 @@ impl ColdStore {
             generation: AtomicU64::new(0),
             keys: Mutex::default(),
             footers: Mutex::default(),
+            retired: Mutex::default(),
             found_at_open: Mutex::new(listing),
         })
     }
@@ -227,6 +231,24 @@ impl ColdStore {
                 delete_all(&objects, listing).await
             })
             .await
+    }
+
+    /// Marks files a new manifest no longer lists, at `now`.
+    pub fn retire(&self, paths: Vec<Path>, now: i64) {
+        self.retired.lock().unwrap_or_else(|p| p.into_inner()).extend(paths.into_iter().map(|p| (p, now)));
+    }
+
+    /// Deletes the files retired before `before`. Returns how many.
+    pub async fn delete_retired(&self, before: i64) -> Result<usize> {
+        let due: Vec<Path> = {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            let (due, keep): (Vec<_>, Vec<_>) = retired.drain(..).partition(|(_, at)| *at < before);
+            *retired = keep;
+            due.into_iter().map(|(path, _)| path).collect()
+        };
+        let count = due.len();
+        self.remove_files(due).await?;
+        Ok(count)
     }
 
     /// Deletes files no manifest references any more (after a manifest dropped them).

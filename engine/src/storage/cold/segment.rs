@@ -82,6 +82,7 @@ pub fn encode_segment(
     let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties)).map_err(parquet_error)?;
     let mut stats: Vec<ColumnBounds> = columns.iter().map(|_| ColumnBounds::default()).collect();
     let (mut deleted_rows, mut min_seq, mut max_seq, mut max_updated) = (0u64, u64::MAX, 0u64, i64::MIN);
+    let mut oldest_tombstone: Option<i64> = None;
     let user = columns.len();
     for batch in batches {
         let batch = batch.clone().with_schema(schema.clone()).map_err(|e| {
@@ -97,6 +98,9 @@ pub fn encode_segment(
         max_updated = max_updated.max(compute::max(updated).unwrap_or(i64::MIN));
         let deleted: &BooleanArray = batch.column(user + 2).as_boolean();
         deleted_rows += deleted.true_count() as u64;
+        for row in (0..batch.num_rows()).filter(|&row| deleted.value(row)) {
+            oldest_tombstone = Some(oldest_tombstone.map_or(updated.value(row), |t: i64| t.min(updated.value(row))));
+        }
         writer.write(&batch).map_err(parquet_error)?;
     }
     writer.close().map_err(parquet_error)?;
@@ -114,6 +118,7 @@ pub fn encode_segment(
         max_key: to_hex(last.value(last.len() - 1)),
         schema_version,
         max_updated_millis: max_updated,
+        oldest_tombstone_millis: oldest_tombstone,
         columns: columns.iter().zip(stats).map(|(c, b)| b.into_stats(c.id)).collect(),
     };
     Ok(Some((bytes, meta)))

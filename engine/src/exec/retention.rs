@@ -1,0 +1,95 @@
+//! The retention purge job: for each SHARED and USER table with `DELETED_RETENTION_HOURS =
+//! N`, every scope holding a tombstone (hot or cold) last changed N hours or more ago
+//! (engine clock) is purged ([`crate::provider::compact`]), one `retention_purge` job per
+//! table. Each run also deletes segment files retired more than a minute (engine clock)
+//! ago, when no reader holds their manifest any more.
+
+use std::sync::Arc;
+
+use crate::catalog::{TableEntry, TableKind};
+use crate::error::Result;
+use crate::exec::flush::flushable_tables;
+use crate::provider::compact::purge_scope;
+use crate::shared::EngineShared;
+use crate::storage::row_codec::decode_header;
+use crate::storage::{RowScope, keys, off_async};
+
+/// The job type of a purge in `system.jobs`.
+pub const RETENTION_PURGE: &str = "retention_purge";
+
+/// How long a retired segment file stays readable (engine clock).
+const RETIRED_FILES_KEPT_MILLIS: i64 = 60_000;
+
+/// Purges every table that has expired tombstones. Returns how many were purged.
+pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
+    let now = shared.now_millis();
+    shared.cold.delete_retired(now - RETIRED_FILES_KEPT_MILLIS).await?;
+    let mut ran = 0;
+    let mut first_error = None;
+    for table in flushable_tables(shared, None) {
+        let Some(hours) = table.definition.options.deleted_retention_hours else { continue };
+        let cutoff = now.saturating_sub((hours as i64).saturating_mul(3_600_000));
+        let (work_shared, work_table) = (shared.clone(), table.clone());
+        let scopes = off_async(move || scopes_with_expired_tombstones(&work_shared, &work_table, cutoff)).await?;
+        if scopes.is_empty() {
+            continue;
+        }
+        let _one_at_a_time = shared.flushes.lock().await;
+        let definition = &table.definition;
+        let job = shared.jobs.start(RETENTION_PURGE, Some(&definition.namespace), Some(&definition.name), now);
+        let mut outcome = Ok(0);
+        for scope in scopes {
+            match purge_scope(shared, &table, scope, cutoff).await {
+                Ok(purged) => outcome = outcome.map(|total| total + purged),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(_) => ran += 1,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(ran),
+    }
+}
+
+/// The scopes with a tombstone older than `cutoff`: segments say so in their manifest;
+/// hot rows are looked at.
+fn scopes_with_expired_tombstones(shared: &EngineShared, table: &TableEntry, cutoff: i64) -> Result<Vec<RowScope>> {
+    let mut scopes: Vec<RowScope> = shared
+        .cold
+        .table_scopes(table.id())
+        .iter()
+        .filter(|s| s.manifest.segments.iter().any(|segment| segment.oldest_tombstone_millis.is_some_and(|t| t < cutoff)))
+        .map(|s| s.dir.scope.clone())
+        .collect();
+    let hot: Vec<RowScope> = match table.kind() {
+        TableKind::Shared => vec![RowScope::Shared],
+        TableKind::User => shared.store.users_with_rows(table.id())?.into_iter().map(|(user, _)| RowScope::User(user)).collect(),
+        TableKind::Stream | TableKind::System => Vec::new(),
+    };
+    for scope in hot {
+        if scopes.contains(&scope) {
+            continue;
+        }
+        let prefix = keys::scope_row_prefix(table.id(), &scope);
+        let mut expired = false;
+        shared.store.scan_range(&prefix, keys::prefix_upper_bound(&prefix).as_deref(), |_, value| {
+            let header = decode_header(value)?;
+            expired = header.deleted && header.updated_millis < cutoff;
+            Ok(!expired)
+        })?;
+        if expired {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
+}

@@ -1,0 +1,118 @@
+//! The retention purge of one scope: deleted rows older than `DELETED_RETENTION_HOURS`
+//! go for good. A tombstone cannot simply be dropped (an older version of its key in an
+//! older segment would come back), so the purge flushes the scope, merges every segment
+//! into one ([`merge`]: the newest version of each key, tombstones included), leaves the
+//! expired tombstones out, and publishes a manifest that lists only the new segment.
+//! The old files are retired, not deleted at once: a reader may still be reading them;
+//! a later job run deletes them (and the next open, whatever is left).
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{AsArray, BooleanArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::catalog::{SystemColumn, TableEntry};
+use crate::error::{EngineError, Result};
+use crate::provider::flush::flush_scope;
+use crate::provider::key_range::KeyInterval;
+use crate::provider::merge;
+use crate::provider::scan::ScanRequest;
+use crate::provider::table::ColumnSource;
+use crate::shared::EngineShared;
+use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
+use crate::storage::cold::{ColdScope, Manifest};
+use crate::storage::keys::{self, RowScope};
+use crate::storage::off_async;
+
+/// Purges the tombstones of `scope` last changed before `cutoff` (engine clock, ms).
+/// Returns how many went. The caller holds the engine's flush lock.
+pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope, cutoff: i64) -> Result<u64> {
+    flush_scope(shared, entry, scope.clone()).await?;
+    let Some(segments) = shared.cold.scope(entry.id(), &scope) else { return Ok(0) };
+    if !segments.manifest.segments.iter().any(|s| s.oldest_tombstone_millis.is_some_and(|t| t < cutoff)) {
+        return Ok(0);
+    }
+    let columns: Vec<SegmentColumn> = entry
+        .definition
+        .columns
+        .iter()
+        .map(|c| SegmentColumn { id: c.id, name: c.name.clone(), data_type: c.data_type.clone() })
+        .collect();
+    let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
+    let (kept, purged, max_seq) = off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, cutoff)).await?;
+    if purged == 0 {
+        return Ok(0);
+    }
+    let version = entry.definition.schema_version;
+    let file = format!("{}-{max_seq:020}-purged-{}.parquet", entry.id(), shared.cold.generation());
+    let encoded = off_async(move || encode_segment(&columns, &kept, version, file)).await?;
+    let mut manifest = Manifest::new(entry.id(), &scope);
+    if let Some((bytes, meta)) = encoded {
+        shared.cold.put_segment(segments.dir.file_path(&meta.file), bytes).await?;
+        manifest.segments.push(meta);
+    }
+    let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
+    let current = shared.cold.scope(entry.id(), &scope);
+    if current.as_ref().map(|c| &c.manifest) != Some(&segments.manifest) {
+        return Err(EngineError::internal("a scope's segments changed during its retention purge"));
+    }
+    let retired = segments.manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
+    shared.cold.publish(segments.dir.clone(), manifest).await?;
+    shared.cold.retire(retired, shared.now_millis());
+    Ok(purged)
+}
+
+/// Every segment of the scope merged (hot rows too, newest first), without the
+/// tombstones older than `cutoff`; with the count left out and the largest `_seq`.
+fn merged_without_expired(
+    shared: &EngineShared,
+    entry: &Arc<TableEntry>,
+    segments: &ColdScope,
+    columns: &[SegmentColumn],
+    cutoff: i64,
+) -> Result<(Vec<RecordBatch>, u64, u64)> {
+    let user = columns.len();
+    let mut sources: Vec<ColumnSource> = (0..user).map(ColumnSource::User).collect();
+    sources.extend([
+        ColumnSource::System(SystemColumn::Seq),
+        ColumnSource::System(SystemColumn::Updated),
+        ColumnSource::System(SystemColumn::Deleted),
+        ColumnSource::RowKey,
+    ]);
+    let scope = segments.dir.scope.clone();
+    let request = ScanRequest {
+        entry: entry.clone(),
+        scope: scope.clone(),
+        sources,
+        intervals: vec![KeyInterval::all()],
+        include_deleted: true,
+        limit: None,
+        batch_rows: 64 * 1024,
+        parallelism: 1,
+        parallel_min_bytes: u64::MAX,
+        visible_from: None,
+    };
+    let prefix = keys::scope_row_prefix(entry.id(), &scope);
+    let ranges = vec![(prefix.clone(), keys::prefix_upper_bound(&prefix))];
+    let schema = segment_schema(columns);
+    let found = Mutex::new((Vec::new(), 0u64, 0u64));
+    let mut keep = |batch: RecordBatch| {
+        let deleted = batch.column(user + 2).as_boolean();
+        let updated = batch.column(user + 1).as_primitive::<TimestampMillisecondType>();
+        let seqs = batch.column(user).as_primitive::<Int64Type>();
+        let mask: BooleanArray = (0..batch.num_rows()).map(|row| Some(!(deleted.value(row) && updated.value(row) < cutoff))).collect();
+        let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
+        found.1 += (batch.num_rows() - mask.true_count()) as u64;
+        found.2 = found.2.max(seqs.iter().flatten().max().unwrap_or(0) as u64);
+        match filter_record_batch(&batch, &mask) {
+            Ok(kept) if kept.num_rows() > 0 => found.0.push(kept),
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        true
+    };
+    merge::run_merged(&shared.store, &shared.cold, segments, &schema, &request, &ranges, || true, &mut keep)?;
+    Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
