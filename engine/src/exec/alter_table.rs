@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::Array;
+
 use datafusion::sql::sqlparser::ast::{ColumnDef, ColumnOption, CreateTable, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -60,10 +62,14 @@ pub async fn alter_columns(ctx: &ExecContext, reference: &ObjectRef, change: &Co
         }
         _ => None,
     };
-    let has_rows = !ctx.shared.store.prefix_is_empty(&keys::table_row_prefix(entry.id()))?
-        || !ctx.shared.cold.table_scopes(entry.id()).is_empty();
     let change = change.clone();
-    let result = store_version(ctx, &entry, move |definition| apply_change(definition, &change, added, has_rows)).await?;
+    let (shared, table_id) = (ctx.shared.clone(), entry.id());
+    // Whether the table has rows is asked under its exclusive lock: no INSERT slips in.
+    let has_rows = move || -> Result<bool> {
+        Ok(!shared.store.prefix_is_empty(&keys::table_row_prefix(table_id))? || !shared.cold.table_scopes(table_id).is_empty())
+    };
+    let next_id = entry.versions.values().flatten().map(|c| c.id).max().unwrap_or(0) + 1;
+    let result = store_version(ctx, &entry, move |definition| apply_change(definition, &change, added, next_id, has_rows)).await?;
     // Subscriptions were planned against the old shape.
     let shared = &ctx.shared;
     if shared.live.watches_table(entry.id()) {
@@ -75,7 +81,15 @@ pub async fn alter_columns(ctx: &ExecContext, reference: &ObjectRef, change: &Co
 
 /// The change applied to the next version's definition; `false` when there is nothing to
 /// change (IF EXISTS / IF NOT EXISTS).
-fn apply_change(definition: &mut TableDefinition, change: &ColumnChange, added: Option<ColumnDefinition>, has_rows: bool) -> Result<bool> {
+/// An added column gets `next_id`: ids are never reused, not even a dropped column's (its
+/// values are still in old rows).
+fn apply_change(
+    definition: &mut TableDefinition,
+    change: &ColumnChange,
+    added: Option<ColumnDefinition>,
+    next_id: u32,
+    has_rows: impl FnOnce() -> Result<bool>,
+) -> Result<bool> {
     let table = definition.qualified_name();
     let missing = |name: &str| EngineError::new(SqlState::UNDEFINED_COLUMN, format!("column {name} of table {table} does not exist"));
     match change {
@@ -87,13 +101,13 @@ fn apply_change(definition: &mut TableDefinition, change: &ColumnChange, added: 
                 }
                 return Err(duplicate_column(&column.name, &table));
             }
-            if has_rows && !column.nullable && column.backfill.is_none() {
+            if !column.nullable && column.backfill.is_none() && has_rows()? {
                 return Err(EngineError::new(
                     SqlState::NOT_NULL_VIOLATION,
                     format!("column {} of table {table} is NOT NULL without a DEFAULT, and the table has rows", column.name),
                 ));
             }
-            column.id = definition.columns.iter().map(|c| c.id).max().unwrap_or(0) + 1;
+            column.id = next_id.max(definition.columns.iter().map(|c| c.id).max().unwrap_or(0) + 1);
             definition.columns.push(column);
         }
         ColumnChange::Drop { name, if_exists } => {
@@ -156,7 +170,10 @@ async fn plan_added_column(ctx: &ExecContext, entry: &TableEntry, column: &Colum
         let cast = format!("SELECT arrow_cast(({default}), '{}')", added.data_type);
         let batches = ctx.datafusion.sql(&cast).await?.collect().await?;
         let value = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| EngineError::internal("a DEFAULT gave no value"))?;
-        added.backfill = Some(encode_value_hex(value.column(0), 0)?);
+        // A NULL default backfills nothing (old rows read NULL, as without a DEFAULT).
+        if !value.column(0).is_null(0) {
+            added.backfill = Some(encode_value_hex(value.column(0), 0)?);
+        }
     }
     Ok(added)
 }

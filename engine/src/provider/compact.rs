@@ -46,7 +46,13 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         return Ok(0);
     }
     let version = entry.definition.schema_version;
-    let file = format!("{}-{max_seq:020}-purged-{}.parquet", entry.id(), shared.cold.generation());
+    // A name no listed segment has (a later purge of the same rows must not overwrite the
+    // file the manifest lists).
+    let listed: Vec<&str> = segments.manifest.files().collect();
+    let file = (0..)
+        .map(|n| format!("{}-{max_seq:020}-purged-{n}.parquet", entry.id()))
+        .find(|name| !listed.contains(&name.as_str()))
+        .expect("an unused name");
     let encoded = off_async(move || encode_segment(&columns, &kept, version, file)).await?;
     let mut manifest = Manifest::new(entry.id(), &scope);
     if let Some((bytes, meta)) = encoded {
@@ -55,10 +61,17 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     }
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
     let current = shared.cold.scope(entry.id(), &scope);
-    if current.as_ref().map(|c| &c.manifest) != Some(&segments.manifest) {
+    let still_there = shared.catalog.table(&entry.definition.namespace, &entry.definition.name).is_some_and(|t| t.id() == entry.id());
+    if !still_there || current.as_ref().map(|c| &c.manifest) != Some(&segments.manifest) {
+        let written = manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
+        shared.cold.remove_files(written).await?;
+        if !still_there {
+            return Ok(0);
+        }
         return Err(EngineError::internal("a scope's segments changed during its retention purge"));
     }
-    let retired = segments.manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
+    let kept: Vec<&str> = manifest.files().collect();
+    let retired = segments.manifest.segments.iter().filter(|s| !kept.contains(&s.file.as_str())).map(|s| segments.segment_path(s)).collect();
     shared.cold.publish(segments.dir.clone(), manifest).await?;
     shared.cold.retire(retired, shared.now_millis());
     Ok(purged)
@@ -98,6 +111,7 @@ fn merged_without_expired(
     let ranges = vec![(prefix.clone(), keys::prefix_upper_bound(&prefix))];
     let schema = segment_schema(columns);
     let found = Mutex::new((Vec::new(), 0u64, 0u64));
+    let failed: Mutex<Option<EngineError>> = Mutex::new(None);
     let mut keep = |batch: RecordBatch| {
         let deleted = batch.column(user + 2).as_boolean();
         let updated = batch.column(user + 1).as_primitive::<TimestampMillisecondType>();
@@ -109,10 +123,17 @@ fn merged_without_expired(
         match filter_record_batch(&batch, &mask) {
             Ok(kept) if kept.num_rows() > 0 => found.0.push(kept),
             Ok(_) => {}
-            Err(_) => return false,
+            Err(error) => {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(EngineError::internal(format!("purging rows: {error}")));
+                return false;
+            }
         }
         true
     };
     merge::run_merged(&shared.store, &shared.cold, segments, &schema, &request, &ranges, || true, &mut keep)?;
+    // A merge stopped by an error must not replace the segments with part of their rows.
+    if let Some(error) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
     Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
 }

@@ -74,9 +74,16 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         }
     };
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
-    let still_there = shared.catalog.table(&definition.namespace, &definition.name).is_some_and(|t| t.id() == entry.id());
-    if !still_there {
-        // Dropped meanwhile: DROP removed the folder, or the engine's next open will.
+    let table_there = shared.catalog.table(&definition.namespace, &definition.name).is_some_and(|t| t.id() == entry.id());
+    let user_there = match scope {
+        RowScope::Shared => true,
+        RowScope::User(user) => shared.catalog.user_id_exists(user),
+    };
+    if !table_there || !user_there {
+        // Dropped meanwhile (the table or the user): the file written for it goes too.
+        if let Some(segment) = &segment {
+            cold.remove_files(vec![dir.file_path(&segment.file)]).await?;
+        }
         return Ok(0);
     }
     if let Some(segment) = segment {

@@ -145,25 +145,15 @@ impl Manifest {
 }
 
 impl SegmentMeta {
-    pub fn min_key_bytes(&self) -> Vec<u8> {
-        from_hex(&self.min_key)
-    }
-
-    pub fn max_key_bytes(&self) -> Vec<u8> {
-        from_hex(&self.max_key)
-    }
-
     /// Whether some key in `[lower, upper)` (scope part excluded; `None`: unbounded)
-    /// could be in this segment.
+    /// could be in this segment. A manifest whose key range does not decode prunes
+    /// nothing.
     pub fn may_hold_keys(&self, lower: &[u8], upper: Option<&[u8]>) -> bool {
-        let (min, max) = (self.min_key_bytes(), self.max_key_bytes());
+        let (Some(min), Some(max)) = (hex::from_hex(&self.min_key), hex::from_hex(&self.max_key)) else { return true };
         max.as_slice() >= lower && upper.is_none_or(|upper| min.as_slice() < upper)
     }
 }
 
-fn from_hex(text: &str) -> Vec<u8> {
-    hex::from_hex(text).unwrap_or_default()
-}
 
 #[cfg(test)]
 mod tests {

@@ -214,8 +214,10 @@ impl ColdStore {
         Ok(())
     }
 
-    /// Removes every object under `folder` (a dropped table's or user's folder) and
-    /// forgets the scopes of `table_id` in it.
+    /// Removes the objects of `table_id` under `folder` (a dropped table's or user's
+    /// folder) and forgets its scopes there. Only the table's own objects go: segment files
+    /// named after its id and manifests that name it, so a table created again under the
+    /// same name meanwhile keeps its files.
     pub async fn remove_folder(&self, table_id: TableId, folder: Path) -> Result<()> {
         {
             let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
@@ -224,11 +226,24 @@ impl ColdStore {
         }
         self.forget_cached(&folder);
         let objects = self.objects.clone();
+        let own_prefix = format!("{table_id}-");
         self.io
             .run(async move {
                 let listing: Vec<Path> =
                     objects.list(Some(&folder)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
-                delete_all(&objects, listing).await
+                let mut own = Vec::new();
+                for path in listing {
+                    let name = path.filename().unwrap_or_default();
+                    if name.starts_with(&own_prefix) {
+                        own.push(path);
+                    } else if name == MANIFEST_FILE {
+                        let bytes = objects.get(&path).await.map_err(store_error)?.bytes().await.map_err(store_error)?;
+                        if Manifest::from_json(&bytes, &path).is_ok_and(|m| m.table_id == table_id) {
+                            own.push(path);
+                        }
+                    }
+                }
+                delete_all(&objects, own).await
             })
             .await
     }
@@ -332,7 +347,14 @@ impl ColdStore {
         let selection = rows.map(|rows| row_selection(rows, segment.rows as usize));
         // An async channel: a producer whose reader is busy elsewhere (a merge reads
         // several segments in turns) waits without holding an I/O thread.
-        let (mut tx, rx) = futures::channel::mpsc::channel(1);
+        let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Option<RecordBatch>>>(1);
+        let file_columns = metadata.parquet_schema().num_columns();
+        if let Some(bad) = columns.iter().find(|&&c| c >= file_columns) {
+            return Err(EngineError::new(
+                SqlState::DATA_CORRUPTED,
+                format!("segment {} has {file_columns} columns; column {bad} was asked for", segment.file),
+            ));
+        }
         let size = segment.bytes;
         self.io.spawn(async move {
             let reader = reader::SegmentFile::new(objects, path, size);
@@ -351,12 +373,15 @@ impl ColdStore {
             };
             while let Some(batch) = stream.next().await {
                 let stop = batch.is_err();
-                if tx.send(batch.map_err(parquet_error)).await.is_err() || stop {
-                    break;
+                if tx.send(batch.map(Some).map_err(parquet_error)).await.is_err() || stop {
+                    return;
                 }
             }
+            // The end, said explicitly: a read that stops without it (its task died) is
+            // an error, never a shorter segment.
+            let _ = tx.send(Ok(None)).await;
         });
-        Ok(SegmentBatches { rx })
+        Ok(SegmentBatches { rx, ended: false })
     }
 
     /// A segment's footer (schema, row groups, page index), read once, then cached.
@@ -380,13 +405,28 @@ impl ColdStore {
 
 /// The batches of one segment read, as the I/O runtime decodes them.
 pub struct SegmentBatches {
-    rx: futures::channel::mpsc::Receiver<Result<RecordBatch>>,
+    rx: futures::channel::mpsc::Receiver<Result<Option<RecordBatch>>>,
+    ended: bool,
 }
 
 impl SegmentBatches {
     /// The next batch, waiting for it on this thread (any thread: it needs no runtime).
     pub fn next_blocking(&mut self) -> Option<Result<RecordBatch>> {
-        futures::executor::block_on(self.rx.next())
+        if self.ended {
+            return None;
+        }
+        match futures::executor::block_on(self.rx.next()) {
+            Some(Ok(Some(batch))) => Some(Ok(batch)),
+            Some(Ok(None)) => {
+                self.ended = true;
+                None
+            }
+            Some(Err(error)) => Some(Err(error)),
+            None => {
+                self.ended = true;
+                Some(Err(EngineError::new(SqlState::IO_ERROR, "a segment read stopped before its end")))
+            }
+        }
     }
 }
 
