@@ -35,23 +35,33 @@ pub fn run_merged(
     taken: impl FnOnce() -> bool,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<bool> {
-    let layout = MergeLayout::new(request);
+    let layout = MergeLayout::new(request, true, true);
     let prefix_len = segments_prefix_len(request);
     let prefix = &crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope)[..prefix_len];
     let suffix_ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
         ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
     let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
+    let overlapping: Vec<&SegmentMeta> = segments
+        .manifest
+        .segments
+        .iter()
+        .rev()
+        .filter(|segment| suffix_ranges.iter().any(|(lower, upper)| segment.may_hold_keys(lower, upper.as_deref())))
+        .collect();
     let outcome = store.with_cursor(ranges, taken, |cursor| {
+        if let [segment] = overlapping.as_slice()
+            && !cursor.has_rows()?
+        {
+            return read_one_segment(cold, segments, segment, schema, request, &suffix_ranges, emit);
+        }
         let mut runs: Vec<Box<dyn Run + '_>> = Vec::new();
         runs.push(Box::new(HotRun {
             cursor,
             assembler: BatchAssembler::new(layout.schema.clone(), &merge_request, request.batch_rows)?,
             done: false,
         }));
-        for segment in segments.manifest.segments.iter().rev() {
-            if suffix_ranges.iter().any(|(lower, upper)| segment.may_hold_keys(lower, upper.as_deref())) {
-                runs.push(Box::new(SegmentRun::open(cold, segments, segment, request, &layout, &suffix_ranges)?));
-            }
+        for segment in &overlapping {
+            runs.push(Box::new(SegmentRun::open(cold, segments, segment, request, &layout, &suffix_ranges, None)?));
         }
         let mut output = Output { layout: &layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false };
         merge(runs, &mut output, emit)?;
@@ -59,6 +69,49 @@ pub fn run_merged(
         Ok(())
     })?;
     Ok(outcome.is_some())
+}
+
+/// The scope's rows in range are all in one segment: no merge, no keys unless the range
+/// needs them, tombstones read only if the segment has any; a segment of several row
+/// groups is read in two halves at once (rows then come in no particular order, as from a
+/// split hot scan).
+fn read_one_segment(
+    cold: &ColdStore,
+    segments: &ColdScope,
+    segment: &SegmentMeta,
+    schema: &SchemaRef,
+    request: &ScanRequest,
+    ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<()> {
+    let filters_keys = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
+    let layout = MergeLayout::new(request, filters_keys, !request.include_deleted && segment.deleted_rows > 0);
+    let groups = cold.row_groups(segments, segment)?;
+    let mut runs: Vec<SegmentRun> = if groups >= 2 && request.limit.is_none() {
+        let (first, second): (Vec<usize>, Vec<usize>) = (0..groups).partition(|g| g % 2 == 0);
+        vec![
+            SegmentRun::open(cold, segments, segment, request, &layout, ranges, Some(first))?,
+            SegmentRun::open(cold, segments, segment, request, &layout, ranges, Some(second))?,
+        ]
+    } else {
+        vec![SegmentRun::open(cold, segments, segment, request, &layout, ranges, None)?]
+    };
+    let mut output = Output { layout: &layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false };
+    // Taking turns keeps both halves decoding.
+    let mut turn = 0;
+    while !runs.is_empty() && !output.stopped {
+        turn %= runs.len();
+        match runs[turn].next_batch()? {
+            Some(batch) => {
+                output.push(batch, emit)?;
+                turn += 1;
+            }
+            None => {
+                runs.remove(turn);
+            }
+        }
+    }
+    output.flush(emit)
 }
 
 /// A range's lower bound (a whole key) in segment key space (scope part excluded).
@@ -92,14 +145,15 @@ fn segments_prefix_len(request: &ScanRequest) -> usize {
 struct MergeLayout {
     sources: Vec<ColumnSource>,
     schema: SchemaRef,
-    key_at: usize,
-    deleted_at: usize,
+    key_at: Option<usize>,
+    deleted_at: Option<usize>,
     /// Positions of the request's columns.
     output: Vec<usize>,
 }
 
 impl MergeLayout {
-    fn new(request: &ScanRequest) -> Self {
+    /// The request's columns, plus the row key and the tombstone flag when asked for.
+    fn new(request: &ScanRequest, key: bool, deleted: bool) -> Self {
         let mut sources = request.sources.clone();
         let position = |sources: &mut Vec<ColumnSource>, wanted: ColumnSource| match sources.iter().position(|s| *s == wanted) {
             Some(at) => at,
@@ -108,8 +162,8 @@ impl MergeLayout {
                 sources.len() - 1
             }
         };
-        let key_at = position(&mut sources, ColumnSource::RowKey);
-        let deleted_at = position(&mut sources, ColumnSource::System(SystemColumn::Deleted));
+        let key_at = key.then(|| position(&mut sources, ColumnSource::RowKey));
+        let deleted_at = deleted.then(|| position(&mut sources, ColumnSource::System(SystemColumn::Deleted)));
         let entry = &request.entry;
         let fields: Vec<Field> = sources
             .iter()
@@ -167,7 +221,7 @@ struct SegmentRun {
     schema: SchemaRef,
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     filter_ranges: bool,
-    key_at: usize,
+    key_at: Option<usize>,
     sources: Vec<ColumnSource>,
     entry: Arc<TableEntry>,
 }
@@ -180,6 +234,7 @@ impl SegmentRun {
         request: &ScanRequest,
         layout: &MergeLayout,
         ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+        groups: Option<Vec<usize>>,
     ) -> Result<Self> {
         let entry = &request.entry;
         let stored = entry.versions.get(&segment.schema_version).ok_or_else(|| {
@@ -204,7 +259,10 @@ impl SegmentRun {
         read.sort_unstable();
         read.dedup();
         let columns = file_positions.iter().map(|p| p.map(|p| read.binary_search(&p).expect("read above"))).collect();
-        let batches = cold.stream_segment(segments, segment, &read, None, request.batch_rows)?;
+        let batches = match groups {
+            Some(groups) => cold.stream_row_groups(segments, segment, &read, groups, request.batch_rows)?,
+            None => cold.stream_segment(segments, segment, &read, None, request.batch_rows)?,
+        };
         let filter_ranges = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
         Ok(SegmentRun {
             batches,
@@ -244,8 +302,8 @@ impl Run for SegmentRun {
             let options = RecordBatchOptions::new().with_row_count(Some(rows));
             let mut batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
                 .map_err(|e| EngineError::internal(format!("mapping a segment batch: {e}")))?;
-            if self.filter_ranges {
-                let keys = batch.column(self.key_at).as_binary::<i32>().clone();
+            if let (true, Some(key_at)) = (self.filter_ranges, self.key_at) {
+                let keys = batch.column(key_at).as_binary::<i32>().clone();
                 let keep: BooleanArray = (0..rows).map(|row| Some(self.in_ranges(keys.value(row)))).collect();
                 batch = filter_record_batch(&batch, &keep).map_err(|e| EngineError::internal(format!("filtering a segment: {e}")))?;
             }
@@ -290,7 +348,7 @@ impl Head<'_> {
 
 /// Merges `runs` (priority order: the first wins a key) into `output`.
 fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
-    let key_at = output.layout.key_at;
+    let key_at = output.layout.key_at.ok_or_else(|| EngineError::internal("a merge without row keys"))?;
     let mut heads: Vec<Head<'r>> = Vec::new();
     for mut run in runs {
         if let Some(batch) = run.next_batch()? {
@@ -353,17 +411,27 @@ struct Output<'a> {
 
 impl Output<'_> {
     fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
-        let slice = if self.request.include_deleted {
-            slice
-        } else {
-            let deleted = slice.column(self.layout.deleted_at).as_boolean();
+        let slice = match (self.request.include_deleted, self.layout.deleted_at) {
+            (false, Some(deleted_at)) => Self::without_tombstones(slice, deleted_at)?,
+            _ => slice,
+        };
+        self.take(slice, emit)
+    }
+
+    fn without_tombstones(slice: RecordBatch, deleted_at: usize) -> Result<RecordBatch> {
+        Ok({
+            let deleted = slice.column(deleted_at).as_boolean();
             if deleted.true_count() == 0 {
                 slice
             } else {
                 let keep = compute::not(deleted).map_err(|e| EngineError::internal(e.to_string()))?;
                 filter_record_batch(&slice, &keep).map_err(|e| EngineError::internal(e.to_string()))?
             }
-        };
+        })
+    }
+
+    /// Adds rows to the pending batch, up to the limit.
+    fn take(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
         let limit = self.request.limit.unwrap_or(usize::MAX);
         let room = limit - self.total;
         let slice = if slice.num_rows() > room { slice.slice(0, room) } else { slice };

@@ -20,6 +20,16 @@ pub struct RangeCursor<'s> {
 }
 
 impl<'s> RangeCursor<'s> {
+    /// Whether a row is left, without taking it.
+    pub fn has_rows(&mut self) -> Result<bool> {
+        if self.next_row()?.is_none() {
+            return Ok(false);
+        }
+        // The row stays for the next `next_row`.
+        self.fresh = true;
+        Ok(true)
+    }
+
     /// The next row (whole key, value), or `None` after the last range.
     pub fn next_row(&mut self) -> Result<Option<(&[u8], &[u8])>> {
         loop {

@@ -340,11 +340,40 @@ impl ColdStore {
         rows: Option<&[usize]>,
         batch_rows: usize,
     ) -> Result<SegmentBatches> {
+        let selection = rows.map(|rows| row_selection(rows, segment.rows as usize));
+        self.start_read(scope, segment, columns, selection, None, batch_rows)
+    }
+
+    /// The number of row groups of a segment (the units a scan may read in parallel).
+    pub fn row_groups(&self, scope: &ColdScope, segment: &SegmentMeta) -> Result<usize> {
+        Ok(self.footer(&scope.segment_path(segment), segment.bytes)?.metadata().num_row_groups())
+    }
+
+    /// Like [`ColdStore::stream_segment`], all rows of the row groups `groups`.
+    pub fn stream_row_groups(
+        &self,
+        scope: &ColdScope,
+        segment: &SegmentMeta,
+        columns: &[usize],
+        groups: Vec<usize>,
+        batch_rows: usize,
+    ) -> Result<SegmentBatches> {
+        self.start_read(scope, segment, columns, None, Some(groups), batch_rows)
+    }
+
+    fn start_read(
+        &self,
+        scope: &ColdScope,
+        segment: &SegmentMeta,
+        columns: &[usize],
+        selection: Option<RowSelection>,
+        groups: Option<Vec<usize>>,
+        batch_rows: usize,
+    ) -> Result<SegmentBatches> {
         let path = scope.segment_path(segment);
         let metadata = self.footer(&path, segment.bytes)?;
         let objects = self.objects.clone();
         let columns = columns.to_vec();
-        let selection = rows.map(|rows| row_selection(rows, segment.rows as usize));
         // An async channel: a producer whose reader is busy elsewhere (a merge reads
         // several segments in turns) waits without holding an I/O thread.
         let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Option<RecordBatch>>>(1);
@@ -363,6 +392,9 @@ impl ColdStore {
                 ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata).with_projection(mask).with_batch_size(batch_rows);
             if let Some(selection) = selection {
                 builder = builder.with_row_selection(selection);
+            }
+            if let Some(groups) = groups {
+                builder = builder.with_row_groups(groups);
             }
             let mut stream = match builder.build() {
                 Ok(stream) => stream,
