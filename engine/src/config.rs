@@ -45,6 +45,9 @@ pub struct EngineConfig {
     pub job_interval: Option<std::time::Duration>,
     /// Where cold storage (Parquet segments and manifests) lives.
     pub cold_storage: ColdStorage,
+    /// The most memory decoded Parquet row groups kept for point reads of flushed rows
+    /// may take.
+    pub cold_cache_bytes: usize,
     /// Called as a flush passes each step (crash tests stop the process there).
     pub flush_observer: Option<FlushObserver>,
 }
@@ -110,6 +113,7 @@ impl EngineConfig {
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: Some(std::time::Duration::from_secs(1)),
             cold_storage: ColdStorage::DataDir,
+            cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             flush_observer: None,
         }
     }
@@ -139,6 +143,7 @@ impl EngineConfig {
             live_inbox_rows: DEFAULT_LIVE_INBOX_ROWS,
             job_interval: None,
             cold_storage: ColdStorage::DataDir,
+            cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             flush_observer: None,
         }
     }

@@ -11,9 +11,11 @@
 //! read (see [`super::cold`]) and read again when a flush published in between.
 
 use datafusion::arrow::array::AsArray;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result, SqlState};
+use crate::storage::cold::segment::TRAILING_COLUMNS;
 use crate::storage::cold::{ColdScope, ColdStore};
 use crate::storage::keys::{RowScope, TableId};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row};
@@ -109,7 +111,8 @@ fn find_cold(cold: &ColdStore, segments: &ColdScope, key: &[u8]) -> Result<Optio
     Ok(None)
 }
 
-/// Fills the keys hot storage did not have from the segments, re-encoded.
+/// Fills the keys hot storage did not have from the segments, re-encoded (from the
+/// segments' decoded row groups, which the cold store keeps for the next lookups).
 fn fill_from_cold(
     cold: &ColdStore,
     segments: &ColdScope,
@@ -117,45 +120,29 @@ fn fill_from_cold(
     keys: &[Vec<u8>],
     rows: &mut [Option<Vec<u8>>],
 ) -> Result<()> {
-    // (segment, row in segment, position in `keys`)
-    let mut wanted: Vec<(usize, usize, usize)> = Vec::new();
     for (position, key) in keys.iter().enumerate() {
-        if rows[position].is_none()
-            && let Some((segment, row)) = find_cold(cold, segments, &key[prefix_len..])?
-        {
-            wanted.push((segment, row, position));
+        if rows[position].is_some() {
+            continue;
         }
-    }
-    wanted.sort_unstable();
-    for group in wanted.chunk_by(|a, b| a.0 == b.0) {
-        let segment = &segments.manifest.segments[group[0].0];
-        let user_columns = segment.columns.len();
-        let mut row_numbers: Vec<usize> = group.iter().map(|w| w.1).collect();
-        row_numbers.dedup();
-        let columns: Vec<usize> = (0..user_columns + 3).collect();
-        let batches = cold.read_segment(segments, segment, &columns, Some(&row_numbers), row_numbers.len().max(1))?;
-        let mut decoded = Vec::with_capacity(row_numbers.len());
-        for batch in &batches {
-            let readers = batch.columns()[..user_columns].iter().map(ColumnReader::new).collect::<Result<Vec<_>>>()?;
-            let seqs = batch.column(user_columns).as_primitive::<Int64Type>();
-            let updated = batch.column(user_columns + 1).as_primitive::<TimestampMillisecondType>();
-            let deleted = batch.column(user_columns + 2).as_boolean();
-            for row in 0..batch.num_rows() {
-                let header = RowHeader {
-                    schema_version: segment.schema_version,
-                    seq: seqs.value(row) as u64,
-                    updated_millis: updated.value(row),
-                    deleted: deleted.value(row),
-                };
-                let mut value = Vec::new();
-                encode_row(header, &readers, row, &mut value);
-                decoded.push(value);
-            }
-        }
-        for (segment_row, _, position) in group.iter().map(|w| (w.1, w.0, w.2)) {
-            let at = row_numbers.binary_search(&segment_row).expect("every wanted row was read");
-            rows[position] = decoded.get(at).cloned();
-        }
+        let Some((index, row)) = find_cold(cold, segments, &key[prefix_len..])? else { continue };
+        let segment = &segments.manifest.segments[index];
+        let (group, offset) = cold.group_of(segments, segment, row)?;
+        let batch = cold.row_group(segments, segment, group)?;
+        rows[position] = Some(encode_segment_row(&batch, offset, segment.schema_version, &segment.file)?);
     }
     Ok(())
+}
+
+/// Row `row` of a segment batch (every column) in the hot encoding.
+fn encode_segment_row(batch: &RecordBatch, row: usize, schema_version: u32, file: &str) -> Result<Vec<u8>> {
+    let corrupt = || EngineError::new(SqlState::DATA_CORRUPTED, format!("segment {file} does not have the segment layout"));
+    let user = batch.num_columns().checked_sub(TRAILING_COLUMNS).ok_or_else(corrupt)?;
+    let readers = batch.columns()[..user].iter().map(ColumnReader::new).collect::<Result<Vec<_>>>()?;
+    let seqs = batch.column(user).as_primitive_opt::<Int64Type>().ok_or_else(corrupt)?;
+    let updated = batch.column(user + 1).as_primitive_opt::<TimestampMillisecondType>().ok_or_else(corrupt)?;
+    let deleted = batch.column(user + 2).as_boolean_opt().ok_or_else(corrupt)?;
+    let header = RowHeader { schema_version, seq: seqs.value(row) as u64, updated_millis: updated.value(row), deleted: deleted.value(row) };
+    let mut value = Vec::new();
+    encode_row(header, &readers, row, &mut value);
+    Ok(value)
 }

@@ -32,6 +32,6 @@ impl ColdStore {
             }
             ColdStorage::Store(store, folder) => (store.clone(), Path::from(folder.as_str())),
         };
-        ColdStore::open(objects, root)
+        ColdStore::open(objects, root, config.cold_cache_bytes)
     }
 }

@@ -85,6 +85,8 @@ pub struct ColdStore {
     generation: AtomicU64,
     keys: Mutex<HashMap<Path, Arc<SegmentKeys>>>,
     footers: Mutex<HashMap<Path, ArrowReaderMetadata>>,
+    /// Decoded row groups (every column) for point reads, by file and group.
+    groups: Mutex<GroupCache>,
     /// Files no manifest lists any more, with when they were retired (engine clock): a
     /// reader that took the old list may still read them for a while.
     retired: Mutex<Vec<(Path, i64)>>,
@@ -100,7 +102,8 @@ impl std::fmt::Debug for ColdStore {
 
 impl ColdStore {
     /// Opens cold storage at `root` inside `objects` and loads every manifest.
-    pub fn open(objects: Arc<dyn ObjectStore>, root: Path) -> Result<ColdStore> {
+    /// Decoded row groups for point reads may take up to `cache_bytes`.
+    pub fn open(objects: Arc<dyn ObjectStore>, root: Path, cache_bytes: usize) -> Result<ColdStore> {
         let io = io::IoRuntime::start()?;
         let (listing, manifests) = {
             let (objects, root) = (objects.clone(), root.clone());
@@ -130,6 +133,7 @@ impl ColdStore {
             keys: Mutex::default(),
             footers: Mutex::default(),
             retired: Mutex::default(),
+            groups: Mutex::new(GroupCache { budget: cache_bytes, ..GroupCache::default() }),
             found_at_open: Mutex::new(listing),
         })
     }
@@ -275,7 +279,50 @@ impl ColdStore {
         self.io.run(async move { delete_all(&objects, paths).await }).await
     }
 
+    /// The row group holding row `row` of a segment, and the row's offset in it.
+    pub fn group_of(&self, scope: &ColdScope, segment: &SegmentMeta, row: usize) -> Result<(usize, usize)> {
+        let metadata = self.footer(&scope.segment_path(segment), segment.bytes)?;
+        let mut first = 0;
+        for (group, meta) in metadata.metadata().row_groups().iter().enumerate() {
+            let rows = meta.num_rows() as usize;
+            if row < first + rows {
+                return Ok((group, row - first));
+            }
+            first += rows;
+        }
+        Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("segment {} has no row {row}", segment.file)))
+    }
+
+    /// Every column of one row group of a segment, decoded once and then kept (within
+    /// the cache's budget, oldest first out): point reads of flushed rows.
+    pub fn row_group(&self, scope: &ColdScope, segment: &SegmentMeta, group: usize) -> Result<Arc<RecordBatch>> {
+        let path = scope.segment_path(segment);
+        if let Some(batch) = self.groups.lock().unwrap_or_else(|p| p.into_inner()).get(&path, group) {
+            return Ok(batch);
+        }
+        let columns: Vec<usize> = (0..self.footer(&path, segment.bytes)?.parquet_schema().num_columns()).collect();
+        let batches = {
+            let mut stream = self.stream_row_groups(scope, segment, &columns, vec![group], usize::MAX / 2)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next_blocking() {
+                batches.push(batch?);
+            }
+            batches
+        };
+        let schema = match batches.first() {
+            Some(batch) => batch.schema(),
+            None => return Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("row group {group} of {} is empty", segment.file))),
+        };
+        let joined = Arc::new(
+            datafusion::arrow::compute::concat_batches(&schema, &batches)
+                .map_err(|e| EngineError::internal(format!("joining a row group: {e}")))?,
+        );
+        self.groups.lock().unwrap_or_else(|p| p.into_inner()).insert(path, group, joined.clone());
+        Ok(joined)
+    }
+
     fn forget_cached(&self, prefix: &Path) {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
         self.keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
         self.footers.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
     }
@@ -296,8 +343,11 @@ impl ColdStore {
         if let Some(keys) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
             return Ok(keys.clone());
         }
-        let columns = segment.columns.len();
-        let batches = self.read_segment(scope, segment, &[columns + 2, columns + 3], None, 64 * 1024)?;
+        // The last two columns of every segment: `_deleted`, `_key`.
+        let columns = self.footer(&path, segment.bytes)?.parquet_schema().num_columns();
+        let corrupt = || EngineError::new(SqlState::DATA_CORRUPTED, format!("segment {} does not have the segment layout", segment.file));
+        let first = columns.checked_sub(2).ok_or_else(corrupt)?;
+        let batches = self.read_segment(scope, segment, &[first, first + 1], None, 64 * 1024)?;
         let (mut keys, mut deleted) = (Vec::new(), Vec::new());
         for batch in batches {
             deleted.push(batch.column(0).clone());
@@ -307,7 +357,11 @@ impl ColdStore {
             let refs: Vec<&dyn datafusion::arrow::array::Array> = arrays.iter().map(|a| a.as_ref()).collect();
             concat(&refs).map_err(|e| EngineError::internal(format!("joining segment keys: {e}")))
         };
-        let loaded = Arc::new(SegmentKeys { keys: join(keys)?.as_binary::<i32>().clone(), deleted: join(deleted)?.as_boolean().clone() });
+        let (keys, deleted) = (join(keys)?, join(deleted)?);
+        let loaded = Arc::new(SegmentKeys {
+            keys: keys.as_binary_opt::<i32>().ok_or_else(corrupt)?.clone(),
+            deleted: deleted.as_boolean_opt().ok_or_else(corrupt)?.clone(),
+        });
         self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(path, loaded.clone());
         Ok(loaded)
     }
@@ -459,6 +513,47 @@ impl SegmentBatches {
                 Some(Err(EngineError::new(SqlState::IO_ERROR, "a segment read stopped before its end")))
             }
         }
+    }
+}
+
+/// Decoded row groups within a byte budget; the oldest goes first.
+#[derive(Default)]
+struct GroupCache {
+    budget: usize,
+    used: usize,
+    groups: HashMap<(Path, usize), Arc<RecordBatch>>,
+    order: std::collections::VecDeque<(Path, usize)>,
+}
+
+impl GroupCache {
+    fn get(&self, path: &Path, group: usize) -> Option<Arc<RecordBatch>> {
+        self.groups.get(&(path.clone(), group)).cloned()
+    }
+
+    fn insert(&mut self, path: Path, group: usize, batch: Arc<RecordBatch>) {
+        let size = batch.get_array_memory_size();
+        if size > self.budget || self.groups.contains_key(&(path.clone(), group)) {
+            return;
+        }
+        while self.used + size > self.budget {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(gone) = self.groups.remove(&oldest) {
+                self.used -= gone.get_array_memory_size();
+            }
+        }
+        self.used += size;
+        self.order.push_back((path.clone(), group));
+        self.groups.insert((path, group), batch);
+    }
+
+    fn forget(&mut self, prefix: &Path) {
+        let gone: Vec<(Path, usize)> = self.groups.keys().filter(|(path, _)| path.prefix_matches(prefix)).cloned().collect();
+        for key in gone {
+            if let Some(batch) = self.groups.remove(&key) {
+                self.used -= batch.get_array_memory_size();
+            }
+        }
+        self.order.retain(|key| self.groups.contains_key(key));
     }
 }
 
