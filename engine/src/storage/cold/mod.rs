@@ -300,9 +300,13 @@ impl ColdStore {
         if let Some(batch) = self.groups.lock().unwrap_or_else(|p| p.into_inner()).get(&path, group) {
             return Ok(batch);
         }
-        let columns: Vec<usize> = (0..self.footer(&path, segment.bytes)?.parquet_schema().num_columns()).collect();
+        let footer = self.footer(&path, segment.bytes)?;
+        let columns: Vec<usize> = (0..footer.parquet_schema().num_columns()).collect();
+        // One batch of exactly the group's rows: a larger batch size would reserve memory
+        // the cache then holds for nothing.
+        let group_rows = footer.metadata().row_groups().get(group).map_or(1, |g| g.num_rows().max(1) as usize);
         let batches = {
-            let mut stream = self.stream_row_groups(scope, segment, &columns, vec![group], usize::MAX / 2)?;
+            let mut stream = self.stream_row_groups(scope, segment, &columns, vec![group], group_rows)?;
             let mut batches = Vec::new();
             while let Some(batch) = stream.next_blocking() {
                 batches.push(batch?);
@@ -313,9 +317,21 @@ impl ColdStore {
             Some(batch) => batch.schema(),
             None => return Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("row group {group} of {} is empty", segment.file))),
         };
+        let joined = datafusion::arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| EngineError::internal(format!("joining a row group: {e}")))?;
+        // View arrays point into whole decoded pages: keep only the bytes the rows use, so
+        // the cache holds (and counts) the group, not the pages.
+        let columns = joined
+            .columns()
+            .iter()
+            .map(|column| match column.data_type() {
+                datafusion::arrow::datatypes::DataType::Utf8View => Arc::new(column.as_string_view().gc()) as _,
+                datafusion::arrow::datatypes::DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as _,
+                _ => column.clone(),
+            })
+            .collect();
         let joined = Arc::new(
-            datafusion::arrow::compute::concat_batches(&schema, &batches)
-                .map_err(|e| EngineError::internal(format!("joining a row group: {e}")))?,
+            RecordBatch::try_new(schema, columns).map_err(|e| EngineError::internal(format!("compacting a row group: {e}")))?,
         );
         self.groups.lock().unwrap_or_else(|p| p.into_inner()).insert(path, group, joined.clone());
         Ok(joined)
