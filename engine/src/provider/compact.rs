@@ -13,13 +13,11 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{SystemColumn, TableEntry};
+use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
 use crate::provider::flush::flush_scope;
-use crate::provider::key_range::KeyInterval;
 use crate::provider::merge;
 use crate::provider::scan::ScanRequest;
-use crate::provider::table::ColumnSource;
 use crate::shared::EngineShared;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
 use crate::storage::cold::{ColdScope, Manifest};
@@ -87,26 +85,8 @@ fn merged_without_expired(
     cutoff: i64,
 ) -> Result<(Vec<RecordBatch>, u64, u64)> {
     let user = columns.len();
-    let mut sources: Vec<ColumnSource> = (0..user).map(ColumnSource::User).collect();
-    sources.extend([
-        ColumnSource::System(SystemColumn::Seq),
-        ColumnSource::System(SystemColumn::Updated),
-        ColumnSource::System(SystemColumn::Deleted),
-        ColumnSource::RowKey,
-    ]);
     let scope = segments.dir.scope.clone();
-    let request = ScanRequest {
-        entry: entry.clone(),
-        scope: scope.clone(),
-        sources,
-        intervals: vec![KeyInterval::all()],
-        include_deleted: true,
-        limit: None,
-        batch_rows: 64 * 1024,
-        parallelism: 1,
-        parallel_min_bytes: u64::MAX,
-        visible_from: None,
-    };
+    let request = ScanRequest::whole_scope(entry.clone(), scope.clone(), ScanRequest::segment_sources(user), true, 64 * 1024);
     let prefix = keys::scope_row_prefix(entry.id(), &scope);
     let ranges = vec![(prefix.clone(), keys::prefix_upper_bound(&prefix))];
     let schema = segment_schema(columns);

@@ -19,13 +19,11 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{SystemColumn, TableEntry};
+use crate::catalog::TableEntry;
 use crate::config::FlushStep;
 use crate::error::Result;
 use crate::provider::assemble::BatchAssembler;
-use crate::provider::key_range::KeyInterval;
 use crate::provider::scan::ScanRequest;
-use crate::provider::table::ColumnSource;
 use crate::shared::EngineShared;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
 use crate::storage::cold::{Manifest, ScopeDir};
@@ -111,25 +109,8 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
 
 /// The scope's hot rows, every version and tombstone, in segment layout and key order.
 fn read_hot_rows(shared: &EngineShared, entry: &Arc<TableEntry>, scope: &RowScope, columns: &[SegmentColumn]) -> Result<Vec<RecordBatch>> {
-    let mut sources: Vec<ColumnSource> = (0..columns.len()).map(ColumnSource::User).collect();
-    sources.extend([
-        ColumnSource::System(SystemColumn::Seq),
-        ColumnSource::System(SystemColumn::Updated),
-        ColumnSource::System(SystemColumn::Deleted),
-        ColumnSource::RowKey,
-    ]);
-    let request = ScanRequest {
-        entry: entry.clone(),
-        scope: scope.clone(),
-        sources,
-        intervals: vec![KeyInterval::all()],
-        include_deleted: true,
-        limit: None,
-        batch_rows: FLUSH_BATCH_ROWS,
-        parallelism: 1,
-        parallel_min_bytes: u64::MAX,
-        visible_from: None,
-    };
+    let sources = ScanRequest::segment_sources(columns.len());
+    let request = ScanRequest::whole_scope(entry.clone(), scope.clone(), sources, true, FLUSH_BATCH_ROWS);
     let prefix = keys::scope_row_prefix(entry.id(), scope);
     let mut assembler = BatchAssembler::new(segment_schema(columns), &request, FLUSH_BATCH_ROWS)?;
     let mut batches = Vec::new();

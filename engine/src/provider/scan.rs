@@ -21,7 +21,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 
-use crate::catalog::TableEntry;
+use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
@@ -47,6 +47,37 @@ pub struct ScanRequest {
     pub parallel_min_bytes: u64,
     /// STREAM tables with a TTL: the first key a read may show (older rows have expired).
     pub visible_from: Option<Vec<u8>>,
+}
+
+impl ScanRequest {
+    /// A read of a whole scope, key ranges and limits aside (flushes, purges, TRUNCATE).
+    pub fn whole_scope(entry: Arc<TableEntry>, scope: RowScope, sources: Vec<ColumnSource>, include_deleted: bool, batch_rows: usize) -> Self {
+        ScanRequest {
+            entry,
+            scope,
+            sources,
+            intervals: vec![KeyInterval::all()],
+            include_deleted,
+            limit: None,
+            batch_rows,
+            parallelism: 1,
+            parallel_min_bytes: u64::MAX,
+            visible_from: None,
+        }
+    }
+
+    /// Every column of a segment, in its order: the user columns, `_seq`, `_updated`,
+    /// `_deleted`, the row key.
+    pub fn segment_sources(user_columns: usize) -> Vec<ColumnSource> {
+        let mut sources: Vec<ColumnSource> = (0..user_columns).map(ColumnSource::User).collect();
+        sources.extend([
+            ColumnSource::System(SystemColumn::Seq),
+            ColumnSource::System(SystemColumn::Updated),
+            ColumnSource::System(SystemColumn::Deleted),
+            ColumnSource::RowKey,
+        ]);
+        sources
+    }
 }
 
 #[derive(Debug)]

@@ -27,7 +27,6 @@ use datafusion::common::ScalarValue;
 use crate::catalog::{ROW_KEY_COLUMN, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
 use crate::live::FeedKey;
-use crate::provider::key_range::KeyInterval;
 use crate::provider::change_feed::{change_batch, feed_key};
 use crate::provider::scan::{ScanRequest, run_scan};
 use crate::provider::stream_rules::{append_only, stream_visible_from};
@@ -463,18 +462,7 @@ impl TableWriter {
 
     /// The keys (scope part excluded) of every live row of the scope, both tiers.
     fn live_row_keys(&self) -> Result<Vec<ArrayRef>> {
-        let request = ScanRequest {
-            entry: self.entry.clone(),
-            scope: self.scope.clone(),
-            sources: vec![ColumnSource::RowKey],
-            intervals: vec![KeyInterval::all()],
-            include_deleted: false,
-            limit: None,
-            batch_rows: 64 * 1024,
-            parallelism: 1,
-            parallel_min_bytes: u64::MAX,
-            visible_from: None,
-        };
+        let request = ScanRequest::whole_scope(self.entry.clone(), self.scope.clone(), vec![ColumnSource::RowKey], false, 64 * 1024);
         let schema = Arc::new(Schema::new(vec![Field::new(ROW_KEY_COLUMN, DataType::Binary, false)]));
         let batches = std::sync::Mutex::new(Vec::new());
         run_scan(&self.shared.store, &self.shared.cold, &schema, &request, &|batch: RecordBatch| {

@@ -305,14 +305,7 @@ impl ColdStore {
         // One batch of exactly the group's rows: a larger batch size would reserve memory
         // the cache then holds for nothing.
         let group_rows = footer.metadata().row_groups().get(group).map_or(1, |g| g.num_rows().max(1) as usize);
-        let batches = {
-            let mut stream = self.stream_row_groups(scope, segment, &columns, vec![group], group_rows)?;
-            let mut batches = Vec::new();
-            while let Some(batch) = stream.next_blocking() {
-                batches.push(batch?);
-            }
-            batches
-        };
+        let batches = self.stream_row_groups(scope, segment, &columns, vec![group], group_rows)?.collect_blocking()?;
         let schema = match batches.first() {
             Some(batch) => batch.schema(),
             None => return Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("row group {group} of {} is empty", segment.file))),
@@ -392,12 +385,7 @@ impl ColdStore {
         rows: Option<&[usize]>,
         batch_rows: usize,
     ) -> Result<Vec<RecordBatch>> {
-        let mut batches = self.stream_segment(scope, segment, columns, rows, batch_rows)?;
-        let mut out = Vec::new();
-        while let Some(batch) = batches.next_blocking() {
-            out.push(batch?);
-        }
-        Ok(out)
+        self.stream_segment(scope, segment, columns, rows, batch_rows)?.collect_blocking()
     }
 
     /// Like [`ColdStore::read_segment`], handing batches over as they are decoded (on the
@@ -512,6 +500,15 @@ pub struct SegmentBatches {
 }
 
 impl SegmentBatches {
+    /// Every batch, waiting for them on this thread.
+    pub fn collect_blocking(mut self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next_blocking() {
+            batches.push(batch?);
+        }
+        Ok(batches)
+    }
+
     /// The next batch, waiting for it on this thread (any thread: it needs no runtime).
     pub fn next_blocking(&mut self) -> Option<Result<RecordBatch>> {
         if self.ended {
