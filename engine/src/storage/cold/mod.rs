@@ -4,6 +4,8 @@
 //!
 //! - [`manifest`]: a scope's folder and `manifest.json`;
 //! - [`segment`]: the Parquet layout of a segment, encoding and statistics;
+//! - `reading`: a segment read handed over batch by batch, and the decoded row groups
+//!   kept for point reads;
 //! - `location`: the object store and folder the configuration names;
 //! - `io`: the runtime every object-store request runs on; `reader`: Parquet's async
 //!   reader over one object.
@@ -20,6 +22,10 @@ mod location;
 pub mod manifest;
 mod reader;
 pub mod segment;
+mod reading;
+
+pub use reading::SegmentBatches;
+use reading::{GroupCache, row_selection};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +37,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -133,7 +139,7 @@ impl ColdStore {
             keys: Mutex::default(),
             footers: Mutex::default(),
             retired: Mutex::default(),
-            groups: Mutex::new(GroupCache { budget: cache_bytes, ..GroupCache::default() }),
+            groups: Mutex::new(GroupCache::with_budget(cache_bytes)),
             found_at_open: Mutex::new(listing),
         })
     }
@@ -491,100 +497,6 @@ impl ColdStore {
         self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), metadata.clone());
         Ok(metadata)
     }
-}
-
-/// The batches of one segment read, as the I/O runtime decodes them.
-pub struct SegmentBatches {
-    rx: futures::channel::mpsc::Receiver<Result<Option<RecordBatch>>>,
-    ended: bool,
-}
-
-impl SegmentBatches {
-    /// Every batch, waiting for them on this thread.
-    pub fn collect_blocking(mut self) -> Result<Vec<RecordBatch>> {
-        let mut batches = Vec::new();
-        while let Some(batch) = self.next_blocking() {
-            batches.push(batch?);
-        }
-        Ok(batches)
-    }
-
-    /// The next batch, waiting for it on this thread (any thread: it needs no runtime).
-    pub fn next_blocking(&mut self) -> Option<Result<RecordBatch>> {
-        if self.ended {
-            return None;
-        }
-        match futures::executor::block_on(self.rx.next()) {
-            Some(Ok(Some(batch))) => Some(Ok(batch)),
-            Some(Ok(None)) => {
-                self.ended = true;
-                None
-            }
-            Some(Err(error)) => Some(Err(error)),
-            None => {
-                self.ended = true;
-                Some(Err(EngineError::new(SqlState::IO_ERROR, "a segment read stopped before its end")))
-            }
-        }
-    }
-}
-
-/// Decoded row groups within a byte budget; the oldest goes first.
-#[derive(Default)]
-struct GroupCache {
-    budget: usize,
-    used: usize,
-    groups: HashMap<(Path, usize), Arc<RecordBatch>>,
-    order: std::collections::VecDeque<(Path, usize)>,
-}
-
-impl GroupCache {
-    fn get(&self, path: &Path, group: usize) -> Option<Arc<RecordBatch>> {
-        self.groups.get(&(path.clone(), group)).cloned()
-    }
-
-    fn insert(&mut self, path: Path, group: usize, batch: Arc<RecordBatch>) {
-        let size = batch.get_array_memory_size();
-        if size > self.budget || self.groups.contains_key(&(path.clone(), group)) {
-            return;
-        }
-        while self.used + size > self.budget {
-            let Some(oldest) = self.order.pop_front() else { break };
-            if let Some(gone) = self.groups.remove(&oldest) {
-                self.used -= gone.get_array_memory_size();
-            }
-        }
-        self.used += size;
-        self.order.push_back((path.clone(), group));
-        self.groups.insert((path, group), batch);
-    }
-
-    fn forget(&mut self, prefix: &Path) {
-        let gone: Vec<(Path, usize)> = self.groups.keys().filter(|(path, _)| path.prefix_matches(prefix)).cloned().collect();
-        for key in gone {
-            if let Some(batch) = self.groups.remove(&key) {
-                self.used -= batch.get_array_memory_size();
-            }
-        }
-        self.order.retain(|key| self.groups.contains_key(key));
-    }
-}
-
-/// Selects the row numbers `rows` (ascending) out of `total`.
-fn row_selection(rows: &[usize], total: usize) -> RowSelection {
-    let mut selectors = Vec::with_capacity(rows.len() * 2 + 1);
-    let mut at = 0;
-    for &row in rows {
-        if row > at {
-            selectors.push(RowSelector::skip(row - at));
-        }
-        selectors.push(RowSelector::select(1));
-        at = row + 1;
-    }
-    if total > at {
-        selectors.push(RowSelector::skip(total - at));
-    }
-    RowSelection::from(selectors)
 }
 
 async fn delete_all(objects: &Arc<dyn ObjectStore>, paths: Vec<Path>) -> Result<()> {
