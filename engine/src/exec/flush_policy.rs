@@ -17,7 +17,7 @@ pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
     let mut flushed = 0;
     let mut first_error = None;
     for table in flushable_tables(shared, None) {
-        let Some(policy) = table.definition.options.flush_policy.clone() else { continue };
+        let Some(policy) = table.definition.options.flush_policy else { continue };
         let now = shared.now_millis();
         let last = shared.last_flush_millis(table.id(), now);
         let interval_due = policy.interval_seconds.is_some_and(|s| now.saturating_sub(last) >= (s as i64).saturating_mul(1000));

@@ -123,9 +123,11 @@ fn read_hot_rows(shared: &EngineShared, entry: &Arc<TableEntry>, scope: &RowScop
     Ok(batches)
 }
 
-/// The largest `_seq` of the rows, and each row's key (scope part excluded) with its
-/// `_seq`, in key order; `None` without rows.
-fn flushed_versions(batches: &[RecordBatch], user_columns: usize) -> Option<(u64, Vec<(Vec<u8>, u64)>)> {
+/// Each flushed row's key (scope part excluded) with its `_seq`, in key order.
+type FlushedVersions = Vec<(Vec<u8>, u64)>;
+
+/// The largest `_seq` of the rows, and their versions; `None` without rows.
+fn flushed_versions(batches: &[RecordBatch], user_columns: usize) -> Option<(u64, FlushedVersions)> {
     let mut flushed = Vec::new();
     let mut max_seq = 0;
     for batch in batches {

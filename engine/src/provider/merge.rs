@@ -25,6 +25,7 @@ use crate::storage::Store;
 /// merged, handing batches in the request's layout to `emit` (which returns `false` to
 /// stop). `taken` runs once the hot snapshot exists; when it returns `false` nothing is
 /// read and this returns `false`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_merged(
     store: &Store,
     cold: &ColdStore,
