@@ -15,7 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
-use crate::provider::flush::flush_scope;
+use crate::provider::flush::{flush_scope, segment_columns};
 use crate::provider::merge;
 use crate::provider::scan::ScanRequest;
 use crate::shared::EngineShared;
@@ -32,12 +32,7 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     if !segments.manifest.segments.iter().any(|s| s.oldest_tombstone_millis.is_some_and(|t| t < cutoff)) {
         return Ok(0);
     }
-    let columns: Vec<SegmentColumn> = entry
-        .definition
-        .columns
-        .iter()
-        .map(|c| SegmentColumn { id: c.id, name: c.name.clone(), data_type: c.data_type.clone() })
-        .collect();
+    let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
     let (kept, purged, max_seq) = off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, cutoff)).await?;
     if purged == 0 {

@@ -41,22 +41,19 @@ const FLUSH_BATCH_ROWS: usize = 64 * 1024;
 /// Moves the hot rows of one scope into a new segment. Returns the rows flushed.
 pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope) -> Result<u64> {
     let definition = &entry.definition;
-    let columns: Vec<SegmentColumn> = definition
-        .columns
-        .iter()
-        .map(|c| SegmentColumn { id: c.id, name: c.name.clone(), data_type: c.data_type.clone() })
-        .collect();
+    let columns = segment_columns(entry);
     let (work_shared, work_entry, work_scope, work_columns) = (shared.clone(), entry.clone(), scope.clone(), columns.clone());
     let batches = off_async(move || read_hot_rows(&work_shared, &work_entry, &work_scope, &work_columns)).await?;
     let Some((max_seq, flushed)) = flushed_versions(&batches, columns.len()) else { return Ok(0) };
     let rows = flushed.len() as u64;
     let cold = &shared.cold;
-    let dir = match cold.scope(entry.id(), &scope) {
+    let existing = cold.scope(entry.id(), &scope);
+    let dir = match &existing {
         Some(existing) => existing.dir.clone(),
         None => ScopeDir::new(cold.root(), &definition.namespace, &definition.name, entry.id(), scope.clone()),
     };
     let file = format!("{}-{max_seq:020}.parquet", entry.id());
-    let already_listed = cold.scope(entry.id(), &scope).is_some_and(|s| s.manifest.files().any(|f| f == file));
+    let already_listed = existing.is_some_and(|s| s.manifest.files().any(|f| f == file));
     let segment = if already_listed {
         None
     } else {
@@ -105,6 +102,11 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         .await?;
     }
     Ok(rows)
+}
+
+/// The user columns of a segment written now: the table's current ones.
+pub fn segment_columns(entry: &TableEntry) -> Vec<SegmentColumn> {
+    entry.definition.columns.iter().map(|c| SegmentColumn { id: c.id, name: c.name.clone(), data_type: c.data_type.clone() }).collect()
 }
 
 /// The scope's hot rows, every version and tombstone, in segment layout and key order.

@@ -37,8 +37,7 @@ pub fn run_merged(
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<bool> {
     let layout = MergeLayout::new(request, true, true);
-    let prefix_len = segments_prefix_len(request);
-    let prefix = &crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope)[..prefix_len];
+    let prefix = &crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope);
     let suffix_ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
         ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
     let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
@@ -64,7 +63,7 @@ pub fn run_merged(
         for segment in &overlapping {
             runs.push(Box::new(SegmentRun::open(cold, segments, segment, request, &layout, &suffix_ranges, None)?));
         }
-        let mut output = Output { layout: &layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false };
+        let mut output = Output::new(&layout, schema, request);
         merge(runs, &mut output, emit)?;
         output.flush(emit)?;
         Ok(())
@@ -85,8 +84,7 @@ fn read_one_segment(
     ranges: &[(Vec<u8>, Option<Vec<u8>>)],
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<()> {
-    let filters_keys = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
-    let layout = MergeLayout::new(request, filters_keys, !request.include_deleted && segment.deleted_rows > 0);
+    let layout = MergeLayout::new(request, !covers_everything(ranges), !request.include_deleted && segment.deleted_rows > 0);
     let groups = cold.row_groups(segments, segment)?;
     let mut runs: Vec<SegmentRun> = if groups >= 2 && request.limit.is_none() {
         let (first, second): (Vec<usize>, Vec<usize>) = (0..groups).partition(|g| g % 2 == 0);
@@ -97,7 +95,7 @@ fn read_one_segment(
     } else {
         vec![SegmentRun::open(cold, segments, segment, request, &layout, ranges, None)?]
     };
-    let mut output = Output { layout: &layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false };
+    let mut output = Output::new(&layout, schema, request);
     // Taking turns keeps both halves decoding.
     let mut turn = 0;
     while !runs.is_empty() && !output.stopped {
@@ -113,6 +111,11 @@ fn read_one_segment(
         }
     }
     output.flush(emit)
+}
+
+/// Whether `ranges` (segment key space) are the whole scope.
+fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
+    matches!(ranges, [(lower, None)] if lower.is_empty())
 }
 
 /// A range's lower bound (a whole key) in segment key space (scope part excluded).
@@ -134,11 +137,6 @@ fn suffix_upper(bound: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
         None if bound < prefix => Some(Vec::new()),
         None => None,
     }
-}
-
-/// The length of the scope prefix in front of hot keys.
-fn segments_prefix_len(request: &ScanRequest) -> usize {
-    crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope).len()
 }
 
 /// The columns runs produce: the request's, plus the row key and the tombstone flag the
@@ -264,7 +262,7 @@ impl SegmentRun {
             Some(groups) => cold.stream_row_groups(segments, segment, &read, groups, request.batch_rows)?,
             None => cold.stream_segment(segments, segment, &read, None, request.batch_rows)?,
         };
-        let filter_ranges = !(ranges.len() == 1 && ranges[0].0.is_empty() && ranges[0].1.is_none());
+        let filter_ranges = !covers_everything(ranges);
         Ok(SegmentRun {
             batches,
             columns,
@@ -410,7 +408,11 @@ struct Output<'a> {
     stopped: bool,
 }
 
-impl Output<'_> {
+impl<'a> Output<'a> {
+    fn new(layout: &'a MergeLayout, schema: &'a SchemaRef, request: &'a ScanRequest) -> Self {
+        Output { layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false }
+    }
+
     fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
         let slice = match (self.request.include_deleted, self.layout.deleted_at) {
             (false, Some(deleted_at)) => Self::without_tombstones(slice, deleted_at)?,

@@ -10,6 +10,8 @@
 //! Reads without the scope's write lock check the manifest generation around their hot
 //! read (see [`super::cold`]) and read again when a flush published in between.
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
@@ -31,18 +33,30 @@ pub fn read_rows(
     prefix_len: usize,
     keys: &[Vec<u8>],
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let (mut rows, segments) = loop {
-        let generation = cold.generation();
-        let segments = cold.scope(table_id, scope);
-        let rows = store.multi_get(keys)?;
-        if cold.generation() == generation {
-            break (rows, segments);
-        }
-    };
+    let (mut rows, segments) = hot_rows_and_segments(store, cold, table_id, scope, keys)?;
     if let Some(segments) = segments {
         fill_from_cold(cold, &segments, prefix_len, keys, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// The hot rows under `keys` and the scope's segment list, read as one view: again when
+/// a flush published between the two.
+fn hot_rows_and_segments<K: AsRef<[u8]>>(
+    store: &Store,
+    cold: &ColdStore,
+    table_id: TableId,
+    scope: &RowScope,
+    keys: &[K],
+) -> Result<(Vec<Option<Vec<u8>>>, Option<Arc<ColdScope>>)> {
+    loop {
+        let generation = cold.generation();
+        let segments = cold.scope(table_id, scope);
+        let rows = store.multi_get(keys)?;
+        if cold.generation() == generation {
+            return Ok((rows, segments));
+        }
+    }
 }
 
 /// Whether each key holds a live (not deleted) row in either tier.
@@ -54,14 +68,7 @@ pub fn live_keys(
     prefix_len: usize,
     keys: &[&[u8]],
 ) -> Result<Vec<bool>> {
-    let (hot, segments) = loop {
-        let generation = cold.generation();
-        let segments = cold.scope(table_id, scope);
-        let hot = store.multi_get(keys)?;
-        if cold.generation() == generation {
-            break (hot, segments);
-        }
-    };
+    let (hot, segments) = hot_rows_and_segments(store, cold, table_id, scope, keys)?;
     let mut live = Vec::with_capacity(keys.len());
     for (key, value) in keys.iter().zip(hot) {
         live.push(match value {
