@@ -40,6 +40,9 @@ pub fn read_rows(
     Ok(rows)
 }
 
+/// Values of hot rows by key, `None` where hot storage has no row.
+type HotRows = Vec<Option<Vec<u8>>>;
+
 /// The hot rows under `keys` and the scope's segment list, read as one view: again when
 /// a flush published between the two.
 fn hot_rows_and_segments<K: AsRef<[u8]>>(
@@ -48,7 +51,7 @@ fn hot_rows_and_segments<K: AsRef<[u8]>>(
     table_id: TableId,
     scope: &RowScope,
     keys: &[K],
-) -> Result<(Vec<Option<Vec<u8>>>, Option<Arc<ColdScope>>)> {
+) -> Result<(HotRows, Option<Arc<ColdScope>>)> {
     loop {
         let generation = cold.generation();
         let segments = cold.scope(table_id, scope);
