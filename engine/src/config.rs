@@ -48,6 +48,8 @@ pub struct EngineConfig {
     /// The most memory decoded Parquet row groups kept for point reads of flushed rows
     /// may take.
     pub cold_cache_bytes: usize,
+    /// A scope with more segments than this is merged into one by the compaction job.
+    pub compact_segments_over: usize,
     /// Called as a flush passes each step (crash tests stop the process there).
     pub flush_observer: Option<FlushObserver>,
 }
@@ -95,6 +97,9 @@ pub const DEFAULT_LIVE_INBOX_ROWS: usize = 1_000_000;
 /// The default block cache: room for a few million typical rows.
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 
+/// The default segment count above which the compaction job merges a scope's segments.
+pub const DEFAULT_COMPACT_SEGMENTS_OVER: usize = 8;
+
 impl EngineConfig {
     /// Production configuration: system clock, random ids.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -114,6 +119,7 @@ impl EngineConfig {
             job_interval: Some(std::time::Duration::from_secs(1)),
             cold_storage: ColdStorage::DataDir,
             cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+            compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
         }
     }
@@ -144,6 +150,7 @@ impl EngineConfig {
             job_interval: None,
             cold_storage: ColdStorage::DataDir,
             cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
+            compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
         }
     }

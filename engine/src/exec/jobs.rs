@@ -6,8 +6,9 @@
 //! Readers never wait for a job; a job takes one user's write lock at a time, for the
 //! moment its range deletion takes.
 //!
-//! Flush policies ([`super::flush_policy`]) and the retention purge ([`super::retention`])
-//! are jobs of their own; the third is STREAM eviction:
+//! Flush policies ([`super::flush_policy`]), the retention purge ([`super::retention`])
+//! and compaction ([`super::compaction`]) are jobs of their own; the fourth is STREAM
+//! eviction:
 //! for each STREAM table with a TTL, each user's
 //! expired rows (arrival at least TTL_SECONDS before now) are one key range, deleted with
 //! one range deletion per user; EPHEMERAL tables nobody subscribes to lose every row.
@@ -62,6 +63,7 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     for outcome in [
         crate::exec::flush_policy::run_due_flushes(shared).await,
         crate::exec::retention::run_due_purges(shared).await,
+        crate::exec::compaction::run_due_compactions(shared).await,
     ] {
         match outcome {
             Ok(done) => ran += done,

@@ -3,6 +3,7 @@
 //! ([`query`]).
 
 pub mod alter_table;
+pub mod compaction;
 pub mod context;
 pub mod create_table;
 pub mod dml;

@@ -279,6 +279,8 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
         visible_from: None,
+        pruning: None,
+        pruned: Default::default(),
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
     read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key])

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{col, lit};
 
 use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result, SqlState};
@@ -25,6 +26,7 @@ use crate::live::{EventKind, LiveEvent, Registration, Subscription, Subscription
 use crate::permissions::{self, TableAction};
 use crate::provider::ColumnSource;
 use crate::provider::table::system_column_type;
+use crate::provider::prune::Pruning;
 use crate::provider::scan::{ScanRequest, read_scope_then};
 use crate::provider::change_feed::feed_key;
 use crate::provider::stream_rules::read_lower_bound;
@@ -91,6 +93,12 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             fields.push(Field::new(column.name(), system_column_type(*column), false));
         }
         let visible_from = read_lower_bound(&entry, &scope, shared.now_millis());
+        let read_schema = Arc::new(Schema::new(fields));
+        // A resume reads only what changed after its `_seq`: older segments are skipped.
+        let pruning = request.from_seq.and_then(|seq| {
+            let after = col(SystemColumn::Seq.name()).gt(lit(i64::try_from(seq).unwrap_or(i64::MAX)));
+            Pruning::new(&[after], &read_schema, &sources)
+        });
         let read = ScanRequest {
             entry: entry.clone(),
             scope,
@@ -102,8 +110,9 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             parallelism: 1,
             parallel_min_bytes: u64::MAX,
             visible_from,
+            pruning,
+            pruned: Default::default(),
         };
-        let read_schema = Arc::new(Schema::new(fields));
         let batches = read_scope_then(&shared.store, &shared.cold, &read_schema, &read, move || drop(guard))?;
         // A DROP USER that won the race has already ended the user's subscriptions.
         if !shared.catalog.user_id_exists(subscription_user) {

@@ -1,10 +1,14 @@
-//! The retention purge of one scope: deleted rows older than `DELETED_RETENTION_HOURS`
-//! go for good. A tombstone cannot simply be dropped (an older version of its key in an
-//! older segment would come back), so the purge flushes the scope, merges every segment
-//! into one ([`merge`]: the newest version of each key, tombstones included), leaves the
-//! expired tombstones out, and publishes a manifest that lists only the new segment.
-//! The old files are retired, not deleted at once: a reader may still be reading them;
-//! a later job run deletes them (and the next open, whatever is left).
+//! Rewriting one scope's segments as one: the retention purge and compaction.
+//!
+//! The purge makes deleted rows older than `DELETED_RETENTION_HOURS` go for good. A
+//! tombstone cannot simply be dropped (an older version of its key in an older segment
+//! would come back), so the purge flushes the scope, merges every segment into one
+//! ([`merge`]: the newest version of each key, tombstones included), leaves the expired
+//! tombstones out, and publishes a manifest that lists only the new segment. Compaction
+//! is the same rewrite keeping every tombstone: a scope flushed many times is read as one
+//! file again, with one version per key. The old files are retired, not deleted at once:
+//! a reader may still be reading them; a later job run deletes them (and the next open,
+//! whatever is left).
 
 use std::sync::{Arc, Mutex};
 
@@ -32,10 +36,35 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     if !segments.manifest.segments.iter().any(|s| s.oldest_tombstone_millis.is_some_and(|t| t < cutoff)) {
         return Ok(0);
     }
+    rewrite(shared, entry, segments, Some(cutoff), "purged").await
+}
+
+/// Merges the segments of `scope` (its hot rows flushed first) into one. Returns how
+/// many segments were merged (none when there were fewer than two). The caller holds
+/// the engine's flush lock.
+pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope) -> Result<u64> {
+    flush_scope(shared, entry, scope.clone()).await?;
+    let Some(segments) = shared.cold.scope(entry.id(), &scope) else { return Ok(0) };
+    let merged = segments.manifest.segments.len() as u64;
+    if merged < 2 {
+        return Ok(0);
+    }
+    rewrite(shared, entry, segments, None, "compacted").await?;
+    Ok(merged)
+}
+
+/// Replaces the scope's segments by one holding their merged rows, without tombstones
+/// older than `cutoff` (a purge) or with all of them (`None`: a compaction); `tag` names
+/// the new file. Returns how many tombstones went (a purge that finds none leaves the
+/// scope as it was).
+async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<u64> {
+    let scope = segments.dir.scope.clone();
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
-    let (kept, purged, max_seq) = off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, cutoff)).await?;
-    if purged == 0 {
+    let expired_before = cutoff.unwrap_or(i64::MIN);
+    let (kept, purged, max_seq) =
+        off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, expired_before)).await?;
+    if purged == 0 && cutoff.is_some() {
         return Ok(0);
     }
     let version = entry.definition.schema_version;
@@ -43,7 +72,7 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     // file the manifest lists).
     let listed: Vec<&str> = segments.manifest.files().collect();
     let file = (0..)
-        .map(|n| format!("{}-{max_seq:020}-purged-{n}.parquet", entry.id()))
+        .map(|n| format!("{}-{max_seq:020}-{tag}-{n}.parquet", entry.id()))
         .find(|name| !listed.contains(&name.as_str()))
         .expect("an unused name");
     let encoded = off_async(move || encode_segment(&columns, &kept, version, file)).await?;
@@ -61,7 +90,7 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         if !still_there {
             return Ok(0);
         }
-        return Err(EngineError::internal("a scope's segments changed during its retention purge"));
+        return Err(EngineError::internal(format!("a scope's segments changed while they were being {tag}")));
     }
     let kept: Vec<&str> = manifest.files().collect();
     let retired = segments.manifest.segments.iter().filter(|s| !kept.contains(&s.file.as_str())).map(|s| segments.segment_path(s)).collect();

@@ -15,6 +15,8 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
+use crate::provider::merge_masked::merge_masked;
+use crate::provider::prune::{self, Planned};
 use crate::provider::scan::ScanRequest;
 use crate::provider::table::{ColumnSource, system_column_type};
 use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
@@ -41,15 +43,9 @@ pub fn run_merged(
     let suffix_ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
         ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
     let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
-    let overlapping: Vec<&SegmentMeta> = segments
-        .manifest
-        .segments
-        .iter()
-        .rev()
-        .filter(|segment| suffix_ranges.iter().any(|(lower, upper)| segment.may_hold_keys(lower, upper.as_deref())))
-        .collect();
+    let planned = prune::plan_segments(cold, segments, &request.entry, &suffix_ranges, request.pruning.as_deref(), &request.pruned)?;
     let outcome = store.with_cursor(ranges, taken, |cursor| {
-        if let [segment] = overlapping.as_slice()
+        if let [segment] = planned.as_slice()
             && !cursor.has_rows()?
         {
             return read_one_segment(cold, segments, segment, schema, request, &suffix_ranges, emit);
@@ -60,40 +56,58 @@ pub fn run_merged(
             assembler: BatchAssembler::new(layout.schema.clone(), &merge_request, request.batch_rows)?,
             done: false,
         }));
-        for segment in &overlapping {
-            runs.push(Box::new(SegmentRun::open(cold, segments, segment, request, &layout, &suffix_ranges, None)?));
+        for planned in &planned {
+            runs.push(Box::new(SegmentRun::open(cold, segments, planned.segment, request, &layout, &suffix_ranges, planned.groups.clone())?));
         }
         let mut output = Output::new(&layout, schema, request);
-        merge(runs, &mut output, emit)?;
+        let cold_rows: u64 = planned.iter().map(|p| p.segment.rows).sum();
+        match layout.key_at {
+            Some(key_at) if may_come_unordered(request, cold_rows) => merge_masked(runs, key_at, &mut output, emit)?,
+            _ => merge(runs, &mut output, emit)?,
+        }
         output.flush(emit)?;
         Ok(())
     })?;
     Ok(outcome.is_some())
 }
 
+/// Whether a scan may hand rows over in no particular order (as a split hot scan does):
+/// one a query may split, without a limit, over more than a row group of cold rows.
+/// Flushes, purges and compactions (one thread) always get key order.
+fn may_come_unordered(request: &ScanRequest, cold_rows: u64) -> bool {
+    request.limit.is_none() && request.parallelism > 1 && cold_rows > UNORDERED_FROM_ROWS
+}
+
+/// Cold rows from which a scan may come unordered: more than one row group's worth.
+const UNORDERED_FROM_ROWS: u64 = 64 * 1024;
+
 /// The scope's rows in range are all in one segment: no merge, no keys unless the range
 /// needs them, tombstones read only if the segment has any; a segment of several row
-/// groups is read in two halves at once (rows then come in no particular order, as from a
-/// split hot scan).
+/// groups may be read in two halves at once ([`may_come_unordered`]).
 fn read_one_segment(
     cold: &ColdStore,
     segments: &ColdScope,
-    segment: &SegmentMeta,
+    planned: &Planned<'_>,
     schema: &SchemaRef,
     request: &ScanRequest,
     ranges: &[(Vec<u8>, Option<Vec<u8>>)],
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<()> {
+    let segment = planned.segment;
     let layout = MergeLayout::new(request, !covers_everything(ranges), !request.include_deleted && segment.deleted_rows > 0);
-    let groups = cold.row_groups(segments, segment)?;
-    let mut runs: Vec<SegmentRun> = if groups >= 2 && request.limit.is_none() {
-        let (first, second): (Vec<usize>, Vec<usize>) = (0..groups).partition(|g| g % 2 == 0);
+    let groups = match &planned.groups {
+        Some(groups) => groups.clone(),
+        None => (0..cold.row_groups(segments, segment)?).collect(),
+    };
+    let mut runs: Vec<SegmentRun> = if groups.len() >= 2 && may_come_unordered(request, segment.rows) {
+        let first: Vec<usize> = groups.iter().step_by(2).copied().collect();
+        let second: Vec<usize> = groups.iter().skip(1).step_by(2).copied().collect();
         vec![
             SegmentRun::open(cold, segments, segment, request, &layout, ranges, Some(first))?,
             SegmentRun::open(cold, segments, segment, request, &layout, ranges, Some(second))?,
         ]
     } else {
-        vec![SegmentRun::open(cold, segments, segment, request, &layout, ranges, None)?]
+        vec![SegmentRun::open(cold, segments, segment, request, &layout, ranges, planned.groups.clone())?]
     };
     let mut output = Output::new(&layout, schema, request);
     // Taking turns keeps both halves decoding.
@@ -177,7 +191,7 @@ impl MergeLayout {
 }
 
 /// A sorted run of rows in the merge layout.
-trait Run {
+pub(super) trait Run {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
 }
 
@@ -398,14 +412,14 @@ fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut d
 
 /// Collects merged rows, drops tombstones (unless asked for), and emits batches of the
 /// request's layout up to its limit.
-struct Output<'a> {
+pub(super) struct Output<'a> {
     layout: &'a MergeLayout,
     schema: &'a SchemaRef,
     request: &'a ScanRequest,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     total: usize,
-    stopped: bool,
+    pub(super) stopped: bool,
 }
 
 impl<'a> Output<'a> {
@@ -413,7 +427,7 @@ impl<'a> Output<'a> {
         Output { layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false }
     }
 
-    fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+    pub(super) fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
         let slice = match (self.request.include_deleted, self.layout.deleted_at) {
             (false, Some(deleted_at)) => Self::without_tombstones(slice, deleted_at)?,
             _ => slice,
@@ -452,7 +466,7 @@ impl<'a> Output<'a> {
         Ok(())
     }
 
-    fn flush(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+    pub(super) fn flush(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -10,6 +10,8 @@ pub mod compact;
 pub mod flush;
 pub mod key_range;
 pub mod merge;
+mod merge_masked;
+pub mod prune;
 pub mod scan;
 pub mod scope;
 pub mod stream_rules;

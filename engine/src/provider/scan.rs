@@ -18,6 +18,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 
@@ -26,6 +27,7 @@ use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
 use crate::provider::merge;
+use crate::provider::prune::{PruneCounts, Pruning};
 use crate::provider::table::ColumnSource;
 use crate::storage::cold::ColdStore;
 use crate::storage::keys::{self, RowScope};
@@ -47,6 +49,10 @@ pub struct ScanRequest {
     pub parallel_min_bytes: u64,
     /// STREAM tables with a TTL: the first key a read may show (older rows have expired).
     pub visible_from: Option<Vec<u8>>,
+    /// The statement's filters as a test on segment and row-group statistics.
+    pub pruning: Option<Arc<Pruning>>,
+    /// Where the scan counts what pruning skipped.
+    pub pruned: PruneCounts,
 }
 
 impl ScanRequest {
@@ -63,6 +69,8 @@ impl ScanRequest {
             parallelism: 1,
             parallel_min_bytes: u64::MAX,
             visible_from: None,
+            pruning: None,
+            pruned: PruneCounts::default(),
         }
     }
 
@@ -87,17 +95,23 @@ pub struct ScanExec {
     schema: SchemaRef,
     request: ScanRequest,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl ScanExec {
-    pub fn new(store: Arc<Store>, cold: Arc<ColdStore>, schema: SchemaRef, request: ScanRequest) -> Self {
+    pub fn new(store: Arc<Store>, cold: Arc<ColdStore>, schema: SchemaRef, mut request: ScanRequest) -> Self {
+        let metrics = ExecutionPlanMetricsSet::new();
+        request.pruned = PruneCounts {
+            segments: MetricBuilder::new(&metrics).global_counter("segments_pruned"),
+            row_groups: MetricBuilder::new(&metrics).global_counter("row_groups_pruned"),
+        };
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        ScanExec { store, cold, schema, request, properties: Arc::new(properties) }
+        ScanExec { store, cold, schema, request, properties: Arc::new(properties), metrics }
     }
 }
 
@@ -140,6 +154,10 @@ impl ExecutionPlan for ScanExec {
 
     fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn execute(&self, _partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
@@ -297,6 +315,8 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
         parallelism: 1,
         parallel_min_bytes: u64::MAX,
         visible_from: None,
+        pruning: None,
+        pruned: PruneCounts::default(),
     };
     let schema = entry.schema.clone();
     let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;

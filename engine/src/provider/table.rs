@@ -21,6 +21,7 @@ use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry, TableKind};
 use crate::error::{EngineError, SqlState};
 use crate::shared::EngineShared;
 use crate::provider::key_range;
+use crate::provider::prune::Pruning;
 use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::write_exec::{WriteExec, WriteKind};
@@ -172,6 +173,9 @@ impl TableProvider for EngineTableProvider {
                 Some((name, data_type)) if key_range::understands(filter, name, data_type) => {
                     TableProviderFilterPushDown::Inexact
                 }
+                // Any other filter may still rule out segments and row groups by their
+                // statistics ([`Pruning`]); rows are filtered above the scan either way.
+                _ if !filter.is_volatile() => TableProviderFilterPushDown::Inexact,
                 _ => TableProviderFilterPushDown::Unsupported,
             })
             .collect())
@@ -209,6 +213,12 @@ impl TableProvider for EngineTableProvider {
             parallelism: state.config().target_partitions(),
             parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
             visible_from: read_lower_bound(&self.entry, &self.scope, self.shared.now_millis()),
+            // Only a scope with segments has statistics to prune by.
+            pruning: match self.shared.cold.scope(self.entry.id(), &self.scope) {
+                Some(_) => Pruning::new(filters, &self.schema, &self.sources),
+                None => None,
+            },
+            pruned: Default::default(),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }

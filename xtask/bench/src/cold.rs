@@ -5,6 +5,7 @@
 //! - Flush: rows/s of `FLUSH TABLE` for the whole table (a fresh table per repetition).
 //! - Scan: the filter + GROUP BY query on the hot table (before the flush), on the
 //!   flushed table, on a MemTable and on the segment files through plain DataFusion.
+//! - Key range: 1,000 consecutive keys (count and sum), the same ways but the MemTable.
 //! - Point SELECT by key (µs): the same random keys, hot and flushed.
 //! - Mixed: 10% of the rows updated after the flush (hot rows over cold ones), then the
 //!   scan and the point SELECTs again.
@@ -79,15 +80,24 @@ async fn lookups(session: &mut Session, keys: &[i64]) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1e6 / keys.len() as f64)
 }
 
-/// The measurements: flush (rows/s), scan (ms), point SELECT (µs).
+/// The measurements: flush (rows/s), scan (ms), key-range read (ms), point SELECT (µs).
 pub struct ColdResults {
     pub flush: BTreeMap<String, Measurement>,
     pub scan: BTreeMap<String, Measurement>,
+    pub range: BTreeMap<String, Measurement>,
     pub point: BTreeMap<String, Measurement>,
 }
 
+/// 1,000 consecutive keys in the middle of the table: a flushed read skips the row groups
+/// the range does not reach.
+fn range_query(rows: i64) -> String {
+    let from = rows / 2;
+    format!("SELECT count(*), sum(v) FROM t WHERE id BETWEEN {from} AND {}", from + 999)
+}
+
 pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
-    let mut results = ColdResults { flush: BTreeMap::new(), scan: BTreeMap::new(), point: BTreeMap::new() };
+    let mut results = ColdResults { flush: BTreeMap::new(), scan: BTreeMap::new(), range: BTreeMap::new(), point: BTreeMap::new() };
+    let range = range_query(sizes.rows);
     let mut seed: u64 = 7;
     let keys: Vec<i64> = (0..sizes.lookups)
         .map(|_| {
@@ -103,10 +113,12 @@ pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
     for _ in 0..sizes.reps {
         let (engine, mut session, _dir) = load(sizes.rows).await?;
         add(&mut results.scan, HOT, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.range, HOT, timed(&mut session, &range).await?, sizes.rows);
         add(&mut results.point, HOT, lookups(&mut session, &keys).await?, sizes.lookups);
         let flush_ms = timed(&mut session, "FLUSH TABLE t").await?;
         add(&mut results.flush, COLD, sizes.rows as f64 / (flush_ms / 1000.0), sizes.rows);
         add(&mut results.scan, COLD, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.range, COLD, timed(&mut session, &range).await?, sizes.rows);
         add(&mut results.point, COLD, lookups(&mut session, &keys).await?, sizes.lookups);
         let started = Instant::now();
         memtable.scan_aggregate().await?;
@@ -115,8 +127,10 @@ pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
         let folder = engine.data_dir().join("storage").join("default").join("t");
         plain.register_parquet("t", folder.display().to_string(), ParquetReadOptions::default()).await?;
         add(&mut results.scan, PARQUET, timed_context(&plain, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.range, PARQUET, timed_context(&plain, &range).await?, sizes.rows);
         session.execute("UPDATE t SET v = v + 1 WHERE id % 10 = 0").await?;
         add(&mut results.scan, MIXED, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
+        add(&mut results.range, MIXED, timed(&mut session, &range).await?, sizes.rows);
         add(&mut results.point, MIXED, lookups(&mut session, &keys).await?, sizes.lookups);
     }
     Ok(results)

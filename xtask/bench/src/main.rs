@@ -348,6 +348,8 @@ impl Bench {
         self.record_against(cold::COLD, &format!("FLUSH TABLE, {} rows", sizes.rows), "rows/s", true, results.flush);
         let label = format!("filter + GROUP BY, {} rows, hot and flushed", sizes.rows);
         self.record_against(cold::COLD, &label, "ms/query", false, results.scan);
+        let label = format!("key range of 1,000 rows in {}, hot and flushed", sizes.rows);
+        self.record_against(cold::COLD, &label, "ms/query", false, results.range);
         self.record_against(cold::HOT, "point SELECT, hot and flushed keys", "µs/lookup", false, results.point);
         Ok(())
     }

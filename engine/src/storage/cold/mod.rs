@@ -410,7 +410,12 @@ impl ColdStore {
 
     /// The number of row groups of a segment (the units a scan may read in parallel).
     pub fn row_groups(&self, scope: &ColdScope, segment: &SegmentMeta) -> Result<usize> {
-        Ok(self.footer(&scope.segment_path(segment), segment.bytes)?.metadata().num_row_groups())
+        Ok(self.footer_of(scope, segment)?.metadata().num_row_groups())
+    }
+
+    /// A segment's footer: its schema and its row groups with their statistics.
+    pub fn footer_of(&self, scope: &ColdScope, segment: &SegmentMeta) -> Result<ArrowReaderMetadata> {
+        self.footer(&scope.segment_path(segment), segment.bytes)
     }
 
     /// Like [`ColdStore::stream_segment`], all rows of the row groups `groups`.

@@ -1,0 +1,53 @@
+//! The compaction job: a table scope flushed more than `compact_segments_over` times
+//! (engine configuration, 8 by default) has its segments merged into one
+//! ([`crate::provider::compact`]), so reads of it merge two runs at most again instead
+//! of one per flush, and older versions of its keys take no more room. One `compaction`
+//! job per table, recorded in `system.jobs` with the number of segments merged.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::exec::flush::flushable_tables;
+use crate::provider::compact::compact_scope;
+use crate::shared::EngineShared;
+
+/// The job type of a compaction in `system.jobs`.
+pub const COMPACTION: &str = "compaction";
+
+/// Compacts every scope with too many segments. Returns how many tables were compacted.
+pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
+    let limit = shared.config.compact_segments_over.max(1);
+    let mut ran = 0;
+    let mut first_error = None;
+    for table in flushable_tables(shared, None) {
+        let scopes: Vec<_> =
+            shared.cold.table_scopes(table.id()).iter().filter(|s| s.manifest.segments.len() > limit).map(|s| s.dir.scope.clone()).collect();
+        if scopes.is_empty() {
+            continue;
+        }
+        let _one_at_a_time = shared.flushes.lock().await;
+        let definition = &table.definition;
+        let job = shared.jobs.start(COMPACTION, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
+        let mut outcome = Ok(0);
+        for scope in scopes {
+            match compact_scope(shared, &table, scope).await {
+                Ok(merged) => outcome = outcome.map(|total| total + merged),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(_) => ran += 1,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(ran),
+    }
+}
