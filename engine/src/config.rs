@@ -46,7 +46,8 @@ pub struct EngineConfig {
     /// Where cold storage (Parquet segments and manifests) lives.
     pub cold_storage: ColdStorage,
     /// The most memory decoded Parquet row groups kept for point reads of flushed rows
-    /// may take.
+    /// may take; the segments' key indexes (what uniqueness checks and point reads search)
+    /// may take as much again, the least recently loaded going first.
     pub cold_cache_bytes: usize,
     /// A scope with more segments than this is merged into one by the compaction job.
     pub compact_segments_over: usize,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
+use crate::exec::jobs::run_scope_job;
 use crate::provider::compact::compact_scope;
 use crate::shared::EngineShared;
 
@@ -25,20 +26,7 @@ pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        let _one_at_a_time = shared.flushes.lock().await;
-        let definition = &table.definition;
-        let job = shared.jobs.start(COMPACTION, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
-        let mut outcome = Ok(0);
-        for scope in scopes {
-            match compact_scope(shared, &table, scope).await {
-                Ok(merged) => outcome = outcome.map(|total| total + merged),
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
-            }
-        }
-        shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+        let outcome = run_scope_job(shared, COMPACTION, &table, scopes, async |scope| compact_scope(shared, &table, scope).await).await;
         match outcome {
             Ok(_) => ran += 1,
             Err(error) => {

@@ -78,6 +78,33 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     }
 }
 
+/// Runs `work` on each of `scopes` of `table` as one job of `job_type` in `system.jobs`,
+/// under the engine's flush lock (flushes, purges and compactions go one at a time); the
+/// job's count is the sum of `work`'s, and the first error ends it.
+pub(crate) async fn run_scope_job(
+    shared: &Arc<EngineShared>,
+    job_type: &'static str,
+    table: &TableEntry,
+    scopes: Vec<RowScope>,
+    work: impl AsyncFn(RowScope) -> Result<u64>,
+) -> Result<u64> {
+    let _one_at_a_time = shared.flushes.lock().await;
+    let definition = &table.definition;
+    let job = shared.jobs.start(job_type, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
+    let mut outcome = Ok(0);
+    for scope in scopes {
+        match work(scope).await {
+            Ok(done) => outcome = outcome.map(|total| total + done),
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        }
+    }
+    shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+    outcome
+}
+
 /// The rows of `scope_prefix` to evict at `now`: `[scope_prefix, until)`.
 fn eviction_end(table: &TableEntry, scope_prefix: &[u8], now: i64, purge_all: bool) -> Vec<u8> {
     if purge_all {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
+use crate::exec::jobs::run_scope_job;
 use crate::provider::compact::purge_scope;
 use crate::shared::EngineShared;
 use crate::storage::row_codec::decode_header;
@@ -34,20 +35,7 @@ pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        let _one_at_a_time = shared.flushes.lock().await;
-        let definition = &table.definition;
-        let job = shared.jobs.start(RETENTION_PURGE, Some(&definition.namespace), Some(&definition.name), now);
-        let mut outcome = Ok(0);
-        for scope in scopes {
-            match purge_scope(shared, &table, scope, cutoff).await {
-                Ok(purged) => outcome = outcome.map(|total| total + purged),
-                Err(error) => {
-                    outcome = Err(error);
-                    break;
-                }
-            }
-        }
-        shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+        let outcome = run_scope_job(shared, RETENTION_PURGE, &table, scopes, async |scope| purge_scope(shared, &table, scope, cutoff).await).await;
         match outcome {
             Ok(_) => ran += 1,
             Err(error) => {

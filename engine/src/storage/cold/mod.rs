@@ -25,7 +25,7 @@ pub mod segment;
 mod reading;
 
 pub use reading::SegmentBatches;
-use reading::{GroupCache, row_selection};
+use reading::{BoundedCache, row_selection};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,10 +89,11 @@ pub struct ColdStore {
     io: io::IoRuntime,
     scopes: RwLock<HashMap<(TableId, RowScope), Arc<ColdScope>>>,
     generation: AtomicU64,
-    keys: Mutex<HashMap<Path, Arc<SegmentKeys>>>,
+    /// Segment key indexes, by file (one part each), within the cache budget.
+    keys: Mutex<BoundedCache<SegmentKeys>>,
     footers: Mutex<HashMap<Path, ArrowReaderMetadata>>,
     /// Decoded row groups (every column) for point reads, by file and group.
-    groups: Mutex<GroupCache>,
+    groups: Mutex<BoundedCache<RecordBatch>>,
     /// Files no manifest lists any more, with when they were retired (engine clock): a
     /// reader that took the old list may still read them for a while.
     retired: Mutex<Vec<(Path, i64)>>,
@@ -108,7 +109,8 @@ impl std::fmt::Debug for ColdStore {
 
 impl ColdStore {
     /// Opens cold storage at `root` inside `objects` and loads every manifest.
-    /// Decoded row groups for point reads may take up to `cache_bytes`.
+    /// Decoded row groups for point reads may take up to `cache_bytes`, and segment key
+    /// indexes as much again.
     pub fn open(objects: Arc<dyn ObjectStore>, root: Path, cache_bytes: usize) -> Result<ColdStore> {
         let io = io::IoRuntime::start()?;
         let (listing, manifests) = {
@@ -136,10 +138,10 @@ impl ColdStore {
             io,
             scopes: RwLock::new(scopes),
             generation: AtomicU64::new(0),
-            keys: Mutex::default(),
+            keys: Mutex::new(BoundedCache::with_budget(cache_bytes)),
             footers: Mutex::default(),
             retired: Mutex::default(),
-            groups: Mutex::new(GroupCache::with_budget(cache_bytes)),
+            groups: Mutex::new(BoundedCache::with_budget(cache_bytes)),
             found_at_open: Mutex::new(listing),
         })
     }
@@ -265,14 +267,18 @@ impl ColdStore {
 
     /// Deletes the files retired before `before`. Returns how many.
     pub async fn delete_retired(&self, before: i64) -> Result<usize> {
-        let due: Vec<Path> = {
+        let due: Vec<(Path, i64)> = {
             let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
             let (due, keep): (Vec<_>, Vec<_>) = retired.drain(..).partition(|(_, at)| *at < before);
             *retired = keep;
-            due.into_iter().map(|(path, _)| path).collect()
+            due
         };
         let count = due.len();
-        self.remove_files(due).await?;
+        if let Err(error) = self.remove_files(due.iter().map(|(path, _)| path.clone()).collect()).await {
+            // The next run tries them all again (a file already gone is no error).
+            self.retired.lock().unwrap_or_else(|p| p.into_inner()).extend(due);
+            return Err(error);
+        }
         Ok(count)
     }
 
@@ -332,13 +338,14 @@ impl ColdStore {
         let joined = Arc::new(
             RecordBatch::try_new(schema, columns).map_err(|e| EngineError::internal(format!("compacting a row group: {e}")))?,
         );
-        self.groups.lock().unwrap_or_else(|p| p.into_inner()).insert(path, group, joined.clone());
+        let size = joined.get_array_memory_size();
+        self.groups.lock().unwrap_or_else(|p| p.into_inner()).insert(path, group, joined.clone(), size);
         Ok(joined)
     }
 
     fn forget_cached(&self, prefix: &Path) {
         self.groups.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
         self.footers.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
     }
 
@@ -355,7 +362,7 @@ impl ColdStore {
     /// The keys and tombstone flags of a segment (read once, then cached).
     pub fn segment_keys(&self, scope: &ColdScope, segment: &SegmentMeta) -> Result<Arc<SegmentKeys>> {
         let path = scope.segment_path(segment);
-        if let Some(keys) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path) {
+        if let Some(keys) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path, 0) {
             return Ok(keys.clone());
         }
         // The last two columns of every segment: `_deleted`, `_key`.
@@ -377,7 +384,9 @@ impl ColdStore {
             keys: keys.as_binary_opt::<i32>().ok_or_else(corrupt)?.clone(),
             deleted: deleted.as_boolean_opt().ok_or_else(corrupt)?.clone(),
         });
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(path, loaded.clone());
+        let size = datafusion::arrow::array::Array::get_array_memory_size(&loaded.keys)
+            + datafusion::arrow::array::Array::get_array_memory_size(&loaded.deleted);
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(path, 0, loaded.clone(), size);
         Ok(loaded)
     }
 

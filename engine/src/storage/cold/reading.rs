@@ -1,6 +1,6 @@
 //! Reading segments: a read handed over batch by batch from the I/O runtime
-//! ([`SegmentBatches`]), the row selection of a point read, and the decoded row groups
-//! point reads keep ([`GroupCache`]).
+//! ([`SegmentBatches`]), the row selection of a point read, and the byte-bounded cache
+//! of what point reads keep: decoded row groups and segment key indexes ([`BoundedCache`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,48 +48,49 @@ impl SegmentBatches {
     }
 }
 
-/// Decoded row groups within a byte budget; the oldest goes first.
-#[derive(Default)]
-pub(super) struct GroupCache {
+/// Values read from segments (decoded row groups, key indexes), by file and part, within
+/// a byte budget; the oldest goes first.
+pub(super) struct BoundedCache<V> {
     budget: usize,
     used: usize,
-    groups: HashMap<(Path, usize), Arc<RecordBatch>>,
+    values: HashMap<(Path, usize), (Arc<V>, usize)>,
     order: std::collections::VecDeque<(Path, usize)>,
 }
 
-impl GroupCache {
+impl<V> BoundedCache<V> {
     pub(super) fn with_budget(budget: usize) -> Self {
-        GroupCache { budget, ..GroupCache::default() }
+        BoundedCache { budget, used: 0, values: HashMap::new(), order: std::collections::VecDeque::new() }
     }
 
-    pub(super) fn get(&self, path: &Path, group: usize) -> Option<Arc<RecordBatch>> {
-        self.groups.get(&(path.clone(), group)).cloned()
+    pub(super) fn get(&self, path: &Path, part: usize) -> Option<Arc<V>> {
+        self.values.get(&(path.clone(), part)).map(|(value, _)| value.clone())
     }
 
-    pub(super) fn insert(&mut self, path: Path, group: usize, batch: Arc<RecordBatch>) {
-        let size = batch.get_array_memory_size();
-        if size > self.budget || self.groups.contains_key(&(path.clone(), group)) {
+    /// Keeps `value` (taking `size` bytes) unless it alone is over the budget.
+    pub(super) fn insert(&mut self, path: Path, part: usize, value: Arc<V>, size: usize) {
+        if size > self.budget || self.values.contains_key(&(path.clone(), part)) {
             return;
         }
         while self.used + size > self.budget {
             let Some(oldest) = self.order.pop_front() else { break };
-            if let Some(gone) = self.groups.remove(&oldest) {
-                self.used -= gone.get_array_memory_size();
+            if let Some((_, gone)) = self.values.remove(&oldest) {
+                self.used -= gone;
             }
         }
         self.used += size;
-        self.order.push_back((path.clone(), group));
-        self.groups.insert((path, group), batch);
+        self.order.push_back((path.clone(), part));
+        self.values.insert((path, part), (value, size));
     }
 
+    /// Drops every value of the files under `prefix`.
     pub(super) fn forget(&mut self, prefix: &Path) {
-        let gone: Vec<(Path, usize)> = self.groups.keys().filter(|(path, _)| path.prefix_matches(prefix)).cloned().collect();
+        let gone: Vec<(Path, usize)> = self.values.keys().filter(|(path, _)| path.prefix_matches(prefix)).cloned().collect();
         for key in gone {
-            if let Some(batch) = self.groups.remove(&key) {
-                self.used -= batch.get_array_memory_size();
+            if let Some((_, size)) = self.values.remove(&key) {
+                self.used -= size;
             }
         }
-        self.order.retain(|key| self.groups.contains_key(key));
+        self.order.retain(|key| self.values.contains_key(key));
     }
 }
 
@@ -110,3 +111,29 @@ pub(super) fn row_selection(rows: &[usize], total: usize) -> RowSelection {
     RowSelection::from(selectors)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_budget_oldest_first() {
+        let mut cache: BoundedCache<&str> = BoundedCache::with_budget(10);
+        let (a, b) = (Path::from("t/a.parquet"), Path::from("t/b.parquet"));
+        cache.insert(a.clone(), 0, Arc::new("a0"), 4);
+        cache.insert(a.clone(), 1, Arc::new("a1"), 4);
+        cache.insert(b.clone(), 0, Arc::new("b0"), 4);
+        assert!(cache.get(&a, 0).is_none(), "the oldest made room");
+        assert_eq!(cache.get(&a, 1).as_deref(), Some(&"a1"));
+        assert_eq!(cache.get(&b, 0).as_deref(), Some(&"b0"));
+        // Too large alone: not kept, nothing evicted for it.
+        cache.insert(b.clone(), 1, Arc::new("huge"), 11);
+        assert!(cache.get(&b, 1).is_none());
+        assert_eq!(cache.used, 8);
+        cache.forget(&Path::from("t/a.parquet"));
+        assert!(cache.get(&a, 1).is_none());
+        assert_eq!(cache.used, 4);
+        cache.insert(a.clone(), 2, Arc::new("a2"), 6);
+        assert_eq!((cache.get(&b, 0).as_deref(), cache.get(&a, 2).as_deref()), (Some(&"b0"), Some(&"a2")));
+    }
+}
