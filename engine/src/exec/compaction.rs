@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::run_scope_job;
-use crate::provider::compact::compact_scope;
+use crate::exec::jobs::{ScopeWork, run_scope_job};
 use crate::shared::EngineShared;
 
 /// The job type of a compaction in `system.jobs`.
@@ -26,7 +25,7 @@ pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        let outcome = run_scope_job(shared, COMPACTION, &table, scopes, async |scope| compact_scope(shared, &table, scope).await).await;
+        let outcome = run_scope_job(shared, &table, scopes, ScopeWork::Compact).await;
         match outcome {
             Ok(_) => ran += 1,
             Err(error) => {

@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
+use crate::exec::compaction::COMPACTION;
+use crate::exec::retention::RETENTION_PURGE;
+use crate::provider::compact::{compact_scope, purge_scope};
 use crate::provider::stream_rules::stream_visible_from;
 use crate::shared::EngineShared;
 use crate::storage::{ChangeSet, RowScope, UserId, keys, off_async};
@@ -78,22 +81,33 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     }
 }
 
-/// Runs `work` on each of `scopes` of `table` as one job of `job_type` in `system.jobs`,
-/// under the engine's flush lock (flushes, purges and compactions go one at a time); the
-/// job's count is the sum of `work`'s, and the first error ends it.
-pub(crate) async fn run_scope_job(
-    shared: &Arc<EngineShared>,
-    job_type: &'static str,
-    table: &TableEntry,
-    scopes: Vec<RowScope>,
-    work: impl AsyncFn(RowScope) -> Result<u64>,
-) -> Result<u64> {
+/// What a scope job does to each scope.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ScopeWork {
+    /// The retention purge of tombstones last changed before `cutoff` (engine clock, ms).
+    Purge { cutoff: i64 },
+    Compact,
+}
+
+/// Does `work` to each of `scopes` of `table` as one job in `system.jobs`, under the
+/// engine's flush lock (flushes, purges and compactions go one at a time); the job's
+/// count is the sum of the scopes' (tombstones purged, segments merged), and the first
+/// error ends it.
+pub(crate) async fn run_scope_job(shared: &Arc<EngineShared>, table: &Arc<TableEntry>, scopes: Vec<RowScope>, work: ScopeWork) -> Result<u64> {
     let _one_at_a_time = shared.flushes.lock().await;
     let definition = &table.definition;
+    let job_type = match work {
+        ScopeWork::Purge { .. } => RETENTION_PURGE,
+        ScopeWork::Compact => COMPACTION,
+    };
     let job = shared.jobs.start(job_type, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
     let mut outcome = Ok(0);
     for scope in scopes {
-        match work(scope).await {
+        let done = match work {
+            ScopeWork::Purge { cutoff } => purge_scope(shared, table, scope, cutoff).await,
+            ScopeWork::Compact => compact_scope(shared, table, scope).await,
+        };
+        match done {
             Ok(done) => outcome = outcome.map(|total| total + done),
             Err(error) => {
                 outcome = Err(error);

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::run_scope_job;
-use crate::provider::compact::purge_scope;
+use crate::exec::jobs::{ScopeWork, run_scope_job};
 use crate::shared::EngineShared;
 use crate::storage::row_codec::decode_header;
 use crate::storage::{RowScope, keys, off_async};
@@ -35,7 +34,7 @@ pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        let outcome = run_scope_job(shared, RETENTION_PURGE, &table, scopes, async |scope| purge_scope(shared, &table, scope, cutoff).await).await;
+        let outcome = run_scope_job(shared, &table, scopes, ScopeWork::Purge { cutoff }).await;
         match outcome {
             Ok(_) => ran += 1,
             Err(error) => {
