@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{ScopeWork, run_scope_job};
+use crate::exec::jobs::{JobTally, ScopeWork, run_scope_job};
 use crate::shared::EngineShared;
 
 /// The job type of a compaction in `system.jobs`.
@@ -17,24 +17,14 @@ pub const COMPACTION: &str = "compaction";
 /// Compacts every scope with too many segments. Returns how many tables were compacted.
 pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
     let limit = shared.config.compact_segments_over.max(1);
-    let mut ran = 0;
-    let mut first_error = None;
+    let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
         let scopes: Vec<_> =
             shared.cold.table_scopes(table.id()).iter().filter(|s| s.manifest.segments.len() > limit).map(|s| s.dir.scope.clone()).collect();
         if scopes.is_empty() {
             continue;
         }
-        let outcome = run_scope_job(shared, &table, scopes, ScopeWork::Compact).await;
-        match outcome {
-            Ok(_) => ran += 1,
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        tally.add(run_scope_job(shared, &table, scopes, ScopeWork::Compact).await.map(|_| 1));
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(ran),
-    }
+    tally.finish()
 }

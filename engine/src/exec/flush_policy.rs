@@ -9,13 +9,13 @@ use std::sync::Arc;
 use crate::catalog::TableEntry;
 use crate::error::Result;
 use crate::exec::flush::{flush_table, flushable_tables};
+use crate::exec::jobs::JobTally;
 use crate::shared::EngineShared;
 use crate::storage::{keys, off_async};
 
 /// Flushes every table whose policy is due. Returns how many tables were flushed.
 pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
-    let mut flushed = 0;
-    let mut first_error = None;
+    let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
         let Some(policy) = table.definition.options.flush_policy else { continue };
         let now = shared.now_millis();
@@ -26,17 +26,9 @@ pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
         if !due {
             continue;
         }
-        match flush_table(shared, &table).await {
-            Ok(_) => flushed += 1,
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        tally.add(flush_table(shared, &table).await.map(|_| 1));
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(flushed),
-    }
+    tally.finish()
 }
 
 /// Whether the table holds at least `rows` hot rows, or any hot row when the interval

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{TableEntry, TableKind};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::exec::compaction::COMPACTION;
 use crate::exec::retention::RETENTION_PURGE;
 use crate::provider::compact::{compact_scope, purge_scope};
@@ -32,10 +32,36 @@ pub const STREAM_EVICTION: &str = "stream_eviction";
 /// files now rather than at RocksDB's next compaction of those files.
 const COMPACT_FROM_ROWS: u64 = 10_000;
 
+/// Counts the jobs that ran and keeps the first error: one job's failure (recorded in
+/// `system.jobs`) does not stop the others.
+#[derive(Default)]
+pub(crate) struct JobTally {
+    ran: usize,
+    first_error: Option<EngineError>,
+}
+
+impl JobTally {
+    /// Counts `done` jobs of a successful outcome, or keeps its error.
+    pub(crate) fn add(&mut self, outcome: Result<usize>) {
+        match outcome {
+            Ok(done) => self.ran += done,
+            Err(error) => {
+                self.first_error.get_or_insert(error);
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<usize> {
+        match self.first_error {
+            Some(error) => Err(error),
+            None => Ok(self.ran),
+        }
+    }
+}
+
 /// Runs every job that has work now. Returns how many ran.
 pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
-    let mut ran = 0;
-    let mut first_error = None;
+    let mut tally = JobTally::default();
     let mut tables: Vec<Arc<TableEntry>> =
         shared.catalog.tables().into_iter().filter(|t| t.kind() == TableKind::Stream).collect();
     tables.sort_by_key(|t| t.id());
@@ -56,29 +82,12 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
         let outcome = evict(shared, &table, users, now, purge_all).await;
         // A failure is recorded in system.jobs; the other tables are still evicted.
         shared.jobs.finish(job, shared.now_millis(), outcome.as_ref().map(|n| *n).map_err(|e| e.to_string()));
-        match outcome {
-            Ok(_) => ran += 1,
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        tally.add(outcome.map(|_| 1));
     }
-    for outcome in [
-        crate::exec::flush_policy::run_due_flushes(shared).await,
-        crate::exec::retention::run_due_purges(shared).await,
-        crate::exec::compaction::run_due_compactions(shared).await,
-    ] {
-        match outcome {
-            Ok(done) => ran += done,
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
-    }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(ran),
-    }
+    tally.add(crate::exec::flush_policy::run_due_flushes(shared).await);
+    tally.add(crate::exec::retention::run_due_purges(shared).await);
+    tally.add(crate::exec::compaction::run_due_compactions(shared).await);
+    tally.finish()
 }
 
 /// What a scope job does to each scope.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{ScopeWork, run_scope_job};
+use crate::exec::jobs::{JobTally, ScopeWork, run_scope_job};
 use crate::shared::EngineShared;
 use crate::storage::row_codec::decode_header;
 use crate::storage::{RowScope, keys, off_async};
@@ -24,8 +24,7 @@ const RETIRED_FILES_KEPT_MILLIS: i64 = 60_000;
 pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
     let now = shared.now_millis();
     shared.cold.delete_retired(now - RETIRED_FILES_KEPT_MILLIS).await?;
-    let mut ran = 0;
-    let mut first_error = None;
+    let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
         let Some(hours) = table.definition.options.deleted_retention_hours else { continue };
         let cutoff = now.saturating_sub((hours as i64).saturating_mul(3_600_000));
@@ -34,18 +33,9 @@ pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        let outcome = run_scope_job(shared, &table, scopes, ScopeWork::Purge { cutoff }).await;
-        match outcome {
-            Ok(_) => ran += 1,
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        tally.add(run_scope_job(shared, &table, scopes, ScopeWork::Purge { cutoff }).await.map(|_| 1));
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(ran),
-    }
+    tally.finish()
 }
 
 /// The scopes with a tombstone older than `cutoff`: segments say so in their manifest;
