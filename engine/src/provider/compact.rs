@@ -36,7 +36,7 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     if !segments.manifest.segments.iter().any(|s| s.oldest_tombstone_millis.is_some_and(|t| t < cutoff)) {
         return Ok(0);
     }
-    rewrite(shared, entry, segments, Some(cutoff), "purged").await
+    Ok(rewrite(shared, entry, segments, Some(cutoff), "purged").await?.unwrap_or(0))
 }
 
 /// Merges the segments of `scope` (its hot rows flushed first) into one. Returns how
@@ -49,15 +49,15 @@ pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, 
     if merged < 2 {
         return Ok(0);
     }
-    rewrite(shared, entry, segments, None, "compacted").await?;
-    Ok(merged)
+    // A table dropped meanwhile merged nothing.
+    Ok(rewrite(shared, entry, segments, None, "compacted").await?.map_or(0, |_| merged))
 }
 
 /// Replaces the scope's segments by one holding their merged rows, without tombstones
 /// older than `cutoff` (a purge) or with all of them (`None`: a compaction); `tag` names
 /// the new file. Returns how many tombstones went (a purge that finds none leaves the
-/// scope as it was).
-async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<u64> {
+/// scope as it was), or `None` when the table was dropped meanwhile.
+async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<Option<u64>> {
     let scope = segments.dir.scope.clone();
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
@@ -65,7 +65,7 @@ async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: 
     let (kept, purged, max_seq) =
         off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, expired_before)).await?;
     if purged == 0 && cutoff.is_some() {
-        return Ok(0);
+        return Ok(Some(0));
     }
     let version = entry.definition.schema_version;
     // A name no listed segment has (a later purge of the same rows must not overwrite the
@@ -88,7 +88,7 @@ async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: 
         let written = manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
         shared.cold.remove_files(written).await?;
         if !still_there {
-            return Ok(0);
+            return Ok(None);
         }
         return Err(EngineError::internal(format!("a scope's segments changed while they were being {tag}")));
     }
@@ -96,7 +96,7 @@ async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: 
     let retired = segments.manifest.segments.iter().filter(|s| !kept.contains(&s.file.as_str())).map(|s| segments.segment_path(s)).collect();
     shared.cold.publish(segments.dir.clone(), manifest).await?;
     shared.cold.retire(retired, shared.now_millis());
-    Ok(purged)
+    Ok(Some(purged))
 }
 
 /// Every segment of the scope merged (hot rows too, newest first), without the

@@ -186,7 +186,7 @@ impl SegmentStats<'_> {
                     .iter()
                     .map(|s| {
                         let stats = s.columns.iter().find(|c| c.id == id)?;
-                        json_scalar(if max { stats.max.as_ref()? } else { stats.min.as_ref()? }, data_type)
+                        json_scalar(if max { stats.max.as_ref()? } else { stats.min.as_ref()? }, data_type, max)
                     })
                     .collect()
             }
@@ -230,14 +230,15 @@ impl PruningStatistics for SegmentStats<'_> {
     }
 }
 
-/// A manifest bound (a JSON number, string or boolean) as a value of the column's type;
-/// `None` when it does not convert exactly.
-fn json_scalar(value: &serde_json::Value, data_type: &DataType) -> Option<ScalarValue> {
+/// A manifest bound (a JSON number, string or boolean; the upper one when `max`) as a
+/// value of the column's type; `None` when it does not convert exactly.
+fn json_scalar(value: &serde_json::Value, data_type: &DataType, max: bool) -> Option<ScalarValue> {
     let scalar = match value {
         serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(v), ..) => ScalarValue::Int64(Some(v)),
             (None, Some(v), _) => ScalarValue::UInt64(Some(v)),
-            (None, None, Some(v)) => ScalarValue::Float64(Some(v)),
+            // Reading a float back from text may land one step off: widen it by a step.
+            (None, None, Some(v)) => ScalarValue::Float64(Some(if max { v.next_up() } else { v.next_down() })),
             _ => return None,
         },
         serde_json::Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
@@ -310,6 +311,10 @@ impl GroupStats<'_> {
 
     fn bounds(&self, column: &Column, max: bool) -> Option<ArrayRef> {
         let (position, data_type) = self.stored(column)?;
+        // Parquet's float bounds leave NaN out, which a filter may still match.
+        if data_type.is_floating() {
+            return None;
+        }
         let array = self.converted(position, |s, m| if max { s.row_group_maxes(m) } else { s.row_group_mins(m) })?;
         if array.data_type() == &data_type {
             return Some(array);

@@ -66,12 +66,14 @@ impl<V> BoundedCache<V> {
         self.values.get(&(path.clone(), part)).map(|(value, _)| value.clone())
     }
 
-    /// Keeps `value` (taking `size` bytes) unless it alone is over the budget.
+    /// Keeps `value` (taking `size` bytes), making room by dropping the oldest; a value
+    /// over the budget on its own is kept alone (the key index of one huge segment is
+    /// still worth keeping rather than reading again for every lookup).
     pub(super) fn insert(&mut self, path: Path, part: usize, value: Arc<V>, size: usize) {
-        if size > self.budget || self.values.contains_key(&(path.clone(), part)) {
+        if self.values.contains_key(&(path.clone(), part)) {
             return;
         }
-        while self.used + size > self.budget {
+        while self.used + size > self.budget && !self.order.is_empty() {
             let Some(oldest) = self.order.pop_front() else { break };
             if let Some((_, gone)) = self.values.remove(&oldest) {
                 self.used -= gone;
@@ -126,14 +128,18 @@ mod tests {
         assert!(cache.get(&a, 0).is_none(), "the oldest made room");
         assert_eq!(cache.get(&a, 1).as_deref(), Some(&"a1"));
         assert_eq!(cache.get(&b, 0).as_deref(), Some(&"b0"));
-        // Too large alone: not kept, nothing evicted for it.
-        cache.insert(b.clone(), 1, Arc::new("huge"), 11);
-        assert!(cache.get(&b, 1).is_none());
-        assert_eq!(cache.used, 8);
         cache.forget(&Path::from("t/a.parquet"));
         assert!(cache.get(&a, 1).is_none());
         assert_eq!(cache.used, 4);
         cache.insert(a.clone(), 2, Arc::new("a2"), 6);
         assert_eq!((cache.get(&b, 0).as_deref(), cache.get(&a, 2).as_deref()), (Some(&"b0"), Some(&"a2")));
+        // Over the budget on its own: kept alone.
+        cache.insert(b.clone(), 1, Arc::new("huge"), 11);
+        assert_eq!(cache.get(&b, 1).as_deref(), Some(&"huge"));
+        assert!(cache.get(&b, 0).is_none() && cache.get(&a, 2).is_none());
+        assert_eq!(cache.used, 11);
+        cache.insert(a.clone(), 3, Arc::new("a3"), 1);
+        assert!(cache.get(&b, 1).is_none(), "the huge one goes first");
+        assert_eq!(cache.used, 1);
     }
 }
