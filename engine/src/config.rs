@@ -47,7 +47,8 @@ pub struct EngineConfig {
     pub cold_storage: ColdStorage,
     /// The most memory decoded Parquet row groups kept for point reads of flushed rows
     /// may take; the segments' key indexes (what uniqueness checks and point reads search)
-    /// may take as much again, the least recently loaded going first.
+    /// may take as much again, the least recently loaded going first (one index larger
+    /// than that on its own is kept alone).
     pub cold_cache_bytes: usize,
     /// A scope with more segments than this is merged into one by the compaction job.
     pub compact_segments_over: usize,
