@@ -128,7 +128,7 @@ fn read_one_segment(
 }
 
 /// Whether `ranges` (segment key space) are the whole scope.
-fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
+pub(super) fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
     matches!(ranges, [(lower, None)] if lower.is_empty())
 }
 
@@ -327,6 +327,50 @@ impl Run for SegmentRun {
     }
 }
 
+/// A merge head's current keys and position in them.
+pub(super) trait Positioned {
+    fn keys(&self) -> &BinaryArray;
+    fn row(&self) -> usize;
+
+    fn key(&self) -> &[u8] {
+        self.keys().value(self.row())
+    }
+}
+
+/// One step of a merge over `heads` (priority order): the winning head (smallest key,
+/// earliest among equal keys) and how many of its rows come before any other head's
+/// current key (one when another head holds the same key).
+pub(super) fn next_step<H: Positioned>(heads: &[H]) -> (usize, usize) {
+    let mut winner = 0;
+    for index in 1..heads.len() {
+        if heads[index].key() < heads[winner].key() {
+            winner = index;
+        }
+    }
+    let mut next: Option<usize> = None;
+    for index in (0..heads.len()).filter(|&i| i != winner) {
+        if next.is_none_or(|n| heads[index].key() < heads[n].key()) {
+            next = Some(index);
+        }
+    }
+    let head = &heads[winner];
+    let take = match next {
+        // Every row of the winner's batch before the next key of another run.
+        Some(next) if head.key() < heads[next].key() => {
+            let bound = heads[next].key();
+            let (mut low, mut high) = (head.row(), head.keys().len());
+            while low < high {
+                let mid = (low + high) / 2;
+                if head.keys().value(mid) < bound { low = mid + 1 } else { high = mid }
+            }
+            low - head.row()
+        }
+        Some(_) => 1,
+        None => head.keys().len() - head.row(),
+    };
+    (winner, take)
+}
+
 /// A run's current batch and position in it.
 struct Head<'r> {
     run: Box<dyn Run + 'r>,
@@ -335,11 +379,17 @@ struct Head<'r> {
     row: usize,
 }
 
-impl Head<'_> {
-    fn key(&self) -> &[u8] {
-        self.keys.value(self.row)
+impl Positioned for Head<'_> {
+    fn keys(&self) -> &BinaryArray {
+        &self.keys
     }
 
+    fn row(&self) -> usize {
+        self.row
+    }
+}
+
+impl Head<'_> {
     /// Moves to the next row, loading the run's next batch at the end of this one.
     /// Returns `false` when the run is exhausted.
     fn advance(&mut self, rows: usize, key_at: usize) -> Result<bool> {
@@ -370,29 +420,7 @@ fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut d
         }
     }
     while !heads.is_empty() && !output.stopped {
-        // The winning head: smallest key, earliest run among equal keys.
-        let mut winner = 0;
-        for index in 1..heads.len() {
-            if heads[index].key() < heads[winner].key() {
-                winner = index;
-            }
-        }
-        let others_min: Option<Vec<u8>> =
-            heads.iter().enumerate().filter(|(i, _)| *i != winner).map(|(_, h)| h.key()).min().map(<[u8]>::to_vec);
-        let take = match &others_min {
-            // Every row of the winner's batch before the next key of another run.
-            Some(next) if heads[winner].key() < next.as_slice() => {
-                let head = &heads[winner];
-                let (mut low, mut high) = (head.row, head.batch.num_rows());
-                while low < high {
-                    let mid = (low + high) / 2;
-                    if head.keys.value(mid) < next.as_slice() { low = mid + 1 } else { high = mid }
-                }
-                low - head.row
-            }
-            Some(_) => 1,
-            None => heads[winner].batch.num_rows() - heads[winner].row,
-        };
+        let (winner, take) = next_step(&heads);
         let key = heads[winner].key().to_vec();
         output.push(heads[winner].batch.slice(heads[winner].row, take), emit)?;
         // Older versions of the key the winner just gave are shadowed.

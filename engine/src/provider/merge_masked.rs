@@ -9,7 +9,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::{EngineError, Result};
-use crate::provider::merge::{Output, Run};
+use crate::provider::merge::{Output, Positioned, Run, next_step};
 
 /// A run's current batch, position in it, and which of its rows so far are kept.
 struct Masked<'r> {
@@ -18,6 +18,16 @@ struct Masked<'r> {
     keys: BinaryArray,
     row: usize,
     keep: BooleanBufferBuilder,
+}
+
+impl Positioned for Masked<'_> {
+    fn keys(&self) -> &BinaryArray {
+        &self.keys
+    }
+
+    fn row(&self) -> usize {
+        self.row
+    }
 }
 
 impl<'r> Masked<'r> {
@@ -30,10 +40,6 @@ impl<'r> Masked<'r> {
             }
             None => None,
         })
-    }
-
-    fn key(&self) -> &[u8] {
-        self.keys.value(self.row)
     }
 
     /// Marks the next `rows` rows kept or shadowed; at the end of the batch hands its kept
@@ -83,41 +89,14 @@ pub(super) fn merge_masked<'r>(
     // other indices valid.
     let mut steps: Vec<(usize, usize, bool)> = Vec::with_capacity(heads.len());
     while !heads.is_empty() && !output.stopped {
-        // The winning head: smallest key, earliest run among equal keys; and the head
-        // with the next smallest key.
-        let mut winner = 0;
-        for index in 1..heads.len() {
-            if heads[index].key() < heads[winner].key() {
-                winner = index;
-            }
-        }
-        let mut next: Option<usize> = None;
-        for index in (0..heads.len()).filter(|&i| i != winner) {
-            if next.is_none_or(|n| heads[index].key() < heads[n].key()) {
-                next = Some(index);
-            }
-        }
+        let (winner, take) = next_step(&heads);
         steps.clear();
-        let head = &heads[winner];
-        match next {
-            // Every row of the winner's batch before the next key of another run.
-            Some(next) if head.key() < heads[next].key() => {
-                let bound = heads[next].key();
-                let (mut low, mut high) = (head.row, head.batch.num_rows());
-                while low < high {
-                    let mid = (low + high) / 2;
-                    if head.keys.value(mid) < bound { low = mid + 1 } else { high = mid }
-                }
-                steps.push((winner, low - head.row, true));
-            }
-            // Another run holds the same key: its (older) versions are shadowed.
-            Some(_) => {
-                steps.push((winner, 1, true));
-                let key = head.key();
-                steps.extend((0..heads.len()).filter(|&i| i != winner && heads[i].key() == key).map(|i| (i, 1, false)));
-                steps.sort_unstable_by_key(|step| step.0);
-            }
-            None => steps.push((winner, head.batch.num_rows() - head.row, true)),
+        steps.push((winner, take, true));
+        // Another run holding the winner's key holds an older version of it: shadowed.
+        if take == 1 {
+            let key = heads[winner].key();
+            steps.extend((0..heads.len()).filter(|&i| i != winner && heads[i].key() == key).map(|i| (i, 1, false)));
+            steps.sort_unstable_by_key(|step| step.0);
         }
         for &(index, rows, kept) in steps.iter().rev() {
             if !heads[index].mark(rows, kept, key_at, output, emit)? {

@@ -31,7 +31,9 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::Result;
+use crate::provider::merge::covers_everything;
 use crate::provider::table::ColumnSource;
+use crate::storage::cold::manifest::span_reaches;
 use crate::storage::cold::{ColdScope, ColdStore, SegmentMeta};
 
 /// A scan's filters as a test on statistics, and the table columns they name.
@@ -96,7 +98,7 @@ pub fn plan_segments<'s>(
         Some(pruning) => pruning.predicate.prune(&SegmentStats { pruning, entry, segments: &reached }).unwrap_or_else(|_| vec![true; reached.len()]),
         None => vec![true; reached.len()],
     };
-    let whole_scope = matches!(ranges, [(lower, None)] if lower.is_empty());
+    let whole_scope = covers_everything(ranges);
     let mut planned: Vec<Planned<'s>> = Vec::with_capacity(reached.len());
     for (segment, passes) in reached.into_iter().zip(passes) {
         // Values may rule rows out only where no older version of their keys is read.
@@ -151,7 +153,7 @@ fn row_groups(
             for (group, keep) in keep.iter_mut().enumerate() {
                 if mins.is_valid(group) && maxes.is_valid(group) {
                     let (min, max) = (mins.value(group), maxes.value(group));
-                    *keep = ranges.iter().any(|(lower, upper)| max >= lower.as_slice() && upper.as_deref().is_none_or(|u| min < u));
+                    *keep = ranges.iter().any(|(lower, upper)| span_reaches(min, max, lower, upper.as_deref()));
                 }
             }
         }

@@ -150,8 +150,13 @@ impl SegmentMeta {
     /// nothing.
     pub fn may_hold_keys(&self, lower: &[u8], upper: Option<&[u8]>) -> bool {
         let (Some(min), Some(max)) = (hex::from_hex(&self.min_key), hex::from_hex(&self.max_key)) else { return true };
-        max.as_slice() >= lower && upper.is_none_or(|upper| min.as_slice() < upper)
+        span_reaches(&min, &max, lower, upper)
     }
+}
+
+/// Whether keys between `min` and `max` (inclusive) may fall in `[lower, upper)`.
+pub fn span_reaches(min: &[u8], max: &[u8], lower: &[u8], upper: Option<&[u8]>) -> bool {
+    max >= lower && upper.is_none_or(|upper| min < upper)
 }
 
 
