@@ -1,10 +1,12 @@
 //! How an engine is configured: where its data lives (hot and cold), and its clock and id
-//! source.
+//! source. [`EngineConfig::validate`] refuses settings the engine cannot run with (a zero
+//! batch size, buffer or interval), with 22023 naming the field.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::error::{EngineError, Result};
 use crate::ids::{IdSource, RandomIds, SequentialIds};
 use crate::passwords::{PasswordCost, Secret};
 
@@ -126,6 +128,35 @@ impl EngineConfig {
         }
     }
 
+    /// Checks the settings [`crate::Engine::open`] relies on, with 22023
+    /// (invalid_parameter_value) naming the first field that is wrong: every count that
+    /// sizes a batch, a buffer or a threshold is at least 1, an explicit query parallelism
+    /// is at least 1 (`None` is one partition per core), the background job runner's
+    /// interval is not zero (the runner would spin), and the password cost is one argon2
+    /// accepts (otherwise every CREATE USER would fail). Zero cache sizes (no cache) and a
+    /// zero `parallel_scan_min_bytes` (split every full scan) are valid.
+    pub fn validate(&self) -> Result<()> {
+        let counts = [
+            ("scan_batch_rows", self.scan_batch_rows),
+            ("subscriber_buffer_events", self.subscriber_buffer_events),
+            ("live_inbox_rows", self.live_inbox_rows),
+            ("compact_segments_over", self.compact_segments_over),
+        ];
+        if let Some((field, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid_setting(field, "must be at least 1"));
+        }
+        if self.target_partitions == Some(0) {
+            return Err(invalid_setting("target_partitions", "must be at least 1 (None: one partition per core)"));
+        }
+        if self.job_interval.is_some_and(|interval| interval.is_zero()) {
+            return Err(invalid_setting("job_interval", "must not be zero (None: no background job runner)"));
+        }
+        let cost = self.password_cost;
+        argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|e| invalid_setting("password_cost", &format!("is not a valid argon2id cost: {e}")))?;
+        Ok(())
+    }
+
     /// Sets root's password (see [`EngineConfig::root_password`]).
     pub fn with_root_password(mut self, password: impl Into<String>) -> Self {
         self.root_password = Some(Secret::new(password));
@@ -155,5 +186,46 @@ impl EngineConfig {
             compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
         }
+    }
+}
+
+/// The error for a setting [`EngineConfig::validate`] refuses.
+fn invalid_setting(field: &str, why: &str) -> EngineError {
+    EngineError::invalid_parameter(format!("invalid engine configuration: EngineConfig::{field} {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SqlState;
+
+    fn base() -> EngineConfig {
+        EngineConfig::for_tests("/nonexistent/engine-config-test", Arc::new(ManualClock::default()))
+    }
+
+    fn assert_refused(config: EngineConfig, field: &str) {
+        let err = config.validate().expect_err(field);
+        assert_eq!(err.sql_state(), SqlState::INVALID_PARAMETER_VALUE, "{field}: {err}");
+        assert!(err.message().contains(field), "{field}: {err}");
+    }
+
+    #[test]
+    fn the_shipped_configurations_are_valid() {
+        assert!(EngineConfig::new("/nonexistent/engine-config-test").validate().is_ok());
+        assert!(base().validate().is_ok());
+        let zero_caches = EngineConfig { block_cache_bytes: 0, cold_cache_bytes: 0, parallel_scan_min_bytes: 0, ..base() };
+        assert!(zero_caches.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_sizes_and_intervals_are_refused_by_name() {
+        assert_refused(EngineConfig { scan_batch_rows: 0, ..base() }, "scan_batch_rows");
+        assert_refused(EngineConfig { subscriber_buffer_events: 0, ..base() }, "subscriber_buffer_events");
+        assert_refused(EngineConfig { live_inbox_rows: 0, ..base() }, "live_inbox_rows");
+        assert_refused(EngineConfig { compact_segments_over: 0, ..base() }, "compact_segments_over");
+        assert_refused(EngineConfig { target_partitions: Some(0), ..base() }, "target_partitions");
+        assert_refused(EngineConfig { job_interval: Some(std::time::Duration::ZERO), ..base() }, "job_interval");
+        let no_cost = PasswordCost { memory_kib: 0, iterations: 0, parallelism: 0 };
+        assert_refused(EngineConfig { password_cost: no_cost, ..base() }, "password_cost");
     }
 }

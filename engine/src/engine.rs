@@ -88,6 +88,7 @@ fn start_job_runner(shared: Arc<EngineShared>, interval: Duration) -> JobRunner 
 impl Engine {
     /// Opens (or creates) the engine on `config.data_dir`.
     pub fn open(config: EngineConfig) -> Result<Engine> {
+        config.validate()?;
         let store = Arc::new(Store::open(&config.data_dir.join("hot"), config.block_cache_bytes)?);
         let functions = Arc::new(FunctionContext {
             clock: config.clock.clone(),
@@ -96,6 +97,8 @@ impl Engine {
         });
         let catalog = Catalog::load(store.clone(), EntryPlanner::new(functions.clone()), config.clock.now_millis())?;
         let cold = Arc::new(ColdStore::open_configured(&config)?);
+        cold.claim_root(&store.identity()?)?;
+        store.reserve_file_numbers_through(cold.highest_file_number())?;
         // Folders of tables and users dropped during a crash, and files written by a flush that
         // crashed before its manifest, are deleted before anything reads cold storage.
         let live_tables: std::collections::HashSet<u64> = catalog.tables().iter().map(|t| t.id()).collect();

@@ -46,6 +46,10 @@ impl SqlState {
     pub const DATA_CORRUPTED: SqlState = SqlState("XX001");
     pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
     pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState("55000");
+    /// A subscription resumes from before the retention horizon (PostgreSQL's
+    /// `snapshot_too_old`).
+    pub const SNAPSHOT_TOO_OLD: SqlState = SqlState("72000");
     pub const INVALID_OBJECT_DEFINITION: SqlState = SqlState("42P17");
 
     /// The five-character code.

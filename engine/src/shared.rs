@@ -57,6 +57,11 @@ impl EngineShared {
         }
     }
 
+    /// Forgets a dropped table's flush time.
+    pub fn forget_table(&self, table: u64) {
+        self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).remove(&table);
+    }
+
     /// Records a flush of `table` at `now`.
     pub fn flushed_at(&self, table: u64, now: i64) {
         self.flush_times.lock().unwrap_or_else(|p| p.into_inner()).insert(table, now);

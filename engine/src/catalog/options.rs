@@ -2,6 +2,13 @@
 //!
 //! Each option is checked against the table kind it is given for; an unknown option, a
 //! value of the wrong form, or an option on the wrong kind is an error that names it.
+//!
+//! Duration and count options (DELETED_RETENTION_HOURS, FLUSH_POLICY's `rows` and
+//! `interval`, TTL_SECONDS, MAX_ROWS) follow one rule ([`CountRange`]): a whole number in
+//! the option's range is taken with its plain meaning, however large; anything else is
+//! refused (22023), never wrapped. The jobs turn them into engine-clock arithmetic only
+//! through [`span_millis`], [`instant_before`] and [`span_has_passed`], which saturate
+//! instead of overflowing and represent "never" as such.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,15 +33,12 @@ impl FlushPolicy {
         let mut policy = FlushPolicy { rows: None, interval_seconds: None };
         for part in text.split(',') {
             let (name, value) = part.trim().split_once(':').ok_or_else(|| invalid("missing ':'"))?;
-            let number: u64 = value.trim().parse().map_err(|_| invalid("not a positive integer"))?;
-            if number == 0 {
-                return Err(invalid("must be greater than zero"));
-            }
-            let slot = match name.trim().to_ascii_lowercase().as_str() {
-                "rows" => &mut policy.rows,
-                "interval" => &mut policy.interval_seconds,
+            let (slot, range) = match name.trim().to_ascii_lowercase().as_str() {
+                "rows" => (&mut policy.rows, FLUSH_ROWS),
+                "interval" => (&mut policy.interval_seconds, FLUSH_INTERVAL_SECONDS),
                 _ => return Err(invalid("unknown trigger")),
             };
+            let number = range.parse(value).map_err(|why| invalid(format!("{}: {why}", name.trim()).as_str()))?;
             if slot.replace(number).is_some() {
                 return Err(invalid("trigger given twice"));
             }
@@ -68,6 +72,81 @@ pub struct TableOptions {
 /// The longest TTL a STREAM table takes: 100 years (the arithmetic on milliseconds of the
 /// engine clock stays far from overflow).
 pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600;
+
+/// The values a duration or count option takes: whole numbers from `min` to `max`.
+///
+/// The one rule for every such option: a number in its range is taken with its plain
+/// meaning, however large; a value that is not a whole number, does not fit in 64 bits, or
+/// is outside the range is refused with 22023 (invalid_parameter_value). Nothing is ever
+/// wrapped or silently clamped. Per option:
+///
+/// - [`DELETED_RETENTION_HOURS`]: 0 (purge at the next run) to `u64::MAX`. A retention
+///   longer than the engine clock can span keeps tombstones for good ([`instant_before`]
+///   gives no cutoff for it).
+/// - [`FLUSH_ROWS`]: 1 to `u64::MAX`; a count the table never reaches never triggers.
+/// - [`FLUSH_INTERVAL_SECONDS`]: 1 to `u64::MAX`; an interval longer than the engine clock
+///   can span never comes due ([`span_has_passed`]).
+/// - [`TTL_SECONDS`]: 1 to [`MAX_TTL_SECONDS`] (100 years), refused beyond: a TTL sets the
+///   first key a STREAM read shows, and no use needs a window longer than that.
+/// - [`MAX_ROWS`]: 1 to the largest `usize` (the writer counts rows in memory): `u64::MAX`
+///   on 64-bit targets; a cap never reached trims nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+/// DELETED_RETENTION_HOURS, in hours.
+pub const DELETED_RETENTION_HOURS: CountRange = CountRange { min: 0, max: u64::MAX };
+/// FLUSH_POLICY's `rows:N`, in hot rows.
+pub const FLUSH_ROWS: CountRange = CountRange { min: 1, max: u64::MAX };
+/// FLUSH_POLICY's `interval:S`, in seconds.
+pub const FLUSH_INTERVAL_SECONDS: CountRange = CountRange { min: 1, max: u64::MAX };
+/// TTL_SECONDS, in seconds.
+pub const TTL_SECONDS: CountRange = CountRange { min: 1, max: MAX_TTL_SECONDS };
+/// MAX_ROWS, in rows per user.
+pub const MAX_ROWS: CountRange = CountRange { min: 1, max: usize::MAX as u64 };
+
+impl CountRange {
+    /// Reads `text` under the rule above; the error says why, for the caller to name the
+    /// option.
+    pub fn parse(self, text: &str) -> std::result::Result<u64, String> {
+        let expected = || format!("a whole number from {} to {}", self.min, self.max);
+        let number: u64 = text.trim().parse().map_err(|_| format!("not {}", expected()))?;
+        if !(self.min..=self.max).contains(&number) {
+            return Err(format!("out of range, expected {}", expected()));
+        }
+        Ok(number)
+    }
+}
+
+/// Milliseconds of the engine clock in one hour.
+pub const MILLIS_PER_HOUR: u64 = 3_600_000;
+/// Milliseconds of the engine clock in one second.
+pub const MILLIS_PER_SECOND: u64 = 1_000;
+
+/// `count` units of `unit_millis` milliseconds, saturating at `i64::MAX`: a span of
+/// `i64::MAX` milliseconds (about 292 million years) stands for every longer one, and
+/// means "longer than the engine clock can span".
+pub fn span_millis(count: u64, unit_millis: u64) -> i64 {
+    i64::try_from(count.saturating_mul(unit_millis)).unwrap_or(i64::MAX)
+}
+
+/// The instant `count` units of `unit_millis` before `now`, or `None` when no instant of
+/// the engine clock is that far back: nothing is that old, ever (a huge retention keeps
+/// its tombstones for good).
+pub fn instant_before(now: i64, count: u64, unit_millis: u64) -> Option<i64> {
+    match span_millis(count, unit_millis) {
+        i64::MAX => None,
+        span => now.checked_sub(span),
+    }
+}
+
+/// Whether `count` units of `unit_millis` have passed from `since` to `now` (`now - since
+/// >= span`, without overflow); never for a span longer than the engine clock can span.
+pub fn span_has_passed(since: i64, now: i64, count: u64, unit_millis: u64) -> bool {
+    instant_before(now, count, unit_millis).is_some_and(|latest| since <= latest)
+}
 
 /// A value written in a WITH list, before it is interpreted.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,19 +219,13 @@ pub fn parse_table_options(prefix_kind: Option<TableKind>, entries: &[(String, O
         match upper.as_str() {
             "FLUSH_POLICY" => options.flush_policy = Some(FlushPolicy::parse(&text_value(&upper, value)?)?),
             "ACCESS_LEVEL" => options.access_level = Some(AccessLevel::parse(&text_value(&upper, value)?)?),
-            "DELETED_RETENTION_HOURS" => options.deleted_retention_hours = Some(count_value(&upper, value)?),
-            "TTL_SECONDS" => {
-                let ttl = positive_value(&upper, value)?;
-                if ttl > MAX_TTL_SECONDS {
-                    return Err(EngineError::invalid_parameter(format!(
-                        "option TTL_SECONDS = {ttl} is too large (at most {MAX_TTL_SECONDS}, about 100 years)"
-                    )));
-                }
-                options.ttl_seconds = Some(ttl);
+            "DELETED_RETENTION_HOURS" => {
+                options.deleted_retention_hours = Some(count_value(&upper, value, DELETED_RETENTION_HOURS)?);
             }
-            "MAX_ROWS" => options.max_rows = Some(positive_value(&upper, value)?),
+            "TTL_SECONDS" => options.ttl_seconds = Some(count_value(&upper, value, TTL_SECONDS)?),
+            "MAX_ROWS" => options.max_rows = Some(count_value(&upper, value, MAX_ROWS)?),
             "EPHEMERAL" => options.ephemeral = Some(bool_value(&upper, value)?),
-            _ => unreachable!("every option name is matched above"),
+            _ => return Err(EngineError::internal(format!("table option {upper} has no reader"))),
         }
     }
     if kind == TableKind::Shared && options.access_level.is_none() {
@@ -172,26 +245,13 @@ fn text_value(name: &str, value: &OptionValue) -> Result<String> {
     }
 }
 
-fn count_value(name: &str, value: &OptionValue) -> Result<u64> {
+/// A duration or count option, read under [`CountRange`]'s rule.
+fn count_value(name: &str, value: &OptionValue, range: CountRange) -> Result<u64> {
     let text = match value {
-        OptionValue::Number(n) => n.clone(),
-        OptionValue::Text(t) => t.clone(),
-        OptionValue::Boolean(_) => String::new(),
+        OptionValue::Number(n) | OptionValue::Text(n) => n.as_str(),
+        OptionValue::Boolean(_) => "",
     };
-    text.trim().parse::<u64>().map_err(|_| {
-        EngineError::invalid_parameter(format!(
-            "option {name} takes a non-negative integer, not {}",
-            value.describe()
-        ))
-    })
-}
-
-fn positive_value(name: &str, value: &OptionValue) -> Result<u64> {
-    let n = count_value(name, value)?;
-    if n == 0 {
-        return Err(EngineError::invalid_parameter(format!("option {name} must be greater than zero")));
-    }
-    Ok(n)
+    range.parse(text).map_err(|why| EngineError::invalid_parameter(format!("invalid value {} for option {name}: {why}", value.describe())))
 }
 
 fn bool_value(name: &str, value: &OptionValue) -> Result<bool> {
@@ -209,6 +269,7 @@ fn bool_value(name: &str, value: &OptionValue) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::SqlState;
 
     fn text(s: &str) -> OptionValue {
         OptionValue::Text(s.into())
@@ -253,6 +314,63 @@ mod tests {
         .unwrap();
         assert_eq!(stream.ephemeral, Some(true));
         assert_eq!(stream.access_level, None);
+    }
+
+    #[test]
+    fn counts_take_their_whole_range_and_refuse_the_rest() {
+        let number = |n: &str| OptionValue::Number(n.to_string());
+        for hours in ["0", "48", "9223372036854775808", "18446744073709551615"] {
+            let (_, options) = parse_table_options(None, &[("DELETED_RETENTION_HOURS".into(), number(hours))]).unwrap();
+            assert_eq!(options.deleted_retention_hours, Some(hours.parse::<u64>().unwrap()));
+        }
+        let huge = FlushPolicy::parse("rows:18446744073709551615,interval:18446744073709551615").unwrap();
+        assert_eq!(huge, FlushPolicy { rows: Some(u64::MAX), interval_seconds: Some(u64::MAX) });
+        let largest = usize::MAX.to_string();
+        let (_, stream) = parse_table_options(
+            Some(TableKind::Stream),
+            &[("TTL_SECONDS".into(), number("3153600000")), ("MAX_ROWS".into(), number(largest.as_str()))],
+        )
+        .unwrap();
+        assert_eq!((stream.ttl_seconds, stream.max_rows), (Some(MAX_TTL_SECONDS), Some(usize::MAX as u64)));
+
+        let refused: [(Option<TableKind>, &str, &str); 9] = [
+            (None, "DELETED_RETENTION_HOURS", "18446744073709551616"),
+            (None, "DELETED_RETENTION_HOURS", "-1"),
+            (None, "DELETED_RETENTION_HOURS", "1.5"),
+            (Some(TableKind::Stream), "TTL_SECONDS", "0"),
+            (Some(TableKind::Stream), "TTL_SECONDS", "3153600001"),
+            (Some(TableKind::Stream), "TTL_SECONDS", "9223372036854775808"),
+            (Some(TableKind::Stream), "TTL_SECONDS", "18446744073709551615"),
+            (Some(TableKind::Stream), "MAX_ROWS", "0"),
+            (Some(TableKind::Stream), "MAX_ROWS", "18446744073709551616"),
+        ];
+        for (kind, name, value) in refused {
+            let err = parse_table_options(kind, &[(name.to_string(), number(value))]).unwrap_err();
+            assert_eq!(err.sql_state(), SqlState::INVALID_PARAMETER_VALUE, "{name} = {value}");
+            assert!(err.message().contains(name), "{err}");
+        }
+        for bad in ["rows:18446744073709551616", "interval:0", "interval:-5", "interval:1e3"] {
+            assert_eq!(FlushPolicy::parse(bad).unwrap_err().sql_state(), SqlState::INVALID_PARAMETER_VALUE, "{bad}");
+        }
+    }
+
+    #[test]
+    fn spans_saturate_and_a_span_past_the_clock_never_passes() {
+        let now = 1_704_067_200_000;
+        assert_eq!(span_millis(2, MILLIS_PER_HOUR), 7_200_000);
+        assert_eq!(span_millis(u64::MAX, MILLIS_PER_SECOND), i64::MAX);
+        assert_eq!(span_millis(1u64 << 63, MILLIS_PER_HOUR), i64::MAX);
+        assert_eq!(instant_before(now, 0, MILLIS_PER_HOUR), Some(now));
+        assert_eq!(instant_before(now, 1, MILLIS_PER_HOUR), Some(now - 3_600_000));
+        // 2^63 hours (once `as i64`, a cutoff in the future) and u64::MAX: never.
+        assert_eq!(instant_before(now, 1u64 << 63, MILLIS_PER_HOUR), None);
+        assert_eq!(instant_before(now, u64::MAX, MILLIS_PER_HOUR), None);
+        assert_eq!(instant_before(i64::MIN + 5, 1, MILLIS_PER_SECOND), None);
+        assert!(span_has_passed(now - 60_000, now, 60, MILLIS_PER_SECOND));
+        assert!(!span_has_passed(now - 59_999, now, 60, MILLIS_PER_SECOND));
+        assert!(!span_has_passed(now + 1, now, 1, MILLIS_PER_SECOND), "the clock went back");
+        assert!(!span_has_passed(now, now + 100 * 365 * 86_400_000, u64::MAX, MILLIS_PER_SECOND));
+        assert!(!span_has_passed(i64::MIN, i64::MAX, u64::MAX, MILLIS_PER_SECOND));
     }
 
     #[test]

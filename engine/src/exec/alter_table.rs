@@ -40,7 +40,7 @@ pub async fn set_access_level(ctx: &ExecContext, reference: &ObjectRef, access_l
             entry.kind().as_str().to_uppercase()
         )));
     }
-    store_version(ctx, &entry, move |definition| {
+    store_version(ctx, &entry, move |_, definition| {
         definition.options.access_level = Some(access_level);
         Ok(true)
     })
@@ -68,33 +68,33 @@ pub async fn alter_columns(ctx: &ExecContext, reference: &ObjectRef, change: &Co
     let has_rows = move || -> Result<bool> {
         Ok(!shared.store.prefix_is_empty(&keys::table_row_prefix(table_id))? || !shared.cold.table_scopes(table_id).is_empty())
     };
-    let next_id = entry.versions.values().flatten().map(|c| c.id).max().unwrap_or(0) + 1;
-    let result = store_version(ctx, &entry, move |definition| apply_change(definition, &change, added, next_id, has_rows)).await?;
+    let result = store_version(ctx, &entry, move |current, definition| apply_change(current, definition, &change, added, has_rows)).await?;
     // Subscriptions were planned against the old shape.
     let shared = &ctx.shared;
     if shared.live.watches_table(entry.id()) {
-        shared.live.settle().await;
+        shared.live.settle_where(|feed| feed.table_id == entry.id()).await;
         shared.live.end_where(|_, feed| feed.table_id == entry.id(), &format!("table {qualified} changed (ALTER TABLE); subscribe again"));
     }
     Ok(result)
 }
 
-/// The change applied to the next version's definition; `false` when there is nothing to
-/// change (IF EXISTS / IF NOT EXISTS).
-/// An added column gets `next_id`: ids are never reused, not even a dropped column's (its
-/// values are still in old rows).
+/// The change applied to the next version's definition (`current`: the table as read
+/// under its lock); `false` when there is nothing to change (IF EXISTS / IF NOT EXISTS).
+/// An added column gets [`next_column_id`] of `current`.
 fn apply_change(
+    current: &TableEntry,
     definition: &mut TableDefinition,
     change: &ColumnChange,
     added: Option<ColumnDefinition>,
-    next_id: u32,
     has_rows: impl FnOnce() -> Result<bool>,
 ) -> Result<bool> {
     let table = definition.qualified_name();
     let missing = |name: &str| EngineError::new(SqlState::UNDEFINED_COLUMN, format!("column {name} of table {table} does not exist"));
     match change {
         ColumnChange::Add { if_not_exists, .. } => {
-            let mut column = added.expect("planned above");
+            let Some(mut column) = added else {
+                return Err(EngineError::internal(format!("ALTER TABLE {table} ADD COLUMN has no planned column")));
+            };
             if definition.column_index(&column.name).is_some() {
                 if *if_not_exists {
                     return Ok(false);
@@ -107,7 +107,7 @@ fn apply_change(
                     format!("column {} of table {table} is NOT NULL without a DEFAULT, and the table has rows", column.name),
                 ));
             }
-            column.id = next_id.max(definition.columns.iter().map(|c| c.id).max().unwrap_or(0) + 1);
+            column.id = next_column_id(current)?;
             definition.columns.push(column);
         }
         ColumnChange::Drop { name, if_exists } => {
@@ -135,6 +135,17 @@ fn apply_change(
         }
     }
     Ok(true)
+}
+
+/// The id of a column added to `current`: one past every id any of its schema versions
+/// ever used. It must be read under the table's lock (another ALTER may have added and
+/// dropped a column since the statement was planned): ids are never reused, not even a
+/// dropped column's, whose values old rows, hot and flushed, still hold under that id.
+fn next_column_id(current: &TableEntry) -> Result<u32> {
+    let used = current.versions.values().flatten().chain(&current.definition.columns).map(|c| c.id).max().unwrap_or(0);
+    used.checked_add(1).ok_or_else(|| {
+        EngineError::not_supported(format!("table {} has used every column id; recreate it", current.definition.qualified_name()))
+    })
 }
 
 fn duplicate_column(name: &str, table: &str) -> EngineError {
@@ -200,11 +211,12 @@ fn resolve_table(ctx: &ExecContext, reference: &ObjectRef) -> Result<Arc<TableEn
 }
 
 /// Stores the next schema version, as `change` makes it from the current one, under the
-/// table's exclusive lock and the DDL lock.
+/// table's exclusive lock and the DDL lock. `change` gets the table as read under both
+/// locks (every schema version included) and the definition to change.
 async fn store_version(
     ctx: &ExecContext,
     entry: &TableEntry,
-    change: impl FnOnce(&mut TableDefinition) -> Result<bool> + Send + 'static,
+    change: impl FnOnce(&TableEntry, &mut TableDefinition) -> Result<bool> + Send + 'static,
 ) -> Result<QueryResult> {
     let definition = &entry.definition;
     let (namespace, name) = (definition.namespace.clone(), definition.name.clone());
@@ -215,7 +227,7 @@ async fn store_version(
         return Err(EngineError::undefined_table(format!("{namespace}.{name}")));
     };
     let mut next: TableDefinition = current.definition.clone();
-    if !change(&mut next)? {
+    if !change(&*current, &mut next)? {
         return Ok(QueryResult::Message("ALTER TABLE".into()));
     }
     next.schema_version += 1;

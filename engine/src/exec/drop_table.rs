@@ -23,9 +23,7 @@ use crate::resolver::resolve_for_ddl;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
-use crate::storage::cold::ScopeDir;
-use crate::storage::{RowScope, TableId, keys, off_async};
-use object_store::path::Path;
+use crate::storage::{TableId, keys, off_async};
 
 /// What one statement drops.
 #[derive(Debug, Default)]
@@ -131,10 +129,6 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
         let DropSet { tables, views, namespace } = set;
         let dropped: Vec<TableId> = tables.iter().map(|t| t.id()).collect();
         let names: Vec<(TableId, String)> = tables.iter().map(|t| (t.id(), t.definition.qualified_name())).collect();
-        let folders: Vec<(TableId, Path)> = tables
-            .iter()
-            .map(|t| (t.id(), ScopeDir::new(shared.cold.root(), &t.definition.namespace, &t.definition.name, t.id(), RowScope::Shared).path))
-            .collect();
         let locked: Vec<_> = tables
             .into_iter()
             .map(|entry| {
@@ -149,8 +143,10 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
         end_subscriptions(shared, &names).await;
         // Cold files go after the catalog commit: a crash in between leaves folders of a
         // table that no longer exists, which the next open deletes.
-        for (table_id, folder) in folders {
-            shared.cold.remove_folder(table_id, folder).await?;
+        for table_id in &dropped {
+            shared.store.forget_scopes(&keys::table_row_prefix(*table_id));
+            shared.forget_table(*table_id);
+            shared.cold.remove_table(*table_id).await;
         }
         return compact_dropped(shared, dropped).await;
     }
@@ -162,7 +158,7 @@ async fn end_subscriptions(shared: &Arc<EngineShared>, tables: &[(TableId, Strin
     if tables.iter().all(|(id, _)| !shared.live.watches_table(*id)) {
         return;
     }
-    shared.live.settle().await;
+    shared.live.settle_where(|feed| tables.iter().any(|(id, _)| *id == feed.table_id)).await;
     for (table_id, name) in tables {
         shared.live.end_where(|_, feed| feed.table_id == *table_id, &format!("table {name} was dropped"));
     }

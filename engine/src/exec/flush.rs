@@ -5,16 +5,18 @@
 //! Flushes run one at a time per engine (a flush statement and the policy job never
 //! interleave on one scope). FLUSH is maintenance: it needs the DDL roles (dba, system).
 //! STREAM tables are never flushed: FLUSH TABLE on one is 0A000, FLUSH ALL TABLES skips them.
+//! A view holds no rows: FLUSH TABLE on one is 42809, as a write to it is.
 
 use std::sync::Arc;
 
-use crate::catalog::{TableEntry, TableKind};
-use crate::error::{EngineError, Result};
+use crate::catalog::{CatalogObject, TableEntry, TableKind};
+use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::permissions::check_ddl;
 use crate::provider::flush::flush_scope;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
+use crate::sql::ObjectRef;
 use crate::sql::flush::FlushTarget;
 use crate::storage::{RowScope, off_async};
 
@@ -25,23 +27,7 @@ pub const FLUSH_JOB: &str = "flush";
 pub async fn execute(ctx: &ExecContext, target: &FlushTarget) -> Result<QueryResult> {
     check_ddl(ctx.user.role, "FLUSH")?;
     let tables = match target {
-        FlushTarget::Table(reference) => {
-            let (namespace, name) = ctx.qualify(reference);
-            if !ctx.shared.catalog.namespace_exists(&namespace) {
-                return Err(EngineError::undefined_namespace(&namespace));
-            }
-            let entry = ctx
-                .shared
-                .catalog
-                .table(&namespace, &name)
-                .ok_or_else(|| EngineError::undefined_table(format!("{namespace}.{name}")))?;
-            if entry.kind() == TableKind::Stream {
-                return Err(EngineError::not_supported(format!(
-                    "STREAM table {namespace}.{name} is never flushed: its rows stay in hot storage until they expire"
-                )));
-            }
-            vec![entry]
-        }
+        FlushTarget::Table(reference) => vec![flush_target(ctx, reference)?],
         FlushTarget::All { namespace } => {
             if let Some(namespace) = namespace
                 && !ctx.shared.catalog.namespace_exists(namespace)
@@ -56,6 +42,31 @@ pub async fn execute(ctx: &ExecContext, target: &FlushTarget) -> Result<QueryRes
         rows += flush_table(&ctx.shared, &table).await?;
     }
     Ok(QueryResult::Count(rows))
+}
+
+/// The table FLUSH TABLE names: a SHARED or USER table. A view is 42809 (wrong_object_type,
+/// as writes to a view are), a STREAM table 0A000.
+fn flush_target(ctx: &ExecContext, reference: &ObjectRef) -> Result<Arc<TableEntry>> {
+    let (namespace, name) = ctx.qualify(reference);
+    if !ctx.shared.catalog.namespace_exists(&namespace) {
+        return Err(EngineError::undefined_namespace(&namespace));
+    }
+    let entry = match ctx.shared.catalog.object(&namespace, &name) {
+        Some(CatalogObject::Table(entry)) => entry,
+        Some(CatalogObject::View(view)) => {
+            return Err(EngineError::new(
+                SqlState::WRONG_OBJECT_TYPE,
+                format!("{} is a view; FLUSH TABLE flushes tables (a view stores no rows)", view.qualified_name()),
+            ));
+        }
+        None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
+    };
+    if entry.kind() == TableKind::Stream {
+        return Err(EngineError::not_supported(format!(
+            "STREAM table {namespace}.{name} is never flushed: its rows stay in hot storage until they expire"
+        )));
+    }
+    Ok(entry)
 }
 
 /// Every SHARED and USER table (of `namespace`), by name.

@@ -1,12 +1,14 @@
 //! The flush policies' job: a table with `FLUSH_POLICY = 'rows:N'` is flushed once it
 //! holds N hot rows (all scopes together), one with `interval:S` once it has hot rows
 //! and S seconds (engine clock) have passed since its last flush, or since the engine
-//! first saw it. Both may be given; either triggers. The flush is the same one FLUSH
+//! first saw it ([`span_has_passed`]: an interval longer than the engine clock can span
+//! never comes due). Both may be given; either triggers. The flush is the same one FLUSH
 //! TABLE runs ([`super::flush::flush_table`]), recorded as a `flush` job.
 
 use std::sync::Arc;
 
 use crate::catalog::TableEntry;
+use crate::catalog::options::{MILLIS_PER_SECOND, span_has_passed};
 use crate::error::Result;
 use crate::exec::flush::{flush_table, flushable_tables};
 use crate::exec::jobs::JobTally;
@@ -20,7 +22,7 @@ pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
         let Some(policy) = table.definition.options.flush_policy else { continue };
         let now = shared.now_millis();
         let last = shared.last_flush_millis(table.id(), now);
-        let interval_due = policy.interval_seconds.is_some_and(|s| now.saturating_sub(last) >= (s as i64).saturating_mul(1000));
+        let interval_due = policy.interval_seconds.is_some_and(|seconds| span_has_passed(last, now, seconds, MILLIS_PER_SECOND));
         let (work_shared, work_table) = (shared.clone(), table.clone());
         let due = off_async(move || is_due(&work_shared, &work_table, policy.rows, interval_due)).await?;
         if !due {

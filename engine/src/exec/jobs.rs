@@ -7,8 +7,9 @@
 //! moment its range deletion takes.
 //!
 //! Flush policies ([`super::flush_policy`]), the retention purge ([`super::retention`])
-//! and compaction ([`super::compaction`]) are jobs of their own; the fourth is STREAM
-//! eviction:
+//! and compaction ([`super::compaction`]) are jobs of their own; every run ends by
+//! deleting the segment files they retired that no reader holds any more; the fourth
+//! job is STREAM eviction:
 //! for each STREAM table with a TTL, each user's
 //! expired rows (arrival at least TTL_SECONDS before now) are one key range, deleted with
 //! one range deletion per user; EPHEMERAL tables nobody subscribes to lose every row.
@@ -87,7 +88,23 @@ pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     tally.add(crate::exec::flush_policy::run_due_flushes(shared).await);
     tally.add(crate::exec::retention::run_due_purges(shared).await);
     tally.add(crate::exec::compaction::run_due_compactions(shared).await);
+    delete_retired_files(shared).await;
     tally.finish()
+}
+
+/// The job type of a failed deletion of a retired segment file in `system.jobs`.
+pub const FILE_CLEANUP: &str = "file_cleanup";
+
+/// Deletes the segment files purges and compactions retired once no reader holds them
+/// (last in a run: the run's own rewrites hold none by then). A file that cannot be
+/// deleted is recorded once as a failed `file_cleanup` job, stays queued, and stops
+/// nothing else.
+async fn delete_retired_files(shared: &Arc<EngineShared>) {
+    for (path, error) in shared.cold.delete_retired().await {
+        let now = shared.now_millis();
+        let job = shared.jobs.start(FILE_CLEANUP, None, None, now);
+        shared.jobs.finish(job, now, Err(format!("deleting retired segment file {path}: {error}")));
+    }
 }
 
 /// What a scope job does to each scope.

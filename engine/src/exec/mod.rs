@@ -10,6 +10,7 @@ pub mod dml;
 pub mod drop_table;
 pub mod flush;
 pub mod flush_policy;
+pub mod initial_rows;
 pub mod jobs;
 pub mod namespace;
 pub mod query;

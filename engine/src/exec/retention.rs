@@ -1,11 +1,14 @@
 //! The retention purge job: for each SHARED and USER table with `DELETED_RETENTION_HOURS =
 //! N`, every scope holding a tombstone (hot or cold) last changed N hours or more ago
 //! (engine clock) is purged ([`crate::provider::compact`]), one `retention_purge` job per
-//! table. Each run also deletes segment files retired more than a minute (engine clock)
-//! ago, when no reader holds their manifest any more.
+//! table. The cutoff comes from [`instant_before`]: a retention longer than the engine
+//! clock can span has none, and such a table keeps its tombstones for good. Each purge
+//! raises the scope's retention horizon (see `storage::cold::manifest`); the files it
+//! retires are deleted by the job run once no reader holds them (`exec::jobs`).
 
 use std::sync::Arc;
 
+use crate::catalog::options::{MILLIS_PER_HOUR, instant_before};
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
@@ -17,17 +20,14 @@ use crate::storage::{RowScope, keys, off_async};
 /// The job type of a purge in `system.jobs`.
 pub const RETENTION_PURGE: &str = "retention_purge";
 
-/// How long a retired segment file stays readable (engine clock).
-const RETIRED_FILES_KEPT_MILLIS: i64 = 60_000;
-
 /// Purges every table that has expired tombstones. Returns how many were purged.
 pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
     let now = shared.now_millis();
-    shared.cold.delete_retired(now - RETIRED_FILES_KEPT_MILLIS).await?;
     let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
         let Some(hours) = table.definition.options.deleted_retention_hours else { continue };
-        let cutoff = now.saturating_sub((hours as i64).saturating_mul(3_600_000));
+        // No cutoff: a retention longer than the engine clock spans keeps tombstones for good.
+        let Some(cutoff) = instant_before(now, hours, MILLIS_PER_HOUR) else { continue };
         let (work_shared, work_table) = (shared.clone(), table.clone());
         let scopes = off_async(move || scopes_with_expired_tombstones(&work_shared, &work_table, cutoff)).await?;
         if scopes.is_empty() {

@@ -10,9 +10,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::physical_expr::PhysicalExpr;
@@ -21,8 +19,8 @@ use datafusion::prelude::{col, lit};
 use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
-use crate::live::change::matches;
-use crate::live::{EventKind, LiveEvent, Registration, Subscription, SubscriptionAbout};
+use crate::exec::initial_rows::InitialRows;
+use crate::live::{LiveEvent, Registration, Subscription, SubscriptionAbout};
 use crate::permissions::{self, TableAction};
 use crate::provider::ColumnSource;
 use crate::provider::table::system_column_type;
@@ -78,6 +76,19 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
     let request = request.clone();
     let subscription_user = ctx.user.id;
     off_async(move || {
+        // Under the scope's lock, which a purge publishes under: the horizon is current.
+        let horizon = shared.cold.scope_horizon(entry.id(), &scope);
+        if let Some(from) = request.from_seq
+            && from < horizon
+        {
+            return Err(EngineError::new(
+                SqlState::SNAPSHOT_TOO_OLD,
+                format!(
+                    "cannot resume {} from _seq {from}: deleted rows through _seq {horizon} were purged for good (DELETED_RETENTION_HOURS), so their deletes would be missed; subscribe again without from_seq",
+                    entry.definition.qualified_name()
+                ),
+            ));
+        }
         let feed = feed_key(entry.id(), &scope);
         let registration = Registration { about, feed, filter: filter.clone(), start_seq: shared.store.last_seq() };
         let subscription = shared.live.register(registration, entry.schema.clone());
@@ -113,13 +124,24 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             pruning,
             pruned: Default::default(),
         };
-        let batches = read_scope_then(&shared.store, &shared.cold, &read_schema, &read, move || drop(guard))?;
+        let mut initial = InitialRows::new(entry.schema.clone(), filter.as_ref(), &request);
+        let mut failed = None;
+        let mut gather = |batch: RecordBatch| match initial.add(&batch) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        };
+        read_scope_then(&shared.store, &shared.cold, &read_schema, &read, move || drop(guard), &mut gather)?;
+        if let Some(error) = failed {
+            return Err(error);
+        }
         // A DROP USER that won the race has already ended the user's subscriptions.
         if !shared.catalog.user_id_exists(subscription_user) {
             return Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, "the user of this subscription was dropped"));
         }
-        let initial = initial_events(&entry, &read_schema, batches, filter.as_ref(), &request)?;
-        Ok(subscription.with_initial(initial))
+        Ok(subscription.with_initial(initial.finish()?))
     })
     .await
 }
@@ -140,51 +162,6 @@ fn plan_predicate(ctx: &ExecContext, entry: &TableEntry, predicate: &str) -> Res
         ));
     }
     Ok(physical)
-}
-
-/// The initial events: the matching rows in `_seq` order (the newest `last_rows` of
-/// them); with `from_seq`, every row changed after it: matching rows as initial rows,
-/// deleted and no longer matching ones as deletes.
-fn initial_events(
-    entry: &TableEntry,
-    read_schema: &Arc<Schema>,
-    batches: Vec<RecordBatch>,
-    filter: Option<&Arc<dyn PhysicalExpr>>,
-    request: &SubscribeRequest,
-) -> Result<Vec<LiveEvent>> {
-    let internal = |e: datafusion::arrow::error::ArrowError| EngineError::internal(format!("initial rows: {e}"));
-    let all = concat_batches(read_schema, &batches).map_err(internal)?;
-    let user_columns = entry.definition.columns.len();
-    let order = sort_to_indices(all.column(user_columns), None, None).map_err(internal)?;
-    let all = take_record_batch(&all, &order).map_err(internal)?;
-    let rows = all.project(&(0..user_columns).collect::<Vec<_>>()).map_err(internal)?;
-    let seqs = all.column(user_columns).as_primitive::<Int64Type>().clone();
-    let deleted = (all.num_columns() > user_columns + 1).then(|| all.column(user_columns + 1).as_boolean().clone());
-    let matched = matches(filter, &rows)?;
-    let is_match = |i: usize| matched.as_ref().is_none_or(|m| m.is_valid(i) && m.value(i));
-    let is_deleted = |i: usize| deleted.as_ref().is_some_and(|d| d.value(i));
-    let mut chosen: Vec<(EventKind, usize)> = Vec::new();
-    for i in 0..rows.num_rows() {
-        let live = is_match(i) && !is_deleted(i);
-        match request.from_seq {
-            Some(from) if seqs.value(i) as u64 <= from => {}
-            Some(_) if !live => chosen.push((EventKind::Delete, i)),
-            _ if live => chosen.push((EventKind::Initial, i)),
-            _ => {}
-        }
-    }
-    if let Some(last) = request.last_rows {
-        let keep = chosen.len().saturating_sub(last as usize);
-        chosen.drain(..keep);
-    }
-    // One batch of only the chosen rows, so the events do not keep the whole read alive.
-    let indices = UInt32Array::from_iter_values(chosen.iter().map(|(_, i)| *i as u32));
-    let kept = take_record_batch(&rows, &indices).map_err(internal)?;
-    Ok(chosen
-        .into_iter()
-        .enumerate()
-        .map(|(at, (kind, i))| LiveEvent::row(kind, seqs.value(i) as u64, kept.slice(at, 1), None))
-        .collect())
 }
 
 /// `KILL LIVE QUERY 'id'`: ends a subscription of the user's own (any, for dba and

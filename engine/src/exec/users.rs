@@ -230,7 +230,7 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         let work_shared = shared.clone();
         let user = existing.clone();
         let prefixes: Vec<Vec<u8>> = locked.iter().map(|(t, _)| keys::scope_row_prefix(t.id(), &scope)).collect();
-        let cold_scopes: Vec<_> = locked.iter().filter_map(|(t, _)| shared.cold.scope(t.id(), &scope)).collect();
+        let user_tables: Vec<_> = locked.iter().map(|(t, _)| t.id()).collect();
         let (ddl, prefixes) = catalog_work(ddl, move |ddl| {
             if !cascade {
                 for ((table, _), prefix) in locked.iter().zip(&prefixes) {
@@ -256,8 +256,9 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         shared.live.end_where(|info, _| info.about.user_id == existing.id, &format!("user {} was dropped", existing.name));
         // The user's cold files go after the catalog commit (a crash in between leaves
         // folders the next open deletes: their user no longer exists).
-        for cold in cold_scopes {
-            shared.cold.remove_folder(cold.dir.table_id, cold.dir.path.clone()).await?;
+        for table_id in user_tables {
+            shared.store.forget_scopes(&keys::scope_row_prefix(table_id, &scope));
+            shared.cold.remove_scope(table_id, &scope).await;
         }
         off_async(move || {
             for prefix in &prefixes {

@@ -1,4 +1,15 @@
-//! The registry of open subscriptions, the writers' inbox and the dispatcher thread.
+//! The registry of open subscriptions, the writers' inbox, the dispatcher thread and each
+//! subscription's evaluator.
+//!
+//! The dispatcher decodes what writers committed and joins runs of one feed and row shape;
+//! it never evaluates a predicate. It hands each run to every subscription of the feed
+//! (a pointer, no copy), and each subscription's runs are evaluated by its own evaluator
+//! (a thread from a pool, one at a time per subscription, in order). A subscription whose
+//! predicate cannot keep up falls behind alone: past its buffer it is ended with an error
+//! event naming the `_seq` to resume from, and the others keep receiving. A run whose
+//! row shape is not the one a subscription's predicate was planned for (an ALTER TABLE
+//! committed, its subscriptions not ended yet) is never evaluated by it: the subscription
+//! ends as the ALTER would end it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,6 +23,9 @@ use tokio::sync::watch;
 use crate::live::change::{ChangeBatch, FeedKey};
 use crate::live::event::LiveEvent;
 use crate::live::queue::EventQueue;
+
+mod evaluate;
+use evaluate::PendingRuns;
 
 /// Who opened a subscription, on what, and how.
 #[derive(Debug, Clone)]
@@ -48,7 +62,11 @@ struct Entry {
     number: u64,
     live_id: String,
     registration: Registration,
+    /// The row shape the predicate was planned for.
+    shape: SchemaRef,
     queue: EventQueue,
+    /// Runs handed over by the dispatcher, not yet evaluated.
+    pending: Mutex<PendingRuns>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -102,8 +120,12 @@ pub struct LiveHub {
     wake: Condvar,
     published: AtomicU64,
     dispatched: watch::Sender<u64>,
+    /// Bumped whenever an evaluator finishes a run (what `settle` waits on).
+    evaluated: watch::Sender<u64>,
     next_id: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The pool evaluators run on (its blocking threads, kept a while for reuse).
+    evaluators: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
 impl std::fmt::Debug for LiveHub {
@@ -123,8 +145,16 @@ impl LiveHub {
             wake: Condvar::new(),
             published: AtomicU64::new(0),
             dispatched: watch::Sender::new(0),
+            evaluated: watch::Sender::new(0),
             next_id: AtomicU64::new(0),
             thread: Mutex::new(None),
+            evaluators: Mutex::new(
+                tokio::runtime::Builder::new_current_thread()
+                    .max_blocking_threads(256)
+                    .thread_name("live-evaluate")
+                    .build()
+                    .ok(),
+            ),
         });
         let worker = hub.clone();
         let handle = std::thread::Builder::new()
@@ -164,7 +194,14 @@ impl LiveHub {
         let number = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let live_id = format!("lq-{number}");
         let queue = EventQueue::new(self.limits.subscriber_buffer_events, registration.start_seq);
-        let entry = Arc::new(Entry { number, live_id: live_id.clone(), registration, queue });
+        let entry = Arc::new(Entry {
+            number,
+            live_id: live_id.clone(),
+            registration,
+            shape: schema.clone(),
+            queue,
+            pending: Mutex::default(),
+        });
         let mut registry = self.registry_mut();
         // `close` marks the inbox closed before it ends what the registry holds, so a
         // registration that sees it open under the registry lock is ended by `close`.
@@ -269,9 +306,26 @@ impl LiveHub {
     /// Waits until every change published before the call has been delivered to the
     /// subscription queues (tests and scenarios use it to read "everything so far").
     pub async fn settle(&self) {
+        self.settle_where(|_| true).await
+    }
+
+    /// Like [`LiveHub::settle`], for the subscriptions of the feeds `which` names only
+    /// (a slow subscriber of another table delays nothing here).
+    pub async fn settle_where(&self, which: impl Fn(FeedKey) -> bool) {
         let target = self.published.load(Ordering::Acquire);
         let mut seen = self.dispatched.subscribe();
         let _ = seen.wait_for(|done| *done >= target).await;
+        let mut progress = self.evaluated.subscribe();
+        loop {
+            progress.borrow_and_update();
+            let waiting: Vec<Arc<Entry>> = self.registry().by_id.values().filter(|e| which(e.registration.feed)).cloned().collect();
+            if !waiting.iter().any(|e| e.pending.lock().unwrap_or_else(|p| p.into_inner()).holds_through(target)) {
+                return;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Stops the dispatcher after it delivered what is queued, and ends every
@@ -289,7 +343,8 @@ impl LiveHub {
         self.dispatched.send_replace(self.published.load(Ordering::Acquire));
     }
 
-    fn dispatch_loop(&self) {
+    fn dispatch_loop(self: &Arc<Self>) {
+        let mut first_ticket = 1;
         loop {
             let items: Vec<Pending> = {
                 let mut inbox = self.inbox();
@@ -305,6 +360,8 @@ impl LiveHub {
                 inbox.items.drain(..).collect()
             };
             let last_ticket = items.last().map(|p| p.ticket).unwrap_or(0);
+            let run_ticket = first_ticket;
+            first_ticket = last_ticket + 1;
             let feeds: Vec<FeedKey> = items.iter().map(|p| p.feed).collect();
             // A bug in decoding or evaluating a predicate must not stop delivery for
             // everyone (and leave `settle` waiting forever): the feeds of the run end.
@@ -319,7 +376,7 @@ impl LiveHub {
                         }
                     }
                 }
-                self.dispatch(batches);
+                self.dispatch(batches, run_ticket);
             };
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
                 for feed in feeds {
@@ -330,9 +387,10 @@ impl LiveHub {
         }
     }
 
-    /// Delivers queued change sets: per feed (in order), runs of one row shape are joined
-    /// and each subscription's predicate runs once over the run.
-    fn dispatch(&self, items: Vec<Arc<ChangeBatch>>) {
+    /// Hands queued change sets to their subscriptions: per feed (in order), runs of one
+    /// row shape are joined, and each subscription's evaluator evaluates its predicate
+    /// once over the run. `ticket`: the first publish ticket among them.
+    fn dispatch(self: &Arc<Self>, items: Vec<Arc<ChangeBatch>>, ticket: u64) {
         let mut runs: Vec<Vec<Arc<ChangeBatch>>> = Vec::new();
         let mut open_run: HashMap<FeedKey, usize> = HashMap::new();
         for item in items {
@@ -356,30 +414,18 @@ impl LiveHub {
                 }
             };
             for entry in subscribers {
-                let mut events = Vec::new();
-                let registration = &entry.registration;
-                match joined.events(registration.filter.as_ref(), registration.start_seq, &mut events) {
-                    Ok(()) => {
-                        if !entry.queue.push_rows(events) {
-                            self.unregister(&entry.live_id);
-                        }
-                    }
-                    Err(error) => {
-                        if self.unregister(&entry.live_id).is_some() {
-                            entry.queue.finish_with(|resume| {
-                                LiveEvent::error(
-                                    error.sql_state().code(),
-                                    resume,
-                                    format!(
-                                        "evaluating the subscription's predicate failed: {}; subscribe again with from_seq = {resume}",
-                                        error.message()
-                                    ),
-                                )
-                            });
-                        }
-                    }
-                }
+                self.hand_over(&entry, joined.clone(), ticket);
             }
+        }
+    }
+
+}
+
+impl Drop for LiveHub {
+    fn drop(&mut self) {
+        // The pool may be dropped from inside an async context: never block there.
+        if let Some(pool) = self.evaluators.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            pool.shutdown_background();
         }
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Writers publish each committed change set of a watched table scope to the [`LiveHub`]
 //! ([`hub`]) and go on: publishing is a push onto an in-memory inbox, never a wait for a
-//! subscriber. The hub's dispatcher thread evaluates each subscription's predicate
-//! ([`change`]) on the changed rows, once per subscription for a whole run of queued
-//! changes, and appends the resulting events to the subscription's bounded queue
-//! ([`queue`]). A subscriber that lets its queue fill up is ended with an error event that
-//! says where to resume; a dispatcher that falls behind by more than its inbox holds ends
-//! the subscriptions of the feed it cannot queue, the same way. Memory therefore stays
-//! bounded whatever subscribers do.
+//! subscriber. The hub's dispatcher thread decodes the changed rows and hands each run
+//! of queued changes to every subscription of its feed; each subscription's own evaluator
+//! evaluates its predicate ([`change`]) once over the run and appends the resulting events
+//! to the subscription's bounded queue ([`queue`]), so an expensive predicate delays only
+//! its own subscription. A subscriber that lets its queue (or its unevaluated changes)
+//! fill up is ended alone with an error event that says where to resume; a dispatcher
+//! that falls behind by more than its inbox holds ends the subscriptions of the feed it
+//! cannot queue, the same way. Memory therefore stays bounded whatever subscribers do.
 //!
 //! A subscription sees one feed: one table's rows of one scope (SHARED rows, or one
 //! user's rows of a USER or STREAM table). Writers of a scope commit and publish under

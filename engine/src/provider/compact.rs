@@ -7,8 +7,9 @@
 //! tombstones out, and publishes a manifest that lists only the new segment. Compaction
 //! is the same rewrite keeping every tombstone: a scope flushed many times is read as one
 //! file again, with one version per key. The old files are retired, not deleted at once:
-//! a reader may still be reading them; a later job run deletes them (and the next open,
-//! whatever is left).
+//! a reader may still be reading them; a job run after the last such reader is done
+//! deletes them (and the next open, whatever is left). A purge raises the scope's
+//! retention horizon to the newest `_seq` it removed.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +25,7 @@ use crate::provider::merge;
 use crate::provider::scan::ScanRequest;
 use crate::shared::EngineShared;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
-use crate::storage::cold::{ColdScope, Manifest};
+use crate::storage::cold::{ColdScope, names};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::off_async;
 
@@ -55,28 +56,25 @@ pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, 
 
 /// Replaces the scope's segments by one holding their merged rows, without tombstones
 /// older than `cutoff` (a purge) or with all of them (`None`: a compaction); `tag` names
-/// the new file. Returns how many tombstones went (a purge that finds none leaves the
+/// the work in errors. Returns how many tombstones went (a purge that finds none leaves the
 /// scope as it was), or `None` when the table was dropped meanwhile.
 async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<Option<u64>> {
     let scope = segments.dir.scope.clone();
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
     let expired_before = cutoff.unwrap_or(i64::MIN);
-    let (kept, purged, max_seq) =
+    let Merged { kept, purged, newest_purged_seq } =
         off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, expired_before)).await?;
     if purged == 0 && cutoff.is_some() {
         return Ok(Some(0));
     }
     let version = entry.definition.schema_version;
-    // A name no listed segment has (a later purge of the same rows must not overwrite the
-    // file the manifest lists).
-    let listed: Vec<&str> = segments.manifest.files().collect();
-    let file = (0..)
-        .map(|n| format!("{}-{max_seq:020}-{tag}-{n}.parquet", entry.id()))
-        .find(|name| !listed.contains(&name.as_str()))
-        .expect("an unused name");
+    let work_shared = shared.clone();
+    let number = off_async(move || work_shared.store.allocate_file_number()).await?;
+    let file = names::segment_file_name(entry.id(), number);
     let encoded = off_async(move || encode_segment(&columns, &kept, version, file)).await?;
-    let mut manifest = Manifest::new(entry.id(), &scope);
+    let (_, mut manifest) = shared.cold.next_manifest(entry.id(), &scope);
+    manifest.purged_through_seq = manifest.purged_through_seq.max(newest_purged_seq);
     if let Some((bytes, meta)) = encoded {
         shared.cold.put_segment(segments.dir.file_path(&meta.file), bytes).await?;
         manifest.segments.push(meta);
@@ -92,29 +90,36 @@ async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: 
         }
         return Err(EngineError::internal(format!("a scope's segments changed while they were being {tag}")));
     }
-    let kept: Vec<&str> = manifest.files().collect();
-    let retired = segments.manifest.segments.iter().filter(|s| !kept.contains(&s.file.as_str())).map(|s| segments.segment_path(s)).collect();
+    // Publishing retires the files the new manifest no longer lists.
     shared.cold.publish(segments.dir.clone(), manifest).await?;
-    shared.cold.retire(retired, shared.now_millis());
     Ok(Some(purged))
 }
 
+/// A scope's rows merged for a rewrite: the kept rows, how many tombstones were left out,
+/// and the newest `_seq` among them (0: none).
+#[derive(Default)]
+struct Merged {
+    kept: Vec<RecordBatch>,
+    purged: u64,
+    newest_purged_seq: u64,
+}
+
 /// Every segment of the scope merged (hot rows too, newest first), without the
-/// tombstones older than `cutoff`; with the count left out and the largest `_seq`.
+/// tombstones older than `cutoff`.
 fn merged_without_expired(
     shared: &EngineShared,
     entry: &Arc<TableEntry>,
     segments: &ColdScope,
     columns: &[SegmentColumn],
     cutoff: i64,
-) -> Result<(Vec<RecordBatch>, u64, u64)> {
+) -> Result<Merged> {
     let user = columns.len();
     let scope = segments.dir.scope.clone();
     let request = ScanRequest::whole_scope(entry.clone(), scope.clone(), ScanRequest::segment_sources(user), true, 64 * 1024);
     let prefix = keys::scope_row_prefix(entry.id(), &scope);
     let ranges = vec![(prefix.clone(), keys::prefix_upper_bound(&prefix))];
     let schema = segment_schema(columns);
-    let found = Mutex::new((Vec::new(), 0u64, 0u64));
+    let found = Mutex::new(Merged::default());
     let failed: Mutex<Option<EngineError>> = Mutex::new(None);
     let mut keep = |batch: RecordBatch| {
         let deleted = batch.column(user + 2).as_boolean();
@@ -122,10 +127,11 @@ fn merged_without_expired(
         let seqs = batch.column(user).as_primitive::<Int64Type>();
         let mask: BooleanArray = (0..batch.num_rows()).map(|row| Some(!(deleted.value(row) && updated.value(row) < cutoff))).collect();
         let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
-        found.1 += (batch.num_rows() - mask.true_count()) as u64;
-        found.2 = found.2.max(seqs.iter().flatten().max().unwrap_or(0) as u64);
+        found.purged += (batch.num_rows() - mask.true_count()) as u64;
+        let newest_purged = (0..batch.num_rows()).filter(|&row| !mask.value(row)).map(|row| seqs.value(row) as u64).max();
+        found.newest_purged_seq = found.newest_purged_seq.max(newest_purged.unwrap_or(0));
         match filter_record_batch(&batch, &mask) {
-            Ok(kept) if kept.num_rows() > 0 => found.0.push(kept),
+            Ok(kept) if kept.num_rows() > 0 => found.kept.push(kept),
             Ok(_) => {}
             Err(error) => {
                 *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(EngineError::internal(format!("purging rows: {error}")));

@@ -11,7 +11,8 @@
 //!
 //! A crash after 1 leaves a file no manifest names (deleted when the engine opens); after
 //! 2, hot rows equal to segment rows (hot wins, same values; the next flush of the scope
-//! finds the segment already listed and finishes step 3).
+//! finds a listed segment holding its newest `_seq` and only finishes step 3). Each file
+//! gets a new number from the hot store's file counter, so no name is written twice.
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use crate::provider::assemble::BatchAssembler;
 use crate::provider::scan::ScanRequest;
 use crate::shared::EngineShared;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
-use crate::storage::cold::{Manifest, ScopeDir};
+use crate::storage::cold::names;
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::decode_header;
 use crate::storage::{ChangeSet, off_async};
@@ -47,17 +48,17 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     let Some((max_seq, flushed)) = flushed_versions(&batches, columns.len()) else { return Ok(0) };
     let rows = flushed.len() as u64;
     let cold = &shared.cold;
-    let existing = cold.scope(entry.id(), &scope);
-    let dir = match &existing {
-        Some(existing) => existing.dir.clone(),
-        None => ScopeDir::new(cold.root(), &definition.namespace, &definition.name, entry.id(), scope.clone()),
-    };
-    let file = format!("{}-{max_seq:020}.parquet", entry.id());
-    let already_listed = existing.is_some_and(|s| s.manifest.files().any(|f| f == file));
+    let (dir, _) = cold.next_manifest(entry.id(), &scope);
+    // A segment holding the newest hot version holds every hot version (they are older,
+    // so that flush's snapshot had them): a flush that stopped after its manifest.
+    let already_listed = cold.scope(entry.id(), &scope).is_some_and(|s| s.manifest.segments.iter().any(|m| m.max_seq == max_seq));
     let segment = if already_listed {
         None
     } else {
         let version = definition.schema_version;
+        let work_shared = shared.clone();
+        let number = off_async(move || work_shared.store.allocate_file_number()).await?;
+        let file = names::segment_file_name(entry.id(), number);
         let encoded = off_async(move || encode_segment(&columns, &batches, version, file)).await?;
         match encoded {
             Some((bytes, meta)) => {
@@ -82,7 +83,10 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         return Ok(0);
     }
     if let Some(segment) = segment {
-        let mut manifest = cold.scope(entry.id(), &scope).map(|s| s.manifest.clone()).unwrap_or_else(|| Manifest::new(entry.id(), &scope));
+        let (dir, mut manifest) = cold.next_manifest(entry.id(), &scope);
+        if let Some(current) = cold.scope(entry.id(), &scope) {
+            manifest.segments = current.manifest.segments.clone();
+        }
         manifest.segments.push(segment);
         cold.publish(dir, manifest).await?;
         shared.observe_flush(FlushStep::ManifestWritten);

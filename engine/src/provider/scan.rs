@@ -337,34 +337,38 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
 /// Reads a whole scope, both tiers (`sources` of each row, deleted rows only if
 /// `include_deleted`) from one snapshot, calling `taken` once the snapshot exists (a
 /// subscription registers under its scope's lock, which a flush publishes under too, and
-/// releases the lock there).
+/// releases the lock there), and handing each batch to `emit` as it is read (`false`
+/// stops the read): memory holds a batch at a time, whatever the scope's size.
 pub fn read_scope_then(
     store: &Store,
     cold: &ColdStore,
     schema: &SchemaRef,
     request: &ScanRequest,
     taken: impl FnOnce(),
-) -> Result<Vec<RecordBatch>> {
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<()> {
     let scope_prefix = keys::scope_row_prefix(request.entry.id(), &request.scope);
     let lower = request.visible_from.clone().unwrap_or_else(|| scope_prefix.clone());
     let ranges = vec![(lower, keys::prefix_upper_bound(&scope_prefix))];
-    let mut batches = Vec::new();
-    let mut collect = |b: RecordBatch| {
-        batches.push(b);
-        true
-    };
     let taken = || {
         taken();
         true
     };
     if let Some(segments) = cold.scope(request.entry.id(), &request.scope) {
-        merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, &mut collect)?;
-        return Ok(batches);
+        merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, emit)?;
+        return Ok(());
     }
     let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
-    store.scan_ranges_then(&ranges, taken, |key, value| assembler.add(key, value, &mut collect))?;
-    assembler.flush(&mut collect)?;
-    Ok(batches)
+    let mut stopped = false;
+    store.scan_ranges_then(&ranges, taken, |key, value| {
+        let go_on = assembler.add(key, value, emit)?;
+        stopped |= !go_on;
+        Ok(go_on)
+    })?;
+    if !stopped {
+        assembler.flush(emit)?;
+    }
+    Ok(())
 }
 
 /// Reads the rows stored under `row_keys` (whole keys, scope prefix included, in key

@@ -22,6 +22,8 @@ pub use crate::storage::change_set::{ChangeSet, Committed, CommittedRow};
 use crate::storage::keys;
 use crate::storage::row_codec::set_seq;
 
+mod upgrade;
+
 impl From<rocksdb::Error> for EngineError {
     fn from(error: rocksdb::Error) -> Self {
         EngineError::new(SqlState::IO_ERROR, format!("storage error: {error}"))
@@ -41,13 +43,15 @@ pub enum Counter {
     NextTableId,
     /// The id the next user gets (`root` is [`ROOT_USER_ID`]).
     NextUserId,
+    /// The number the next cold-storage file gets: no file name is ever written twice.
+    NextFile,
 }
 
 /// The user id of `root`, which exists from the start.
 pub const ROOT_USER_ID: u64 = 1;
 
 impl Counter {
-    const ALL: [Counter; 4] = [Counter::Seq, Counter::RowId, Counter::NextTableId, Counter::NextUserId];
+    const ALL: [Counter; 5] = [Counter::Seq, Counter::RowId, Counter::NextTableId, Counter::NextUserId, Counter::NextFile];
 
     fn name(self) -> &'static str {
         match self {
@@ -55,13 +59,14 @@ impl Counter {
             Counter::RowId => "row_id",
             Counter::NextTableId => "next_table_id",
             Counter::NextUserId => "next_user_id",
+            Counter::NextFile => "next_file",
         }
     }
 
     fn initial(self) -> u64 {
         match self {
             Counter::Seq | Counter::RowId => 0,
-            Counter::NextTableId => 1,
+            Counter::NextTableId | Counter::NextFile => 1,
             Counter::NextUserId => ROOT_USER_ID + 1,
         }
     }
@@ -71,8 +76,9 @@ impl Counter {
 const FORMAT_META: &str = "format";
 /// Version 1: the first release (no format key; counters written on first use; internal
 /// row ids were `_seq` values). Version 2: every counter written at creation. Version 3:
-/// users (the user-id counter; USER-table rows scoped by user id).
-const FORMAT_VERSION: u64 = 3;
+/// users (the user-id counter; USER-table rows scoped by user id). Version 4: the
+/// cold-storage file counter.
+const FORMAT_VERSION: u64 = 4;
 
 pub struct Store {
     db: DB,
@@ -88,6 +94,10 @@ pub struct Store {
     /// The arrival time of the newest row of STREAM scopes, by scope prefix (kept like
     /// `row_counts`), so an insert need not look it up.
     last_arrivals: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Writes made since the store opened, and the write that fails on purpose (fault
+    /// injection for tests; 0: none).
+    writes: AtomicU64,
+    failing_write: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -115,6 +125,8 @@ impl Store {
             commit_section: Mutex::new(()),
             row_counts: Mutex::new(HashMap::new()),
             last_arrivals: Mutex::new(HashMap::new()),
+            writes: AtomicU64::new(0),
+            failing_write: AtomicU64::new(0),
         };
         if store.is_empty()? {
             let mut batch = WriteBatch::default();
@@ -128,52 +140,6 @@ impl Store {
         store.last_seq.store(store.counter(Counter::Seq)?, Ordering::SeqCst);
         store.last_row_id.store(store.counter(Counter::RowId)?, Ordering::SeqCst);
         Ok(store)
-    }
-
-    /// Brings a data directory of an earlier format to the current one, in one batch.
-    fn upgrade(&self) -> Result<()> {
-        let format = match self.db.get(keys::meta_key(FORMAT_META))? {
-            Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
-                EngineError::new(SqlState::DATA_CORRUPTED, format!("the data directory {} has a corrupt format marker", self.path.display()))
-            })?,
-            None => 1,
-        };
-        match format {
-            FORMAT_VERSION => Ok(()),
-            2 => {
-                // Format 2 had no users beyond root and no USER-table rows.
-                let mut batch = WriteBatch::default();
-                batch.put(keys::meta_key(Counter::NextUserId.name()), Counter::NextUserId.initial().to_be_bytes());
-                batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
-                self.db.write(batch)?;
-                Ok(())
-            }
-            1 => {
-                // Format 1 wrote a counter only once it was first used, and gave rows of
-                // tables without a key their `_seq` as row id.
-                let stored = |counter: Counter| -> Result<Option<u64>> {
-                    self.db.get(keys::meta_key(counter.name()))?.map(|bytes| {
-                        bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
-                            EngineError::new(SqlState::DATA_CORRUPTED, format!("the {} counter is corrupt", counter.name()))
-                        })
-                    }).transpose()
-                };
-                let seq = stored(Counter::Seq)?.unwrap_or(0);
-                let next_table_id = stored(Counter::NextTableId)?.unwrap_or(1);
-                let mut batch = WriteBatch::default();
-                batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
-                batch.put(keys::meta_key(Counter::RowId.name()), seq.to_be_bytes());
-                batch.put(keys::meta_key(Counter::NextTableId.name()), next_table_id.to_be_bytes());
-                batch.put(keys::meta_key(Counter::NextUserId.name()), Counter::NextUserId.initial().to_be_bytes());
-                batch.put(keys::meta_key(FORMAT_META), FORMAT_VERSION.to_be_bytes());
-                self.db.write(batch)?;
-                Ok(())
-            }
-            newer => Err(EngineError::not_supported(format!(
-                "the data directory {} has format {newer}, newer than this engine's {FORMAT_VERSION}",
-                self.path.display()
-            ))),
-        }
     }
 
     fn is_empty(&self) -> Result<bool> {
@@ -200,6 +166,69 @@ impl Store {
             Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| damaged("corrupt")),
             None => Err(damaged("missing")),
         }
+    }
+
+    /// Hands out the next cold-storage file number, written (and synced) before it is
+    /// returned, so a crash or a power loss never hands it out again.
+    pub fn allocate_file_number(&self) -> Result<u64> {
+        let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
+        let number = self.counter(Counter::NextFile)?;
+        self.write_counter_synced(Counter::NextFile, number + 1)?;
+        Ok(number)
+    }
+
+    /// Raises the file counter above `used` (the highest number found in cold storage
+    /// when it opened): a counter that lost a write never meets a file that exists.
+    pub fn reserve_file_numbers_through(&self, used: u64) -> Result<()> {
+        let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
+        if self.counter(Counter::NextFile)? <= used {
+            self.write_counter_synced(Counter::NextFile, used + 1)?;
+        }
+        Ok(())
+    }
+
+    fn write_counter_synced(&self, counter: Counter, value: u64) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(keys::meta_key(counter.name()), value.to_be_bytes());
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        self.write_batch(batch, &options)
+    }
+
+    /// Every write of the running engine goes through here (the fault-injection point).
+    fn write_batch(&self, batch: WriteBatch, options: &rocksdb::WriteOptions) -> Result<()> {
+        let number = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failing_write.load(Ordering::SeqCst) == number {
+            return Err(EngineError::new(SqlState::IO_ERROR, format!("storage error: write {number} failed (injected fault)")));
+        }
+        self.db.write_opt(batch, options)?;
+        Ok(())
+    }
+
+    /// Testing: makes the `n`th write from now fail with an I/O error, as a full disk
+    /// would (0 disarms). Each write is one atomic batch, so a failed one leaves storage
+    /// as it was.
+    pub fn fail_write(&self, n: u64) {
+        let target = if n == 0 { 0 } else { self.writes.load(Ordering::SeqCst) + n };
+        self.failing_write.store(target, Ordering::SeqCst);
+    }
+
+    /// Writes made since the store opened (testing: how many a statement makes).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// The identity RocksDB gave this database when it was created (its `IDENTITY`
+    /// file): what the cold-storage root's marker names.
+    pub fn identity(&self) -> Result<String> {
+        let path = self.path.join("IDENTITY");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EngineError::new(SqlState::IO_ERROR, format!("reading {}: {e}", path.display())))?;
+        let identity = text.trim();
+        if identity.is_empty() {
+            return Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("{} is empty", path.display())));
+        }
+        Ok(identity.to_string())
     }
 
     /// Hands out `count` internal row ids; returns the first. Ids are never reused: the
@@ -240,7 +269,7 @@ impl Store {
         for (counter, value) in counters {
             batch.put(keys::meta_key(counter.name()), value.to_be_bytes());
         }
-        self.db.write(batch)?;
+        self.write_batch(batch, &rocksdb::WriteOptions::default())?;
         self.last_seq.store(seq, Ordering::SeqCst);
         if !last_arrivals.is_empty() {
             self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).extend(last_arrivals);
@@ -273,6 +302,13 @@ impl Store {
     /// ([`ChangeSet::set_row_count_after`]).
     pub fn cached_row_count(&self, prefix: &[u8]) -> Option<u64> {
         self.row_counts.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
+    }
+
+    /// Forgets what is kept in memory about the scopes under `prefix` (a dropped table's
+    /// or user's): memory follows the tables that exist.
+    pub fn forget_scopes(&self, prefix: &[u8]) {
+        self.row_counts.lock().unwrap_or_else(|p| p.into_inner()).retain(|scope, _| !scope.starts_with(prefix));
+        self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).retain(|scope, _| !scope.starts_with(prefix));
     }
 
     /// The arrival time of the newest row of the STREAM scope under `prefix`, if a

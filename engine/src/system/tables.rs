@@ -25,6 +25,9 @@ struct Row {
     created_at: Option<i64>,
     primary_key: Option<String>,
     options: Option<String>,
+    /// The newest `_seq` of a tombstone the retention purge removed (any scope); resuming
+    /// a subscription from before it is refused.
+    retention_horizon_seq: Option<i64>,
 }
 
 /// `listed`: whether the reader may see a table or view.
@@ -57,6 +60,10 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
                 created_at: Some(d.created_at_millis),
                 primary_key: (!entry.key_columns.is_empty()).then(|| entry.key_names().join(", ")),
                 options: (!extra.is_empty()).then(|| extra.join(", ")),
+                retention_horizon_seq: match shared.cold.table_horizon(entry.id()) {
+                    0 => None,
+                    seq => Some(i64::try_from(seq).unwrap_or(i64::MAX)),
+                },
             }
         })
         .collect();
@@ -71,6 +78,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         created_at: Some(view.created_at_millis),
         primary_key: None,
         options: None,
+        retention_horizon_seq: None,
     }));
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     rows.extend(resolver::listed_system_tables(user).map(|name| Row {
@@ -84,6 +92,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         created_at: None,
         primary_key: None,
         options: None,
+        retention_horizon_seq: None,
     }));
     let schema = Schema::new(vec![
         Field::new("namespace_id", DataType::Utf8, false),
@@ -96,6 +105,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, None), true),
         Field::new("primary_key", DataType::Utf8, true),
         Field::new("options", DataType::Utf8, true),
+        Field::new("retention_horizon_seq", DataType::Int64, true),
     ]);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.namespace.as_str()))),
@@ -108,6 +118,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         Arc::new(TimestampMillisecondArray::from_iter(rows.iter().map(|r| r.created_at))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.primary_key.as_deref()))),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.options.as_deref()))),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.retention_horizon_seq))),
     ];
     RecordBatch::try_new(Arc::new(schema), columns).expect("system.tables batch matches its schema")
 }

@@ -1,8 +1,7 @@
 //! The manifest of one table scope in cold storage: which Parquet segments hold its rows.
 //!
-//! A scope's folder is `<namespace>/<table>/` (SHARED tables) or
-//! `<namespace>/<table>/<user id>/` (USER tables), and holds `manifest.json` plus the
-//! segment files it lists. A segment becomes part of the table only when the manifest that
+//! A scope's folder ([`super::names`]) holds `manifest.json` plus the segment files it
+//! lists. A segment becomes part of the table only when the manifest that
 //! names it is written, after the file itself, so a crash never exposes half a segment.
 //! Segments are listed oldest first; for a key held by several, the newest wins (a later
 //! flush only ever holds later writes of a key).
@@ -15,8 +14,7 @@ use crate::storage::hex;
 pub use crate::storage::hex::to_hex;
 use crate::storage::keys::{RowScope, TableId};
 
-/// The file name of a scope's manifest.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use super::names::MANIFEST_FILE;
 
 /// The manifest format this engine writes and reads.
 const FORMAT: u32 = 1;
@@ -30,14 +28,10 @@ pub struct ScopeDir {
 }
 
 impl ScopeDir {
-    pub fn new(root: &Path, namespace: &str, table: &str, table_id: TableId, scope: RowScope) -> Self {
-        let mut parts: Vec<String> = root.parts().map(|p| p.as_ref().to_string()).collect();
-        parts.push(namespace.to_string());
-        parts.push(table.to_string());
-        if let RowScope::User(user) = scope {
-            parts.push(user.to_string());
-        }
-        ScopeDir { table_id, scope, path: Path::from_iter(parts) }
+    /// The folder a scope without a manifest gets (folders of earlier formats are kept).
+    pub fn new(root: &Path, table_id: TableId, scope: RowScope) -> Self {
+        let path = super::names::scope_folder(root, table_id, &scope);
+        ScopeDir { table_id, scope, path }
     }
 
     pub fn manifest_path(&self) -> Path {
@@ -60,6 +54,16 @@ pub struct Manifest {
     pub user_id: Option<u64>,
     /// Segments, oldest first.
     pub segments: Vec<SegmentMeta>,
+    /// The retention horizon: the largest `_seq` of a tombstone the retention purge has
+    /// removed from this scope (0: none). A subscription resuming from an older `_seq`
+    /// could miss those deletes, so it is refused. A scope with a horizon keeps its
+    /// manifest even without segments.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub purged_through_seq: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// One Parquet file of a scope and what the manifest knows about it without opening it.
@@ -107,7 +111,7 @@ impl Manifest {
             RowScope::Shared => None,
             RowScope::User(user) => Some(*user),
         };
-        Manifest { format: FORMAT, table_id, user_id, segments: Vec::new() }
+        Manifest { format: FORMAT, table_id, user_id, segments: Vec::new(), purged_through_seq: 0 }
     }
 
     pub fn scope(&self) -> RowScope {
@@ -165,11 +169,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_folders_follow_namespace_table_and_user() {
+    fn scope_folders_follow_table_and_user_ids() {
         let root = Path::from("storage");
-        assert_eq!(ScopeDir::new(&root, "app", "t", 3, RowScope::Shared).manifest_path().as_ref(), "storage/app/t/manifest.json");
-        assert_eq!(ScopeDir::new(&root, "app", "t", 3, RowScope::User(9)).file_path("a.parquet").as_ref(), "storage/app/t/9/a.parquet");
-        assert_eq!(ScopeDir::new(&Path::default(), "app", "t", 3, RowScope::Shared).path.as_ref(), "app/t");
+        assert_eq!(ScopeDir::new(&root, 3, RowScope::Shared).manifest_path().as_ref(), "storage/t3/manifest.json");
+        assert_eq!(ScopeDir::new(&root, 3, RowScope::User(9)).file_path("a.parquet").as_ref(), "storage/t3/u9/a.parquet");
+        assert_eq!(ScopeDir::new(&Path::default(), 3, RowScope::Shared).path.as_ref(), "t3");
     }
 
     #[test]

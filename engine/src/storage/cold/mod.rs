@@ -8,7 +8,11 @@
 //!   kept for point reads;
 //! - `location`: the object store and folder the configuration names;
 //! - `io`: the runtime every object-store request runs on; `reader`: Parquet's async
-//!   reader over one object.
+//!   reader over one object;
+//! - [`names`]: file and folder names, and the root's marker; `ownership`: claiming the
+//!   root and the garbage collection at open; `removal`: dropped tables' objects and
+//!   retired files; `retired`: files a manifest dropped, deleted when no reader holds
+//!   them; `local`: syncing and staging files on the local file system.
 //!
 //! [`ColdStore`] keeps every manifest in memory (loaded when the engine opens, written
 //! through on each change), so "does this scope have cold rows" never touches the store.
@@ -18,16 +22,24 @@
 //! for readers that hold no lock.
 
 pub mod io;
+mod local;
 mod location;
+mod ownership;
+mod removal;
 pub mod manifest;
+pub mod names;
 mod reader;
+mod retired;
 pub mod segment;
 mod reading;
 
-pub use reading::SegmentBatches;
+pub use local::LocalRoot;
+pub use reading::{SegmentBatches, compact_views};
+pub use retired::FilePin;
 use reading::{BoundedCache, row_selection};
+use retired::RetiredFiles;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -46,16 +58,34 @@ use crate::storage::keys::{RowScope, TableId};
 pub use manifest::{ColumnStats, MANIFEST_FILE, Manifest, ScopeDir, SegmentMeta};
 use segment::parquet_error;
 
-/// One scope's cold state: where it lives and its manifest.
+/// One scope's cold state: where it lives and one published generation of its manifest.
+/// Holding it pins the files it lists (see `retired`).
 #[derive(Debug)]
 pub struct ColdScope {
     pub dir: ScopeDir,
     pub manifest: Manifest,
+    /// One pin per segment, in the manifest's order.
+    pins: Vec<Arc<FilePin>>,
 }
 
 impl ColdScope {
+    /// A generation of a scope, sharing the pins of the files `previous` lists too.
+    fn new(dir: ScopeDir, manifest: Manifest, previous: Option<&ColdScope>) -> ColdScope {
+        let pins = manifest
+            .segments
+            .iter()
+            .map(|segment| previous.and_then(|p| p.pin(&segment.file)).unwrap_or_default())
+            .collect();
+        ColdScope { dir, manifest, pins }
+    }
+
     pub fn segment_path(&self, segment: &SegmentMeta) -> Path {
         self.dir.file_path(&segment.file)
+    }
+
+    /// The pin of a file this generation lists.
+    pub fn pin(&self, file: &str) -> Option<Arc<FilePin>> {
+        self.manifest.segments.iter().position(|s| s.file == file).map(|at| self.pins[at].clone())
     }
 }
 
@@ -87,16 +117,23 @@ pub struct ColdStore {
     objects: Arc<dyn ObjectStore>,
     root: Path,
     io: io::IoRuntime,
+    /// The local file system behind the store, when it is one (syncs, staging files).
+    local: Option<LocalRoot>,
+    /// Every scope with a manifest: with segments, or only a retention horizon.
     scopes: RwLock<HashMap<(TableId, RowScope), Arc<ColdScope>>>,
     generation: AtomicU64,
-    /// Segment key indexes, by file (one part each), within the cache budget.
+    /// Segment key indexes, by file (one part each), within the cache budget. Caches are
+    /// keyed by path: a file name is never written twice ([`names`]).
     keys: Mutex<BoundedCache<SegmentKeys>>,
-    footers: Mutex<HashMap<Path, ArrowReaderMetadata>>,
+    /// Parquet footers, within an eighth of the cache budget.
+    footers: Mutex<BoundedCache<ArrowReaderMetadata>>,
     /// Decoded row groups (every column) for point reads, by file and group.
     groups: Mutex<BoundedCache<RecordBatch>>,
-    /// Files no manifest lists any more, with when they were retired (engine clock): a
-    /// reader that took the old list may still read them for a while.
-    retired: Mutex<Vec<(Path, i64)>>,
+    /// Files no manifest lists any more, deleted once no reader holds them.
+    retired: Mutex<RetiredFiles>,
+    /// Folders of dropped tables and users whose objects could not all be deleted yet
+    /// (tried again by each job run; the next open collects them too).
+    leftovers: Mutex<Vec<(TableId, Vec<Path>, u32)>>,
     /// Every object found when the store opened (for the garbage collection at open).
     found_at_open: Mutex<Vec<Path>>,
 }
@@ -109,9 +146,9 @@ impl std::fmt::Debug for ColdStore {
 
 impl ColdStore {
     /// Opens cold storage at `root` inside `objects` and loads every manifest.
-    /// Decoded row groups for point reads may take up to `cache_bytes`, and segment key
-    /// indexes as much again.
-    pub fn open(objects: Arc<dyn ObjectStore>, root: Path, cache_bytes: usize) -> Result<ColdStore> {
+    /// Decoded row groups for point reads may take up to `cache_bytes`, segment key
+    /// indexes as much again, and footers an eighth of it.
+    pub fn open(objects: Arc<dyn ObjectStore>, root: Path, cache_bytes: usize, local: Option<LocalRoot>) -> Result<ColdStore> {
         let io = io::IoRuntime::start()?;
         let (listing, manifests) = {
             let (objects, root) = (objects.clone(), root.clone());
@@ -121,7 +158,12 @@ impl ColdStore {
                 let mut manifests = Vec::new();
                 for path in listing.iter().filter(|p| p.filename() == Some(MANIFEST_FILE)) {
                     let bytes = objects.get(path).await.map_err(store_error)?.bytes().await.map_err(store_error)?;
-                    manifests.push((path.clone(), Manifest::from_json(&bytes, path)?));
+                    match Manifest::from_json(&bytes, path) {
+                        Ok(manifest) => manifests.push((path.clone(), manifest)),
+                        // A `manifest.json` of someone else's, outside the engine's folders.
+                        Err(_) if !names::is_id_folder(&root, &names::parent(path)) => {}
+                        Err(error) => return Err(error),
+                    }
                 }
                 Ok((listing, manifests))
             })?
@@ -130,17 +172,19 @@ impl ColdStore {
         for (path, manifest) in manifests {
             let folder = Path::from_iter(path.parts().collect::<Vec<_>>().split_last().map(|(_, rest)| rest.to_vec()).unwrap_or_default());
             let dir = ScopeDir { table_id: manifest.table_id, scope: manifest.scope(), path: folder };
-            scopes.insert((manifest.table_id, manifest.scope()), Arc::new(ColdScope { dir, manifest }));
+            scopes.insert((manifest.table_id, manifest.scope()), Arc::new(ColdScope::new(dir, manifest, None)));
         }
         Ok(ColdStore {
             objects,
             root,
             io,
+            local,
             scopes: RwLock::new(scopes),
             generation: AtomicU64::new(0),
             keys: Mutex::new(BoundedCache::with_budget(cache_bytes)),
-            footers: Mutex::default(),
+            footers: Mutex::new(BoundedCache::with_budget(cache_bytes / 8)),
             retired: Mutex::default(),
+            leftovers: Mutex::default(),
             groups: Mutex::new(BoundedCache::with_budget(cache_bytes)),
             found_at_open: Mutex::new(listing),
         })
@@ -154,132 +198,117 @@ impl ColdStore {
         &self.io
     }
 
-    /// Deletes what a crash or a drop left behind: manifests of scopes `is_live` does not
-    /// know (dropped tables and users), and files no manifest references. Runs once,
-    /// when the engine opens.
-    pub fn collect_garbage(&self, is_live: impl Fn(TableId, &RowScope) -> bool) -> Result<usize> {
-        let found = std::mem::take(&mut *self.found_at_open.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut referenced = HashSet::new();
-        {
-            let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
-            scopes.retain(|(table, scope), _| is_live(*table, scope));
-            for scope in scopes.values() {
-                referenced.insert(scope.dir.manifest_path());
-                referenced.extend(scope.manifest.segments.iter().map(|s| scope.segment_path(s)));
-            }
-        }
-        let garbage: Vec<Path> = found.into_iter().filter(|p| !referenced.contains(p)).collect();
-        let count = garbage.len();
-        let objects = self.objects.clone();
-        self.io.block_on(async move { delete_all(&objects, garbage).await })?;
-        Ok(count)
-    }
-
     /// The current manifest generation (see the module documentation).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// A scope's cold state, if it has any segment.
+    /// A scope's cold state, if it has any segment (what readers ask).
     pub fn scope(&self, table_id: TableId, scope: &RowScope) -> Option<Arc<ColdScope>> {
+        self.manifest_state(table_id, scope).filter(|s| !s.manifest.segments.is_empty())
+    }
+
+    /// A scope's current manifest, with or without segments (what writers of manifests
+    /// start from: it carries the retention horizon).
+    pub fn manifest_state(&self, table_id: TableId, scope: &RowScope) -> Option<Arc<ColdScope>> {
         self.scopes.read().unwrap_or_else(|p| p.into_inner()).get(&(table_id, scope.clone())).cloned()
+    }
+
+    /// A new manifest for `scope` to publish: the current one's folder and retention
+    /// horizon, and no segment.
+    pub fn next_manifest(&self, table_id: TableId, scope: &RowScope) -> (ScopeDir, Manifest) {
+        let mut manifest = Manifest::new(table_id, scope);
+        match self.manifest_state(table_id, scope) {
+            Some(current) => {
+                manifest.purged_through_seq = current.manifest.purged_through_seq;
+                (current.dir.clone(), manifest)
+            }
+            None => (ScopeDir::new(&self.root, table_id, scope.clone()), manifest),
+        }
+    }
+
+    /// The retention horizon of a scope (see [`Manifest::purged_through_seq`]).
+    pub fn scope_horizon(&self, table_id: TableId, scope: &RowScope) -> u64 {
+        self.manifest_state(table_id, scope).map_or(0, |s| s.manifest.purged_through_seq)
+    }
+
+    /// The newest retention horizon of any scope of a table (0: nothing purged).
+    pub fn table_horizon(&self, table_id: TableId) -> u64 {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.iter().filter(|((t, _), _)| *t == table_id).map(|(_, s)| s.manifest.purged_through_seq).max().unwrap_or(0)
     }
 
     /// Every scope of a table that has cold rows.
     pub fn table_scopes(&self, table_id: TableId) -> Vec<Arc<ColdScope>> {
         let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
-        let mut found: Vec<Arc<ColdScope>> = scopes.iter().filter(|((t, _), _)| *t == table_id).map(|(_, s)| s.clone()).collect();
+        let mut found: Vec<Arc<ColdScope>> = scopes
+            .iter()
+            .filter(|((t, _), s)| *t == table_id && !s.manifest.segments.is_empty())
+            .map(|(_, s)| s.clone())
+            .collect();
         found.sort_by(|a, b| a.dir.path.cmp(&b.dir.path));
         found
     }
 
-    /// Writes a segment file (not yet visible: only a manifest makes it so).
+    /// Writes a segment file (not yet visible: only a manifest makes it so), synced on the
+    /// local store. Its name comes from the hot store's file counter
+    /// ([`names::segment_file_name`]): never written before.
     pub async fn put_segment(&self, path: Path, bytes: Vec<u8>) -> Result<()> {
         let objects = self.objects.clone();
-        self.io.run(async move { objects.put(&path, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error) }).await
+        let written = path.clone();
+        self.io.run(async move { objects.put(&written, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error) }).await?;
+        self.sync(&path)
     }
 
     /// Writes a scope's manifest, then makes it the one readers see (a new generation).
-    /// A manifest without segments removes the scope's manifest file.
+    /// The files the previous generation listed and this one does not are retired. A
+    /// manifest without segments and without a retention horizon removes the scope's
+    /// manifest file.
     pub async fn publish(&self, dir: ScopeDir, manifest: Manifest) -> Result<()> {
         let objects = self.objects.clone();
         let path = dir.manifest_path();
         let bytes = manifest.to_json();
-        let empty = manifest.segments.is_empty();
+        let remove = manifest.segments.is_empty() && manifest.purged_through_seq == 0;
+        let written = path.clone();
         self.io
             .run(async move {
-                if empty {
-                    delete_all(&objects, vec![path]).await
+                if remove {
+                    delete_all(&objects, vec![written]).await
                 } else {
-                    objects.put(&path, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error)
+                    objects.put(&written, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error)
                 }
             })
             .await?;
+        match (&self.local, remove) {
+            (Some(local), true) => local.sync_folder_of(&path)?,
+            (Some(_), false) => self.sync(&path)?,
+            (None, _) => {}
+        }
         let key = (dir.table_id, dir.scope.clone());
         let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
-        if empty {
-            scopes.remove(&key);
-        } else {
-            scopes.insert(key, Arc::new(ColdScope { dir, manifest }));
+        let previous = scopes.remove(&key);
+        let next = ColdScope::new(dir, manifest, previous.as_deref());
+        if let Some(previous) = &previous {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            for (segment, pin) in previous.manifest.segments.iter().zip(&previous.pins) {
+                if next.pin(&segment.file).is_none() {
+                    retired.add(previous.segment_path(segment), pin);
+                }
+            }
+        }
+        if !remove {
+            scopes.insert(key, Arc::new(next));
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Removes the objects of `table_id` under `folder` (a dropped table's or user's
-    /// folder) and forgets its scopes there. Only the table's own objects go: segment files
-    /// named after its id and manifests that name it, so a table created again under the
-    /// same name meanwhile keeps its files.
-    pub async fn remove_folder(&self, table_id: TableId, folder: Path) -> Result<()> {
-        {
-            let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
-            scopes.retain(|(t, _), scope| *t != table_id || !scope.dir.path.prefix_matches(&folder));
-            self.generation.fetch_add(1, Ordering::SeqCst);
+    /// Syncs a written object to disk on the local store (other stores: nothing to do).
+    fn sync(&self, path: &Path) -> Result<()> {
+        match &self.local {
+            Some(local) => local.sync_file(path),
+            None => Ok(()),
         }
-        self.forget_cached(&folder);
-        let objects = self.objects.clone();
-        let own_prefix = format!("{table_id}-");
-        self.io
-            .run(async move {
-                let listing: Vec<Path> =
-                    objects.list(Some(&folder)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
-                let mut own = Vec::new();
-                for path in listing {
-                    let name = path.filename().unwrap_or_default();
-                    if name.starts_with(&own_prefix) {
-                        own.push(path);
-                    } else if name == MANIFEST_FILE {
-                        let bytes = objects.get(&path).await.map_err(store_error)?.bytes().await.map_err(store_error)?;
-                        if Manifest::from_json(&bytes, &path).is_ok_and(|m| m.table_id == table_id) {
-                            own.push(path);
-                        }
-                    }
-                }
-                delete_all(&objects, own).await
-            })
-            .await
-    }
-
-    /// Marks files a new manifest no longer lists, at `now`.
-    pub fn retire(&self, paths: Vec<Path>, now: i64) {
-        self.retired.lock().unwrap_or_else(|p| p.into_inner()).extend(paths.into_iter().map(|p| (p, now)));
-    }
-
-    /// Deletes the files retired before `before`. Returns how many.
-    pub async fn delete_retired(&self, before: i64) -> Result<usize> {
-        let due: Vec<(Path, i64)> = {
-            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
-            let (due, keep): (Vec<_>, Vec<_>) = retired.drain(..).partition(|(_, at)| *at < before);
-            *retired = keep;
-            due
-        };
-        let count = due.len();
-        if let Err(error) = self.remove_files(due.iter().map(|(path, _)| path.clone()).collect()).await {
-            // The next run tries them all again (a file already gone is no error).
-            self.retired.lock().unwrap_or_else(|p| p.into_inner()).extend(due);
-            return Err(error);
-        }
-        Ok(count)
     }
 
     /// Deletes files no manifest references any more (after a manifest dropped them).
@@ -326,18 +355,7 @@ impl ColdStore {
             .map_err(|e| EngineError::internal(format!("joining a row group: {e}")))?;
         // View arrays point into whole decoded pages: keep only the bytes the rows use, so
         // the cache holds (and counts) the group, not the pages.
-        let columns = joined
-            .columns()
-            .iter()
-            .map(|column| match column.data_type() {
-                datafusion::arrow::datatypes::DataType::Utf8View => Arc::new(column.as_string_view().gc()) as _,
-                datafusion::arrow::datatypes::DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as _,
-                _ => column.clone(),
-            })
-            .collect();
-        let joined = Arc::new(
-            RecordBatch::try_new(schema, columns).map_err(|e| EngineError::internal(format!("compacting a row group: {e}")))?,
-        );
+        let joined = Arc::new(compact_views(&joined)?);
         let size = joined.get_array_memory_size();
         self.groups.lock().unwrap_or_else(|p| p.into_inner()).insert(path, group, joined.clone(), size);
         Ok(joined)
@@ -346,7 +364,7 @@ impl ColdStore {
     fn forget_cached(&self, prefix: &Path) {
         self.groups.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
         self.keys.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
-        self.footers.lock().unwrap_or_else(|p| p.into_inner()).retain(|path, _| !path.prefix_matches(prefix));
+        self.footers.lock().unwrap_or_else(|p| p.into_inner()).forget(prefix);
     }
 
     /// Every object path under the store's root (tests and storage listings).
@@ -463,7 +481,11 @@ impl ColdStore {
             ));
         }
         let size = segment.bytes;
+        // The read holds the file's pin: a job that retires the file meanwhile leaves it
+        // until the read is over.
+        let pin = scope.pin(&segment.file);
         self.io.spawn(async move {
+            let _pin = pin;
             let reader = reader::SegmentFile::new(objects, path, size);
             let mask = ProjectionMask::roots(metadata.parquet_schema(), columns);
             let mut builder =
@@ -496,8 +518,8 @@ impl ColdStore {
 
     /// A segment's footer (schema, row groups, page index), read once, then cached.
     fn footer(&self, path: &Path, size: u64) -> Result<ArrowReaderMetadata> {
-        if let Some(metadata) = self.footers.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
-            return Ok(metadata.clone());
+        if let Some(metadata) = self.footers.lock().unwrap_or_else(|p| p.into_inner()).get(path, 0) {
+            return Ok(metadata.as_ref().clone());
         }
         let objects = self.objects.clone();
         let location = path.clone();
@@ -508,7 +530,8 @@ impl ColdStore {
                 .await
                 .map_err(parquet_error)
         })?;
-        self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), metadata.clone());
+        let bytes = metadata.metadata().memory_size();
+        self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), 0, Arc::new(metadata.clone()), bytes);
         Ok(metadata)
     }
 }

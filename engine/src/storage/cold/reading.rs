@@ -66,11 +66,12 @@ impl<V> BoundedCache<V> {
         self.values.get(&(path.clone(), part)).map(|(value, _)| value.clone())
     }
 
-    /// Keeps `value` (taking `size` bytes), making room by dropping the oldest; a value
-    /// over the budget on its own is kept alone (the key index of one huge segment is
-    /// still worth keeping rather than reading again for every lookup).
+    /// Keeps `value` (taking `size` bytes), making room by dropping the oldest. A value
+    /// over the budget on its own is not kept: the cache never holds more than its
+    /// budget, whatever the size of one segment (size `cold_cache_bytes` for the largest
+    /// key index point reads should find in memory).
     pub(super) fn insert(&mut self, path: Path, part: usize, value: Arc<V>, size: usize) {
-        if self.values.contains_key(&(path.clone(), part)) {
+        if size > self.budget || self.values.contains_key(&(path.clone(), part)) {
             return;
         }
         while self.used + size > self.budget && !self.order.is_empty() {
@@ -94,6 +95,23 @@ impl<V> BoundedCache<V> {
         }
         self.order.retain(|key| self.values.contains_key(key));
     }
+}
+
+/// `batch` with its view columns (`Utf8View`, `BinaryView`) holding only the bytes their
+/// rows use: a few rows taken out of a large batch otherwise keep every buffer of it alive.
+pub fn compact_views(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::DataType;
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::Utf8View => Arc::new(column.as_string_view().gc()) as _,
+            DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as _,
+            _ => column.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| EngineError::internal(format!("compacting view columns: {e}")))
 }
 
 /// Selects the row numbers `rows` (ascending) out of `total`.
@@ -133,13 +151,10 @@ mod tests {
         assert_eq!(cache.used, 4);
         cache.insert(a.clone(), 2, Arc::new("a2"), 6);
         assert_eq!((cache.get(&b, 0).as_deref(), cache.get(&a, 2).as_deref()), (Some(&"b0"), Some(&"a2")));
-        // Over the budget on its own: kept alone.
+        // Over the budget on its own: not kept, and nothing else is dropped for it.
         cache.insert(b.clone(), 1, Arc::new("huge"), 11);
-        assert_eq!(cache.get(&b, 1).as_deref(), Some(&"huge"));
-        assert!(cache.get(&b, 0).is_none() && cache.get(&a, 2).is_none());
-        assert_eq!(cache.used, 11);
-        cache.insert(a.clone(), 3, Arc::new("a3"), 1);
-        assert!(cache.get(&b, 1).is_none(), "the huge one goes first");
-        assert_eq!(cache.used, 1);
+        assert!(cache.get(&b, 1).is_none());
+        assert_eq!((cache.get(&b, 0).as_deref(), cache.get(&a, 2).as_deref()), (Some(&"b0"), Some(&"a2")));
+        assert_eq!(cache.used, 10);
     }
 }
