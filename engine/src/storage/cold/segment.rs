@@ -146,6 +146,18 @@ enum Bound {
     Bool(bool),
 }
 
+impl Bound {
+    /// Whether `self` orders before `other`. Floats take the total order Arrow's min and
+    /// max use (NaN above every number): NaN compares false either way under `<`, so
+    /// bounds of several batches would drop the NaN a later batch brought.
+    fn below(&self, other: &Bound) -> bool {
+        match (self, other) {
+            (Bound::Float(a), Bound::Float(b)) => a.total_cmp(b).is_lt(),
+            _ => self < other,
+        }
+    }
+}
+
 impl ColumnBounds {
     fn add(&mut self, array: &ArrayRef) {
         self.nulls += array.null_count() as u64;
@@ -156,10 +168,10 @@ impl ColumnBounds {
             self.unbounded = true;
             return;
         };
-        if self.min.as_ref().is_none_or(|m| low < *m) {
+        if self.min.as_ref().is_none_or(|m| low.below(m)) {
             self.min = Some(low);
         }
-        if self.max.as_ref().is_none_or(|m| high > *m) {
+        if self.max.as_ref().is_none_or(|m| m.below(&high)) {
             self.max = Some(high);
         }
     }
@@ -230,5 +242,25 @@ fn array_bounds(array: &ArrayRef) -> Option<(Bound, Bound)> {
             Some((Bound::Bool(compute::min_boolean(a)?), Bound::Bool(compute::max_boolean(a)?)))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Float64Array;
+
+    use super::*;
+
+    #[test]
+    fn float_bounds_of_several_batches_keep_nan() {
+        let mut bounds = ColumnBounds::default();
+        bounds.add(&(Arc::new(Float64Array::from(vec![0.5])) as ArrayRef));
+        bounds.add(&(Arc::new(Float64Array::from(vec![f64::NAN])) as ArrayRef));
+        bounds.add(&(Arc::new(Float64Array::from(vec![-1.0])) as ArrayRef));
+        let stats = bounds.into_stats(1);
+        // NaN has no JSON form: the maximum is unknown, so no filter prunes on it.
+        assert_eq!((stats.min, stats.max), (Some(serde_json::json!(-1.0)), None));
     }
 }
