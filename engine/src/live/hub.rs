@@ -328,8 +328,8 @@ impl LiveHub {
         }
     }
 
-    /// Stops the dispatcher after it delivered what is queued, and ends every
-    /// subscription with an end event saying `why`.
+    /// Stops the dispatcher after it delivered what is queued (and the evaluators what
+    /// they were handed), and ends every subscription with an end event saying `why`.
     pub fn close(&self, why: &str) {
         {
             let mut inbox = self.inbox();
@@ -338,6 +338,9 @@ impl LiveHub {
         self.wake.notify_all();
         if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = handle.join();
+            // What was committed before the close reaches every queue before its end event
+            // (the evaluators finish the runs they were handed; nothing new comes).
+            futures::executor::block_on(self.settle());
         }
         self.end_where(|_, _| true, why);
         self.dispatched.send_replace(self.published.load(Ordering::Acquire));
