@@ -1,6 +1,9 @@
 //! `cargo xtask`: the developer commands (see the README). This crate never links the
 //! engine: it prepares the machine and starts `cargo test` and the `slt-runner` binary.
 
+mod concurrency;
+mod crash;
+mod fuzz;
 mod permissions;
 mod review;
 mod setup;
@@ -68,6 +71,48 @@ enum Commands {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run sessions at once (DML, DDL, FLUSH, jobs on every table kind), then check the
+    /// result against a serial replay in `_seq` order (default: 20 seconds).
+    Concurrency {
+        /// Run for this many seconds.
+        #[arg(long, conflicts_with = "ops")]
+        seconds: Option<f64>,
+        /// Or run this many statements in all.
+        #[arg(long)]
+        ops: Option<usize>,
+        /// The random seed (default: from the clock; printed, and with every failure).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Concurrent sessions (at least 4).
+        #[arg(long, default_value_t = 4)]
+        sessions: usize,
+    },
+    /// Kill a writing engine process at random moments; check every reopen against a model
+    /// of the acknowledged statements.
+    Crash {
+        /// Kills (each one a child process, a reopen and a full check).
+        #[arg(long, default_value_t = 1000)]
+        kills: usize,
+        /// The random seed (default: from the clock; printed, and with every failure).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Hunt logic bugs: random schemas, data and queries checked by TLP, NoREC,
+    /// differential, hot/cold, model and atomicity oracles (default: 60 seconds).
+    Fuzz {
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// The random seed (default: from the clock; printed, and with every failure).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stop after this many generated queries.
+        #[arg(long)]
+        queries: Option<u64>,
+        /// Run only this world of the seed (as a failure report names it).
+        #[arg(long)]
+        world: Option<u64>,
+    },
     /// Generate `slt/permissions/matrix.slt` from the README's permission table.
     Permissions {
         /// Only check that the file is current (what `cargo xtask test` does).
@@ -99,6 +144,9 @@ fn main() -> ExitCode {
         Commands::New { name } => new_scenario(&root, &name),
         Commands::Permissions { check } => permissions::run(&root, check),
         Commands::Isolation { queries, seed } => isolation(&root, queries, seed),
+        Commands::Crash { kills, seed } => crash::crash(&root, kills, seed),
+        Commands::Concurrency { seconds, ops, seed, sessions } => concurrency::concurrency(&root, seconds, ops, seed, sessions, false),
+        Commands::Fuzz { seconds, seed, queries, world } => fuzz::fuzz(&root, seconds, seed, queries, world),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -296,6 +344,22 @@ fn test(root: &Path) -> Result<()> {
     }
 
     match isolation(root, TEST_ISOLATION_QUERIES, Some(TEST_ISOLATION_SEED)) {
+        Ok(()) => passed += 1,
+        Err(error) => {
+            eprintln!("{error:#}");
+            failed += 1;
+        }
+    }
+
+    match fuzz::fuzz(root, Some(fuzz::TEST_SECONDS), Some(fuzz::TEST_SEED), Some(fuzz::TEST_QUERIES), None) {
+        Ok(()) => passed += 1,
+        Err(error) => {
+            eprintln!("{error:#}");
+            failed += 1;
+        }
+    }
+
+    match crash::crash(root, crash::TEST_KILLS, Some(crash::TEST_SEED)) {
         Ok(()) => passed += 1,
         Err(error) => {
             eprintln!("{error:#}");
