@@ -1,9 +1,7 @@
 //! `cargo xtask`: the developer commands (see the README). This crate never links the
 //! engine: it prepares the machine and starts `cargo test` and the `slt-runner` binary.
 
-mod concurrency;
-mod crash;
-mod fuzz;
+mod checkers;
 mod permissions;
 mod review;
 mod setup;
@@ -13,6 +11,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+
+use crate::checkers::Checker;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Developer commands for the engine and its conformance harness")]
@@ -143,10 +143,10 @@ fn main() -> ExitCode {
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
         Commands::Permissions { check } => permissions::run(&root, check),
-        Commands::Isolation { queries, seed } => isolation(&root, queries, seed),
-        Commands::Crash { kills, seed } => crash::crash(&root, kills, seed),
-        Commands::Concurrency { seconds, ops, seed, sessions } => concurrency::concurrency(&root, seconds, ops, seed, sessions, false),
-        Commands::Fuzz { seconds, seed, queries, world } => fuzz::fuzz(&root, seconds, seed, queries, world),
+        Commands::Isolation { queries, seed } => Checker::isolation(queries, seed).run(&root),
+        Commands::Crash { kills, seed } => Checker::crash(kills, seed).run(&root),
+        Commands::Concurrency { seconds, ops, seed, sessions } => Checker::concurrency(seconds, ops, seed, sessions, false).run(&root),
+        Commands::Fuzz { seconds, seed, queries, world } => Checker::fuzz(seconds, seed, queries, world).run(&root),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -300,26 +300,6 @@ fn parse_cargo_test_summary(output: &str) -> (usize, usize) {
     (passed, failed)
 }
 
-/// The isolation checker's run in `cargo xtask test`: short, and the same every time.
-const TEST_ISOLATION_QUERIES: usize = 3_000;
-const TEST_ISOLATION_SEED: u64 = 20_261_202;
-
-fn isolation(root: &Path, queries: usize, seed: Option<u64>) -> Result<()> {
-    setup::ensure_libclang()?;
-    let mut command = cargo();
-    // A binary of the runner's package: the same dependency features as the runner, so
-    // no second build of DataFusion.
-    command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--bin", "isolation", "--"]);
-    command.args(["--queries", &queries.to_string()]);
-    if let Some(seed) = seed {
-        command.args(["--seed", &seed.to_string()]);
-    }
-    if !command.status()?.success() {
-        bail!("the isolation check failed");
-    }
-    Ok(())
-}
-
 fn test(root: &Path) -> Result<()> {
     setup::ensure_libclang()?;
     let references = std::env::temp_dir().join(format!("engine-snapshot-refs-{}", std::process::id()));
@@ -343,29 +323,9 @@ fn test(root: &Path) -> Result<()> {
         failed += 1;
     }
 
-    match isolation(root, TEST_ISOLATION_QUERIES, Some(TEST_ISOLATION_SEED)) {
-        Ok(()) => passed += 1,
-        Err(error) => {
-            eprintln!("{error:#}");
-            failed += 1;
-        }
-    }
-
-    match fuzz::fuzz(root, Some(fuzz::TEST_SECONDS), Some(fuzz::TEST_SEED), Some(fuzz::TEST_QUERIES), None) {
-        Ok(()) => passed += 1,
-        Err(error) => {
-            eprintln!("{error:#}");
-            failed += 1;
-        }
-    }
-
-    match crash::crash(root, crash::TEST_KILLS, Some(crash::TEST_SEED)) {
-        Ok(()) => passed += 1,
-        Err(error) => {
-            eprintln!("{error:#}");
-            failed += 1;
-        }
-    }
+    let (checks_passed, checks_failed) = checkers::run_in_test(root);
+    passed += checks_passed;
+    failed += checks_failed;
 
     let snapshot_problems = review::check_snapshots(root, &references)?;
     let _ = std::fs::remove_file(&references);

@@ -187,6 +187,31 @@ impl Catalog {
         self.read().tables.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
+    /// Whether `entry` is still the table the catalog holds under its name at its schema
+    /// version: 42P01 once it was dropped, 40001 once an ALTER TABLE gave it a newer
+    /// version (run the statement again). A statement planned against `entry` asks this
+    /// under its scope's write lock (a write) or once its snapshot exists (a read): the
+    /// catalog changes its cache in the same critical section as its commit, so a
+    /// statement that passes never sees rows of a table half dropped or of a newer shape.
+    pub fn check_current(&self, entry: &TableEntry) -> Result<()> {
+        let definition = &entry.definition;
+        match self.table(&definition.namespace, &definition.name) {
+            Some(current) if current.id() == entry.id() => {
+                if current.definition.schema_version != definition.schema_version {
+                    return Err(EngineError::new(
+                        SqlState::SERIALIZATION_FAILURE,
+                        format!("table {} changed while the statement ran; run it again", definition.qualified_name()),
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(EngineError::new(
+                SqlState::UNDEFINED_TABLE,
+                format!("table {} was dropped while the statement ran", definition.qualified_name()),
+            )),
+        }
+    }
+
     /// The table or view `namespace.name`.
     pub fn object(&self, namespace: &str, name: &str) -> Option<CatalogObject> {
         let state = self.read();
@@ -291,8 +316,10 @@ impl Catalog {
         let entry = Arc::new(self.planner.build(versions)?);
         let mut changes = ChangeSet::default();
         changes.put(&keys::table_definition_key(definition.id, definition.schema_version), &encode_json(&definition));
+        // The cache changes in the commit's critical section (see `check_current`).
+        let mut state = self.write();
         self.store.commit(changes)?;
-        self.write().tables.insert((definition.namespace.clone(), definition.name.clone()), entry.clone());
+        state.tables.insert((definition.namespace.clone(), definition.name.clone()), entry.clone());
         Ok(entry)
     }
 
@@ -323,8 +350,9 @@ impl Catalog {
         if let Some(name) = namespace {
             changes.delete(&keys::namespace_key(name));
         }
-        self.store.commit(changes)?;
+        // The cache changes in the commit's critical section (see `check_current`).
         let mut state = self.write();
+        self.store.commit(changes)?;
         for (entry, _) in tables {
             state.tables.remove(&(entry.definition.namespace.clone(), entry.definition.name.clone()));
         }

@@ -281,9 +281,14 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         visible_from: None,
         pruning: None,
         pruned: Default::default(),
+        still_current: None,
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
-    read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key])
+    let batches = read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key]);
+    // Read, then checked: a table dropped or altered meanwhile fails the read (as a scan
+    // does), with that error rather than one of decoding a row of a newer version.
+    ctx.shared.catalog.check_current(entry)?;
+    batches
 }
 
 async fn delete(ctx: &ExecContext, table: &ObjectRef, filter: &[Equality<'_>]) -> Result<Option<QueryResult>> {

@@ -123,6 +123,7 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             visible_from,
             pruning,
             pruned: Default::default(),
+            still_current: None,
         };
         let mut initial = InitialRows::new(entry.schema.clone(), filter.as_ref(), &request);
         let mut failed = None;

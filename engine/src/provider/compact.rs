@@ -20,7 +20,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
-use crate::provider::flush::{flush_scope, segment_columns};
+use crate::provider::flush::{current_entry, flush_scope, scope_gone, segment_columns};
 use crate::provider::merge;
 use crate::provider::scan::ScanRequest;
 use crate::shared::EngineShared;
@@ -60,11 +60,17 @@ pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, 
 /// scope as it was), or `None` when the table was dropped meanwhile.
 async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<Option<u64>> {
     let scope = segments.dir.scope.clone();
+    // Read with the table's definition as it is now, while no ALTER can commit (as a
+    // flush reads): segments and hot rows may hold schema versions newer than `entry`.
+    let schema_hold = shared.locks.hold_schema(entry.id()).await;
+    let Some(entry) = current_entry(shared, entry) else { return Ok(None) };
+    let entry = &entry;
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
     let expired_before = cutoff.unwrap_or(i64::MIN);
     let Merged { kept, purged, newest_purged_seq } =
         off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, expired_before)).await?;
+    drop(schema_hold);
     if purged == 0 && cutoff.is_some() {
         return Ok(Some(0));
     }
@@ -76,12 +82,15 @@ async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: 
     let (_, mut manifest) = shared.cold.next_manifest(entry.id(), &scope);
     manifest.purged_through_seq = manifest.purged_through_seq.max(newest_purged_seq);
     if let Some((bytes, meta)) = encoded {
-        shared.cold.put_segment(segments.dir.file_path(&meta.file), bytes).await?;
+        if let Err(error) = shared.cold.put_segment(segments.dir.file_path(&meta.file), bytes).await {
+            // DROP TABLE or DROP USER removed the folder meanwhile: nothing to rewrite.
+            return if scope_gone(shared, entry, &scope) { Ok(None) } else { Err(error) };
+        }
         manifest.segments.push(meta);
     }
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
     let current = shared.cold.scope(entry.id(), &scope);
-    let still_there = shared.catalog.table(&entry.definition.namespace, &entry.definition.name).is_some_and(|t| t.id() == entry.id());
+    let still_there = current_entry(shared, entry).is_some();
     if !still_there || current.as_ref().map(|c| &c.manifest) != Some(&segments.manifest) {
         let written = manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
         shared.cold.remove_files(written).await?;

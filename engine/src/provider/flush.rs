@@ -41,10 +41,18 @@ const FLUSH_BATCH_ROWS: usize = 64 * 1024;
 
 /// Moves the hot rows of one scope into a new segment. Returns the rows flushed.
 pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope) -> Result<u64> {
+    // The rows are read, and the segment's columns chosen, with the definition the table
+    // has now, while no ALTER can commit: a row written since an ALTER has a schema
+    // version the caller's older definition does not know, and its new columns belong in
+    // the segment. A table dropped meanwhile flushes nothing.
+    let schema_hold = shared.locks.hold_schema(entry.id()).await;
+    let Some(entry) = current_entry(shared, entry) else { return Ok(0) };
+    let entry = &entry;
     let definition = &entry.definition;
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_scope, work_columns) = (shared.clone(), entry.clone(), scope.clone(), columns.clone());
     let batches = off_async(move || read_hot_rows(&work_shared, &work_entry, &work_scope, &work_columns)).await?;
+    drop(schema_hold);
     let Some((max_seq, flushed)) = flushed_versions(&batches, columns.len()) else { return Ok(0) };
     let rows = flushed.len() as u64;
     let cold = &shared.cold;
@@ -62,7 +70,10 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         let encoded = off_async(move || encode_segment(&columns, &batches, version, file)).await?;
         match encoded {
             Some((bytes, meta)) => {
-                cold.put_segment(dir.file_path(&meta.file), bytes).await?;
+                if let Err(error) = cold.put_segment(dir.file_path(&meta.file), bytes).await {
+                    // DROP TABLE or DROP USER removed the folder meanwhile: nothing to flush.
+                    return if scope_gone(shared, entry, &scope) { Ok(0) } else { Err(error) };
+                }
                 shared.observe_flush(FlushStep::SegmentWritten);
                 Some(meta)
             }
@@ -70,12 +81,7 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         }
     };
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
-    let table_there = shared.catalog.table(&definition.namespace, &definition.name).is_some_and(|t| t.id() == entry.id());
-    let user_there = match scope {
-        RowScope::Shared => true,
-        RowScope::User(user) => shared.catalog.user_id_exists(user),
-    };
-    if !table_there || !user_there {
+    if scope_gone(shared, entry, &scope) {
         // Dropped meanwhile (the table or the user): the file written for it goes too.
         if let Some(segment) = &segment {
             cold.remove_files(vec![dir.file_path(&segment.file)]).await?;
@@ -106,6 +112,22 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
         .await?;
     }
     Ok(rows)
+}
+
+/// The table `entry` names as the catalog holds it now (its newest schema version), or
+/// `None` once it was dropped.
+pub fn current_entry(shared: &EngineShared, entry: &TableEntry) -> Option<Arc<TableEntry>> {
+    let definition = &entry.definition;
+    shared.catalog.table(&definition.namespace, &definition.name).filter(|t| t.id() == entry.id())
+}
+
+/// Whether the table or the user of `scope` was dropped.
+pub fn scope_gone(shared: &EngineShared, entry: &TableEntry, scope: &RowScope) -> bool {
+    let user_gone = match scope {
+        RowScope::Shared => false,
+        RowScope::User(user) => !shared.catalog.user_id_exists(*user),
+    };
+    user_gone || current_entry(shared, entry).is_none()
 }
 
 /// The user columns of a segment written now: the table's current ones.

@@ -9,7 +9,7 @@
 //! the same snapshot.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -29,6 +29,7 @@ use crate::provider::key_range::KeyInterval;
 use crate::provider::merge;
 use crate::provider::prune::{PruneCounts, Pruning};
 use crate::provider::table::ColumnSource;
+use crate::shared::EngineShared;
 use crate::storage::cold::ColdStore;
 use crate::storage::keys::{self, RowScope};
 use crate::storage::{Store, tiers};
@@ -53,6 +54,33 @@ pub struct ScanRequest {
     pub pruning: Option<Arc<Pruning>>,
     /// Where the scan counts what pruning skipped.
     pub pruned: PruneCounts,
+    /// Asked once the read's snapshot exists (a point read: once its rows are read):
+    /// whether the table is still the one the statement was planned against. `None`: the
+    /// caller holds the table steady itself (a flush, a purge, a write under its lock).
+    pub still_current: Option<TableCheck>,
+}
+
+/// The test a read makes that its table was neither dropped nor altered since it was
+/// planned ([`crate::catalog::Catalog::check_current`]).
+#[derive(Clone)]
+pub struct TableCheck(Arc<dyn Fn() -> Result<()> + Send + Sync>);
+
+impl TableCheck {
+    pub fn new(check: impl Fn() -> Result<()> + Send + Sync + 'static) -> Self {
+        TableCheck(Arc::new(check))
+    }
+}
+
+/// The check that `entry` is still the catalog's table, for [`ScanRequest::still_current`].
+pub fn current_check(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>) -> TableCheck {
+    let (shared, entry) = (shared.clone(), entry.clone());
+    TableCheck::new(move || shared.catalog.check_current(&entry))
+}
+
+impl fmt::Debug for TableCheck {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("TableCheck")
+    }
 }
 
 impl ScanRequest {
@@ -71,7 +99,14 @@ impl ScanRequest {
             visible_from: None,
             pruning: None,
             pruned: PruneCounts::default(),
+            still_current: None,
         }
+    }
+
+    /// Fails when the table changed since the statement was planned (see
+    /// [`ScanRequest::still_current`]).
+    pub fn check_current(&self) -> Result<()> {
+        self.still_current.as_ref().map_or(Ok(()), |check| (check.0)())
     }
 
     /// Every column of a segment, in its order: the user columns, `_seq`, `_updated`,
@@ -209,7 +244,11 @@ pub fn run_scan(
         let points: Option<Vec<Vec<u8>>> =
             request.intervals.iter().map(|i| i.as_point().map(|p| keys::row_key(&scope_prefix, p))).collect();
         if let Some(points) = points {
-            for batch in read_keys(store, cold, schema, request, &points[..points.len().min(limit)])? {
+            // Read, then checked: a table altered meanwhile may have rows the plan's
+            // definition cannot decode, and that is the error to report.
+            let batches = read_keys(store, cold, schema, request, &points[..points.len().min(limit)]);
+            request.check_current()?;
+            for batch in batches? {
                 if !emit(batch) {
                     break;
                 }
@@ -217,9 +256,18 @@ pub fn run_scan(
             return Ok(());
         }
     }
+    // Once the snapshot exists: a table dropped or altered since planning fails the
+    // read; a flush that published since the segment list was taken restarts it.
+    let table_moved: Mutex<Option<EngineError>> = Mutex::new(None);
     loop {
         let generation = cold.generation();
-        let unchanged = || cold.generation() == generation;
+        let unchanged = || match request.check_current() {
+            Ok(()) => cold.generation() == generation,
+            Err(error) => {
+                *table_moved.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+                false
+            }
+        };
         let finished = match cold.scope(definition.id, &request.scope) {
             Some(segments) => {
                 merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?
@@ -228,6 +276,9 @@ pub fn run_scan(
         };
         if finished {
             return Ok(());
+        }
+        if let Some(error) = table_moved.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(error);
         }
     }
 }
@@ -317,6 +368,7 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
         visible_from: None,
         pruning: None,
         pruned: PruneCounts::default(),
+        still_current: None,
     };
     let schema = entry.schema.clone();
     let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;

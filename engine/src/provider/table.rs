@@ -23,7 +23,7 @@ use crate::shared::EngineShared;
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
 use crate::provider::scope::DmlKind;
-use crate::provider::scan::{ScanExec, ScanRequest};
+use crate::provider::scan::{ScanExec, ScanRequest, current_check};
 use crate::provider::write_exec::{WriteExec, WriteKind};
 use crate::provider::stream_rules::read_lower_bound;
 use crate::storage::RowScope;
@@ -219,6 +219,7 @@ impl TableProvider for EngineTableProvider {
                 None => None,
             },
             pruned: Default::default(),
+            still_current: Some(current_check(&self.shared, &self.entry)),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }

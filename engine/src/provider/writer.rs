@@ -66,23 +66,7 @@ impl TableWriter {
     /// (DROP USER holds the same locks while it removes the user and its rows).
     pub async fn lock(self) -> Result<LockedWriter> {
         let guard = self.shared.locks.lock_scope(self.entry.id(), &self.scope).await;
-        let definition = &self.entry.definition;
-        match self.shared.catalog.table(&definition.namespace, &definition.name) {
-            Some(current) if current.id() == self.entry.id() => {
-                if current.definition.schema_version != definition.schema_version {
-                    return Err(EngineError::new(
-                        SqlState::SERIALIZATION_FAILURE,
-                        format!("table {} changed while the statement ran; run it again", definition.qualified_name()),
-                    ));
-                }
-            }
-            _ => {
-                return Err(EngineError::new(
-                    SqlState::UNDEFINED_TABLE,
-                    format!("table {} was dropped while the statement ran", definition.qualified_name()),
-                ));
-            }
-        }
+        self.shared.catalog.check_current(&self.entry)?;
         if let RowScope::User(user) = self.scope
             && !self.shared.catalog.user_id_exists(user)
         {

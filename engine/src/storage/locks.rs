@@ -69,6 +69,27 @@ impl Drop for ScopeWriteGuard {
     }
 }
 
+/// Proof that no schema change or drop of a table commits while it is held (ALTER TABLE
+/// and DROP TABLE take the table's exclusive lock): what a flush or a compaction holds
+/// while it reads rows with the table's current definition. Writers of its scopes go on.
+/// The lock is fair, so a holder never waits for a scope lock of the same table (a waiting
+/// ALTER would stop that wait for good): it lets go first.
+pub struct SchemaReadGuard {
+    table_id: TableId,
+    tables: TableMap,
+    locks: Option<Arc<TableLocks>>,
+    held: Option<OwnedRwLockReadGuard<()>>,
+}
+
+impl Drop for SchemaReadGuard {
+    fn drop(&mut self) {
+        self.held = None;
+        if let Some(locks) = self.locks.take() {
+            release_table(&self.tables, self.table_id, locks);
+        }
+    }
+}
+
 /// Proof that the holder is the only writer of a whole table (every scope).
 pub struct TableWriteGuard {
     table_id: TableId,
@@ -104,6 +125,14 @@ impl WriteLocks {
         let scope_lock = locks.scopes.lock().unwrap_or_else(|p| p.into_inner()).entry(scope.clone()).or_default().clone();
         let held = scope_lock.lock_owned().await;
         ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), held: Some((table, held)) }
+    }
+
+    /// Waits until no schema change or drop of the table is running, and keeps them out
+    /// while the guard lives.
+    pub async fn hold_schema(&self, table_id: TableId) -> SchemaReadGuard {
+        let locks = self.table(table_id);
+        let held = locks.table.clone().read_owned().await;
+        SchemaReadGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
     }
 
     /// Waits until the caller is the only writer of the whole table.
@@ -158,6 +187,11 @@ mod tests {
         assert!(locks.lock_scope(1, &RowScope::User(3)).now_or_never().is_none());
         drop(whole);
         assert!(locks.lock_scope(1, &RowScope::Shared).now_or_never().is_some());
+        // A schema hold lets writers in and keeps the whole-table lock out.
+        let hold = locks.hold_schema(1).now_or_never().expect("free");
+        assert!(locks.lock_scope(1, &RowScope::Shared).now_or_never().is_some());
+        assert!(locks.lock_table(1).now_or_never().is_none());
+        drop(hold);
         assert_eq!(locks.tables_in_use(), 0);
     }
 

@@ -83,6 +83,11 @@ impl ColdScope {
         self.dir.file_path(&segment.file)
     }
 
+    /// The pins of every file this generation lists.
+    fn pins(&self) -> impl Iterator<Item = &Arc<FilePin>> {
+        self.pins.iter()
+    }
+
     /// The pin of a file this generation lists.
     pub fn pin(&self, file: &str) -> Option<Arc<FilePin>> {
         self.manifest.segments.iter().position(|s| s.file == file).map(|at| self.pins[at].clone())
@@ -131,9 +136,10 @@ pub struct ColdStore {
     groups: Mutex<BoundedCache<RecordBatch>>,
     /// Files no manifest lists any more, deleted once no reader holds them.
     retired: Mutex<RetiredFiles>,
-    /// Folders of dropped tables and users whose objects could not all be deleted yet
-    /// (tried again by each job run; the next open collects them too).
-    leftovers: Mutex<Vec<(TableId, Vec<Path>, u32)>>,
+    /// Folders of dropped tables and users whose objects could not all be deleted yet: a
+    /// reader still held one of their files, or the store refused (tried again by each
+    /// job run; the next open collects them too).
+    leftovers: Mutex<Vec<removal::DroppedFolders>>,
     /// Every object found when the store opened (for the garbage collection at open).
     found_at_open: Mutex<Vec<Path>>,
 }

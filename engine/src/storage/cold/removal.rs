@@ -3,46 +3,74 @@
 //! retired, once no reader holds them (see `retired`).
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
 use crate::error::{EngineError, Result};
+use crate::storage::cold::retired::FilePin;
 use crate::storage::cold::{ColdStore, MANIFEST_FILE, Manifest, delete_all, names, store_error};
 use crate::storage::keys::{RowScope, TableId};
+
+/// The folders of a dropped table or user whose objects wait to be deleted.
+#[derive(Debug)]
+pub(super) struct DroppedFolders {
+    table_id: TableId,
+    folders: Vec<Path>,
+    /// The files its last manifests listed: deleted once no reader holds any.
+    pins: Vec<Weak<FilePin>>,
+    /// Deletions that failed so far.
+    failures: u32,
+}
+
+impl DroppedFolders {
+    fn still_read(&self) -> bool {
+        self.pins.iter().any(|pin| pin.strong_count() > 0)
+    }
+}
 
 impl ColdStore {
     /// Removes every object of a dropped table (DROP TABLE, after its commit) and forgets
     /// its scopes. Objects that cannot be deleted now are left to the job runs (and the
     /// next open): the drop itself has happened.
     pub async fn remove_table(&self, table_id: TableId) {
-        let folders = self.forget_scopes(|t, _| t == table_id, vec![names::table_folder(&self.root, table_id)]);
-        self.remove_or_leave(table_id, folders).await
+        let (folders, pins) = self.forget_scopes(|t, _| t == table_id, vec![names::table_folder(&self.root, table_id)]);
+        self.remove_or_leave(DroppedFolders { table_id, folders, pins, failures: 0 }).await
     }
 
     /// Removes the objects of one scope of a table (DROP USER CASCADE, after its commit)
     /// and forgets it; like [`ColdStore::remove_table`].
     pub async fn remove_scope(&self, table_id: TableId, scope: &RowScope) {
-        let folders = self.forget_scopes(|t, s| t == table_id && s == scope, vec![names::scope_folder(&self.root, table_id, scope)]);
-        self.remove_or_leave(table_id, folders).await
+        let (folders, pins) =
+            self.forget_scopes(|t, s| t == table_id && s == scope, vec![names::scope_folder(&self.root, table_id, scope)]);
+        self.remove_or_leave(DroppedFolders { table_id, folders, pins, failures: 0 }).await
     }
 
-    async fn remove_or_leave(&self, table_id: TableId, folders: Vec<Path>) {
-        if self.remove_own_objects(table_id, folders.clone()).await.is_err() {
-            self.leftovers.lock().unwrap_or_else(|p| p.into_inner()).push((table_id, folders, 0));
+    /// Deletes the objects now, unless a reader that started before the DROP still holds
+    /// one of the files (it reads on, and a job run deletes them after it) or the store
+    /// refuses (a job run tries again).
+    async fn remove_or_leave(&self, dropped: DroppedFolders) {
+        if dropped.still_read() || self.remove_own_objects(dropped.table_id, dropped.folders.clone()).await.is_err() {
+            self.leftovers.lock().unwrap_or_else(|p| p.into_inner()).push(dropped);
         }
     }
 
-    /// Forgets the scopes `matches` names; returns their folders and `also`.
-    fn forget_scopes(&self, matches: impl Fn(TableId, &RowScope) -> bool, also: Vec<Path>) -> Vec<Path> {
+    /// Forgets the scopes `matches` names; returns their folders and `also`, and the pins
+    /// of the files they listed.
+    fn forget_scopes(&self, matches: impl Fn(TableId, &RowScope) -> bool, also: Vec<Path>) -> (Vec<Path>, Vec<Weak<FilePin>>) {
         let mut folders = also;
+        let mut pins = Vec::new();
         {
             let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
             scopes.retain(|(t, scope), state| {
                 let gone = matches(*t, scope);
-                if gone && !folders.contains(&state.dir.path) {
-                    folders.push(state.dir.path.clone());
+                if gone {
+                    if !folders.contains(&state.dir.path) {
+                        folders.push(state.dir.path.clone());
+                    }
+                    pins.extend(state.pins().map(Arc::downgrade));
                 }
                 !gone
             });
@@ -51,7 +79,7 @@ impl ColdStore {
         for folder in &folders {
             self.forget_cached(folder);
         }
-        folders
+        (folders, pins)
     }
 
     /// Deletes the objects of `table_id` under `folders`: its segment files and the
@@ -90,14 +118,19 @@ impl ColdStore {
         let due = self.retired.lock().unwrap_or_else(|p| p.into_inner()).take_unpinned();
         let mut first_failures = Vec::new();
         let leftovers = std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|p| p.into_inner()));
-        for (table_id, folders, failures) in leftovers {
-            if let Err(error) = self.remove_own_objects(table_id, folders.clone()).await {
-                if failures == 0
-                    && let Some(folder) = folders.first()
+        for mut dropped in leftovers {
+            if dropped.still_read() {
+                self.leftovers.lock().unwrap_or_else(|p| p.into_inner()).push(dropped);
+                continue;
+            }
+            if let Err(error) = self.remove_own_objects(dropped.table_id, dropped.folders.clone()).await {
+                if dropped.failures == 0
+                    && let Some(folder) = dropped.folders.first()
                 {
                     first_failures.push((folder.clone(), error));
                 }
-                self.leftovers.lock().unwrap_or_else(|p| p.into_inner()).push((table_id, folders, failures.saturating_add(1)));
+                dropped.failures = dropped.failures.saturating_add(1);
+                self.leftovers.lock().unwrap_or_else(|p| p.into_inner()).push(dropped);
             }
         }
         for (path, failures) in due {

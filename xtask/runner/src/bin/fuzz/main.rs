@@ -145,7 +145,7 @@ impl Run {
                 tally.upstream += 1;
                 let signature = failure.signature();
                 if !stats.upstream.contains_key(&signature) {
-                    println!("  upstream (plain DataFusion answers alike): {}", failure.message.replace('\n', "\n    "));
+                    println!("  upstream (a bug plain DataFusion shows too): {}", failure.message.replace('\n', "\n    "));
                 }
                 *stats.upstream.entry(signature).or_default() += 1;
             }

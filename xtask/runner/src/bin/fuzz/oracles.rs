@@ -21,7 +21,7 @@ use crate::model::Model;
 use crate::query::{Cols, Gen};
 use crate::render::{self, SEP};
 use crate::schema::{Kind, Table};
-use crate::world::{Answer, World};
+use crate::world::{Answer, DATAFUSION_ERROR, World};
 
 /// Why checks were skipped: the errors, without their numbers, and how often.
 /// (count, first query) per reason.
@@ -364,6 +364,14 @@ impl Check {
                         if code.starts_with("22") =>
                     {
                         Verdict::Skip
+                    }
+                    // Plain DataFusion refusing (internal or not-implemented error) what the
+                    // engine, the same planner over other providers, answered: DataFusion's bug.
+                    (Answer::Rows { .. }, Answer::Error { code, .. }) if code == "0A000" || code == DATAFUSION_ERROR => {
+                        Verdict::Upstream(Failure::new(
+                            Oracle::Differential,
+                            format!("plain DataFusion refused a query the engine answered\n  SQL: {sql}\n  engine:     {}\n  DataFusion: {}", a.describe(), b.describe()),
+                        ))
                     }
                     (Answer::Error { .. }, _) | (_, Answer::Error { .. }) => Verdict::Fail(Failure::new(
                         Oracle::Differential,

@@ -47,7 +47,9 @@
 //! lifetime or inside a gated statement, subscriptions whose events do not add up to
 //! the rows the engine holds, or that end without a DROP or ALTER); statements that
 //! failed with an error no serial order gives (internal `XX...` and system `58...`
-//! errors of any statement, and a read failing with anything but 42P01); and
+//! errors of any statement, and a read failing with anything but 42P01, or 40001 while
+//! an ALTER TABLE of its table ran: a read planned before the ALTER is refused, to be
+//! run again, rather than shown rows of the new shape); and
 //! divergences of the serial replay. Failures that raced a DROP TABLE or ALTER TABLE
 //! of the same table are tagged so, and listed after the others.
 //!
@@ -163,7 +165,7 @@ async fn run(args: &Args) -> Result<bool> {
         count(&|s| matches!(s.kind, Kind::Jobs) && s.outcome.is_ok()),
     );
     println!(
-        "serial: {} change events from {} subscriptions; replayed {} statements serially; reads checked {} of {} (and {} that failed); \
+        "serial: {} change events from {} subscriptions; replayed {} statements serially; reads checked {} of {} (and {} that failed, {} refused with 40001 beside an ALTER); \
          writes that changed nothing checked {} of {}; {} probes; {} ambiguous delete matches; checked in {checked:.1?}",
         stats.events,
         history.watches.len(),
@@ -171,6 +173,7 @@ async fn run(args: &Args) -> Result<bool> {
         report.reads_checked,
         stats.reads,
         stats.read_errors,
+        stats.read_retries,
         report.unchanged_checked,
         stats.unchanged_writes,
         report.probes,
