@@ -1,7 +1,7 @@
 //! Purges and compactions of one scope, many in a row: no file name is ever written twice
 //! (the live segment is never overwritten or deleted), and a read that holds a segment
-//! list across a rewrite and a clock jump still completes with the right rows: retired
-//! files go only when no reader holds them.
+//! list across a rewrite and a clock jump, or across DROP TABLE, still completes with the
+//! right rows: retired and dropped files go only when no reader holds them.
 
 mod common;
 
@@ -107,9 +107,10 @@ async fn count(session: &mut engine::Session, sql: &str) -> i64 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_held_open_across_a_compaction_and_an_hour_completes() {
-    let test = TestEngine::with_config(|config| config.compact_segments_over = 1);
+/// A table `t` of 300 rows in two segments (ids 1..=150 updated to `v = 2 * id` in the
+/// second), and a read of it started on another thread and paused after its first batch.
+/// Returns the reader (the rows it read, once resumed) and the channel that resumes it.
+async fn paused_read(test: &TestEngine) -> (std::thread::JoinHandle<engine::Result<Vec<RecordBatch>>>, mpsc::Sender<()>) {
     {
         let mut session = test.session();
         let rows: Vec<String> = (1..=300).map(|id| format!("({id}, {id})")).collect();
@@ -145,15 +146,14 @@ async fn a_read_held_open_across_a_compaction_and_an_hour_completes() {
         outcome.map(|()| batches)
     });
     paused.recv().expect("the read started");
-    // The compaction retires both segments the read is reading; an hour passes.
-    assert_eq!(test.engine.run_jobs().await.expect("compaction"), 1);
-    test.clock.advance_millis(HOUR_MILLIS);
-    test.engine.run_jobs().await.expect("cleanup while the read holds the files");
-    resume.send(()).expect("the reader waits");
-    let batches = reader.join().expect("reader thread").expect("the held-open read completes");
+    (reader, resume)
+}
+
+/// The read's rows are the table's 300, with their values.
+fn assert_whole_table(batches: &[RecordBatch]) {
     let mut rows = 0;
     let mut sum: i64 = 0;
-    for batch in &batches {
+    for batch in batches {
         rows += batch.num_rows();
         let values = batch.column(1).as_primitive::<Int32Type>();
         sum += values.iter().flatten().map(i64::from).sum::<i64>();
@@ -162,10 +162,41 @@ async fn a_read_held_open_across_a_compaction_and_an_hour_completes() {
     // ids 1..=150 doubled, 151..=300 as inserted.
     let expected: i64 = (1..=150).map(|i| 2 * i).sum::<i64>() + (151..=300).sum::<i64>();
     assert_eq!(sum, expected);
+}
+
+fn parquet_files(test: &TestEngine) -> Vec<String> {
+    let objects = test.engine.shared().cold.list_all().expect("listing");
+    objects.iter().map(|p| p.to_string()).filter(|p| p.ends_with(".parquet")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_held_open_across_a_compaction_and_an_hour_completes() {
+    let test = TestEngine::with_config(|config| config.compact_segments_over = 1);
+    let (reader, resume) = paused_read(&test).await;
+    // The compaction retires both segments the read is reading; an hour passes.
+    assert_eq!(test.engine.run_jobs().await.expect("compaction"), 1);
+    test.clock.advance_millis(HOUR_MILLIS);
+    test.engine.run_jobs().await.expect("cleanup while the read holds the files");
+    resume.send(()).expect("the reader waits");
+    assert_whole_table(&reader.join().expect("reader thread").expect("the held-open read completes"));
     // The read is over: the next run deletes the retired files.
     test.engine.run_jobs().await.expect("cleanup");
     assert_eq!(test.engine.shared().cold.retired_files(), 0);
-    let objects = test.engine.shared().cold.list_all().expect("listing");
-    let segments = objects.iter().filter(|p| p.as_ref().ends_with(".parquet")).count();
-    assert_eq!(segments, 1, "{objects:?}");
+    assert_eq!(parquet_files(&test).len(), 1);
+}
+
+/// Found by the concurrency check: DROP TABLE deleted the files of a read that started
+/// before it, which then failed with 58030.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_held_open_across_drop_table_completes() {
+    let test = TestEngine::new();
+    let (reader, resume) = paused_read(&test).await;
+    run_all(&mut test.session(), &["DROP TABLE t"]).await;
+    assert_eq!(parquet_files(&test).len(), 2, "the files wait for the read");
+    resume.send(()).expect("the reader waits");
+    assert_whole_table(&reader.join().expect("reader thread").expect("the held-open read completes"));
+    // The read is over: the next job run deletes what the drop left.
+    test.engine.run_jobs().await.expect("cleanup");
+    assert_eq!(test.engine.shared().cold.retired_files(), 0);
+    assert_eq!(parquet_files(&test), Vec::<String>::new());
 }
