@@ -491,7 +491,7 @@ impl ColdStore {
         // until the read is over.
         let pin = scope.pin(&segment.file);
         self.io.spawn(async move {
-            let _pin = pin;
+            let pin = pin;
             let reader = reader::SegmentFile::new(objects, path, size);
             let mask = ProjectionMask::roots(metadata.parquet_schema(), columns);
             let mut builder =
@@ -515,6 +515,9 @@ impl ColdStore {
                     return;
                 }
             }
+            // Let go of the file before saying the read is over: once the reader has the
+            // end, nothing of this read holds the file any more.
+            drop(pin);
             // The end, said explicitly: a read that stops without it (its task died) is
             // an error, never a shorter segment.
             let _ = tx.send(Ok(None)).await;
