@@ -6,7 +6,10 @@
 //! panic; afterwards (1) every acknowledged row is there once, with its value, (2) the
 //! operation run again succeeds and the rows are still right, and (3) after a restart on
 //! the same store the rows are right, no segment file outside the manifests is left, and
-//! a new INSERT and FLUSH work. Each walk prints how its faults ended.
+//! a new INSERT and FLUSH work. Each call is also made the point where the process stops
+//! (that call and every later one fail, then the engine is dropped and reopened on a
+//! healthy store, as a restart after a crash there), with the same checks after the
+//! reopen. Each walk prints how its faults ended.
 
 mod common;
 mod faults;
@@ -420,11 +423,21 @@ impl Drop for Context {
     }
 }
 
-/// One run on a fresh engine and store: the setup, the operation with its call `fault`
-/// failing (none: a healthy store), and checks (1) to (3). Returns the operation's calls.
-async fn run(case: Case, fault: Option<u64>, tally: &mut Tally) -> u64 {
+/// What happens at the armed call.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// It fails; the engine goes on.
+    Fail(u64),
+    /// It fails and so does everything after it; then the engine restarts.
+    Stop(u64),
+}
+
+/// One run on a fresh engine and store: the setup, the operation with `fault` (none: a
+/// healthy store), and checks (1) to (3). Returns the operation's calls.
+async fn run(case: Case, fault: Option<Fault>, tally: &mut Tally) -> u64 {
     let label = match fault {
-        Some(n) => format!("{case:?} with call {n} failing"),
+        Some(Fault::Fail(n)) => format!("{case:?} with call {n} failing"),
+        Some(Fault::Stop(n)) => format!("{case:?} stopping at call {n}"),
         None => format!("{case:?} without a fault"),
     };
     let _context = Context(label.clone());
@@ -432,11 +445,26 @@ async fn run(case: Case, fault: Option<u64>, tally: &mut Tally) -> u64 {
     let (test, faulty) = fresh();
     setup(case, &test).await;
     let (calls, injected) = (faulty.calls(), faulty.injected());
-    if let Some(n) = fault {
-        faulty.fail_call(n);
+    match fault {
+        Some(Fault::Fail(n)) => faulty.fail_call(n),
+        Some(Fault::Stop(n)) => faulty.stop_at_call(n),
+        None => {}
     }
     let (test, outcome) = operate(case, test, &faulty, false).await;
-    faulty.disarm();
+    let test = match fault {
+        // The process stopped: what it held in memory is gone, the store works again.
+        Some(Fault::Stop(_)) => {
+            let healthy = faulty.clone();
+            test.restart_with(move |config| {
+                healthy.disarm();
+                configure(healthy.clone())(config)
+            })
+        }
+        _ => {
+            faulty.disarm();
+            test
+        }
+    };
     let (calls, injected) = (faulty.calls() - calls, faulty.injected() > injected);
     assert_eq!(faults::background_panics(), panics, "{label}: a thread of the engine panicked (see above)");
     match &outcome {
@@ -493,7 +521,11 @@ async fn walk(case: Case) {
     let mut tally = Tally::default();
     let calls = run(case, None, &mut tally).await;
     for n in 1..=calls {
-        run(case, Some(n), &mut tally).await;
+        run(case, Some(Fault::Fail(n)), &mut tally).await;
+    }
+    let mut stops = Tally::default();
+    for n in 1..=calls {
+        run(case, Some(Fault::Stop(n)), &mut stops).await;
     }
     let errors: u64 = tally.errors.values().sum();
     eprintln!(
@@ -501,6 +533,7 @@ async fn walk(case: Case) {
          {} succeeded anyway; {} armed calls never came",
         tally.faulted, tally.errors, tally.took_effect, tally.absorbed, tally.unreached
     );
+    eprintln!("{case:?}: stopped at each of the {calls} calls, then restarted: {} stops reached, {} never came", stops.faulted, stops.unreached);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,9 @@
 //! A fault-injecting object store for tests: [`FaultyStore`] wraps another store, counts
 //! every call of the [`ObjectStore`] trait in one atomic counter, and can be armed to fail
 //! the `n`th call from now with `object_store::Error::Generic` (store `"faulty"`); the
-//! calls after it succeed again.
+//! calls after it succeed again. Armed to stop instead, it fails that call and every one
+//! after it until disarmed: the store as a process that stopped there saw it (nothing it
+//! would have done next reaches the store).
 //!
 //! Each call counts once. The convenience methods of `ObjectStoreExt` (`put`, `get`,
 //! `get_range`, `head`, `delete`, `copy`, `rename`, ...) reach a store through exactly one
@@ -44,6 +46,10 @@ pub struct FaultyStore {
     fail_at: AtomicU64,
     /// Faults injected so far.
     injected: AtomicU64,
+    /// Whether the armed call stops the store (every later call fails too).
+    stop: std::sync::atomic::AtomicBool,
+    /// Whether the store has stopped.
+    stopped: std::sync::atomic::AtomicBool,
     /// Deletes of paths containing this text always fail (an undeletable file).
     undeletable: std::sync::Mutex<Option<String>>,
 }
@@ -55,6 +61,8 @@ impl FaultyStore {
             calls: AtomicU64::new(0),
             fail_at: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            stop: Default::default(),
+            stopped: Default::default(),
             undeletable: std::sync::Mutex::new(None),
         }
     }
@@ -73,12 +81,22 @@ impl FaultyStore {
     /// succeed again.
     pub fn fail_call(&self, n: u64) {
         assert!(n >= 1, "calls are numbered from 1");
+        self.stop.store(false, Ordering::SeqCst);
+        self.fail_at.store(self.calls() + n, Ordering::SeqCst);
+    }
+
+    /// Arms the store to stop: call `n` from now and every call after it fail, until
+    /// [`FaultyStore::disarm`].
+    pub fn stop_at_call(&self, n: u64) {
+        assert!(n >= 1, "calls are numbered from 1");
+        self.stop.store(true, Ordering::SeqCst);
         self.fail_at.store(self.calls() + n, Ordering::SeqCst);
     }
 
     /// Disarms the store: a fault not injected yet never will be.
     pub fn disarm(&self) {
         self.fail_at.store(0, Ordering::SeqCst);
+        self.stopped.store(false, Ordering::SeqCst);
     }
 
     /// Faults injected so far.
@@ -89,8 +107,14 @@ impl FaultyStore {
     /// Counts a call; `Some(its number)` when it is the one to fail.
     fn next_call(&self) -> Option<u64> {
         let number = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.stopped.load(Ordering::SeqCst) {
+            return Some(number);
+        }
         if self.fail_at.compare_exchange(number, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             self.injected.fetch_add(1, Ordering::SeqCst);
+            if self.stop.load(Ordering::SeqCst) {
+                self.stopped.store(true, Ordering::SeqCst);
+            }
             Some(number)
         } else {
             None
