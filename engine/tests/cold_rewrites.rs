@@ -186,13 +186,16 @@ async fn a_read_held_open_across_a_compaction_and_an_hour_completes() {
 }
 
 /// Found by the concurrency check: DROP TABLE deleted the files of a read that started
-/// before it, which then failed with 58030.
+/// before it, which then failed with 58030. Here a compaction first retires the files
+/// the read holds, so they are no longer the table's current ones when it is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_held_open_across_drop_table_completes() {
-    let test = TestEngine::new();
+async fn a_read_held_open_across_a_compaction_and_drop_table_completes() {
+    let test = TestEngine::with_config(|config| config.compact_segments_over = 1);
     let (reader, resume) = paused_read(&test).await;
+    assert_eq!(test.engine.run_jobs().await.expect("compaction"), 1);
     run_all(&mut test.session(), &["DROP TABLE t"]).await;
-    assert_eq!(parquet_files(&test).len(), 2, "the files wait for the read");
+    test.engine.run_jobs().await.expect("cleanup while the read holds the files");
+    assert_eq!(parquet_files(&test).len(), 3, "the two files read and the compacted one wait for the read");
     resume.send(()).expect("the reader waits");
     assert_whole_table(&reader.join().expect("reader thread").expect("the held-open read completes"));
     // The read is over: the next job run deletes what the drop left.

@@ -79,6 +79,8 @@ impl ColdStore {
         for folder in &folders {
             self.forget_cached(folder);
         }
+        // Files an earlier generation listed, retired but still read by someone.
+        pins.extend(self.retired.lock().unwrap_or_else(|p| p.into_inner()).pins_under(&folders));
         (folders, pins)
     }
 

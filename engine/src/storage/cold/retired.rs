@@ -47,6 +47,12 @@ impl RetiredFiles {
         self.files.push(RetiredFile { path, pin: Weak::new(), failures });
     }
 
+    /// The pins of the waiting files under any of `folders` (a dropped table's or user's:
+    /// a reader of an older generation may still hold one).
+    pub(super) fn pins_under(&self, folders: &[Path]) -> Vec<Weak<FilePin>> {
+        self.files.iter().filter(|f| folders.iter().any(|folder| f.path.prefix_matches(folder))).map(|f| f.pin.clone()).collect()
+    }
+
     /// How many files wait (pinned or not).
     pub(super) fn len(&self) -> usize {
         self.files.len()
@@ -70,5 +76,16 @@ mod tests {
         retired.failed(Path::from("t1/a.parquet"), 1);
         assert_eq!(retired.take_unpinned(), vec![(Path::from("t1/a.parquet"), 1)]);
         assert_eq!(retired.len(), 0);
+    }
+
+    #[test]
+    fn pins_under_a_folder_are_those_of_its_files() {
+        let mut retired = RetiredFiles::default();
+        let (a, b) = (Arc::new(FilePin), Arc::new(FilePin));
+        retired.add(Path::from("t1/a.parquet"), &a);
+        retired.add(Path::from("t12/b.parquet"), &b);
+        let under = retired.pins_under(&[Path::from("t1")]);
+        assert_eq!(under.len(), 1, "t12 is another folder");
+        assert!(Arc::ptr_eq(&under[0].upgrade().expect("held"), &a));
     }
 }
