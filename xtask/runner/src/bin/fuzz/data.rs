@@ -290,8 +290,8 @@ impl Value {
         match self {
             Value::Null => "NULL".into(),
             Value::Int(v) => v.to_string(),
-            Value::F64(v) => crate::render::f64_text(*v, strict_zero),
-            Value::F32(v) => crate::render::f32_text(*v, strict_zero),
+            Value::F64(v) => crate::render::float_text(*v, strict_zero),
+            Value::F32(v) => crate::render::float_text(*v, strict_zero),
             Value::Dec(v) => format!("{v}e-2"),
             Value::Bool(b) => b.to_string(),
             Value::Text(s) => s.clone(),

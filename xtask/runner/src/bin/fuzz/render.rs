@@ -17,21 +17,15 @@ use engine::exports::arrow::util::display::array_value_to_string;
 /// Separates cells of a rendered row (a character no generated value holds).
 pub const SEP: char = '\u{1f}';
 
-pub fn f64_text(v: f64, strict_zero: bool) -> String {
-    if v.is_nan() {
+/// A float as the oracles compare it: NaN as `NaN`, a zero as `0` (`-0` for a negative
+/// zero when `strict_zero`), anything else as Rust prints it (shortest round trip).
+pub fn float_text<T: std::fmt::Debug + PartialEq + Default>(v: T, strict_zero: bool) -> String {
+    #[allow(clippy::eq_op)] // NaN is the one value unequal to itself
+    let nan = v != v;
+    if nan {
         "NaN".into()
-    } else if v == 0.0 {
-        if strict_zero && v.is_sign_negative() { "-0".into() } else { "0".into() }
-    } else {
-        format!("{v:?}")
-    }
-}
-
-pub fn f32_text(v: f32, strict_zero: bool) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == 0.0 {
-        if strict_zero && v.is_sign_negative() { "-0".into() } else { "0".into() }
+    } else if v == T::default() {
+        if strict_zero && format!("{v:?}").starts_with('-') { "-0".into() } else { "0".into() }
     } else {
         format!("{v:?}")
     }
@@ -51,8 +45,8 @@ pub fn cell(column: &ArrayRef, row: usize, strict_zero: bool) -> String {
         DataType::UInt16 => column.as_primitive::<UInt16Type>().value(row).to_string(),
         DataType::UInt32 => column.as_primitive::<UInt32Type>().value(row).to_string(),
         DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row).to_string(),
-        DataType::Float32 => f32_text(column.as_primitive::<Float32Type>().value(row), strict_zero),
-        DataType::Float64 => f64_text(column.as_primitive::<Float64Type>().value(row), strict_zero),
+        DataType::Float32 => float_text(column.as_primitive::<Float32Type>().value(row), strict_zero),
+        DataType::Float64 => float_text(column.as_primitive::<Float64Type>().value(row), strict_zero),
         DataType::Decimal128(_, scale) => format!("{}e-{scale}", column.as_primitive::<Decimal128Type>().value(row)),
         DataType::Boolean => column.as_boolean().value(row).to_string(),
         DataType::Utf8 => column.as_string::<i32>().value(row).to_string(),
