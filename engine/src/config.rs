@@ -56,6 +56,10 @@ pub struct EngineConfig {
     pub compact_segments_over: usize,
     /// Called as a flush passes each step (crash tests stop the process there).
     pub flush_observer: Option<FlushObserver>,
+    /// How long [`crate::Engine::open`] waits for another engine of this process on the
+    /// same data directory to let go of it (a dropped engine closes its database when its
+    /// last session or running statement is done); after that, 55006.
+    pub release_wait: std::time::Duration,
 }
 
 /// The steps of a flush, in order (see `provider::flush`).
@@ -125,6 +129,7 @@ impl EngineConfig {
             cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
+            release_wait: DEFAULT_RELEASE_WAIT,
         }
     }
 
@@ -185,9 +190,13 @@ impl EngineConfig {
             cold_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
             compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
+            release_wait: DEFAULT_RELEASE_WAIT,
         }
     }
 }
+
+/// How long an open waits for a dropped engine of this process to let go of the directory.
+pub const DEFAULT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The error for a setting [`EngineConfig::validate`] refuses.
 fn invalid_setting(field: &str, why: &str) -> EngineError {

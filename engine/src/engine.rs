@@ -89,7 +89,7 @@ impl Engine {
     /// Opens (or creates) the engine on `config.data_dir`.
     pub fn open(config: EngineConfig) -> Result<Engine> {
         config.validate()?;
-        let store = Arc::new(Store::open(&config.data_dir.join("hot"), config.block_cache_bytes)?);
+        let store = Arc::new(Store::open(&config.data_dir.join("hot"), config.block_cache_bytes, config.release_wait)?);
         let functions = Arc::new(FunctionContext {
             clock: config.clock.clone(),
             ids: config.ids.clone(),

@@ -22,7 +22,7 @@ async fn closed_and_altered(alter: impl FnOnce(&mut ChangeSet)) -> (tempfile::Te
     let path = test.engine.data_dir().to_path_buf();
     let TestEngine { engine, clock, dir } = test;
     drop(engine);
-    let store = Store::open(&path.join("hot"), 1 << 20).unwrap();
+    let store = Store::open(&path.join("hot"), 1 << 20, engine::config::DEFAULT_RELEASE_WAIT).unwrap();
     let mut changes = ChangeSet::default();
     alter(&mut changes);
     store.commit(changes).unwrap();

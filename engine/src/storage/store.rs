@@ -22,6 +22,7 @@ pub use crate::storage::change_set::{ChangeSet, Committed, CommittedRow};
 use crate::storage::keys;
 use crate::storage::row_codec::set_seq;
 
+mod claim;
 mod upgrade;
 
 impl From<rocksdb::Error> for EngineError {
@@ -98,6 +99,9 @@ pub struct Store {
     /// injection for tests; 0: none).
     writes: AtomicU64,
     failing_write: AtomicU64,
+    /// This process's claim on the directory; the last field, so it is released after the
+    /// database (the first field) has closed.
+    _claim: claim::DirClaim,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,8 +118,9 @@ impl Store {
 
     /// Opens (or creates) hot storage at `path` with a block cache of `cache_bytes`. A new
     /// directory gets its counters; an existing one must have all of them intact.
-    pub fn open(path: &Path, cache_bytes: usize) -> Result<Store> {
+    pub fn open(path: &Path, cache_bytes: usize, release_wait: std::time::Duration) -> Result<Store> {
         std::fs::create_dir_all(path)?;
+        let claim = claim::DirClaim::acquire(path, release_wait)?;
         let db = DB::open(&rocksdb_options(cache_bytes), path)?;
         let store = Store {
             db,
@@ -127,6 +132,7 @@ impl Store {
             last_arrivals: Mutex::new(HashMap::new()),
             writes: AtomicU64::new(0),
             failing_write: AtomicU64::new(0),
+            _claim: claim,
         };
         if store.is_empty()? {
             let mut batch = WriteBatch::default();
