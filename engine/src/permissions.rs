@@ -1,5 +1,5 @@
 //! Who may do what: the one place that decides permissions, from a user's role and a
-//! table's kind and access level (SPEC.md sections 5, 6 and 10). Table references reach
+//! table's kind and access level (README.md#users-roles-and-permissions). Table references reach
 //! these decisions through [`crate::resolver`], the one way to a table.
 
 use crate::catalog::{AccessLevel, ROOT_USER, TableKind, UserRecord};

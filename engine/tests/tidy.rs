@@ -1,6 +1,7 @@
 //! Project hygiene that runs under plain `cargo test`: every module has a `//!` doc, no
 //! source file grows past its size budget, no test is ignored without a reason, the
-//! engine's layers only point down, and nothing outside `storage/` touches RocksDB.
+//! engine's layers only point down, nothing outside `storage/` touches RocksDB, and every
+//! document (and README section) a comment or the README cites exists.
 
 use std::path::{Path, PathBuf};
 
@@ -159,4 +160,87 @@ fn the_layering_check_sees_upward_imports() {
         "storage".to_string()
     ]);
     assert!(layer_of("storage") < layer_of("catalog") && layer_of("exec") < layer_of("session"));
+}
+
+/// The anchor GitHub gives a Markdown heading: lower case, spaces as `-`, punctuation
+/// other than `-` and `_` left out.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings.
+fn anchors_of(markdown: &str) -> std::collections::HashSet<String> {
+    markdown.lines().filter(|l| l.starts_with('#')).map(|l| heading_anchor(l.trim_start_matches('#'))).collect()
+}
+
+/// Every Markdown document `text` names by its path (ending in `.md`), with the `#anchor`
+/// that follows it, if any.
+fn cited_documents(text: &str) -> Vec<(String, Option<String>)> {
+    let is_path = |c: char| c.is_ascii_alphanumeric() || "_-./".contains(c);
+    let is_anchor = |c: char| c.is_ascii_alphanumeric() || "-_".contains(c);
+    let mut cited = Vec::new();
+    for (at, _) in text.match_indices(".md") {
+        let after = &text[at + 3..];
+        if after.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let start = text[..at].rfind(|c: char| !is_path(c)).map_or(0, |i| i + 1);
+        let name = &text[start..at + 3];
+        if name.starts_with('.') || name.len() == 3 {
+            continue;
+        }
+        let anchor = after.strip_prefix('#').map(|rest| rest.chars().take_while(|&c| is_anchor(c)).collect::<String>());
+        cited.push((name.to_string(), anchor.filter(|a| !a.is_empty())));
+    }
+    cited
+}
+
+#[test]
+fn every_cited_document_and_section_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut sources = workspace_sources();
+    sources.push(root.join("README.md"));
+    let mut missing = Vec::new();
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut citations = cited_documents(&text);
+        // A Markdown file's own links to its sections.
+        if path.extension().is_some_and(|e| e == "md") {
+            let own = path.strip_prefix(root).unwrap().display().to_string();
+            citations.extend(text.match_indices("](#").map(|(at, _)| {
+                let anchor: String = text[at + 3..].chars().take_while(|&c| c != ')').collect();
+                (own.clone(), Some(anchor))
+            }));
+        }
+        for (document, anchor) in citations {
+            let target = root.join(&document);
+            let Ok(markdown) = std::fs::read_to_string(&target) else {
+                missing.push(format!("{}: {document} does not exist", path.display()));
+                continue;
+            };
+            if let Some(anchor) = anchor
+                && !anchors_of(&markdown).contains(&anchor)
+            {
+                missing.push(format!("{}: {document} has no section #{anchor}", path.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "citations of documents the repository does not hold: {missing:#?}");
+}
+
+#[test]
+fn citations_are_found_and_anchors_are_githubs() {
+    let cited = cited_documents("see slt/README.md and (README.md#live-subscriptions), not x.mdx or .md");
+    assert_eq!(cited, [("slt/README.md".to_string(), None), ("README.md".to_string(), Some("live-subscriptions".to_string()))]);
+    assert_eq!(heading_anchor(" Users, roles and permissions"), "users-roles-and-permissions");
+    assert_eq!(heading_anchor("Architecture (code map)"), "architecture-code-map");
 }

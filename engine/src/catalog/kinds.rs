@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 
-/// What kind of table a table is (SPEC.md section 3).
+/// What kind of table a table is (README.md#the-table-model-in-brief).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
@@ -53,7 +53,7 @@ impl TableKind {
     }
 }
 
-/// The columns the engine maintains on every row (SPEC.md section 4).
+/// The columns the engine maintains on every row (README.md#the-table-model-in-brief).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SystemColumn {
     Seq,
@@ -81,7 +81,7 @@ impl SystemColumn {
 /// plans. Users never see it: it exists only on the target of such a statement.
 pub const ROW_KEY_COLUMN: &str = "__row_key";
 
-/// Who may read and write a SHARED table (SPEC.md section 6).
+/// Who may read and write a SHARED table (README.md#users-roles-and-permissions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AccessLevel {

@@ -10,7 +10,7 @@ use crate::storage::UserId;
 /// The user that exists from the start, with role system.
 pub const ROOT_USER: &str = "root";
 
-/// A user's role (SPEC.md section 10), weakest first.
+/// A user's role (README.md#users-roles-and-permissions), weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

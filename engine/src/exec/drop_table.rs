@@ -1,5 +1,5 @@
 //! DROP TABLE, and the one way anything is dropped (DROP TABLE, DROP VIEW, DROP NAMESPACE
-//! CASCADE): everything a statement drops goes in one atomic commit (SPEC.md section 8).
+//! CASCADE): everything a statement drops goes in one atomic commit (README.md#the-table-model-in-brief).
 //!
 //! The tables' exclusive write locks are taken first, in table-id order, waiting for the
 //! writers already in those tables; then the catalog's DDL lock, under which the names

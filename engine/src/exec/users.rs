@@ -1,4 +1,4 @@
-//! Users: CREATE USER, ALTER USER, DROP USER [CASCADE] (SPEC.md section 10), and how a
+//! Users: CREATE USER, ALTER USER, DROP USER [CASCADE] (README.md#users-roles-and-permissions), and how a
 //! session's user is established (password login, trusted sessions) and kept current.
 //!
 //! Rules: dba manages users of roles dba, service and user; only system grants or takes

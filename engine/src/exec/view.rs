@@ -1,4 +1,4 @@
-//! CREATE [OR REPLACE] VIEW [IF NOT EXISTS] and DROP VIEW [IF EXISTS] (SPEC.md section 15).
+//! CREATE [OR REPLACE] VIEW [IF NOT EXISTS] and DROP VIEW [IF EXISTS] (README.md#the-table-model-in-brief).
 //!
 //! CREATE VIEW plans the query once as the creating user, to check it and to record its
 //! columns, and stores its SQL text with the settings that change how it plans. Each

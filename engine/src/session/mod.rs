@@ -131,7 +131,7 @@ impl Session {
     }
 
     /// Opens a live subscription as the session's user (the embedding API of `SUBSCRIBE
-    /// TO`): its initial rows, then one event per committed change (see SPEC.md section 14).
+    /// TO`): its initial rows, then one event per committed change (see README.md#live-subscriptions).
     pub async fn subscribe(&mut self, request: SubscribeRequest) -> Result<Subscription> {
         self.refresh_user()?;
         let name = self.login.name.clone();

@@ -1,5 +1,5 @@
 //! The read-only `system` namespace: tables derived from live engine state each time a
-//! statement resolves them (SPEC.md section 11). Each is built for the user reading it:
+//! statement resolves them (README.md#the-table-model-in-brief). Each is built for the user reading it:
 //! below dba, the listings hold only what that user may read ([`resolver::may_list`]).
 
 mod columns;

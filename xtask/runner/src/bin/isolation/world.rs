@@ -17,7 +17,7 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// Who may act as whom (SPEC.md section 5), stated here again rather than taken from the
+/// Who may act as whom (README.md#users-roles-and-permissions), stated here again rather than taken from the
 /// engine, so the checker does not share the engine's mistakes.
 pub fn may_act_as(actor: Role, target: Role) -> bool {
     match actor {
