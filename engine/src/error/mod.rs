@@ -2,13 +2,18 @@
 //!
 //! Errors raised by the engine's own logic carry the SQLSTATE chosen where they are raised.
 //! Errors that come out of DataFusion keep DataFusion's message text unchanged and get a
-//! SQLSTATE derived from their kind ([`EngineError::from_datafusion`]). Errors raised inside
+//! SQLSTATE derived from their kind ([`EngineError::from_datafusion`], classified in
+//! `datafusion_errors`). Errors raised inside
 //! an execution plan travel through DataFusion as `DataFusionError::External` and are
 //! unwrapped back into the original [`EngineError`], so their SQLSTATE survives.
+
+mod datafusion_errors;
 
 use std::fmt;
 
 use datafusion::error::DataFusionError;
+
+use datafusion_errors::{classify_datafusion_error, find_engine_error};
 
 /// A PostgreSQL-compatible SQLSTATE code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,84 +169,5 @@ impl From<std::io::Error> for EngineError {
 impl From<EngineError> for DataFusionError {
     fn from(error: EngineError) -> Self {
         error.into_datafusion()
-    }
-}
-
-fn find_engine_error(error: &DataFusionError) -> Option<&EngineError> {
-    match error {
-        DataFusionError::External(inner) => inner.downcast_ref::<EngineError>().or_else(|| {
-            inner.downcast_ref::<DataFusionError>().and_then(find_engine_error)
-        }),
-        DataFusionError::Context(_, inner) => find_engine_error(inner),
-        DataFusionError::Shared(inner) => find_engine_error(inner),
-        DataFusionError::Diagnostic(_, inner) => find_engine_error(inner),
-        DataFusionError::Collection(errors) => errors.iter().find_map(find_engine_error),
-        DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
-            datafusion::arrow::error::ArrowError::ExternalError(e) => {
-                e.downcast_ref::<EngineError>().or_else(|| {
-                    e.downcast_ref::<DataFusionError>().and_then(find_engine_error)
-                })
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn classify_datafusion_error(error: &DataFusionError) -> SqlState {
-    use datafusion::arrow::error::ArrowError;
-    use datafusion::common::SchemaError;
-    match error {
-        DataFusionError::SQL(_, _) => SqlState::SYNTAX_ERROR,
-        DataFusionError::NotImplemented(_) => SqlState::FEATURE_NOT_SUPPORTED,
-        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
-            SchemaError::FieldNotFound { .. } => SqlState::UNDEFINED_COLUMN,
-            SchemaError::DuplicateQualifiedField { .. }
-            | SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DUPLICATE_COLUMN,
-            _ => SqlState::SYNTAX_ERROR,
-        },
-        DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
-            ArrowError::DivideByZero => SqlState::DIVISION_BY_ZERO,
-            ArrowError::ArithmeticOverflow(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-            ArrowError::CastError(message) if message.starts_with("Can't cast value") => {
-                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
-            }
-            ArrowError::CastError(_) | ArrowError::ParseError(_) => {
-                SqlState::INVALID_TEXT_REPRESENTATION
-            }
-            _ => SqlState::DATA_EXCEPTION,
-        },
-        DataFusionError::Plan(message) => classify_plan_message(message),
-        DataFusionError::Execution(message) => {
-            if message.contains("Divide by zero") {
-                SqlState::DIVISION_BY_ZERO
-            } else if message.contains("Overflow") || message.contains("overflow") {
-                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
-            } else {
-                SqlState::DATA_EXCEPTION
-            }
-        }
-        DataFusionError::Context(_, inner) => classify_datafusion_error(inner),
-        DataFusionError::Diagnostic(_, inner) => classify_datafusion_error(inner),
-        DataFusionError::Shared(inner) => classify_datafusion_error(inner),
-        DataFusionError::Collection(errors) => {
-            errors.first().map(classify_datafusion_error).unwrap_or(SqlState::INTERNAL_ERROR)
-        }
-        _ => SqlState::INTERNAL_ERROR,
-    }
-}
-
-fn classify_plan_message(message: &str) -> SqlState {
-    if message.contains("table") && message.contains("not found") {
-        SqlState::UNDEFINED_TABLE
-    } else if message.contains("Invalid function") || message.contains("function") && message.contains("not found") {
-        SqlState::UNDEFINED_FUNCTION
-    } else if message.contains("Cannot infer common")
-        || message.contains("No function matches")
-        || message.contains("type")
-    {
-        SqlState::DATATYPE_MISMATCH
-    } else {
-        SqlState::SYNTAX_ERROR
     }
 }
