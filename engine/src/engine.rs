@@ -7,18 +7,18 @@ use std::time::Duration;
 use crate::catalog::{Catalog, EntryPlanner};
 use crate::config::EngineConfig;
 use crate::error::Result;
-use crate::functions::FunctionContext;
 use crate::exec::{jobs, users};
+use crate::functions::FunctionContext;
+use crate::ids::SnowflakeGenerator;
 use crate::job_log::JobLog;
 use crate::live::LiveHub;
 use crate::live::hub::HubLimits;
-use crate::ids::SnowflakeGenerator;
 use crate::passwords;
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
-use crate::storage::keys::{DecodedKey, decode_key};
 use crate::storage::cold::ColdStore;
+use crate::storage::keys::{DecodedKey, decode_key};
 use crate::storage::{RowScope, Store, WriteLocks};
 
 /// An open engine. Cheap to clone; sessions may be used from many threads at once. When
@@ -114,10 +114,8 @@ impl Engine {
             Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
             None => None,
         };
-        let live = LiveHub::start(HubLimits {
-            subscriber_buffer_events: config.subscriber_buffer_events,
-            inbox_rows: config.live_inbox_rows,
-        });
+        let live =
+            LiveHub::start(HubLimits { subscriber_buffer_events: config.subscriber_buffer_events, inbox_rows: config.live_inbox_rows });
         let job_interval = config.job_interval;
         let shared = Arc::new(EngineShared {
             config,

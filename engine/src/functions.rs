@@ -14,9 +14,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 use crate::clock::Clock;
 use crate::ids::{IdSource, SnowflakeGenerator, format_uuid};
@@ -84,11 +82,7 @@ struct NowFunction {
 
 impl NowFunction {
     fn new(context: Arc<FunctionContext>) -> Self {
-        NowFunction {
-            context,
-            signature: Signature::nullary(Volatility::Stable),
-            aliases: vec!["current_timestamp".to_string()],
-        }
+        NowFunction { context, signature: Signature::nullary(Volatility::Stable), aliases: vec!["current_timestamp".to_string()] }
     }
 
     fn value(&self) -> ScalarValue {
@@ -243,8 +237,7 @@ impl ScalarUDFImpl for SnowflakeIdFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let clock = self.context.clock.as_ref();
-        let values: Int64Array =
-            (0..args.number_rows.max(1)).map(|_| self.context.snowflakes.next_id(clock)).collect();
+        let values: Int64Array = (0..args.number_rows.max(1)).map(|_| self.context.snowflakes.next_id(clock)).collect();
         Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
     }
 }
@@ -282,8 +275,7 @@ impl ScalarUDFImpl for UuidFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let values: StringArray =
-            (0..args.number_rows.max(1)).map(|_| Some(format_uuid(self.context.ids.next_u128()))).collect();
+        let values: StringArray = (0..args.number_rows.max(1)).map(|_| Some(format_uuid(self.context.ids.next_u128()))).collect();
         Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
     }
 }
@@ -304,9 +296,9 @@ impl CurrentUserFunction {
     fn value(&self) -> DfResult<ScalarValue> {
         match effective_user() {
             Some(user) => Ok(ScalarValue::Utf8(Some(user.to_string()))),
-            None => Err(datafusion::common::DataFusionError::Execution(
-                "CURRENT_USER() has no value outside a statement of a session".into(),
-            )),
+            None => {
+                Err(datafusion::common::DataFusionError::Execution("CURRENT_USER() has no value outside a statement of a session".into()))
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ use datafusion::arrow::array::Array;
 use datafusion::common::ScalarValue;
 
 use crate::catalog::TableEntry;
-use crate::shared::EngineShared;
 use crate::error::Result;
+use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, decode_row_id};
 use crate::storage::keys::{self, DecodedKey, RowScope, decode_key};
 use crate::storage::row_codec::{RowDecoder, decode_header};

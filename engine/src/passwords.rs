@@ -72,8 +72,7 @@ pub fn hash_password(password: &str, cost: PasswordCost, ids: &dyn IdSource) -> 
     if password.is_empty() {
         return Err(EngineError::invalid_parameter("a password may not be empty"));
     }
-    let salt = SaltString::encode_b64(&ids.next_u128().to_be_bytes())
-        .map_err(|e| EngineError::internal(format!("password salt: {e}")))?;
+    let salt = SaltString::encode_b64(&ids.next_u128().to_be_bytes()).map_err(|e| EngineError::internal(format!("password salt: {e}")))?;
     let hash = cost
         .hasher()?
         .hash_password(password.as_bytes(), &salt)

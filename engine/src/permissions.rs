@@ -37,11 +37,7 @@ pub enum TableAction {
 
 /// DDL on namespaces, tables and users needs dba or system.
 pub fn check_ddl(role: Role, what: &str) -> Result<()> {
-    if role >= Role::Dba {
-        Ok(())
-    } else {
-        Err(denied(format!("{what} needs role dba or system, you have role {}", role.as_str())))
-    }
+    if role >= Role::Dba { Ok(()) } else { Err(denied(format!("{what} needs role dba or system, you have role {}", role.as_str()))) }
 }
 
 /// Whether `role` may read or write rows of a table of this kind and access level. USER
@@ -102,21 +98,14 @@ pub fn check_execute_as(actor: Role, target: Role, target_name: &str) -> Result<
     if allowed {
         return Ok(());
     }
-    Err(denied(format!(
-        "EXECUTE AS USER {target_name} (role {}) is not allowed for role {}",
-        target.as_str(),
-        actor.as_str()
-    )))
+    Err(denied(format!("EXECUTE AS USER {target_name} (role {}) is not allowed for role {}", target.as_str(), actor.as_str())))
 }
 
 /// Who reads a system table: `system.users` (and later `system.jobs`) need dba or system;
 /// the others are open to every role (and show each role only what it may read).
 pub fn check_system_table(role: Role, table: &str) -> Result<()> {
     if (table == "users" || table == "jobs") && role < Role::Dba {
-        return Err(denied(format!(
-            "reading system.{table} needs role dba or system, you have role {}",
-            role.as_str()
-        )));
+        return Err(denied(format!("reading system.{table} needs role dba or system, you have role {}", role.as_str())));
     }
     Ok(())
 }

@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{
-    AccessLevel, CatalogObject, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SYSTEM_TABLES, TableEntry, TableKind,
-    ViewDefinition,
+    AccessLevel, CatalogObject, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SYSTEM_TABLES, TableEntry, TableKind, ViewDefinition,
 };
 use crate::error::{EngineError, Result, SqlState};
 use crate::permissions::{self, SessionUser, TableAction};
@@ -46,13 +45,7 @@ pub fn row_scope(kind: TableKind, user: &SessionUser) -> RowScope {
 /// Resolves `namespace.name` for `action` as `user`. `Ok(None)`: no such object (the
 /// caller reports it the way its path reports a missing table); `Err`: the object exists
 /// but this statement may not do that with it, or the namespace is read-only.
-pub fn resolve(
-    shared: &EngineShared,
-    user: &SessionUser,
-    namespace: &str,
-    name: &str,
-    action: TableAction,
-) -> Result<Option<Resolved>> {
+pub fn resolve(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str, action: TableAction) -> Result<Option<Resolved>> {
     if namespace == SYSTEM_NAMESPACE {
         if action == TableAction::Write {
             return Err(permissions::read_only());
@@ -145,7 +138,13 @@ pub fn check_ddl_in(user: &SessionUser, namespace: &str, what: &str) -> Result<(
 
 /// Resolves the target of DDL on an existing table or view (DROP, later ALTER): the DDL
 /// role check, the namespace check, and the object; `Ok(None)` when it does not exist.
-pub fn resolve_for_ddl(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str, what: &str) -> Result<Option<CatalogObject>> {
+pub fn resolve_for_ddl(
+    shared: &EngineShared,
+    user: &SessionUser,
+    namespace: &str,
+    name: &str,
+    what: &str,
+) -> Result<Option<CatalogObject>> {
     check_ddl_in(user, namespace, what)?;
     Ok(shared.catalog.object(namespace, name))
 }

@@ -73,7 +73,8 @@ async fn jobs_in_the_background_lose_and_double_nothing() {
             while !done.load(Ordering::SeqCst) {
                 let counts = session.execute("SELECT count(*), count(DISTINCT id) FROM t").await.expect("read");
                 let QueryResult::Rows { batches, .. } = counts else { panic!("not rows") };
-                let (all, distinct) = (batches[0].column(0).as_primitive::<Int64Type>().value(0), batches[0].column(1).as_primitive::<Int64Type>().value(0));
+                let (all, distinct) =
+                    (batches[0].column(0).as_primitive::<Int64Type>().value(0), batches[0].column(1).as_primitive::<Int64Type>().value(0));
                 assert_eq!(all, distinct, "a key read twice");
                 reads += 1;
                 tokio::task::yield_now().await;
@@ -138,10 +139,7 @@ async fn jobs_in_the_background_lose_and_double_nothing() {
         }
     }
     assert_eq!(replayed, model, "the events add up to the table");
-    let jobs = session
-        .execute("SELECT job_type, count(*) FROM system.jobs WHERE status = 'failed' GROUP BY job_type")
-        .await
-        .expect("jobs");
+    let jobs = session.execute("SELECT job_type, count(*) FROM system.jobs WHERE status = 'failed' GROUP BY job_type").await.expect("jobs");
     assert_eq!(jobs.row_count(), 0, "no job failed: {}", common::render(&jobs));
     let ran = session.execute("SELECT DISTINCT job_type FROM system.jobs ORDER BY 1").await.expect("jobs");
     let ran = common::render(&ran);

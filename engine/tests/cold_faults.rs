@@ -533,7 +533,10 @@ async fn walk(case: Case) {
          {} succeeded anyway; {} armed calls never came",
         tally.faulted, tally.errors, tally.took_effect, tally.absorbed, tally.unreached
     );
-    eprintln!("{case:?}: stopped at each of the {calls} calls, then restarted: {} stops reached, {} never came", stops.faulted, stops.unreached);
+    eprintln!(
+        "{case:?}: stopped at each of the {calls} calls, then restarted: {} stops reached, {} never came",
+        stops.faulted, stops.unreached
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,8 @@ async fn foreign_objects_under_the_root_survive_and_a_second_engine_is_refused()
     for name in foreign {
         store.put(&Path::from(name), PutPayload::from_static(b"not the engine's")).await.expect("put");
     }
-    let configure = |store: Arc<InMemory>| move |config: &mut engine::EngineConfig| config.cold_storage = ColdStorage::Store(store, "cold".into());
+    let configure =
+        |store: Arc<InMemory>| move |config: &mut engine::EngineConfig| config.cold_storage = ColdStorage::Store(store, "cold".into());
     let test = TestEngine::with_config(configure(store.clone()));
     {
         let mut session = test.session();

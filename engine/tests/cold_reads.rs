@@ -51,7 +51,8 @@ async fn value_filters_skip_segments_but_never_expose_older_versions() {
 
     // Key 1 moves into a newer segment with a value the filter wants; key 39 into one with
     // a value it does not: the newer version decides, whatever the older one says.
-    run_all(&mut session, &["UPDATE t SET v = 100 WHERE id = 1", "FLUSH TABLE t", "UPDATE t SET v = 0 WHERE id = 39", "FLUSH TABLE t"]).await;
+    run_all(&mut session, &["UPDATE t SET v = 100 WHERE id = 1", "FLUSH TABLE t", "UPDATE t SET v = 0 WHERE id = 39", "FLUSH TABLE t"])
+        .await;
     assert_eq!(rows(&mut session, "SELECT id, v FROM t WHERE v > 35 ORDER BY id").await, ["1,100", "36,36", "37,37", "38,38", "40,40"]);
     // Segments 1-3 go; the one holding key 39's new version cannot (segment 4 is read).
     assert_eq!(pruned(&mut session, "SELECT id FROM t WHERE v > 35").await, (3, 0));
@@ -67,7 +68,11 @@ async fn value_filters_skip_segments_but_never_expose_older_versions() {
     assert_eq!(pruned(&mut session, &newest).await, (6, 0));
 
     // Parquet's float bounds leave NaN out; a filter NaN passes still finds it.
-    run_all(&mut session, &["CREATE TABLE f (id INT PRIMARY KEY, x DOUBLE)", "INSERT INTO f VALUES (1, 1.0), (2, CAST('NaN' AS DOUBLE))", "FLUSH TABLE f"]).await;
+    run_all(
+        &mut session,
+        &["CREATE TABLE f (id INT PRIMARY KEY, x DOUBLE)", "INSERT INTO f VALUES (1, 1.0), (2, CAST('NaN' AS DOUBLE))", "FLUSH TABLE f"],
+    )
+    .await;
     assert_eq!(rows(&mut session, "SELECT id FROM f WHERE x > 2").await, ["2"]);
 
     // Hot rows over pruned segments still win.

@@ -60,7 +60,12 @@ async fn five_compactions_and_five_purges_in_a_row_never_reuse_a_name() {
         let mut session = test.session();
         run_all(
             &mut session,
-            &[&format!("UPDATE t SET v = v + 100 WHERE id = {round}"), "FLUSH TABLE t", &format!("UPDATE t SET v = v + 1000 WHERE id = {round}"), "FLUSH TABLE t"],
+            &[
+                &format!("UPDATE t SET v = v + 100 WHERE id = {round}"),
+                "FLUSH TABLE t",
+                &format!("UPDATE t SET v = v + 1000 WHERE id = {round}"),
+                "FLUSH TABLE t",
+            ],
         )
         .await;
         test.engine.run_jobs().await.expect("compaction");
@@ -102,7 +107,9 @@ async fn five_compactions_and_five_purges_in_a_row_never_reuse_a_name() {
 /// The one number a `SELECT count(*) ...` returns.
 async fn count(session: &mut engine::Session, sql: &str) -> i64 {
     match session.execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")) {
-        engine::QueryResult::Rows { batches, .. } => batches[0].column(0).as_primitive::<engine::exports::arrow::datatypes::Int64Type>().value(0),
+        engine::QueryResult::Rows { batches, .. } => {
+            batches[0].column(0).as_primitive::<engine::exports::arrow::datatypes::Int64Type>().value(0)
+        }
         other => panic!("{sql}: {}", render(&other)),
     }
 }

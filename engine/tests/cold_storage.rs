@@ -70,7 +70,8 @@ async fn segments_open_in_plain_datafusion_with_the_same_rows() {
 #[tokio::test]
 async fn an_in_memory_object_store_holds_cold_storage_across_restarts() {
     let store = Arc::new(InMemory::new());
-    let configure = |store: Arc<InMemory>| move |config: &mut engine::EngineConfig| config.cold_storage = ColdStorage::Store(store, "cold".into());
+    let configure =
+        |store: Arc<InMemory>| move |config: &mut engine::EngineConfig| config.cold_storage = ColdStorage::Store(store, "cold".into());
     let test = TestEngine::with_config(configure(store.clone()));
     let expected = {
         let mut session = test.session();

@@ -38,10 +38,7 @@ fn sessions_on_many_threads_write_and_read_consistently() {
                 for i in 0..rows_per_writer {
                     let id = writer * 1000 + i;
                     // Two rows per statement: a reader must never see one without the other.
-                    session
-                        .execute(&format!("INSERT INTO t VALUES ({id}, {writer}), ({}, {writer})", id + 500))
-                        .await
-                        .unwrap();
+                    session.execute(&format!("INSERT INTO t VALUES ({id}, {writer}), ({}, {writer})", id + 500)).await.unwrap();
                 }
             })
         }));

@@ -47,8 +47,11 @@ async fn a_flush_planned_before_an_alter_moves_rows_of_the_new_shape() {
     let mut flusher = test.session();
     let flush = tokio::spawn(async move { flusher.execute("FLUSH ALL TABLES").await.map(|r| render(&r)) });
     tokio::task::block_in_place(|| held.recv()).expect("the flush reached its first segment");
-    run_all(&mut session, &["ALTER TABLE t ADD COLUMN w TEXT", "INSERT INTO t VALUES (3, 30, 'new')", "UPDATE t SET w = 'was 1' WHERE id = 1"])
-        .await;
+    run_all(
+        &mut session,
+        &["ALTER TABLE t ADD COLUMN w TEXT", "INSERT INTO t VALUES (3, 30, 'new')", "UPDATE t SET w = 'was 1' WHERE id = 1"],
+    )
+    .await;
     release.send(()).expect("the flush waits");
     let flushed = flush.await.expect("flush task").expect("the flush succeeds");
     assert_eq!(flushed, "count: 4", "a's row and t's three");

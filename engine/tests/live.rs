@@ -8,10 +8,10 @@ mod common;
 use std::fmt::Write;
 
 use common::{TestEngine, run_all};
-use engine::exports::arrow::util::display::{ArrayFormatter, FormatOptions};
 use engine::exports::arrow::record_batch::RecordBatch;
+use engine::exports::arrow::util::display::{ArrayFormatter, FormatOptions};
 use engine::sql::ObjectRef;
-use engine::{EventKind, LiveEvent, Subscription, SubscribeRequest};
+use engine::{EventKind, LiveEvent, SubscribeRequest, Subscription};
 
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {

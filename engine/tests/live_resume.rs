@@ -20,8 +20,8 @@ use std::time::Duration;
 use common::TestEngine;
 use engine::exports::arrow::array::{Array, AsArray, RecordBatch};
 use engine::exports::arrow::datatypes::Int32Type;
-use engine::{EventKind, LiveEvent, QueryResult, Session, SubscribeRequest};
 use engine::sql::ObjectRef;
+use engine::{EventKind, LiveEvent, QueryResult, Session, SubscribeRequest};
 
 const WRITERS: u64 = 3;
 const OPS_PER_WRITER: u64 = 400;
@@ -158,16 +158,10 @@ async fn subscribe(mut session: Session, watch: Watch, ready: tokio::sync::onesh
     let mut stats = Stats::default();
     let mut last: Option<u64> = None;
     let mut ready = Some(ready);
-    let caught_up = |last: Option<u64>| {
-        writers_done.load(Ordering::SeqCst) && last.unwrap_or(0) >= final_seq.load(Ordering::SeqCst)
-    };
+    let caught_up = |last: Option<u64>| writers_done.load(Ordering::SeqCst) && last.unwrap_or(0) >= final_seq.load(Ordering::SeqCst);
     'resume: loop {
-        let request = SubscribeRequest {
-            table: ObjectRef { namespace: None, name: table.into() },
-            predicate: None,
-            from_seq: last,
-            last_rows: None,
-        };
+        let request =
+            SubscribeRequest { table: ObjectRef { namespace: None, name: table.into() }, predicate: None, from_seq: last, last_rows: None };
         let mut subscription = session.subscribe(request).await.expect("subscribe");
         stats.subscriptions += 1;
         if let Some(ready) = ready.take() {

@@ -23,11 +23,8 @@ async fn an_expensive_predicate_delays_only_its_own_subscription() {
         config.subscriber_buffer_events = 100;
     });
     let mut session = test.session();
-    run_all(
-        &mut session,
-        &["CREATE TABLE slow (id INT PRIMARY KEY, body TEXT)", "CREATE TABLE fast (id INT PRIMARY KEY, body TEXT)"],
-    )
-    .await;
+    run_all(&mut session, &["CREATE TABLE slow (id INT PRIMARY KEY, body TEXT)", "CREATE TABLE fast (id INT PRIMARY KEY, body TEXT)"])
+        .await;
     // Builds megabytes of text per row: a predicate no dispatcher should wait for.
     let mut slow = subscribe(&mut session, "SUBSCRIBE TO slow WHERE length(repeat(body, 2000000)) > 0").await;
     let mut fast = subscribe(&mut session, "SUBSCRIBE TO fast").await;

@@ -10,7 +10,8 @@ use common::{TestEngine, render, run_all};
 async fn hashes_never_leave_the_catalog() {
     let test = TestEngine::with_config(|config| config.root_password = Some(engine::passwords::Secret::new("root-pw")));
     let mut root = test.session();
-    run_all(&mut root, &["CREATE USER alice WITH PASSWORD 'correct horse' ROLE dba", "ALTER USER alice SET PASSWORD 'battery staple'"]).await;
+    run_all(&mut root, &["CREATE USER alice WITH PASSWORD 'correct horse' ROLE dba", "ALTER USER alice SET PASSWORD 'battery staple'"])
+        .await;
     let mut seen = Vec::new();
     for sql in [
         "SELECT * FROM system.users",
@@ -21,9 +22,13 @@ async fn hashes_never_leave_the_catalog() {
         seen.push(render(&root.execute(sql).await.unwrap()));
     }
     seen.extend(test.engine.describe_storage().unwrap());
-    seen.extend(test.engine.dump_storage().unwrap().into_iter().map(|(key, value)| {
-        format!("{} {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value))
-    }));
+    seen.extend(
+        test.engine
+            .dump_storage()
+            .unwrap()
+            .into_iter()
+            .map(|(key, value)| format!("{} {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value))),
+    );
     let typo = root.execute("ALTER USER alice SET PASSWORD battery").await.unwrap_err();
     seen.push(typo.to_string());
     seen.push(format!("{root:?} {:?} {:?}", test.engine, test.engine.shared().config));

@@ -106,10 +106,7 @@ async fn system_table_dumps() {
 async fn explain_plans_show_pushdown() {
     check_queries(
         "explain_plans",
-        &[
-            "CREATE TABLE t (id INT PRIMARY KEY, name TEXT)",
-            "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
-        ],
+        &["CREATE TABLE t (id INT PRIMARY KEY, name TEXT)", "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')"],
         &[
             "EXPLAIN SELECT name FROM t WHERE id = 2",
             "EXPLAIN SELECT * FROM t WHERE id > 1 AND id <= 3",

@@ -30,10 +30,8 @@ fn workspace_sources() -> Vec<PathBuf> {
 
 #[test]
 fn every_module_has_a_doc_comment() {
-    let missing: Vec<_> = workspace_sources()
-        .into_iter()
-        .filter(|path| !std::fs::read_to_string(path).unwrap().trim_start().starts_with("//!"))
-        .collect();
+    let missing: Vec<_> =
+        workspace_sources().into_iter().filter(|path| !std::fs::read_to_string(path).unwrap().trim_start().starts_with("//!")).collect();
     assert!(missing.is_empty(), "modules without a //! doc: {missing:#?}");
 }
 
@@ -130,10 +128,8 @@ fn layers_only_point_down() {
             }
             match layer_of(&used) {
                 Some(layer) if layer < own || (layer == 0 && own == 0) => {}
-                Some(layer) => violations.push(format!(
-                    "{}: {module} (layer {own}) uses {used} (layer {layer}): layers may only point down",
-                    path.display()
-                )),
+                Some(layer) => violations
+                    .push(format!("{}: {module} (layer {own}) uses {used} (layer {layer}): layers may only point down", path.display())),
                 None => violations.push(format!("{}: uses crate::{used}, which has no layer", path.display())),
             }
         }
@@ -155,10 +151,10 @@ fn only_storage_touches_rocksdb() {
 
 #[test]
 fn the_layering_check_sees_upward_imports() {
-    assert_eq!(crate_references("use crate::exec::simple; // crate::session\nlet x = crate::storage::keys::row_key();"), vec![
-        "exec".to_string(),
-        "storage".to_string()
-    ]);
+    assert_eq!(
+        crate_references("use crate::exec::simple; // crate::session\nlet x = crate::storage::keys::row_key();"),
+        vec!["exec".to_string(), "storage".to_string()]
+    );
     assert!(layer_of("storage") < layer_of("catalog") && layer_of("exec") < layer_of("session"));
 }
 

@@ -42,7 +42,8 @@ impl Checker {
     }
 
     pub fn concurrency(seconds: Option<f64>, ops: Option<usize>, seed: Option<u64>, sessions: usize, self_test: bool) -> Self {
-        let mut args = vec![("--sessions", Some(sessions.to_string())), ("--seconds", text(seconds)), ("--ops", text(ops)), ("--seed", text(seed))];
+        let mut args =
+            vec![("--sessions", Some(sessions.to_string())), ("--seconds", text(seconds)), ("--ops", text(ops)), ("--seed", text(seed))];
         if self_test {
             // The check must be able to fail: a deliberately wrong order has to be caught.
             args.push(("--self-test", Some(String::new())));

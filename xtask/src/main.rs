@@ -132,9 +132,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Commands::Test => test(&root),
         Commands::Slt { targets, complete, jobs, fail_fast, junit, tier } => {
-            slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref(), tier.as_deref()).and_then(|outcome| {
-                if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) }
-            })
+            slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref(), tier.as_deref())
+                .and_then(|outcome| if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) })
         }
         Commands::Corpus { targets } => corpus(&root, &targets).and_then(|outcome| {
             if outcome.success { Ok(()) } else { bail!("{} corpus records regressed against DataFusion", outcome.failed) }
@@ -161,9 +160,8 @@ fn main() -> ExitCode {
 /// run time; prefer it over the compile-time value, which names the checkout that last
 /// built the binary when several checkouts share one target directory.
 fn workspace_root() -> PathBuf {
-    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest_dir.parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
@@ -180,11 +178,7 @@ struct SltOutcome {
 
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     setup::ensure_libclang()?;
-    let status = cargo()
-        .current_dir(root)
-        .args(["run", "--release", "--quiet", "--package", "bench", "--"])
-        .args(args)
-        .status()?;
+    let status = cargo().current_dir(root).args(["run", "--release", "--quiet", "--package", "bench", "--"]).args(args).status()?;
     if !status.success() {
         bail!("the benchmark failed");
     }
@@ -255,10 +249,7 @@ struct TeedOutput {
 /// Runs a command, echoing its output while keeping a copy of stdout.
 fn run_teed(mut command: Command) -> Result<TeedOutput> {
     use std::io::{BufRead, BufReader};
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))?;
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("starting {command:?}"))?;
     let mut captured = String::new();
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
         let line = line?;
@@ -320,6 +311,14 @@ fn test(root: &Path) -> Result<()> {
 
     if let Err(error) = permissions::run(root, true) {
         eprintln!("permission matrix: {error:#}");
+        failed += 1;
+    }
+
+    // Formatting, as `rustfmt.toml` says (seconds; no build).
+    let mut format = cargo();
+    format.current_dir(root).args(["fmt", "--all", "--check"]);
+    if !format.status()?.success() {
+        eprintln!("formatting: run `cargo fmt --all` (the differences are above)");
         failed += 1;
     }
 

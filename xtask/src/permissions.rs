@@ -31,8 +31,7 @@ enum Target {
 }
 
 impl Target {
-    const ALL: [Target; 5] =
-        [Target::SharedPublic, Target::SharedPrivate, Target::SharedRestricted, Target::User, Target::Stream];
+    const ALL: [Target; 5] = [Target::SharedPublic, Target::SharedPrivate, Target::SharedRestricted, Target::User, Target::Stream];
 
     /// Whether every user has rows of its own (USER and STREAM tables).
     fn per_user(self) -> bool {
@@ -82,7 +81,9 @@ impl Target {
 /// What the README says one role gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    Allowed { own_rows: bool },
+    Allowed {
+        own_rows: bool,
+    },
     Denied,
     NotApplicable,
     /// Every role gets 0A000 (UPDATE and DELETE of STREAM tables).
@@ -296,7 +297,11 @@ fn statement_records(w: &mut Writer, statement: &str, target: Target, role: &str
         "EXPLAIN ANALYZE INSERT" => {
             // EXPLAIN ANALYZE runs the statement: the same rights as running it.
             let id = 200 + ROLES.iter().position(|r| *r == role).unwrap_or(0);
-            w.record(role, &denied_or(expected, "statement ok"), &format!("EXPLAIN ANALYZE INSERT INTO {table} (id, note) VALUES ({id}, '{role}')"));
+            w.record(
+                role,
+                &denied_or(expected, "statement ok"),
+                &format!("EXPLAIN ANALYZE INSERT INTO {table} (id, note) VALUES ({id}, '{role}')"),
+            );
         }
         "EXPLAIN ANALYZE TRUNCATE" => {
             w.record(role, &denied_or(expected, "statement ok"), &format!("EXPLAIN ANALYZE TRUNCATE TABLE {table}"));
@@ -332,11 +337,7 @@ fn statement_records(w: &mut Writer, statement: &str, target: Target, role: &str
                     std::slice::from_ref(&target_user),
                 );
             } else {
-                w.record(
-                    role,
-                    &denied_or(expected, "statement ok"),
-                    &format!("EXECUTE AS USER {target_user} (SELECT * FROM {table})"),
-                );
+                w.record(role, &denied_or(expected, "statement ok"), &format!("EXECUTE AS USER {target_user} (SELECT * FROM {table})"));
             }
         }
     }

@@ -48,5 +48,7 @@ pub fn ensure_libclang() -> Result<()> {
         }
         bail!("installing libclang-dev failed; run `{INSTALL}` and try again");
     }
-    bail!("RocksDB's build needs libclang, which is not installed. Run:\n    sudo {INSTALL}\n(or set LIBCLANG_PATH to the folder that holds libclang.so)")
+    bail!(
+        "RocksDB's build needs libclang, which is not installed. Run:\n    sudo {INSTALL}\n(or set LIBCLANG_PATH to the folder that holds libclang.so)"
+    )
 }

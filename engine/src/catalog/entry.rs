@@ -41,10 +41,7 @@ impl EntryPlanner {
 
     /// The runtime entry of a table with these stored versions (the newest is current).
     pub fn build(&self, versions: BTreeMap<u32, TableDefinition>) -> Result<TableEntry> {
-        let (_, definition) = versions
-            .iter()
-            .next_back()
-            .ok_or_else(|| EngineError::internal("a table without a definition"))?;
+        let (_, definition) = versions.iter().next_back().ok_or_else(|| EngineError::internal("a table without a definition"))?;
         let definition = definition.clone();
         let state = self.state_for(&definition.planning_options)?;
         let schema = definition.arrow_schema();
@@ -61,9 +58,8 @@ impl EntryPlanner {
                 None => fills.push(ColumnFill::Null),
             }
         }
-        let nullable_schema = Arc::new(Schema::new(
-            schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
-        ));
+        let nullable_schema =
+            Arc::new(Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>()));
         let key_columns = definition
             .primary_key
             .iter()

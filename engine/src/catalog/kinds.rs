@@ -25,9 +25,7 @@ impl TableKind {
             "SHARED" => Ok(TableKind::Shared),
             "USER" => Ok(TableKind::User),
             "STREAM" => Ok(TableKind::Stream),
-            _ => Err(EngineError::invalid_parameter(format!(
-                "invalid table TYPE '{text}': expected 'SHARED', 'USER' or 'STREAM'"
-            ))),
+            _ => Err(EngineError::invalid_parameter(format!("invalid table TYPE '{text}': expected 'SHARED', 'USER' or 'STREAM'"))),
         }
     }
 
@@ -44,9 +42,7 @@ impl TableKind {
     /// The system columns rows of this kind carry, in the order they are exposed.
     pub fn system_columns(self) -> &'static [SystemColumn] {
         match self {
-            TableKind::Shared | TableKind::User => {
-                &[SystemColumn::Seq, SystemColumn::Updated, SystemColumn::Deleted]
-            }
+            TableKind::Shared | TableKind::User => &[SystemColumn::Seq, SystemColumn::Updated, SystemColumn::Deleted],
             TableKind::Stream => &[SystemColumn::Seq],
             TableKind::System => &[],
         }
@@ -96,9 +92,9 @@ impl AccessLevel {
             "PUBLIC" => Ok(AccessLevel::Public),
             "PRIVATE" => Ok(AccessLevel::Private),
             "RESTRICTED" => Ok(AccessLevel::Restricted),
-            _ => Err(EngineError::invalid_parameter(format!(
-                "invalid ACCESS_LEVEL '{text}': expected 'PUBLIC', 'PRIVATE' or 'RESTRICTED'"
-            ))),
+            _ => {
+                Err(EngineError::invalid_parameter(format!("invalid ACCESS_LEVEL '{text}': expected 'PUBLIC', 'PRIVATE' or 'RESTRICTED'")))
+            }
         }
     }
 

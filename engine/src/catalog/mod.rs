@@ -243,13 +243,8 @@ impl Catalog {
     /// The names of the tables and views of a namespace, in order.
     pub fn object_names_in(&self, namespace: &str) -> Vec<String> {
         let state = self.read();
-        let mut names: Vec<String> = state
-            .tables
-            .keys()
-            .chain(state.views.keys())
-            .filter(|(ns, _)| ns == namespace)
-            .map(|(_, name)| name.clone())
-            .collect();
+        let mut names: Vec<String> =
+            state.tables.keys().chain(state.views.keys()).filter(|(ns, _)| ns == namespace).map(|(_, name)| name.clone()).collect();
         names.sort();
         names
     }

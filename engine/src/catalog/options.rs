@@ -211,10 +211,7 @@ pub fn parse_table_options(prefix_kind: Option<TableKind>, entries: &[(String, O
             }
         };
         if !allowed.contains(&kind) {
-            return Err(EngineError::invalid_parameter(format!(
-                "option {upper} is not valid for {} tables",
-                kind.as_str().to_uppercase()
-            )));
+            return Err(EngineError::invalid_parameter(format!("option {upper} is not valid for {} tables", kind.as_str().to_uppercase())));
         }
         match upper.as_str() {
             "FLUSH_POLICY" => options.flush_policy = Some(FlushPolicy::parse(&text_value(&upper, value)?)?),
@@ -259,10 +256,7 @@ fn bool_value(name: &str, value: &OptionValue) -> Result<bool> {
         OptionValue::Boolean(b) => Ok(*b),
         OptionValue::Text(t) if t.eq_ignore_ascii_case("true") => Ok(true),
         OptionValue::Text(t) if t.eq_ignore_ascii_case("false") => Ok(false),
-        other => Err(EngineError::invalid_parameter(format!(
-            "option {name} takes TRUE or FALSE, not {}",
-            other.describe()
-        ))),
+        other => Err(EngineError::invalid_parameter(format!("option {name} takes TRUE or FALSE, not {}", other.describe()))),
     }
 }
 

@@ -34,9 +34,10 @@ impl Role {
 
     /// Parses a role name (any case).
     pub fn parse(text: &str) -> Result<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(text)).ok_or_else(|| {
-            EngineError::invalid_parameter(format!("unknown role {text}: use user, service, dba or system"))
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(text))
+            .ok_or_else(|| EngineError::invalid_parameter(format!("unknown role {text}: use user, service, dba or system")))
     }
 }
 

@@ -127,9 +127,8 @@ const MESSAGE_CLASSES: &[MessageClass] = &[
 
 /// The SQLSTATE of a planning or execution error, from its message.
 fn classify_message(variant: TextVariant, message: &str) -> SqlState {
-    let found = MESSAGE_CLASSES
-        .iter()
-        .find(|class| class.variant == variant && class.fragments.iter().all(|fragment| message.contains(fragment)));
+    let found =
+        MESSAGE_CLASSES.iter().find(|class| class.variant == variant && class.fragments.iter().all(|fragment| message.contains(fragment)));
     match (found, variant) {
         (Some(class), _) => class.state,
         (None, TextVariant::Plan) => SqlState::SYNTAX_ERROR,
@@ -193,9 +192,8 @@ mod tests {
     fn every_example_gets_its_rows_state_and_no_earlier_row_takes_it() {
         for (at, class) in MESSAGE_CLASSES.iter().enumerate() {
             assert_eq!(classify_message(class.variant, class.example), class.state, "row {at}: {}", class.example);
-            let first = MESSAGE_CLASSES
-                .iter()
-                .position(|c| c.variant == class.variant && c.fragments.iter().all(|f| class.example.contains(f)));
+            let first =
+                MESSAGE_CLASSES.iter().position(|c| c.variant == class.variant && c.fragments.iter().all(|f| class.example.contains(f)));
             assert_eq!(first, Some(at), "row {at}'s example is taken by an earlier row: {}", class.example);
         }
     }

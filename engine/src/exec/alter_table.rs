@@ -121,7 +121,9 @@ fn apply_change(
                 ));
             }
             if definition.columns.len() == 1 {
-                return Err(EngineError::not_supported(format!("column {name} is the last column of table {table}; drop the table instead")));
+                return Err(EngineError::not_supported(format!(
+                    "column {name} is the last column of table {table}; drop the table instead"
+                )));
             }
             definition.columns.remove(index);
         }
@@ -201,10 +203,9 @@ fn resolve_table(ctx: &ExecContext, reference: &ObjectRef) -> Result<Arc<TableEn
     let (namespace, name) = ctx.qualify(reference);
     match resolve_for_ddl(&ctx.shared, &ctx.user, &namespace, &name, "ALTER TABLE")? {
         Some(CatalogObject::Table(entry)) => Ok(entry),
-        Some(CatalogObject::View(view)) => Err(EngineError::new(
-            SqlState::WRONG_OBJECT_TYPE,
-            format!("{} is a view; ALTER TABLE changes tables", view.qualified_name()),
-        )),
+        Some(CatalogObject::View(view)) => {
+            Err(EngineError::new(SqlState::WRONG_OBJECT_TYPE, format!("{} is a view; ALTER TABLE changes tables", view.qualified_name())))
+        }
         None if !ctx.shared.catalog.namespace_exists(&namespace) => Err(EngineError::undefined_namespace(&namespace)),
         None => Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
     }

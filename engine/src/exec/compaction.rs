@@ -19,8 +19,13 @@ pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
     let limit = shared.config.compact_segments_over.max(1);
     let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
-        let scopes: Vec<_> =
-            shared.cold.table_scopes(table.id()).iter().filter(|s| s.manifest.segments.len() > limit).map(|s| s.dir.scope.clone()).collect();
+        let scopes: Vec<_> = shared
+            .cold
+            .table_scopes(table.id())
+            .iter()
+            .filter(|s| s.manifest.segments.len() > limit)
+            .map(|s| s.dir.scope.clone())
+            .collect();
         if scopes.is_empty() {
             continue;
         }

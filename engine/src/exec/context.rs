@@ -19,8 +19,8 @@ use crate::permissions::SessionUser;
 use crate::planning::{self, PlanningOptions};
 use crate::provider::scope::{self, ScopeCell, StatementScope};
 use crate::shared::EngineShared;
-use crate::storage::UserId;
 use crate::sql::ObjectRef;
+use crate::storage::UserId;
 
 pub struct ExecContext {
     pub shared: Arc<EngineShared>,

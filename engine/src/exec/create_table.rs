@@ -14,19 +14,15 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::Constraint;
 use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, LogicalPlanBuilder, cast, col};
-use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTableOptions, Expr as SqlExpr, SqlOption, Statement, TableConstraint, Value,
-};
+use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTableOptions, Expr as SqlExpr, SqlOption, Statement, TableConstraint, Value};
 
 use crate::catalog::options::{OptionValue, parse_table_options};
-use crate::catalog::{
-    ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefinition, TableKind, TableOptions,
-};
+use crate::catalog::{ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefinition, TableKind, TableOptions};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::exec::{catalog_work, query};
-use crate::provider::writer::TableWriter;
 use crate::provider::scope::StatementScope;
+use crate::provider::writer::TableWriter;
 use crate::resolver::{check_ddl_in, row_scope};
 use crate::result::QueryResult;
 use crate::sql::parser::{ident_name, object_ref};
@@ -103,8 +99,7 @@ pub async fn execute(
             let (plan, schema, key_indices) = if create.columns.is_empty() {
                 // The query's names and types; every column nullable, as in PostgreSQL.
                 let schema = plan.schema().inner();
-                let fields: Vec<Field> =
-                    schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
                 (plan.clone(), Arc::new(Schema::new(fields)), Vec::new())
             } else {
                 let (schema, keys) = plan_columns(ctx, Statement::CreateTable(create), &namespace, &name).await?;
@@ -178,10 +173,7 @@ pub(crate) fn column_definitions(
     for (index, field) in schema.fields().iter().enumerate() {
         let column_name = field.name();
         if SystemColumn::from_name(column_name).is_some() || column_name == ROW_KEY_COLUMN {
-            return Err(EngineError::new(
-                SqlState::RESERVED_NAME,
-                format!("column name {column_name} is reserved for a system column"),
-            ));
+            return Err(EngineError::new(SqlState::RESERVED_NAME, format!("column name {column_name} is reserved for a system column")));
         }
         if columns.iter().any(|c: &ColumnDefinition| &c.name == column_name) {
             return Err(EngineError::new(SqlState::DUPLICATE_COLUMN, format!("column {column_name} is specified more than once")));
@@ -302,10 +294,7 @@ fn check_constraints(create: &datafusion::sql::sqlparser::ast::CreateTable) -> R
                     return Err(EngineError::not_supported("UNIQUE constraints are not supported; use a PRIMARY KEY"));
                 }
                 other => {
-                    return Err(EngineError::not_supported(format!(
-                        "column option {other} on column {} is not supported",
-                        column.name
-                    )));
+                    return Err(EngineError::not_supported(format!("column option {other} on column {} is not supported", column.name)));
                 }
             }
         }

@@ -60,10 +60,7 @@ pub async fn execute(ctx: &ExecContext, dml: DmlStatement) -> Result<u64> {
                         .ok_or_else(|| EngineError::internal(format!("UPDATE lost column {}", column.name)))?;
                     values.push(cast_to(array, &column.data_type)?);
                 }
-                let row_key = batch
-                    .column_by_name(ROW_KEY_COLUMN)
-                    .ok_or_else(|| EngineError::internal("UPDATE lost the row key"))?
-                    .clone();
+                let row_key = batch.column_by_name(ROW_KEY_COLUMN).ok_or_else(|| EngineError::internal("UPDATE lost the row key"))?.clone();
                 // NOT NULL is the writer's check (with its SQLSTATE), not Arrow's.
                 let values = RecordBatch::try_new(entry.nullable_schema.clone(), values)
                     .map_err(|e| EngineError::internal(format!("UPDATE values: {e}")))?;

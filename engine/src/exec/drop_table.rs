@@ -137,8 +137,7 @@ pub async fn drop_objects(shared: &Arc<EngineShared>, resolve: impl Fn() -> Resu
             })
             .collect();
         let owned = shared.clone();
-        let (ddl, ()) =
-            catalog_work(ddl, move |ddl| owned.catalog.drop_objects(ddl, &locked, &views, namespace.as_deref())).await?;
+        let (ddl, ()) = catalog_work(ddl, move |ddl| owned.catalog.drop_objects(ddl, &locked, &views, namespace.as_deref())).await?;
         drop(ddl);
         end_subscriptions(shared, &names).await;
         // Cold files go after the catalog commit: a crash in between leaves folders of a

@@ -63,8 +63,7 @@ impl JobTally {
 /// Runs every job that has work now. Returns how many ran.
 pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let mut tally = JobTally::default();
-    let mut tables: Vec<Arc<TableEntry>> =
-        shared.catalog.tables().into_iter().filter(|t| t.kind() == TableKind::Stream).collect();
+    let mut tables: Vec<Arc<TableEntry>> = shared.catalog.tables().into_iter().filter(|t| t.kind() == TableKind::Stream).collect();
     tables.sort_by_key(|t| t.id());
     for table in tables {
         let options = &table.definition.options;
@@ -111,7 +110,9 @@ async fn delete_retired_files(shared: &Arc<EngineShared>) {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ScopeWork {
     /// The retention purge of tombstones last changed before `cutoff` (engine clock, ms).
-    Purge { cutoff: i64 },
+    Purge {
+        cutoff: i64,
+    },
     Compact,
 }
 
@@ -119,7 +120,12 @@ pub(crate) enum ScopeWork {
 /// engine's flush lock (flushes, purges and compactions go one at a time); the job's
 /// count is the sum of the scopes' (tombstones purged, segments merged), and the first
 /// error ends it.
-pub(crate) async fn run_scope_job(shared: &Arc<EngineShared>, table: &Arc<TableEntry>, scopes: Vec<RowScope>, work: ScopeWork) -> Result<u64> {
+pub(crate) async fn run_scope_job(
+    shared: &Arc<EngineShared>,
+    table: &Arc<TableEntry>,
+    scopes: Vec<RowScope>,
+    work: ScopeWork,
+) -> Result<u64> {
     let _one_at_a_time = shared.flushes.lock().await;
     let definition = &table.definition;
     let job_type = match work {

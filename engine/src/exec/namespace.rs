@@ -2,8 +2,8 @@
 
 use crate::catalog::{DEFAULT_NAMESPACE, INFORMATION_SCHEMA, SYSTEM_NAMESPACE};
 use crate::error::{EngineError, Result, SqlState};
-use crate::exec::context::ExecContext;
 use crate::exec::catalog_work;
+use crate::exec::context::ExecContext;
 use crate::exec::drop_table::{DropSet, drop_objects};
 use crate::permissions::check_ddl;
 use crate::result::QueryResult;
@@ -33,14 +33,10 @@ pub async fn drop(ctx: &ExecContext, name: &str, if_exists: bool, cascade: bool)
         let views = catalog.views_in(name);
         let empty = tables.is_empty() && views.is_empty();
         if !cascade && !empty {
-            let names: Vec<&str> =
-                tables.iter().map(|t| t.definition.name.as_str()).chain(views.iter().map(|v| v.name.as_str())).collect();
+            let names: Vec<&str> = tables.iter().map(|t| t.definition.name.as_str()).chain(views.iter().map(|v| v.name.as_str())).collect();
             return Err(EngineError::new(
                 SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-                format!(
-                    "namespace {name} still holds tables or views ({}); use DROP NAMESPACE {name} CASCADE",
-                    names.join(", ")
-                ),
+                format!("namespace {name} still holds tables or views ({}); use DROP NAMESPACE {name} CASCADE", names.join(", ")),
             ));
         }
         Ok(DropSet { tables, views, namespace: Some(name.to_string()) })

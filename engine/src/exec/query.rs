@@ -9,9 +9,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::logical_expr::{DdlStatement, DmlStatement, LogicalPlan, WriteOp};
-use datafusion::sql::sqlparser::ast::{
-    FromTable, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, visit_relations,
-};
+use datafusion::sql::sqlparser::ast::{FromTable, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, visit_relations};
 
 use crate::catalog::{INSERT_TARGET_CATALOG, SystemColumn};
 use crate::error::{EngineError, Result};
@@ -39,9 +37,9 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
         }
         LogicalPlan::Ddl(ddl) => Err(EngineError::not_supported(format!("{} is not supported", ddl.name()))),
         LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
-        | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => Err(
-            EngineError::not_supported("transactions are not supported: every statement commits on its own"),
-        ),
+        | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => {
+            Err(EngineError::not_supported("transactions are not supported: every statement commits on its own"))
+        }
         LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_))
         | LogicalPlan::Statement(datafusion::logical_expr::Statement::Execute(_))
         | LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(_)) => {
@@ -66,11 +64,7 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
             let frame = ctx.datafusion.execute_logical_plan(plan).await?;
             let schema = frame.schema().inner().clone();
             let batches = frame.collect().await?;
-            if is_count {
-                Ok(QueryResult::Count(dml::count_of(&batches)))
-            } else {
-                Ok(QueryResult::Rows { schema, batches })
-            }
+            if is_count { Ok(QueryResult::Count(dml::count_of(&batches))) } else { Ok(QueryResult::Rows { schema, batches }) }
         }
     }
 }

@@ -62,10 +62,7 @@ pub fn describe(ctx: &ExecContext, reference: &ObjectRef) -> Result<QueryResult>
                 ("data_type", view.columns.iter().map(|c| Some(c.data_type.clone())).collect()),
                 ("column_default", vec![None; view.columns.len()]),
             ],
-            &[
-                ("is_nullable", view.columns.iter().map(|c| c.nullable).collect()),
-                ("is_primary_key", vec![false; view.columns.len()]),
-            ],
+            &[("is_nullable", view.columns.iter().map(|c| c.nullable).collect()), ("is_primary_key", vec![false; view.columns.len()])],
         )),
         Resolved::Table(table) => {
             let entry = table.entry;

@@ -57,9 +57,7 @@ pub async fn try_execute(ctx: &ExecContext, sql: &str) -> Result<Option<QueryRes
         return Ok(None);
     }
     match recognize(sql) {
-        Some(SimpleStatement::Insert { table, columns, width, values }) => {
-            insert(ctx, &table, columns.as_deref(), width, &values).await
-        }
+        Some(SimpleStatement::Insert { table, columns, width, values }) => insert(ctx, &table, columns.as_deref(), width, &values).await,
         Some(SimpleStatement::Select { table, columns, filter }) => select(ctx, &table, columns.as_deref(), &filter),
         Some(SimpleStatement::Delete { table, filter }) => delete(ctx, &table, &filter).await,
         None => Ok(None),
@@ -163,9 +161,9 @@ fn literal_column<'a, 'text: 'a>(
     }
     let array: ArrayRef = match (ints, floats, texts, booleans) {
         (false, false, false, false) => return Some(new_null_array(data_type, rows)),
-        (true, false, false, false) => Arc::new(
-            values.map(|v| if let Literal::Int(i) = v { Some(*i) } else { None }).collect::<Int64Array>(),
-        ),
+        (true, false, false, false) => {
+            Arc::new(values.map(|v| if let Literal::Int(i) = v { Some(*i) } else { None }).collect::<Int64Array>())
+        }
         // Each BIGINT literal cast to DOUBLE on its own is `i as f64`, as here.
         (_, true, false, false) if !ints || *data_type == DataType::Float64 => Arc::new(
             values
@@ -177,15 +175,15 @@ fn literal_column<'a, 'text: 'a>(
                 .collect::<Float64Array>(),
         ),
         // TEXT columns are Utf8View: build that directly rather than cast (same values).
-        (false, false, true, false) if *data_type == DataType::Utf8View => Arc::new(
-            values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringViewArray>(),
-        ),
-        (false, false, true, false) => Arc::new(
-            values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringArray>(),
-        ),
-        (false, false, false, true) => Arc::new(
-            values.map(|v| if let Literal::Boolean(b) = v { Some(*b) } else { None }).collect::<BooleanArray>(),
-        ),
+        (false, false, true, false) if *data_type == DataType::Utf8View => {
+            Arc::new(values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringViewArray>())
+        }
+        (false, false, true, false) => {
+            Arc::new(values.map(|v| if let Literal::Text(t) = v { Some(t.as_ref()) } else { None }).collect::<StringArray>())
+        }
+        (false, false, false, true) => {
+            Arc::new(values.map(|v| if let Literal::Boolean(b) = v { Some(*b) } else { None }).collect::<BooleanArray>())
+        }
         _ => return None,
     };
     if array.data_type() == data_type {
@@ -232,9 +230,7 @@ fn key_value(literal: &Literal<'_>, data_type: &DataType) -> Option<ScalarValue>
         (Literal::Int(i), DataType::UInt16) => ScalarValue::UInt16(Some(u16::try_from(*i).ok()?)),
         (Literal::Int(i), DataType::UInt32) => ScalarValue::UInt32(Some(u32::try_from(*i).ok()?)),
         (Literal::Int(i), DataType::UInt64) => ScalarValue::UInt64(Some(u64::try_from(*i).ok()?)),
-        (Literal::Text(t), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
-            ScalarValue::Utf8(Some(t.to_string()))
-        }
+        (Literal::Text(t), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => ScalarValue::Utf8(Some(t.to_string())),
         _ => return None,
     })
 }

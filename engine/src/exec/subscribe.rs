@@ -23,11 +23,11 @@ use crate::exec::initial_rows::InitialRows;
 use crate::live::{LiveEvent, Registration, Subscription, SubscriptionAbout};
 use crate::permissions::{self, TableAction};
 use crate::provider::ColumnSource;
-use crate::provider::table::system_column_type;
+use crate::provider::change_feed::feed_key;
 use crate::provider::prune::Pruning;
 use crate::provider::scan::{ScanRequest, read_scope_then};
-use crate::provider::change_feed::feed_key;
 use crate::provider::stream_rules::read_lower_bound;
+use crate::provider::table::system_column_type;
 use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
 use crate::sql::parser::SubscribeRequest;
@@ -176,7 +176,8 @@ pub async fn kill(ctx: &ExecContext, live_id: &str) -> Result<QueryResult> {
         .list()
         .into_iter()
         .any(|info| info.live_id == live_id && (info.about.user_id == ctx.user.id || permissions::sees_all_objects(ctx.user.role)));
-    let killed = visible && ctx.shared.live.end(live_id, LiveEvent::end(format!("killed by KILL LIVE QUERY as {}", ctx.user.name))).is_some();
+    let killed =
+        visible && ctx.shared.live.end(live_id, LiveEvent::end(format!("killed by KILL LIVE QUERY as {}", ctx.user.name))).is_some();
     if !killed {
         return Err(EngineError::new(SqlState::UNDEFINED_OBJECT, format!("live query '{live_id}' does not exist")));
     }

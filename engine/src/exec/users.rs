@@ -70,13 +70,8 @@ pub fn trusted(shared: &EngineShared, name: &str) -> Result<SessionUser> {
 /// the user was dropped (or dropped and created again) since the session opened.
 pub fn current(shared: &EngineShared, user: &SessionUser) -> Result<Option<SessionUser>> {
     match shared.catalog.user(&user.name) {
-        Some(record) if record.id == user.id => {
-            Ok((record.role != user.role).then(|| SessionUser::of(&record)))
-        }
-        _ => Err(EngineError::new(
-            SqlState::INVALID_AUTHORIZATION,
-            format!("user {} no longer exists; open a new session", user.name),
-        )),
+        Some(record) if record.id == user.id => Ok((record.role != user.role).then(|| SessionUser::of(&record))),
+        _ => Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, format!("user {} no longer exists; open a new session", user.name))),
     }
 }
 
@@ -100,13 +95,7 @@ async fn hash(shared: &Arc<EngineShared>, password: Secret) -> Result<PasswordHa
     off_async(move || passwords::hash_password(password.expose(), shared.config.password_cost, shared.config.ids.as_ref())).await
 }
 
-pub async fn create(
-    ctx: &ExecContext,
-    name: &str,
-    if_not_exists: bool,
-    password: Option<Secret>,
-    role: Role,
-) -> Result<QueryResult> {
+pub async fn create(ctx: &ExecContext, name: &str, if_not_exists: bool, password: Option<Secret>, role: Role) -> Result<QueryResult> {
     permissions::check_manage_user(ctx.user.role, role, "CREATE USER")?;
     check_user_name(name)?;
     let password_hash = match password {
@@ -146,9 +135,7 @@ pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<
         permissions::check_ddl(ctx.user.role, "ALTER USER")?;
     }
     if name == ROOT_USER && matches!(change, UserChange::Password(_)) {
-        return Err(EngineError::not_supported(
-            "root's password comes from the engine configuration (EngineConfig::root_password)",
-        ));
+        return Err(EngineError::not_supported("root's password comes from the engine configuration (EngineConfig::root_password)"));
     }
     // Hashing takes a while: before the DDL lock.
     let change = match change {
@@ -182,12 +169,8 @@ pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<
 
 /// The tables whose rows belong to users (USER and STREAM), in table id order.
 fn per_user_tables(shared: &EngineShared) -> Vec<Arc<TableEntry>> {
-    let mut tables: Vec<Arc<TableEntry>> = shared
-        .catalog
-        .tables()
-        .into_iter()
-        .filter(|t| matches!(t.kind(), TableKind::User | TableKind::Stream))
-        .collect();
+    let mut tables: Vec<Arc<TableEntry>> =
+        shared.catalog.tables().into_iter().filter(|t| matches!(t.kind(), TableKind::User | TableKind::Stream)).collect();
     tables.sort_by_key(|t| t.id());
     tables
 }

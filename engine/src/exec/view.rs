@@ -44,8 +44,7 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
     // Planned where it will be read: unqualified names resolve in the view's namespace.
     let current = ctx.current_namespace();
     ctx.set_current_namespace(&namespace);
-    let planned =
-        query::plan_view_query(ctx, Statement::Query(statement.query), mentions, (namespace.clone(), name.clone())).await;
+    let planned = query::plan_view_query(ctx, Statement::Query(statement.query), mentions, (namespace.clone(), name.clone())).await;
     ctx.set_current_namespace(&current);
     let (plan, reads) = planned?;
     let column_names: Vec<String> = statement.columns.iter().map(|c| ident_name(&c.name)).collect();
@@ -86,10 +85,7 @@ pub async fn create(ctx: &ExecContext, statement: CreateView, mentions: Vec<Syst
     }
     match shared.catalog.object(&view.namespace, &view.name) {
         Some(CatalogObject::Table(_)) if statement.or_replace => {
-            return Err(EngineError::new(
-                SqlState::WRONG_OBJECT_TYPE,
-                format!("{} is a table, not a view", view.qualified_name()),
-            ));
+            return Err(EngineError::new(SqlState::WRONG_OBJECT_TYPE, format!("{} is a table, not a view", view.qualified_name())));
         }
         Some(_) if statement.if_not_exists => return Ok(QueryResult::Message("CREATE VIEW".into())),
         Some(CatalogObject::View(_)) if statement.or_replace => {}

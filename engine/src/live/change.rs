@@ -114,8 +114,6 @@ impl ChangeBatch {
 pub fn matches(filter: Option<&Arc<dyn PhysicalExpr>>, rows: &RecordBatch) -> Result<Option<BooleanArray>> {
     let Some(filter) = filter else { return Ok(None) };
     let value = filter.evaluate(rows).and_then(|v| v.into_array(rows.num_rows())).map_err(EngineError::from_datafusion)?;
-    let booleans = value
-        .as_boolean_opt()
-        .ok_or_else(|| EngineError::internal("a subscription predicate did not evaluate to booleans"))?;
+    let booleans = value.as_boolean_opt().ok_or_else(|| EngineError::internal("a subscription predicate did not evaluate to booleans"))?;
     Ok(Some(booleans.clone()))
 }

@@ -149,11 +149,7 @@ impl LiveHub {
             next_id: AtomicU64::new(0),
             thread: Mutex::new(None),
             evaluators: Mutex::new(
-                tokio::runtime::Builder::new_current_thread()
-                    .max_blocking_threads(256)
-                    .thread_name("live-evaluate")
-                    .build()
-                    .ok(),
+                tokio::runtime::Builder::new_current_thread().max_blocking_threads(256).thread_name("live-evaluate").build().ok(),
             ),
         });
         let worker = hub.clone();
@@ -194,14 +190,8 @@ impl LiveHub {
         let number = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let live_id = format!("lq-{number}");
         let queue = EventQueue::new(self.limits.subscriber_buffer_events, registration.start_seq);
-        let entry = Arc::new(Entry {
-            number,
-            live_id: live_id.clone(),
-            registration,
-            shape: schema.clone(),
-            queue,
-            pending: Mutex::default(),
-        });
+        let entry =
+            Arc::new(Entry { number, live_id: live_id.clone(), registration, shape: schema.clone(), queue, pending: Mutex::default() });
         let mut registry = self.registry_mut();
         // `close` marks the inbox closed before it ends what the registry holds, so a
         // registration that sees it open under the registry lock is ended by `close`.
@@ -248,13 +238,8 @@ impl LiveHub {
 
     /// Ends every subscription that matches `which` with an end event saying `why`.
     pub fn end_where(&self, which: impl Fn(&LiveQueryInfo, FeedKey) -> bool, why: &str) -> usize {
-        let ids: Vec<String> = self
-            .registry()
-            .by_id
-            .values()
-            .filter(|e| which(&info(e), e.registration.feed))
-            .map(|e| e.live_id.clone())
-            .collect();
+        let ids: Vec<String> =
+            self.registry().by_id.values().filter(|e| which(&info(e), e.registration.feed)).map(|e| e.live_id.clone()).collect();
         ids.iter().filter(|id| self.end(id, LiveEvent::end(why)).is_some()).count()
     }
 
@@ -374,9 +359,7 @@ impl LiveHub {
                     match (pending.make)() {
                         Ok(batch) if !batch.is_empty() => batches.push(Arc::new(batch)),
                         Ok(_) => {}
-                        Err(error) => {
-                            self.fail_feed(pending.feed, &format!("a change could not be delivered ({})", error.message()))
-                        }
+                        Err(error) => self.fail_feed(pending.feed, &format!("a change could not be delivered ({})", error.message())),
                     }
                 }
                 self.dispatch(batches, run_ticket);
@@ -421,7 +404,6 @@ impl LiveHub {
             }
         }
     }
-
 }
 
 impl Drop for LiveHub {
@@ -434,11 +416,7 @@ impl Drop for LiveHub {
 }
 
 fn info(entry: &Entry) -> LiveQueryInfo {
-    LiveQueryInfo {
-        live_id: entry.live_id.clone(),
-        about: entry.registration.about.clone(),
-        changes: entry.queue.changes(),
-    }
+    LiveQueryInfo { live_id: entry.live_id.clone(), about: entry.registration.about.clone(), changes: entry.queue.changes() }
 }
 
 /// An open subscription: its initial rows, then its events, in order. Dropping it closes

@@ -89,9 +89,7 @@ impl EventQueue {
     /// Ends the queue because the feed lost changes for it: an error event that says
     /// where to resume.
     pub fn fell_behind(&self, why: &str) -> bool {
-        self.finish_with(|resume| {
-            LiveEvent::error(FELL_BEHIND, resume, format!("{why}; subscribe again with from_seq = {resume}"))
-        })
+        self.finish_with(|resume| LiveEvent::error(FELL_BEHIND, resume, format!("{why}; subscribe again with from_seq = {resume}")))
     }
 
     /// Ends the queue with the event `make` builds from the last `_seq` queued, read under

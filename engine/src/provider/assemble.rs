@@ -99,11 +99,8 @@ impl<'a> BatchAssembler<'a> {
             .get(&version)
             .ok_or_else(|| EngineError::internal(format!("row written with unknown schema version {version}")))?;
         let stored_types: Vec<DataType> = layout.iter().map(|c| c.data_type.clone()).collect();
-        let output_types: Vec<DataType> = self
-            .user_outputs
-            .iter()
-            .map(|(_, index)| entry.definition.columns[*index].data_type.clone())
-            .collect();
+        let output_types: Vec<DataType> =
+            self.user_outputs.iter().map(|(_, index)| entry.definition.columns[*index].data_type.clone()).collect();
         let wanted = self
             .user_outputs
             .iter()
@@ -148,9 +145,7 @@ impl<'a> BatchAssembler<'a> {
             columns.push(match source {
                 ColumnSource::User(_) => user_columns.next().expect("one decoded column per user output"),
                 ColumnSource::System(SystemColumn::Seq) => Arc::new(Int64Array::from(self.seqs.clone())),
-                ColumnSource::System(SystemColumn::Updated) => {
-                    Arc::new(TimestampMillisecondArray::from(self.updated.clone()))
-                }
+                ColumnSource::System(SystemColumn::Updated) => Arc::new(TimestampMillisecondArray::from(self.updated.clone())),
                 ColumnSource::System(SystemColumn::Deleted) => Arc::new(BooleanArray::from(self.deleted.clone())),
                 ColumnSource::RowKey => Arc::new(self.row_keys.finish()),
             });

@@ -44,4 +44,3 @@ pub fn change_batch(feed: FeedKey, entry: &Arc<TableEntry>, rows: Vec<CommittedR
     };
     Ok(ChangeBatch { feed, seqs, new_rows, old_rows, has_new, has_old })
 }
-

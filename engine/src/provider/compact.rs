@@ -58,7 +58,13 @@ pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, 
 /// older than `cutoff` (a purge) or with all of them (`None`: a compaction); `tag` names
 /// the work in errors. Returns how many tombstones went (a purge that finds none leaves the
 /// scope as it was), or `None` when the table was dropped meanwhile.
-async fn rewrite(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, segments: Arc<ColdScope>, cutoff: Option<i64>, tag: &str) -> Result<Option<u64>> {
+async fn rewrite(
+    shared: &Arc<EngineShared>,
+    entry: &Arc<TableEntry>,
+    segments: Arc<ColdScope>,
+    cutoff: Option<i64>,
+    tag: &str,
+) -> Result<Option<u64>> {
     let scope = segments.dir.scope.clone();
     // Read with the table's definition as it is now, while no ALTER can commit (as a
     // flush reads): segments and hot rows may hold schema versions newer than `entry`.

@@ -72,10 +72,7 @@ impl KeyInterval {
     }
 
     fn intersect(&self, other: &KeyInterval) -> KeyInterval {
-        KeyInterval {
-            lower: tighter(&self.lower, &other.lower, true),
-            upper: tighter(&self.upper, &other.upper, false),
-        }
+        KeyInterval { lower: tighter(&self.lower, &other.lower, true), upper: tighter(&self.upper, &other.upper, false) }
     }
 }
 
@@ -156,15 +153,11 @@ fn intervals_of(filter: &Expr, column: &str, data_type: &DataType) -> Option<Vec
             }])
         }
         Expr::Between(Between { expr, negated: false, low, high }) if is_column(expr, column) => {
-            Some(vec![KeyInterval {
-                lower: Bound::Included(literal(low, data_type)?),
-                upper: Bound::Included(literal(high, data_type)?),
-            }])
+            Some(vec![KeyInterval { lower: Bound::Included(literal(low, data_type)?), upper: Bound::Included(literal(high, data_type)?) }])
         }
-        Expr::InList(InList { expr, list, negated: false }) if is_column(expr, column) => list
-            .iter()
-            .map(|item| literal(item, data_type).map(KeyInterval::point))
-            .collect(),
+        Expr::InList(InList { expr, list, negated: false }) if is_column(expr, column) => {
+            list.iter().map(|item| literal(item, data_type).map(KeyInterval::point)).collect()
+        }
         _ => None,
     }
 }

@@ -19,9 +19,9 @@ use crate::provider::merge_masked::merge_masked;
 use crate::provider::prune::{self, Planned};
 use crate::provider::scan::ScanRequest;
 use crate::provider::table::{ColumnSource, system_column_type};
+use crate::storage::Store;
 use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
 use crate::storage::cursor::{KeyRanges, RangeCursor};
-use crate::storage::Store;
 
 /// Reads the scope's rows in `ranges` (whole keys) from hot storage and `segments`,
 /// merged, handing batches in the request's layout to `emit` (which returns `false` to
@@ -57,7 +57,15 @@ pub fn run_merged(
             done: false,
         }));
         for planned in &planned {
-            runs.push(Box::new(SegmentRun::open(cold, segments, planned.segment, request, &layout, &suffix_ranges, planned.groups.clone())?));
+            runs.push(Box::new(SegmentRun::open(
+                cold,
+                segments,
+                planned.segment,
+                request,
+                &layout,
+                &suffix_ranges,
+                planned.groups.clone(),
+            )?));
         }
         let mut output = Output::new(&layout, schema, request);
         let cold_rows: u64 = planned.iter().map(|p| p.segment.rows).sum();
@@ -427,7 +435,15 @@ fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut d
         let steps: Vec<usize> = heads
             .iter()
             .enumerate()
-            .map(|(index, head)| if index == winner { take } else if head.key() == key.as_slice() { 1 } else { 0 })
+            .map(|(index, head)| {
+                if index == winner {
+                    take
+                } else if head.key() == key.as_slice() {
+                    1
+                } else {
+                    0
+                }
+            })
             .collect();
         for (index, rows) in steps.into_iter().enumerate().rev() {
             if rows > 0 && !heads[index].advance(rows, key_at)? {

@@ -44,7 +44,14 @@ impl<'r> Masked<'r> {
 
     /// Marks the next `rows` rows kept or shadowed; at the end of the batch hands its kept
     /// rows to `output` and loads the next one. Returns `false` when the run is done.
-    fn mark(&mut self, rows: usize, kept: bool, key_at: usize, output: &mut Output<'_>, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<bool> {
+    fn mark(
+        &mut self,
+        rows: usize,
+        kept: bool,
+        key_at: usize,
+        output: &mut Output<'_>,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<bool> {
         self.keep.append_n(rows, kept);
         self.row += rows;
         if self.row < self.batch.num_rows() {

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt64Array};
 use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, utils::conjunction};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
-use datafusion::execution::context::ExecutionProps;
 use datafusion::physical_plan::metrics::Count;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -95,7 +95,9 @@ pub fn plan_segments<'s>(
         .filter(|segment| ranges.iter().any(|(lower, upper)| segment.may_hold_keys(lower, upper.as_deref())))
         .collect();
     let passes: Vec<bool> = match pruning {
-        Some(pruning) => pruning.predicate.prune(&SegmentStats { pruning, entry, segments: &reached }).unwrap_or_else(|_| vec![true; reached.len()]),
+        Some(pruning) => {
+            pruning.predicate.prune(&SegmentStats { pruning, entry, segments: &reached }).unwrap_or_else(|_| vec![true; reached.len()])
+        }
         None => vec![true; reached.len()],
     };
     let whole_scope = covers_everything(ranges);
@@ -177,11 +179,9 @@ impl SegmentStats<'_> {
     fn bounds(&self, column: &Column, max: bool) -> Option<ArrayRef> {
         let (source, data_type) = self.pruning.column(column)?;
         let values: Vec<Option<ScalarValue>> = match source {
-            ColumnSource::System(SystemColumn::Seq) => self
-                .segments
-                .iter()
-                .map(|s| Some(ScalarValue::Int64(Some((if max { s.max_seq } else { s.min_seq }) as i64))))
-                .collect(),
+            ColumnSource::System(SystemColumn::Seq) => {
+                self.segments.iter().map(|s| Some(ScalarValue::Int64(Some((if max { s.max_seq } else { s.min_seq }) as i64)))).collect()
+            }
             ColumnSource::User(index) => {
                 let id = self.entry.definition.columns.get(index)?.id;
                 self.segments

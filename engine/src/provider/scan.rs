@@ -85,7 +85,13 @@ impl fmt::Debug for TableCheck {
 
 impl ScanRequest {
     /// A read of a whole scope, key ranges and limits aside (flushes, purges, TRUNCATE).
-    pub fn whole_scope(entry: Arc<TableEntry>, scope: RowScope, sources: Vec<ColumnSource>, include_deleted: bool, batch_rows: usize) -> Self {
+    pub fn whole_scope(
+        entry: Arc<TableEntry>,
+        scope: RowScope,
+        sources: Vec<ColumnSource>,
+        include_deleted: bool,
+        batch_rows: usize,
+    ) -> Self {
         ScanRequest {
             entry,
             scope,
@@ -180,10 +186,7 @@ impl ExecutionPlan for ScanExec {
         vec![]
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
@@ -269,9 +272,7 @@ pub fn run_scan(
             }
         };
         let finished = match cold.scope(definition.id, &request.scope) {
-            Some(segments) => {
-                merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?
-            }
+            Some(segments) => merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?,
             None => run_hot_scan(store, schema, request, &ranges, unchanged, emit)?,
         };
         if finished {
@@ -382,8 +383,7 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
         assembler.add(key, value, &mut collect)?;
     }
     assembler.flush(&mut collect)?;
-    datafusion::arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
 }
 
 /// Reads a whole scope, both tiers (`sources` of each row, deleted rows only if

@@ -28,4 +28,3 @@ pub fn stream_visible_from(entry: &TableEntry, scope_prefix: &[u8], now: i64) ->
         None => scope_prefix.to_vec(),
     }
 }
-

@@ -19,13 +19,13 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry, TableKind};
 use crate::error::{EngineError, SqlState};
-use crate::shared::EngineShared;
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
-use crate::provider::scope::DmlKind;
 use crate::provider::scan::{ScanExec, ScanRequest, current_check};
-use crate::provider::write_exec::{WriteExec, WriteKind};
+use crate::provider::scope::DmlKind;
 use crate::provider::stream_rules::read_lower_bound;
+use crate::provider::write_exec::{WriteExec, WriteKind};
+use crate::shared::EngineShared;
 use crate::storage::RowScope;
 
 /// Which optional columns a statement sees on a table.
@@ -74,19 +74,9 @@ pub struct EngineTableProvider {
 }
 
 impl EngineTableProvider {
-    pub fn new(
-        shared: Arc<EngineShared>,
-        entry: Arc<TableEntry>,
-        scope: RowScope,
-        exposure: Exposure,
-        write: Option<DmlKind>,
-    ) -> Self {
-        let mut fields: Vec<Field> = entry
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(f.is_nullable() || exposure.relax_not_null))
-            .collect();
+    pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope, exposure: Exposure, write: Option<DmlKind>) -> Self {
+        let mut fields: Vec<Field> =
+            entry.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(f.is_nullable() || exposure.relax_not_null)).collect();
         let mut sources: Vec<ColumnSource> = (0..fields.len()).map(ColumnSource::User).collect();
         for column in entry.kind().system_columns() {
             if exposure.system_columns.contains(column) {
@@ -103,16 +93,7 @@ impl EngineTableProvider {
         } else {
             Constraints::default()
         };
-        EngineTableProvider {
-            shared,
-            entry,
-            scope,
-            exposure,
-            write,
-            schema: Arc::new(Schema::new(fields)),
-            sources,
-            constraints,
-        }
+        EngineTableProvider { shared, entry, scope, exposure, write, schema: Arc::new(Schema::new(fields)), sources, constraints }
     }
 
     pub fn entry(&self) -> &Arc<TableEntry> {
@@ -170,9 +151,7 @@ impl TableProvider for EngineTableProvider {
         Ok(filters
             .iter()
             .map(|filter| match self.first_key_column() {
-                Some((name, data_type)) if key_range::understands(filter, name, data_type) => {
-                    TableProviderFilterPushDown::Inexact
-                }
+                Some((name, data_type)) if key_range::understands(filter, name, data_type) => TableProviderFilterPushDown::Inexact,
                 // Any other filter may still rule out segments and row groups by their
                 // statistics ([`Pruning`]); rows are filtered above the scan either way.
                 _ if !filter.is_volatile() => TableProviderFilterPushDown::Inexact,
@@ -234,23 +213,11 @@ impl TableProvider for EngineTableProvider {
         if insert_op != InsertOp::Append {
             return Err(EngineError::not_supported(format!("{insert_op} is not supported; use INSERT INTO")).into());
         }
-        Ok(Arc::new(WriteExec::new(
-            self.shared.clone(),
-            self.entry.clone(),
-            self.scope.clone(),
-            WriteKind::Insert,
-            Some(input),
-        )))
+        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), WriteKind::Insert, Some(input))))
     }
 
     async fn truncate(&self, _state: &dyn DfSession) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.check_write(DmlKind::Truncate).map_err(EngineError::into_datafusion)?;
-        Ok(Arc::new(WriteExec::new(
-            self.shared.clone(),
-            self.entry.clone(),
-            self.scope.clone(),
-            WriteKind::Truncate,
-            None,
-        )))
+        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), WriteKind::Truncate, None)))
     }
 }

@@ -14,9 +14,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect};
 
 use crate::catalog::TableEntry;
 use crate::provider::writer::TableWriter;
@@ -35,8 +33,7 @@ pub fn count_schema() -> SchemaRef {
 }
 
 pub fn count_batch(count: u64) -> RecordBatch {
-    RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![count]))])
-        .expect("count batch matches its schema")
+    RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![count]))]).expect("count batch matches its schema")
 }
 
 #[derive(Debug)]
@@ -90,21 +87,12 @@ impl ExecutionPlan for WriteExec {
         self.input.iter().collect()
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
-    ) -> DfResult<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(WriteExec::new(
-            self.shared.clone(),
-            self.entry.clone(),
-            self.scope.clone(),
-            self.kind,
-            children.into_iter().next(),
-        )))
+        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), self.kind, children.into_iter().next())))
     }
 
     fn execute(&self, _partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {

@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
 use crate::catalog::{ROW_KEY_COLUMN, TableEntry, TableKind};
@@ -70,10 +70,7 @@ impl TableWriter {
         if let RowScope::User(user) = self.scope
             && !self.shared.catalog.user_id_exists(user)
         {
-            return Err(EngineError::new(
-                SqlState::INVALID_AUTHORIZATION,
-                "the user this statement writes for was dropped while it ran",
-            ));
+            return Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, "the user this statement writes for was dropped while it ran"));
         }
         Ok(LockedWriter { writer: self, _guard: guard })
     }
@@ -241,9 +238,7 @@ impl TableWriter {
         // stays arrival order and `_seq` order.
         let last_arrival = match store.cached_last_arrival(&self.scope_prefix) {
             Some(millis) => Some(millis),
-            None => store
-                .last_key(&self.scope_prefix, &end)?
-                .and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
+            None => store.last_key(&self.scope_prefix, &end)?.and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
         };
         let now = self.shared.now_millis().max(last_arrival.unwrap_or(i64::MIN));
         changes.set_last_arrival_after(self.scope_prefix.clone(), now);

@@ -49,12 +49,7 @@ pub struct CatalogContext {
 
 /// Registers a session's two catalogs (the engine's and the INSERT targets') on `ctx`.
 pub fn register_catalogs(ctx: &ExecContext, views: Vec<(String, String)>) {
-    let context = Arc::new(CatalogContext {
-        shared: ctx.shared.clone(),
-        user: ctx.user.clone(),
-        scope: ctx.scope.clone(),
-        views,
-    });
+    let context = Arc::new(CatalogContext { shared: ctx.shared.clone(), user: ctx.user.clone(), scope: ctx.scope.clone(), views });
     for (name, role) in [(CATALOG_NAME, CatalogRole::Engine), (INSERT_TARGET_CATALOG, CatalogRole::InsertTarget)] {
         ctx.datafusion.register_catalog(name, Arc::new(SessionCatalog::new(context.clone(), role)));
     }
@@ -134,13 +129,7 @@ fn provider_for(
         // planner fills those.
         Some(DmlKind::Insert | DmlKind::Truncate) => Exposure { relax_not_null: true, ..Exposure::default() },
         _ => Exposure {
-            system_columns: entry
-                .kind()
-                .system_columns()
-                .iter()
-                .copied()
-                .filter(|c| statement.mentions.contains(c))
-                .collect(),
+            system_columns: entry.kind().system_columns().iter().copied().filter(|c| statement.mentions.contains(c)).collect(),
             mentions_deleted: statement.mentions.contains(&SystemColumn::Deleted),
             row_key: target == Some(DmlKind::UpdateOrDelete),
             relax_not_null: false,
@@ -176,9 +165,7 @@ impl SchemaProvider for NamespaceSchema {
                 Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
             }
             Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, &context.user, table)?,
-            Some(Resolved::View(view)) => {
-                Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?)
-            }
+            Some(Resolved::View(view)) => Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?),
         })
     }
 

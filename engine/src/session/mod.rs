@@ -26,8 +26,8 @@ use crate::live::Subscription;
 use crate::permissions::SessionUser;
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
-use crate::sql::parser::{EngineStatement, SubscribeRequest};
 use crate::sql::parse_statements;
+use crate::sql::parser::{EngineStatement, SubscribeRequest};
 
 /// One user's connection. Statements of one session run one at a time; open one session
 /// per thread (or task) for concurrency.
@@ -154,9 +154,7 @@ impl Session {
         let ctx = &self.exec;
         match statement {
             EngineStatement::CreateNamespace { name, if_not_exists } => exec::namespace::create(ctx, &name, if_not_exists).await,
-            EngineStatement::DropNamespace { name, if_exists, cascade } => {
-                exec::namespace::drop(ctx, &name, if_exists, cascade).await
-            }
+            EngineStatement::DropNamespace { name, if_exists, cascade } => exec::namespace::drop(ctx, &name, if_exists, cascade).await,
             EngineStatement::ShowNamespaces => exec::show::namespaces(ctx),
             EngineStatement::Use { namespace } => exec::namespace::use_namespace(ctx, &namespace),
             EngineStatement::ShowTables { namespace } => exec::show::tables(ctx, namespace),
@@ -172,9 +170,7 @@ impl Session {
             }
             EngineStatement::AlterUser { name, change } => exec::users::alter(ctx, &name, change).await,
             EngineStatement::DropUser { name, if_exists, cascade } => exec::users::drop(ctx, &name, if_exists, cascade).await,
-            EngineStatement::SetAccessLevel { table, access_level } => {
-                exec::alter_table::set_access_level(ctx, &table, access_level).await
-            }
+            EngineStatement::SetAccessLevel { table, access_level } => exec::alter_table::set_access_level(ctx, &table, access_level).await,
             EngineStatement::ExecuteAs { user, statement } => {
                 if changes_session(&statement) {
                     return Err(EngineError::not_supported(

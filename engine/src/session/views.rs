@@ -36,27 +36,17 @@ pub async fn view_provider(
     match plan_view(outer, view, defining).await {
         Ok(provider) => Ok(provider),
         // A view the reader may not read, or that reaches itself, is that error here.
-        Err(error)
-            if error.sql_state() == SqlState::INVALID_OBJECT_DEFINITION
-                || error.sql_state() == SqlState::INSUFFICIENT_PRIVILEGE =>
-        {
+        Err(error) if error.sql_state() == SqlState::INVALID_OBJECT_DEFINITION || error.sql_state() == SqlState::INSUFFICIENT_PRIVILEGE => {
             Err(error)
         }
         Err(error) => unplannable(view, error),
     }
 }
 
-async fn plan_view(
-    outer: &CatalogContext,
-    view: &ViewDefinition,
-    defining: Option<&(String, String)>,
-) -> Result<Arc<dyn TableProvider>> {
+async fn plan_view(outer: &CatalogContext, view: &ViewDefinition, defining: Option<&(String, String)>) -> Result<Arc<dyn TableProvider>> {
     let key = (view.namespace.clone(), view.name.clone());
     if outer.views.contains(&key) || defining == Some(&key) {
-        return Err(EngineError::new(
-            SqlState::INVALID_OBJECT_DEFINITION,
-            format!("view {} refers to itself", view.qualified_name()),
-        ));
+        return Err(EngineError::new(SqlState::INVALID_OBJECT_DEFINITION, format!("view {} refers to itself", view.qualified_name())));
     }
     let ctx = ExecContext::with_config(
         outer.shared.clone(),
@@ -81,8 +71,7 @@ async fn plan_view(
     };
     let mut plan = query::plan(&ctx, statement, mentions).await?;
     if !view.column_names.is_empty() {
-        let exprs: Vec<Expr> =
-            plan.schema().columns().into_iter().zip(&view.column_names).map(|(c, name)| col(c).alias(name)).collect();
+        let exprs: Vec<Expr> = plan.schema().columns().into_iter().zip(&view.column_names).map(|(c, name)| col(c).alias(name)).collect();
         plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
     }
     Ok(Arc::new(ViewTable::new(plan, Some(view.query_sql.clone()))))

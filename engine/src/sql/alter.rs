@@ -16,9 +16,8 @@ pub enum ColumnChange {
 
 pub(crate) fn classify_alter_table(alter: AlterTable) -> Result<EngineStatement> {
     let table: ObjectRef = object_ref(&alter.name)?;
-    let [operation] = <[AlterTableOperation; 1]>::try_from(alter.operations).map_err(|_| {
-        EngineError::not_supported("ALTER TABLE changes one column per statement; run one ALTER TABLE per change")
-    })?;
+    let [operation] = <[AlterTableOperation; 1]>::try_from(alter.operations)
+        .map_err(|_| EngineError::not_supported("ALTER TABLE changes one column per statement; run one ALTER TABLE per change"))?;
     let change = match operation {
         AlterTableOperation::AddColumn { if_not_exists, column_def, column_position: None, .. } => {
             ColumnChange::Add { column: Box::new(column_def), if_not_exists }
@@ -61,7 +60,9 @@ mod tests {
             change("ALTER TABLE app.t RENAME COLUMN a TO \"B\"").unwrap(),
             ColumnChange::Rename { from: "a".into(), to: "B".into() }
         );
-        for refused in ["ALTER TABLE t ADD COLUMN a INT, ADD COLUMN b INT", "ALTER TABLE t DROP COLUMN a, DROP COLUMN b", "ALTER TABLE t RENAME TO u"] {
+        for refused in
+            ["ALTER TABLE t ADD COLUMN a INT, ADD COLUMN b INT", "ALTER TABLE t DROP COLUMN a, DROP COLUMN b", "ALTER TABLE t RENAME TO u"]
+        {
             assert_eq!(change(refused).unwrap_err().sql_state().code(), "0A000", "{refused}");
         }
     }

@@ -11,7 +11,9 @@ use crate::sql::words::Words;
 pub enum FlushTarget {
     Table(ObjectRef),
     /// Every SHARED and USER table, or those of one namespace.
-    All { namespace: Option<String> },
+    All {
+        namespace: Option<String>,
+    },
 }
 
 pub(crate) fn parse_flush(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
@@ -43,7 +45,9 @@ mod tests {
     fn flush_statements_parse() {
         let table = |ns: Option<&str>, name: &str| ObjectRef { namespace: ns.map(str::to_string), name: name.into() };
         assert!(matches!(&parse("FLUSH TABLE t").unwrap()[0], EngineStatement::Flush(FlushTarget::Table(t)) if *t == table(None, "t")));
-        assert!(matches!(&parse("flush table App.T;").unwrap()[0], EngineStatement::Flush(FlushTarget::Table(t)) if *t == table(Some("app"), "t")));
+        assert!(
+            matches!(&parse("flush table App.T;").unwrap()[0], EngineStatement::Flush(FlushTarget::Table(t)) if *t == table(Some("app"), "t"))
+        );
         assert!(matches!(&parse("FLUSH ALL TABLES").unwrap()[0], EngineStatement::Flush(FlushTarget::All { namespace: None })));
         assert!(
             matches!(&parse("FLUSH ALL TABLES IN app").unwrap()[0], EngineStatement::Flush(FlushTarget::All { namespace: Some(n) }) if n == "app")

@@ -7,10 +7,10 @@
 pub mod alter;
 pub mod flush;
 pub mod parser;
-pub mod subscribe;
 pub mod simple;
 pub mod simple_update;
-pub mod words;
+pub mod subscribe;
 pub mod system_columns;
+pub mod words;
 
 pub use parser::{EngineStatement, ObjectRef, parse_statements};

@@ -6,9 +6,7 @@
 //! words; everything else is parsed by sqlparser, and the statements the engine executes
 //! itself (DDL, `USE`, `SHOW TABLES`, `DESCRIBE`) are picked out of its AST.
 
-use datafusion::sql::sqlparser::ast::{
-    CreateView, ObjectName, ObjectType, SchemaName, ShowStatementOptions, Statement, Use,
-};
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, ObjectType, SchemaName, ShowStatementOptions, Statement, Use};
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
@@ -16,9 +14,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Wor
 use crate::catalog::{AccessLevel, CATALOG_NAME, Role, SystemColumn, TableKind};
 use crate::error::{EngineError, Result};
 use crate::passwords::Secret;
-pub use crate::sql::subscribe::SubscribeRequest;
 use crate::sql::alter::{ColumnChange, classify_alter_table};
 use crate::sql::flush::{FlushTarget, parse_flush};
+pub use crate::sql::subscribe::SubscribeRequest;
 use crate::sql::subscribe::{parse_kill, parse_subscribe};
 use crate::sql::words::Words;
 
@@ -41,38 +39,90 @@ impl std::fmt::Display for ObjectRef {
 /// One statement, classified by who executes it.
 #[derive(Debug, Clone)]
 pub enum EngineStatement {
-    CreateNamespace { name: String, if_not_exists: bool },
-    DropNamespace { name: String, if_exists: bool, cascade: bool },
+    CreateNamespace {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropNamespace {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
     ShowNamespaces,
-    Use { namespace: String },
-    ShowTables { namespace: Option<String> },
-    Describe { table: ObjectRef },
+    Use {
+        namespace: String,
+    },
+    ShowTables {
+        namespace: Option<String>,
+    },
+    Describe {
+        table: ObjectRef,
+    },
     /// `CREATE [kind] TABLE [AS query]`; the AST still holds the WITH options, and
     /// `mentions` the system columns the query names.
-    CreateTable { kind: Option<TableKind>, statement: Box<Statement>, mentions: Vec<SystemColumn> },
-    DropTable { tables: Vec<ObjectRef>, if_exists: bool },
+    CreateTable {
+        kind: Option<TableKind>,
+        statement: Box<Statement>,
+        mentions: Vec<SystemColumn>,
+    },
+    DropTable {
+        tables: Vec<ObjectRef>,
+        if_exists: bool,
+    },
     /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS]`.
-    CreateView { statement: Box<CreateView>, mentions: Vec<SystemColumn> },
-    DropView { views: Vec<ObjectRef>, if_exists: bool },
+    CreateView {
+        statement: Box<CreateView>,
+        mentions: Vec<SystemColumn>,
+    },
+    DropView {
+        views: Vec<ObjectRef>,
+        if_exists: bool,
+    },
     /// `CREATE USER [IF NOT EXISTS] name [WITH] [PASSWORD 'p'] [ROLE r]` (role user when
     /// not given; no password: trusted sessions only).
-    CreateUser { name: String, if_not_exists: bool, password: Option<Secret>, role: Role },
-    AlterUser { name: String, change: UserChange },
-    DropUser { name: String, if_exists: bool, cascade: bool },
+    CreateUser {
+        name: String,
+        if_not_exists: bool,
+        password: Option<Secret>,
+        role: Role,
+    },
+    AlterUser {
+        name: String,
+        change: UserChange,
+    },
+    DropUser {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
     /// `EXECUTE AS USER name (statement)`.
-    ExecuteAs { user: String, statement: Box<EngineStatement> },
+    ExecuteAs {
+        user: String,
+        statement: Box<EngineStatement>,
+    },
     /// `ALTER TABLE t SET ACCESS_LEVEL [=] 'PUBLIC' | 'PRIVATE' | 'RESTRICTED'`.
-    SetAccessLevel { table: ObjectRef, access_level: AccessLevel },
+    SetAccessLevel {
+        table: ObjectRef,
+        access_level: AccessLevel,
+    },
     /// `SUBSCRIBE TO t [WHERE predicate] [OPTIONS (from_seq = N, last_rows = N)]`.
     Subscribe(SubscribeRequest),
     /// `KILL LIVE QUERY 'id'`.
-    KillLiveQuery { live_id: String },
+    KillLiveQuery {
+        live_id: String,
+    },
     /// `FLUSH TABLE t`, `FLUSH ALL TABLES [IN ns]`.
     Flush(FlushTarget),
     /// `ALTER TABLE t ADD | DROP | RENAME COLUMN ...`.
-    AlterColumns { table: ObjectRef, change: ColumnChange },
+    AlterColumns {
+        table: ObjectRef,
+        change: ColumnChange,
+    },
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
-    Sql { statement: Box<Statement>, mentions: Vec<SystemColumn> },
+    Sql {
+        statement: Box<Statement>,
+        mentions: Vec<SystemColumn>,
+    },
 }
 
 /// What `ALTER USER` changes.
@@ -84,9 +134,8 @@ pub enum UserChange {
 
 /// Parses every statement of `sql`.
 pub fn parse_statements(sql: &str, dialect: &dyn Dialect) -> Result<Vec<EngineStatement>> {
-    let tokens = Tokenizer::new(dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
+    let tokens =
+        Tokenizer::new(dialect, sql).tokenize_with_location().map_err(|e| EngineError::syntax(format!("SQL syntax error: {e}")))?;
     let mut statements = Vec::new();
     for tokens in split_statements(without_current_user_parentheses(tokens)) {
         statements.push(parse_one(tokens, dialect)?);
@@ -97,9 +146,8 @@ pub fn parse_statements(sql: &str, dialect: &dyn Dialect) -> Result<Vec<EngineSt
 /// `CURRENT_USER()` is the same as SQL's `CURRENT_USER` (which sqlparser reads only
 /// without parentheses): the empty parentheses are dropped.
 fn without_current_user_parentheses(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
-    let is_current_user = |t: &Token| {
-        matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("current_user"))
-    };
+    let is_current_user =
+        |t: &Token| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("current_user"));
     let significant_after = |tokens: &[TokenWithSpan], from: usize, n: usize| {
         tokens[from..].iter().enumerate().filter(|(_, t)| is_significant(&t.token)).nth(n).map(|(i, t)| (from + i, t.token.clone()))
     };
@@ -236,18 +284,12 @@ pub fn object_ref(name: &ObjectName) -> Result<ObjectRef> {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|part| {
-            part.as_ident()
-                .map(ident_name)
-                .ok_or_else(|| EngineError::syntax(format!("invalid object name {name}")))
-        })
+        .map(|part| part.as_ident().map(ident_name).ok_or_else(|| EngineError::syntax(format!("invalid object name {name}"))))
         .collect::<Result<_>>()?;
     match parts.as_slice() {
         [table] => Ok(ObjectRef { namespace: None, name: table.clone() }),
         [ns, table] => Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() }),
-        [catalog, ns, table] if catalog == CATALOG_NAME => {
-            Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() })
-        }
+        [catalog, ns, table] if catalog == CATALOG_NAME => Ok(ObjectRef { namespace: Some(ns.clone()), name: table.clone() }),
         _ => Err(EngineError::syntax(format!("invalid object name {name}"))),
     }
 }
@@ -263,15 +305,13 @@ fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineS
     Ok(match statement {
         Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement), mentions },
         Statement::AlterTable(alter) => classify_alter_table(alter)?,
-        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => EngineStatement::DropTable {
-            tables: names.iter().map(object_ref).collect::<Result<_>>()?,
-            if_exists,
-        },
+        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+            EngineStatement::DropTable { tables: names.iter().map(object_ref).collect::<Result<_>>()?, if_exists }
+        }
         Statement::CreateView(view) => EngineStatement::CreateView { statement: Box::new(view), mentions },
-        Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => EngineStatement::DropView {
-            views: names.iter().map(object_ref).collect::<Result<_>>()?,
-            if_exists,
-        },
+        Statement::Drop { object_type: ObjectType::View, if_exists, names, .. } => {
+            EngineStatement::DropView { views: names.iter().map(object_ref).collect::<Result<_>>()?, if_exists }
+        }
         Statement::Drop { object_type: ObjectType::Schema, if_exists, names, cascade, .. } if names.len() == 1 => {
             EngineStatement::DropNamespace { name: namespace_name(&names[0])?, if_exists, cascade }
         }
@@ -379,8 +419,7 @@ fn parse_user_statement(tokens: Vec<TokenWithSpan>) -> Result<EngineStatement> {
 
 /// `EXECUTE AS USER name ( statement )`: the inner statement is any one statement.
 fn parse_execute_as(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<EngineStatement> {
-    let significant: Vec<usize> =
-        tokens.iter().enumerate().filter(|(_, t)| is_significant(&t.token)).map(|(i, _)| i).collect();
+    let significant: Vec<usize> = tokens.iter().enumerate().filter(|(_, t)| is_significant(&t.token)).map(|(i, _)| i).collect();
     let mut words = Words::new(tokens.clone());
     words.expect_keyword("EXECUTE")?;
     words.expect_keyword("AS")?;

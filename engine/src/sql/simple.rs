@@ -40,10 +40,22 @@ pub type Equality<'a> = (String, Literal<'a>);
 #[derive(Debug, Clone, PartialEq)]
 pub enum SimpleStatement<'a> {
     /// `values` holds the rows one after the other, `width` literals each.
-    Insert { table: ObjectRef, columns: Option<Vec<String>>, width: usize, values: Vec<Literal<'a>> },
+    Insert {
+        table: ObjectRef,
+        columns: Option<Vec<String>>,
+        width: usize,
+        values: Vec<Literal<'a>>,
+    },
     /// `columns` is `None` for `*`.
-    Select { table: ObjectRef, columns: Option<Vec<String>>, filter: Vec<Equality<'a>> },
-    Delete { table: ObjectRef, filter: Vec<Equality<'a>> },
+    Select {
+        table: ObjectRef,
+        columns: Option<Vec<String>>,
+        filter: Vec<Equality<'a>>,
+    },
+    Delete {
+        table: ObjectRef,
+        filter: Vec<Equality<'a>>,
+    },
 }
 
 /// Recognises `sql` as one simple statement, or returns `None`.
@@ -147,7 +159,8 @@ impl<'a> Lexer<'a> {
                     .map_or(self.text.len(), |(offset, _)| start + offset);
                 self.at = end;
                 // Characters some dialects allow in identifiers, or a prefixed string (`E'..'`).
-                if matches!(self.byte(self.at), Some(b) if b == b'$' || b == b'@' || b == b'#' || b == b'\'' || b == b'"' || !b.is_ascii()) {
+                if matches!(self.byte(self.at), Some(b) if b == b'$' || b == b'@' || b == b'#' || b == b'\'' || b == b'"' || !b.is_ascii())
+                {
                     return None;
                 }
                 Token::Word(&self.text[start..self.at])
@@ -200,12 +213,64 @@ impl<'a> Lexer<'a> {
 /// as `CURRENT_USER`, `CASE` or `INTERVAL`). A name spelled like one of these, unquoted,
 /// takes the general path.
 const NOT_A_NAME: &[&str] = &[
-    "ALL", "AND", "ARRAY", "AS", "BOX", "CASE", "CAST", "CEIL", "CIRCLE", "CONVERT", "CURRENT_CATALOG",
-    "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER", "DEFAULT", "DISTINCT", "EXISTS",
-    "EXTRACT", "FALSE", "FLOOR", "FROM", "INTERVAL", "INTO", "LAMBDA", "LATERAL", "LINE", "LOCALTIME",
-    "LOCALTIMESTAMP", "LSEG", "MAP", "MATCH", "NOT", "NULL", "ON", "OR", "OVERLAY", "PATH", "POINT",
-    "POLYGON", "POSITION", "PRIOR", "SAFE_CAST", "SELECT", "SESSION_USER", "SET", "STRUCT", "SUBSTR",
-    "SUBSTRING", "TABLE", "TOP", "TRIM", "TRUE", "TRY_CAST", "TRY_CONVERT", "UNNEST", "USER", "VALUES",
+    "ALL",
+    "AND",
+    "ARRAY",
+    "AS",
+    "BOX",
+    "CASE",
+    "CAST",
+    "CEIL",
+    "CIRCLE",
+    "CONVERT",
+    "CURRENT_CATALOG",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "CURRENT_USER",
+    "DEFAULT",
+    "DISTINCT",
+    "EXISTS",
+    "EXTRACT",
+    "FALSE",
+    "FLOOR",
+    "FROM",
+    "INTERVAL",
+    "INTO",
+    "LAMBDA",
+    "LATERAL",
+    "LINE",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "LSEG",
+    "MAP",
+    "MATCH",
+    "NOT",
+    "NULL",
+    "ON",
+    "OR",
+    "OVERLAY",
+    "PATH",
+    "POINT",
+    "POLYGON",
+    "POSITION",
+    "PRIOR",
+    "SAFE_CAST",
+    "SELECT",
+    "SESSION_USER",
+    "SET",
+    "STRUCT",
+    "SUBSTR",
+    "SUBSTRING",
+    "TABLE",
+    "TOP",
+    "TRIM",
+    "TRUE",
+    "TRY_CAST",
+    "TRY_CONVERT",
+    "UNNEST",
+    "USER",
+    "VALUES",
     "WHERE",
 ];
 
@@ -422,12 +487,7 @@ mod tests {
                 table: ObjectRef { namespace: Some("app".into()), name: "t".into() },
                 columns: Some(vec!["id".into(), "Name".into()]),
                 width: 2,
-                values: vec![
-                    Literal::Int(1),
-                    Literal::Text("it's".into()),
-                    Literal::Int(-2),
-                    Literal::Null
-                ],
+                values: vec![Literal::Int(1), Literal::Text("it's".into()), Literal::Int(-2), Literal::Null],
             })
         );
         assert_eq!(

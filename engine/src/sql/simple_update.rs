@@ -64,10 +64,7 @@ pub fn recognize_update(update: &ast::Update) -> Option<SimpleUpdate<'_>> {
     }
     let table = match name.0.as_slice() {
         [table] => ObjectRef { namespace: None, name: ident_name(table.as_ident()?) },
-        [namespace, table] => ObjectRef {
-            namespace: Some(ident_name(namespace.as_ident()?)),
-            name: ident_name(table.as_ident()?),
-        },
+        [namespace, table] => ObjectRef { namespace: Some(ident_name(namespace.as_ident()?)), name: ident_name(table.as_ident()?) },
         _ => return None,
     };
     let mut targets = Vec::with_capacity(assignments.len());
@@ -102,9 +99,7 @@ fn equalities<'s>(expr: &'s ast::Expr, out: &mut Vec<Equality<'s>>) -> Option<()
                     _ => return None,
                 },
                 ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => match expr.as_ref() {
-                    ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(digits, false), .. }) => {
-                        number(digits, true)?
-                    }
+                    ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(digits, false), .. }) => number(digits, true)?,
                     _ => return None,
                 },
                 _ => return None,

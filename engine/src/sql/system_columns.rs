@@ -11,9 +11,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    ExcludeSelectItem, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
-    WildcardAdditionalOptions,
+    ExcludeSelectItem, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
+    TableFactor, VisitMut, VisitorMut, WildcardAdditionalOptions,
 };
 
 use crate::catalog::SystemColumn;
@@ -21,10 +20,7 @@ use crate::sql::parser::{ObjectRef, ident_name, object_ref};
 
 /// Rewrites the wildcards of `statement`. `exposed` answers, for a table reference, which
 /// system columns its provider will expose in this statement (empty for non-engine tables).
-pub fn exclude_system_columns_from_wildcards(
-    statement: &mut Statement,
-    exposed: &dyn Fn(&ObjectRef) -> Vec<SystemColumn>,
-) {
+pub fn exclude_system_columns_from_wildcards(statement: &mut Statement, exposed: &dyn Fn(&ObjectRef) -> Vec<SystemColumn>) {
     let mut visitor = WildcardRewriter { exposed };
     let _ = statement.visit(&mut visitor);
 }
@@ -100,9 +96,7 @@ impl WildcardRewriter<'_> {
                 SelectItem::Wildcard(options) if relations.len() == 1 => {
                     items.push(SelectItem::Wildcard(with_exclusions(options, &relations[0].excluded)));
                 }
-                SelectItem::Wildcard(options)
-                    if is_plain(&options) && relations.iter().all(|r| r.qualifier.is_some()) =>
-                {
+                SelectItem::Wildcard(options) if is_plain(&options) && relations.iter().all(|r| r.qualifier.is_some()) => {
                     for relation in &relations {
                         items.push(SelectItem::QualifiedWildcard(
                             SelectItemQualifiedWildcardKind::ObjectName(relation.qualifier.clone().expect("checked above")),
@@ -158,9 +152,7 @@ fn with_exclusions(mut options: WildcardAdditionalOptions, columns: &[SystemColu
         None => Vec::new(),
     };
     for column in columns {
-        let already = names.iter().any(|n| {
-            n.0.len() == 1 && n.0[0].as_ident().is_some_and(|i| ident_name(i) == column.name())
-        });
+        let already = names.iter().any(|n| n.0.len() == 1 && n.0[0].as_ident().is_some_and(|i| ident_name(i) == column.name()));
         if !already {
             names.push(ObjectName(vec![ObjectNamePart::Identifier(Ident::new(column.name()))]));
         }
@@ -176,8 +168,7 @@ mod tests {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
 
     fn rewrite(sql: &str) -> String {
-        let EngineStatement::Sql { mut statement, .. } = parse_statements(sql, &GenericDialect {}).unwrap().remove(0)
-        else {
+        let EngineStatement::Sql { mut statement, .. } = parse_statements(sql, &GenericDialect {}).unwrap().remove(0) else {
             panic!("not a DataFusion statement")
         };
         exclude_system_columns_from_wildcards(&mut statement, &|r: &ObjectRef| {
@@ -188,10 +179,7 @@ mod tests {
 
     #[test]
     fn single_relation_wildcards_get_an_exclude() {
-        assert_eq!(
-            rewrite("SELECT * FROM t WHERE _seq > 1"),
-            "SELECT * EXCLUDE (_seq, _deleted) FROM t WHERE _seq > 1"
-        );
+        assert_eq!(rewrite("SELECT * FROM t WHERE _seq > 1"), "SELECT * EXCLUDE (_seq, _deleted) FROM t WHERE _seq > 1");
     }
 
     #[test]

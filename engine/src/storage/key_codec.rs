@@ -14,8 +14,8 @@
 //! Key columns are NOT NULL, so there is no null marker.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{Int32Type, Int64Type};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
 
 use crate::error::{EngineError, Result, SqlState};
@@ -26,13 +26,26 @@ pub fn is_key_type(data_type: &DataType) -> bool {
     matches!(
         data_type,
         Boolean
-            | Int8 | Int16 | Int32 | Int64
-            | UInt8 | UInt16 | UInt32 | UInt64
-            | Float32 | Float64
-            | Utf8 | LargeUtf8 | Utf8View
-            | Binary | LargeBinary | BinaryView
-            | Date32 | Date64
-            | Time32(_) | Time64(_)
+            | Int8
+            | Int16
+            | Int32
+            | Int64
+            | UInt8
+            | UInt16
+            | UInt32
+            | UInt64
+            | Float32
+            | Float64
+            | Utf8
+            | LargeUtf8
+            | Utf8View
+            | Binary
+            | LargeBinary
+            | BinaryView
+            | Date32
+            | Date64
+            | Time32(_)
+            | Time64(_)
             | Timestamp(_, _)
             | Duration(_)
             | Decimal128(_, _)
@@ -111,9 +124,7 @@ pub fn encode_scalar(value: &ScalarValue, out: &mut Vec<u8>) -> Result<()> {
         Boolean(Some(v)) => out.push(u8::from(*v)),
         Int8(Some(v)) => signed(i64::from(*v), 1, out),
         Int16(Some(v)) => signed(i64::from(*v), 2, out),
-        Int32(Some(v)) | Date32(Some(v)) | Time32Second(Some(v)) | Time32Millisecond(Some(v)) => {
-            signed(i64::from(*v), 4, out)
-        }
+        Int32(Some(v)) | Date32(Some(v)) | Time32Second(Some(v)) | Time32Millisecond(Some(v)) => signed(i64::from(*v), 4, out),
         Int64(Some(v))
         | Date64(Some(v))
         | Time64Microsecond(Some(v))
@@ -147,16 +158,10 @@ pub fn encode_scalar(value: &ScalarValue, out: &mut Vec<u8>) -> Result<()> {
         Utf8(Some(v)) | LargeUtf8(Some(v)) | Utf8View(Some(v)) => escape_bytes(v.as_bytes(), out),
         Binary(Some(v)) | LargeBinary(Some(v)) | BinaryView(Some(v)) => escape_bytes(v, out),
         other if other.is_null() => {
-            return Err(EngineError::new(
-                SqlState::NOT_NULL_VIOLATION,
-                "a primary key value may not be NULL",
-            ));
+            return Err(EngineError::new(SqlState::NOT_NULL_VIOLATION, "a primary key value may not be NULL"));
         }
         other => {
-            return Err(EngineError::not_supported(format!(
-                "type {} cannot be part of a primary key",
-                other.data_type()
-            )));
+            return Err(EngineError::not_supported(format!("type {} cannot be part of a primary key", other.data_type())));
         }
     }
     Ok(())
@@ -255,9 +260,7 @@ pub fn decode_scalar(data_type: &DataType, input: &mut &[u8]) -> Result<ScalarVa
             }
         }
         other => {
-            return Err(EngineError::not_supported(format!(
-                "type {other} cannot be part of a primary key"
-            )));
+            return Err(EngineError::not_supported(format!("type {other} cannot be part of a primary key")));
         }
     })
 }

@@ -224,10 +224,7 @@ pub fn decode_key(key: &[u8]) -> DecodedKey {
             version: u32::from_be_bytes(rest[8..].try_into().unwrap()),
         },
         TABLE_NAME | VIEW => match rest.iter().position(|b| *b == 0) {
-            Some(split) if tag == TABLE_NAME => DecodedKey::TableName {
-                namespace: text(&rest[..split]),
-                table: text(&rest[split + 1..]),
-            },
+            Some(split) if tag == TABLE_NAME => DecodedKey::TableName { namespace: text(&rest[..split]), table: text(&rest[split + 1..]) },
             Some(split) => DecodedKey::View { namespace: text(&rest[..split]), view: text(&rest[split + 1..]) },
             None => unknown(),
         },
@@ -256,20 +253,11 @@ mod tests {
     fn keys_round_trip_through_decode() {
         assert_eq!(decode_key(&meta_key("seq")), DecodedKey::Meta("seq".into()));
         assert_eq!(decode_key(&namespace_key("app")), DecodedKey::Namespace("app".into()));
-        assert_eq!(
-            decode_key(&table_definition_key(7, 2)),
-            DecodedKey::TableDefinition { table_id: 7, version: 2 }
-        );
-        assert_eq!(
-            decode_key(&table_name_key("app", "t")),
-            DecodedKey::TableName { namespace: "app".into(), table: "t".into() }
-        );
+        assert_eq!(decode_key(&table_definition_key(7, 2)), DecodedKey::TableDefinition { table_id: 7, version: 2 });
+        assert_eq!(decode_key(&table_name_key("app", "t")), DecodedKey::TableName { namespace: "app".into(), table: "t".into() });
         assert_eq!(decode_key(&view_key("app", "v")), DecodedKey::View { namespace: "app".into(), view: "v".into() });
         let shared = row_key(&scope_row_prefix(9, &RowScope::Shared), b"\x01");
-        assert_eq!(
-            decode_key(&shared),
-            DecodedKey::Row { table_id: 9, scope: RowScope::Shared, primary_key: vec![1] }
-        );
+        assert_eq!(decode_key(&shared), DecodedKey::Row { table_id: 9, scope: RowScope::Shared, primary_key: vec![1] });
         let user = row_key(&scope_row_prefix(9, &RowScope::User(300)), b"\x02");
         assert_eq!(decode_key(&user), DecodedKey::Row { table_id: 9, scope: RowScope::User(300), primary_key: vec![2] });
         assert_eq!(decode_key(&user_key("Alice")), DecodedKey::User("Alice".into()));

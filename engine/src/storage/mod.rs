@@ -18,8 +18,8 @@
 pub mod change_set;
 pub mod cold;
 pub mod cursor;
-pub mod key_codec;
 pub mod hex;
+pub mod key_codec;
 pub mod key_walks;
 pub mod keys;
 pub mod locks;

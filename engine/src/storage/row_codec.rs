@@ -12,11 +12,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayData, ArrayRef, AsArray, BinaryBuilder, BinaryViewBuilder, BooleanBuilder,
-    LargeBinaryBuilder, LargeStringBuilder, StringBuilder, StringViewBuilder, make_array,
-};
 use datafusion::arrow::array::NullBufferBuilder;
+use datafusion::arrow::array::{
+    Array, ArrayData, ArrayRef, AsArray, BinaryBuilder, BinaryViewBuilder, BooleanBuilder, LargeBinaryBuilder, LargeStringBuilder,
+    StringBuilder, StringViewBuilder, make_array,
+};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::datatypes::DataType;
 
@@ -38,10 +38,8 @@ pub struct RowHeader {
 /// Whether rows of this type can be stored.
 pub fn is_storable_type(data_type: &DataType) -> bool {
     use DataType::*;
-    matches!(
-        data_type,
-        Boolean | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView
-    ) || (data_type.is_primitive() && data_type.primitive_width().is_some())
+    matches!(data_type, Boolean | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView)
+        || (data_type.is_primitive() && data_type.primitive_width().is_some())
 }
 
 pub fn decode_header(value: &[u8]) -> Result<RowHeader> {
@@ -333,22 +331,14 @@ pub struct RowDecoder {
 }
 
 impl RowDecoder {
-    pub fn new(
-        stored_types: Vec<DataType>,
-        output_types: &[DataType],
-        wanted: Vec<Option<usize>>,
-        capacity: usize,
-    ) -> Result<Self> {
+    pub fn new(stored_types: Vec<DataType>, output_types: &[DataType], wanted: Vec<Option<usize>>, capacity: usize) -> Result<Self> {
         let mut targets = vec![Vec::new(); stored_types.len()];
         for (output, source) in wanted.iter().enumerate() {
             if let Some(source) = source {
                 targets[*source].push(output);
             }
         }
-        let builders = output_types
-            .iter()
-            .map(|t| ColumnBuilder::new(t, capacity))
-            .collect::<Result<Vec<_>>>()?;
+        let builders = output_types.iter().map(|t| ColumnBuilder::new(t, capacity)).collect::<Result<Vec<_>>>()?;
         Ok(RowDecoder { stored_types, wanted, targets, builders, rows: 0 })
     }
 
@@ -452,16 +442,12 @@ mod tests {
 
     #[test]
     fn projection_skips_columns_and_missing_columns_read_as_null() {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringViewArray::from(vec!["long text value"])),
-            Arc::new(Int32Array::from(vec![7])),
-        ];
+        let columns: Vec<ArrayRef> = vec![Arc::new(StringViewArray::from(vec!["long text value"])), Arc::new(Int32Array::from(vec![7]))];
         let readers = columns.iter().map(|c| ColumnReader::new(c).unwrap()).collect::<Vec<_>>();
         let mut value = Vec::new();
         encode_row(RowHeader { schema_version: 1, seq: 1, updated_millis: 0, deleted: false }, &readers, 0, &mut value);
         let stored = vec![DataType::Utf8View, DataType::Int32];
-        let mut decoder =
-            RowDecoder::new(stored, &[DataType::Int32, DataType::Int64], vec![Some(1), None], 1).unwrap();
+        let mut decoder = RowDecoder::new(stored, &[DataType::Int32, DataType::Int64], vec![Some(1), None], 1).unwrap();
         decoder.push(&value).unwrap();
         let out = decoder.finish().unwrap();
         assert_eq!(out[0].as_primitive::<datafusion::arrow::datatypes::Int32Type>().value(0), 7);

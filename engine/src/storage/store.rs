@@ -228,8 +228,8 @@ impl Store {
     /// file): what the cold-storage root's marker names.
     pub fn identity(&self) -> Result<String> {
         let path = self.path.join("IDENTITY");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| EngineError::new(SqlState::IO_ERROR, format!("reading {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| EngineError::new(SqlState::IO_ERROR, format!("reading {}: {e}", path.display())))?;
         let identity = text.trim();
         if identity.is_empty() {
             return Err(EngineError::new(SqlState::DATA_CORRUPTED, format!("{} is empty", path.display())));
@@ -303,7 +303,6 @@ impl Store {
         self.last_seq.load(Ordering::SeqCst)
     }
 
-
     /// The row count of the scope under `prefix`, if a commit recorded it
     /// ([`ChangeSet::set_row_count_after`]).
     pub fn cached_row_count(&self, prefix: &[u8]) -> Option<u64> {
@@ -323,22 +322,13 @@ impl Store {
         self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
     }
 
-
-
-
-
-
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(key)?)
     }
 
     /// Reads many keys in one call.
     pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.db
-            .multi_get(keys)
-            .into_iter()
-            .map(|r| r.map_err(Into::into))
-            .collect()
+        self.db.multi_get(keys).into_iter().map(|r| r.map_err(Into::into)).collect()
     }
 
     /// Whether no key at all (live or deleted row) lies in `[first, last]`: one seek,
@@ -354,12 +344,7 @@ impl Store {
 
     /// Calls `visit` for each key in `[lower, upper)` in key order, on a consistent
     /// snapshot, until it returns `false`.
-    pub fn scan_range(
-        &self,
-        lower: &[u8],
-        upper: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    pub fn scan_range(&self, lower: &[u8], upper: Option<&[u8]>, mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
         let mut iter = self.db.raw_iterator_opt(bounded(lower, upper));
         iter.seek(lower);
         visit_all(&mut iter, &mut visit)?;
@@ -367,11 +352,7 @@ impl Store {
     }
 
     /// Calls `visit` for several ranges on one consistent snapshot.
-    pub fn scan_ranges(
-        &self,
-        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
-        visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    pub fn scan_ranges(&self, ranges: &[(Vec<u8>, Option<Vec<u8>>)], visit: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
         self.scan_ranges_then(ranges, || true, visit).map(|_| ())
     }
 

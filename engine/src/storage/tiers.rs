@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::cold::segment::TRAILING_COLUMNS;
@@ -123,13 +123,7 @@ fn find_cold(cold: &ColdStore, segments: &ColdScope, key: &[u8]) -> Result<Optio
 
 /// Fills the keys hot storage did not have from the segments, re-encoded (from the
 /// segments' decoded row groups, which the cold store keeps for the next lookups).
-fn fill_from_cold(
-    cold: &ColdStore,
-    segments: &ColdScope,
-    prefix_len: usize,
-    keys: &[Vec<u8>],
-    rows: &mut [Option<Vec<u8>>],
-) -> Result<()> {
+fn fill_from_cold(cold: &ColdStore, segments: &ColdScope, prefix_len: usize, keys: &[Vec<u8>], rows: &mut [Option<Vec<u8>>]) -> Result<()> {
     for (position, key) in keys.iter().enumerate() {
         if rows[position].is_some() {
             continue;

@@ -10,12 +10,7 @@ use crate::permissions::{SessionUser, sees_all_objects};
 use crate::shared::EngineShared;
 
 pub fn batch(shared: &EngineShared, user: &SessionUser) -> RecordBatch {
-    let live: Vec<_> = shared
-        .live
-        .list()
-        .into_iter()
-        .filter(|q| sees_all_objects(user.role) || q.about.user_id == user.id)
-        .collect();
+    let live: Vec<_> = shared.live.list().into_iter().filter(|q| sees_all_objects(user.role) || q.about.user_id == user.id).collect();
     let schema = Schema::new(vec![
         Field::new("live_id", DataType::Utf8, false),
         Field::new("user_id", DataType::Int64, false),

@@ -12,9 +12,7 @@ use crate::shared::EngineShared;
 pub fn batch(shared: &EngineShared, listed: &dyn Fn(&str, &str) -> bool) -> RecordBatch {
     let namespaces = shared.catalog.namespaces();
     let tables = shared.catalog.tables();
-    let count = |ns: &str| {
-        tables.iter().filter(|t| t.definition.namespace == ns && listed(ns, &t.definition.name)).count() as i64
-    };
+    let count = |ns: &str| tables.iter().filter(|t| t.definition.namespace == ns && listed(ns, &t.definition.name)).count() as i64;
     let schema = Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, None), false),

@@ -19,7 +19,7 @@ use engine::passwords::PasswordCost;
 use engine::{Engine, EngineConfig, Session};
 
 use crate::Measurement;
-use crate::systems::{CREATE_TABLE, SCAN_QUERY, System, Kind, values_sql};
+use crate::systems::{CREATE_TABLE, Kind, SCAN_QUERY, System, values_sql};
 
 pub const HOT: &str = "engine hot";
 pub const COLD: &str = "engine flushed";

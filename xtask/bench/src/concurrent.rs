@@ -97,9 +97,7 @@ pub async fn run(kind: Kind, writers: usize, target: Target, rows_per_writer: i6
             let setup = rusqlite::Connection::open(&path)?;
             setup.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
             for table in 0..tables {
-                setup.execute_batch(&format!(
-                    "CREATE TABLE t{table} (id INTEGER PRIMARY KEY, name TEXT, grp INT, v DOUBLE)"
-                ))?;
+                setup.execute_batch(&format!("CREATE TABLE t{table} (id INTEGER PRIMARY KEY, name TEXT, grp INT, v DOUBLE)"))?;
             }
             let started = Instant::now();
             std::thread::scope(|scope| {

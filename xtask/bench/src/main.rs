@@ -147,9 +147,7 @@ fn reset_peak_rss() {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
+        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -283,7 +281,15 @@ impl Bench {
                 .fresh_runs(
                     |kind| self.statements(kind, a.single_inserts),
                     per_statement,
-                    |mut s, n| async move { timed(async { for i in 0..n { s.insert_one(i).await?; } Ok(()) }).await },
+                    |mut s, n| async move {
+                        timed(async {
+                            for i in 0..n {
+                                s.insert_one(i).await?;
+                            }
+                            Ok(())
+                        })
+                        .await
+                    },
                 )
                 .await?;
             self.record("single-row INSERT", "µs/statement", false, measured);
@@ -306,21 +312,25 @@ impl Bench {
             let targets = ids(n * 4, n);
             for (label, update) in [("UPDATE by primary key", true), ("DELETE by primary key", false)] {
                 let measured = self
-                    .fresh_runs(|kind| self.statements(kind, n), per_statement, |mut s, statements| {
-                        let targets = targets[..statements as usize].to_vec();
-                        async move {
-                            s.set_loading(true);
-                            load(&mut s, n * 4).await?;
-                            s.set_loading(false);
-                            timed(async {
-                                for id in &targets {
-                                    if update { s.update_one(*id).await? } else { s.delete_one(*id).await? }
-                                }
-                                Ok(())
-                            })
-                            .await
-                        }
-                    })
+                    .fresh_runs(
+                        |kind| self.statements(kind, n),
+                        per_statement,
+                        |mut s, statements| {
+                            let targets = targets[..statements as usize].to_vec();
+                            async move {
+                                s.set_loading(true);
+                                load(&mut s, n * 4).await?;
+                                s.set_loading(false);
+                                timed(async {
+                                    for id in &targets {
+                                        if update { s.update_one(*id).await? } else { s.delete_one(*id).await? }
+                                    }
+                                    Ok(())
+                                })
+                                .await
+                            }
+                        },
+                    )
                     .await?;
                 self.record(label, "µs/statement", false, measured);
             }
@@ -491,10 +501,8 @@ fn print_result(result: &WorkloadResult) {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| args.systems.is_empty() || args.systems.iter().any(|s| s == k.name()))
-        .collect();
+    let kinds: Vec<Kind> =
+        Kind::ALL.into_iter().filter(|k| args.systems.is_empty() || args.systems.iter().any(|s| s == k.name())).collect();
     println!(
         "bench: {} core(s); medians of {} repetitions; engine ratios >1 mean the engine is slower",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use engine::config::DEFAULT_BLOCK_CACHE_BYTES;
 use engine::exports::arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
+use engine::exports::datafusion::common::ScalarValue;
 use engine::exports::datafusion::prelude::SessionContext;
 use engine::storage::key_codec::encode_scalar;
 use engine::storage::keys::{RowScope, scope_row_prefix};
 use engine::storage::row_codec::{ColumnReader, RowHeader, encode_row};
 use engine::storage::store::rocksdb_options;
-use engine::config::DEFAULT_BLOCK_CACHE_BYTES;
 use engine::{Engine, EngineConfig, Session};
-use engine::exports::datafusion::common::ScalarValue;
 
 pub const CREATE_TABLE: &str = "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, grp INT, v DOUBLE)";
 

@@ -220,9 +220,7 @@ impl UserBench {
                 let table = format!("insert_{rep}_{index}");
                 self.as_root(&side.create_sql(&table)).await?;
                 let id = |i: i64| if name == SHARED_GROUPED { (i % users as i64) * n + i } else { i };
-                let statements = (0..n)
-                    .map(|i| ((i as usize) % users, format!("INSERT INTO {table} VALUES {}", row_sql(id(i)))))
-                    .collect();
+                let statements = (0..n).map(|i| ((i as usize) % users, format!("INSERT INTO {table} VALUES {}", row_sql(id(i))))).collect();
                 runs.push(Run { name, side, statements, rows: None });
             }
             self.take_turns(&runs, TURN_STATEMENTS, &mut measured).await?;
@@ -290,18 +288,15 @@ impl UserBench {
     pub async fn lookups(&mut self) -> Result<BTreeMap<String, Measurement>> {
         let (users, rows) = (self.sizes.users, self.sizes.rows_per_user);
         self.load_pair(users).await?;
-        let targets: Vec<(usize, i64)> = crate::ids(users as i64 * rows, self.sizes.lookups)
-            .into_iter()
-            .map(|id| ((id / rows) as usize, id))
-            .collect();
+        let targets: Vec<(usize, i64)> =
+            crate::ids(users as i64 * rows, self.sizes.lookups).into_iter().map(|id| ((id / rows) as usize, id)).collect();
         let mut measured = BTreeMap::new();
         for rep in 0..self.sizes.reps {
             let runs: Vec<Run> = rotated([(USER, Side::User), (SHARED, Side::Shared)], rep)
                 .into_iter()
                 .map(|(name, side)| {
                     let table = pair_table(side, users);
-                    let statements =
-                        targets.iter().map(|(user, id)| (*user, format!("SELECT * FROM {table} WHERE id = {id}"))).collect();
+                    let statements = targets.iter().map(|(user, id)| (*user, format!("SELECT * FROM {table} WHERE id = {id}"))).collect();
                     Run { name, side, statements, rows: Some(1) }
                 })
                 .collect();
@@ -352,10 +347,8 @@ impl UserBench {
                 .map(|name| {
                     let queries = if name == SHARED_OWNER { filtered_scans } else { self.sizes.scans };
                     let side = scan(name, 0).0;
-                    let statements = scanners[..queries as usize]
-                        .iter()
-                        .map(|&user| (user as usize, scan(name, user as usize).1))
-                        .collect();
+                    let statements =
+                        scanners[..queries as usize].iter().map(|&user| (user as usize, scan(name, user as usize).1)).collect();
                     Run { name, side, statements, rows: None }
                 })
                 .collect();

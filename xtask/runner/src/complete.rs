@@ -48,15 +48,8 @@ pub async fn complete_file(path: &Path) -> Result<Vec<usize>, String> {
         }
         session.prepare_for(&record);
         let output = session.runner.apply_record(record.clone()).await;
-        let updated = update_record_with_output(
-            &record,
-            &output,
-            " ",
-            default_validator,
-            default_normalizer,
-            column_types_match,
-        )
-        .unwrap_or_else(|| record.clone());
+        let updated = update_record_with_output(&record, &output, " ", default_validator, default_normalizer, column_types_match)
+            .unwrap_or_else(|| record.clone());
         if updated.to_string() != record.to_string() {
             changed.push(record_line(&record).unwrap_or(0));
         }

@@ -249,9 +249,7 @@ impl Connection {
     pub fn datafusion_factory(query_record: QueryRecordFlag) -> impl FnMut() -> std::future::Ready<Result<Connection, HarnessError>> {
         let config = SessionConfig::new().with_information_schema(true);
         let context = SessionContext::new_with_config(config);
-        move || {
-            std::future::ready(Ok(Connection::DataFusion { context: context.clone(), query_record: query_record.clone() }))
-        }
+        move || std::future::ready(Ok(Connection::DataFusion { context: context.clone(), query_record: query_record.clone() }))
     }
 }
 

@@ -148,9 +148,7 @@ pub async fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(
             holder.clock().set_millis(*millis);
             Ok(())
         }
-        Directive::Connect { connection, binding, fails: None } => {
-            holder.connect(connection, binding.clone()).map_err(|e| e.to_string())
-        }
+        Directive::Connect { connection, binding, fails: None } => holder.connect(connection, binding.clone()).map_err(|e| e.to_string()),
         Directive::Connect { binding, fails: Some(sql_state), .. } => holder.connect_fails(binding, sql_state),
     }
 }

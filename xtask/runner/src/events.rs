@@ -31,11 +31,9 @@ pub fn event_rows(table: &SchemaRef, events: &[LiveEvent]) -> Result<QueryResult
     for event in events {
         match event.kind {
             EventKind::End => push(format!("end: {}", event.message.as_deref().unwrap_or("")), None, None),
-            EventKind::Error => push(
-                format!("error {}: {}", event.sql_state.unwrap_or("?"), event.message.as_deref().unwrap_or("")),
-                event.seq,
-                None,
-            ),
+            EventKind::Error => {
+                push(format!("error {}: {}", event.sql_state.unwrap_or("?"), event.message.as_deref().unwrap_or("")), event.seq, None)
+            }
             kind => {
                 push(kind.as_str().to_string(), event.seq, event.row.as_ref());
                 if let Some(old) = &event.old_row {

@@ -53,11 +53,7 @@ impl SltColumnType for ColumnType {
 // sqllogictest's validator type takes `&Vec`.
 #[allow(clippy::ptr_arg)]
 pub fn column_types_match(actual: &Vec<ColumnType>, expected: &Vec<ColumnType>) -> bool {
-    actual.len() == expected.len()
-        && actual
-            .iter()
-            .zip(expected)
-            .all(|(a, e)| a == e || *a == ColumnType::Any || *e == ColumnType::Any)
+    actual.len() == expected.len() && actual.iter().zip(expected).all(|(a, e)| a == e || *a == ColumnType::Any || *e == ColumnType::Any)
 }
 
 pub fn column_type(data_type: &DataType) -> ColumnType {
@@ -65,9 +61,7 @@ pub fn column_type(data_type: &DataType) -> ColumnType {
     match data_type {
         Boolean => ColumnType::Boolean,
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => ColumnType::Integer,
-        Float16 | Float32 | Float64 | Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => {
-            ColumnType::Float
-        }
+        Float16 | Float32 | Float64 | Decimal32(_, _) | Decimal64(_, _) | Decimal128(_, _) | Decimal256(_, _) => ColumnType::Float,
         Utf8 | LargeUtf8 | Utf8View => ColumnType::Text,
         Date32 | Date64 | Time32(_) | Time64(_) => ColumnType::DateTime,
         Timestamp(_, _) => ColumnType::Timestamp,

@@ -22,9 +22,7 @@ impl Progress {
     pub fn new(total: usize, terminal: bool) -> Progress {
         let bar = terminal.then(|| {
             let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}").expect("valid progress template"),
-            );
+            bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}").expect("valid progress template"));
             bar
         });
         Progress { bar, state: Mutex::new((0, 0)), total }
@@ -39,14 +37,9 @@ impl Progress {
                 bar.set_position(state.0 as u64);
                 bar.set_message(format!("{} failed records", state.1));
             }
-            None => eprintln!(
-                "[{}/{}] {} ({} passed, {} failed)",
-                state.0,
-                self.total,
-                report.path.display(),
-                report.passed,
-                report.failed
-            ),
+            None => {
+                eprintln!("[{}/{}] {} ({} passed, {} failed)", state.0, self.total, report.path.display(), report.passed, report.failed)
+            }
         }
     }
 
@@ -103,10 +96,8 @@ pub fn print_comparison(pairs: &[(FileReport, FileReport)], elapsed: Duration) -
     let mut regressions = 0;
     let (mut engine_total, mut baseline_total, mut records_total) = (0, 0, 0);
     for (engine, baseline) in pairs {
-        let baseline_failures: std::collections::HashSet<&str> =
-            baseline.failures.iter().map(|f| f.location.as_str()).collect();
-        let worse: Vec<_> =
-            engine.failures.iter().filter(|f| !baseline_failures.contains(f.location.as_str())).collect();
+        let baseline_failures: std::collections::HashSet<&str> = baseline.failures.iter().map(|f| f.location.as_str()).collect();
+        let worse: Vec<_> = engine.failures.iter().filter(|f| !baseline_failures.contains(f.location.as_str())).collect();
         for failure in &worse {
             println!("REGRESSION {} (passes on DataFusion)\n{}\n", failure.location, failure.message.trim_end());
         }
@@ -150,8 +141,7 @@ pub fn write_junit(path: &Path, reports: &[FileReport]) -> Result<(), String> {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let locations: Vec<&str> = file.failures.iter().map(|f| f.location.as_str()).collect();
             status.set_message(format!("{} failed records: {}", file.failed, locations.join(", ")));
-            let details: Vec<String> =
-                file.failures.iter().map(|f| format!("{}\n{}", f.location, strip_ansi(&f.message))).collect();
+            let details: Vec<String> = file.failures.iter().map(|f| format!("{}\n{}", f.location, strip_ansi(&f.message))).collect();
             status.set_description(details.join("\n\n"));
             status
         };

@@ -35,8 +35,7 @@ fn load_inner(path: &Path, own: bool, depth: usize) -> Result<Vec<LoadedRecord>,
     let pre = directives::preprocess(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = path.display().to_string();
     let records = sqllogictest::parse_with_name::<ColumnType>(&pre.script, name).map_err(|e| e.to_string())?;
-    let mut records: Vec<LoadedRecord> =
-        records.into_iter().map(|record| LoadedRecord { record, directives: Vec::new(), own }).collect();
+    let mut records: Vec<LoadedRecord> = records.into_iter().map(|record| LoadedRecord { record, directives: Vec::new(), own }).collect();
     attach_directives(&mut records, &pre.directives);
     let mut out = Vec::new();
     for loaded in records {
@@ -165,11 +164,10 @@ impl FileSession {
         let holder = Arc::new(Mutex::new(holder));
         let query_record = QueryRecordFlag::default();
         let current = CurrentConnection::new(std::sync::Mutex::new(DEFAULT_CONNECTION.to_string()));
-        let factory: ConnectionFactory =
-            match backend {
-                Backend::Engine => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
-                Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
-            };
+        let factory: ConnectionFactory = match backend {
+            Backend::Engine => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
+            Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
+        };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
         if tier == Tier::Flushed {
@@ -254,7 +252,10 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
                 fail(&mut report, format!("{}: {}", shown.display(), original.trim()), message);
                 stop = options.fail_fast;
             }
-            if flushed && *directive == Directive::Restart && let Err(message) = session.flush_all().await {
+            if flushed
+                && *directive == Directive::Restart
+                && let Err(message) = session.flush_all().await
+            {
                 fail(&mut report, format!("{}: flush after {}", shown.display(), original.trim()), message);
             }
         }
@@ -285,7 +286,10 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
                 }
             }
         }
-        if flushed && counted && let Err(message) = session.flush_all().await {
+        if flushed
+            && counted
+            && let Err(message) = session.flush_all().await
+        {
             fail(&mut report, format!("{location}: flush after the record"), message);
         }
         if halt {

@@ -25,9 +25,7 @@ pub struct LocalRoot {
 
 impl LocalRoot {
     fn file(&self, path: &Path) -> Result<PathBuf> {
-        self.store
-            .path_to_filesystem(path)
-            .map_err(|e| EngineError::new(SqlState::IO_ERROR, format!("cold storage path {path}: {e}")))
+        self.store.path_to_filesystem(path).map_err(|e| EngineError::new(SqlState::IO_ERROR, format!("cold storage path {path}: {e}")))
     }
 
     /// Syncs the file at `path` and the folder holding it.

@@ -24,18 +24,16 @@ impl ColdStore {
         let (objects, root, local) = match &config.cold_storage {
             ColdStorage::DataDir => local_folder(&config.data_dir.join("storage"))?,
             ColdStorage::Url(text) => {
-                let url = url::Url::parse(text).map_err(|e| {
-                    EngineError::invalid_parameter(format!("cold storage URL {text:?} is not a URL: {e}"))
-                })?;
+                let url = url::Url::parse(text)
+                    .map_err(|e| EngineError::invalid_parameter(format!("cold storage URL {text:?} is not a URL: {e}")))?;
                 if url.scheme() == "file" {
-                    let folder = url.to_file_path().map_err(|()| {
-                        EngineError::invalid_parameter(format!("cold storage URL {text:?} does not name a local folder"))
-                    })?;
+                    let folder = url
+                        .to_file_path()
+                        .map_err(|()| EngineError::invalid_parameter(format!("cold storage URL {text:?} does not name a local folder")))?;
                     local_folder(&folder)?
                 } else {
-                    let (store, path) = object_store::parse_url(&url).map_err(|e| {
-                        EngineError::invalid_parameter(format!("cold storage URL {text:?} cannot be opened: {e}"))
-                    })?;
+                    let (store, path) = object_store::parse_url(&url)
+                        .map_err(|e| EngineError::invalid_parameter(format!("cold storage URL {text:?} cannot be opened: {e}")))?;
                     (Arc::from(store), path, None)
                 }
             }

@@ -126,9 +126,8 @@ impl Manifest {
     }
 
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<Manifest> {
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
-            EngineError::new(SqlState::DATA_CORRUPTED, format!("cold storage manifest {path} is not readable: {e}"))
-        })?;
+        let manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::new(SqlState::DATA_CORRUPTED, format!("cold storage manifest {path} is not readable: {e}")))?;
         if manifest.format != FORMAT {
             return Err(EngineError::new(
                 SqlState::DATA_CORRUPTED,
@@ -162,7 +161,6 @@ impl SegmentMeta {
 pub fn span_reaches(min: &[u8], max: &[u8], lower: &[u8], upper: Option<&[u8]>) -> bool {
     max >= lower && upper.is_none_or(|upper| min < upper)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -24,19 +24,19 @@
 pub mod io;
 mod local;
 mod location;
-mod ownership;
-mod removal;
 pub mod manifest;
 pub mod names;
+mod ownership;
 mod reader;
+mod reading;
+mod removal;
 mod retired;
 pub mod segment;
-mod reading;
 
 pub use local::LocalRoot;
+use reading::{BoundedCache, row_selection};
 pub use reading::{SegmentBatches, compact_views};
 pub use retired::FilePin;
-use reading::{BoundedCache, row_selection};
 use retired::RetiredFiles;
 
 use std::collections::HashMap;
@@ -49,9 +49,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::ProjectionMask;
 
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::keys::{RowScope, TableId};
@@ -71,11 +71,7 @@ pub struct ColdScope {
 impl ColdScope {
     /// A generation of a scope, sharing the pins of the files `previous` lists too.
     fn new(dir: ScopeDir, manifest: Manifest, previous: Option<&ColdScope>) -> ColdScope {
-        let pins = manifest
-            .segments
-            .iter()
-            .map(|segment| previous.and_then(|p| p.pin(&segment.file)).unwrap_or_default())
-            .collect();
+        let pins = manifest.segments.iter().map(|segment| previous.and_then(|p| p.pin(&segment.file)).unwrap_or_default()).collect();
         ColdScope { dir, manifest, pins }
     }
 
@@ -159,8 +155,7 @@ impl ColdStore {
         let (listing, manifests) = {
             let (objects, root) = (objects.clone(), root.clone());
             io.block_on(async move {
-                let listing: Vec<Path> =
-                    objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
+                let listing: Vec<Path> = objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)?;
                 let mut manifests = Vec::new();
                 for path in listing.iter().filter(|p| p.filename() == Some(MANIFEST_FILE)) {
                     let bytes = objects.get(path).await.map_err(store_error)?.bytes().await.map_err(store_error)?;
@@ -247,11 +242,8 @@ impl ColdStore {
     /// Every scope of a table that has cold rows.
     pub fn table_scopes(&self, table_id: TableId) -> Vec<Arc<ColdScope>> {
         let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
-        let mut found: Vec<Arc<ColdScope>> = scopes
-            .iter()
-            .filter(|((t, _), s)| *t == table_id && !s.manifest.segments.is_empty())
-            .map(|(_, s)| s.clone())
-            .collect();
+        let mut found: Vec<Arc<ColdScope>> =
+            scopes.iter().filter(|((t, _), s)| *t == table_id && !s.manifest.segments.is_empty()).map(|(_, s)| s.clone()).collect();
         found.sort_by(|a, b| a.dir.path.cmp(&b.dir.path));
         found
     }
@@ -376,9 +368,9 @@ impl ColdStore {
     /// Every object path under the store's root (tests and storage listings).
     pub fn list_all(&self) -> Result<Vec<Path>> {
         let (objects, root) = (self.objects.clone(), self.root.clone());
-        let mut paths: Vec<Path> = self.io.block_on(async move {
-            objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error)
-        })?;
+        let mut paths: Vec<Path> = self
+            .io
+            .block_on(async move { objects.list(Some(&root)).map_ok(|meta| meta.location).try_collect().await.map_err(store_error) })?;
         paths.sort();
         Ok(paths)
     }
@@ -535,9 +527,7 @@ impl ColdStore {
         let metadata = self.io.block_on(async move {
             let mut reader = reader::SegmentFile::new(objects, location, size);
             let options = ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-            ArrowReaderMetadata::load_async(&mut reader, options)
-                .await
-                .map_err(parquet_error)
+            ArrowReaderMetadata::load_async(&mut reader, options).await.map_err(parquet_error)
         })?;
         let bytes = metadata.metadata().memory_size();
         self.footers.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), 0, Arc::new(metadata.clone()), bytes);

@@ -74,7 +74,8 @@ pub fn is_id_folder(root: &Path, folder: &Path) -> bool {
     if parts.len() <= root_parts || !folder.prefix_matches(root) {
         return false;
     }
-    let numbered = |part: &str, letter: char| part.strip_prefix(letter).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let numbered =
+        |part: &str, letter: char| part.strip_prefix(letter).is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
     match &parts[root_parts..] {
         [table] => numbered(table, 't'),
         [table, user] => numbered(table, 't') && numbered(user, 'u'),

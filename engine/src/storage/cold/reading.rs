@@ -131,7 +131,6 @@ pub(super) fn row_selection(rows: &[usize], total: usize) -> RowSelection {
     RowSelection::from(selectors)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use futures::TryStreamExt;
-use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 
 use crate::error::{EngineError, Result};
 use crate::storage::cold::retired::FilePin;

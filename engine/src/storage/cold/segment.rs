@@ -12,8 +12,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array};
 use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema,
-    SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Date64Type, Field, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema, SchemaRef,
+    TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -85,9 +85,10 @@ pub fn encode_segment(
     let mut oldest_tombstone: Option<i64> = None;
     let user = columns.len();
     for batch in batches {
-        let batch = batch.clone().with_schema(schema.clone()).map_err(|e| {
-            EngineError::internal(format!("segment rows do not match the segment layout: {e}"))
-        })?;
+        let batch = batch
+            .clone()
+            .with_schema(schema.clone())
+            .map_err(|e| EngineError::internal(format!("segment rows do not match the segment layout: {e}")))?;
         for (bounds, array) in stats.iter_mut().zip(batch.columns()) {
             bounds.add(array);
         }

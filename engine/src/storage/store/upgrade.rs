@@ -12,7 +12,10 @@ impl Store {
     pub(super) fn upgrade(&self) -> Result<()> {
         let format = match self.db.get(keys::meta_key(FORMAT_META))? {
             Some(bytes) => bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
-                EngineError::new(SqlState::DATA_CORRUPTED, format!("the data directory {} has a corrupt format marker", self.path.display()))
+                EngineError::new(
+                    SqlState::DATA_CORRUPTED,
+                    format!("the data directory {} has a corrupt format marker", self.path.display()),
+                )
             })?,
             None => 1,
         };
@@ -39,11 +42,14 @@ impl Store {
                 // Format 1 wrote a counter only once it was first used, and gave rows of
                 // tables without a key their `_seq` as row id.
                 let stored = |counter: Counter| -> Result<Option<u64>> {
-                    self.db.get(keys::meta_key(counter.name()))?.map(|bytes| {
-                        bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
-                            EngineError::new(SqlState::DATA_CORRUPTED, format!("the {} counter is corrupt", counter.name()))
+                    self.db
+                        .get(keys::meta_key(counter.name()))?
+                        .map(|bytes| {
+                            bytes.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                                EngineError::new(SqlState::DATA_CORRUPTED, format!("the {} counter is corrupt", counter.name()))
+                            })
                         })
-                    }).transpose()
+                        .transpose()
                 };
                 let seq = stored(Counter::Seq)?.unwrap_or(0);
                 let next_table_id = stored(Counter::NextTableId)?.unwrap_or(1);

@@ -229,7 +229,11 @@ pub fn compare(found: &Found, model: &Model, now: i64) -> std::result::Result<Ma
                 let want: Vec<Vec<Val>> = expected.get(key).filter(|r| !r.deleted).map(|r| render(*r)).into_iter().collect();
                 if *rows != want {
                     let rows: Vec<String> = rows.iter().map(|r| show(r)).collect();
-                    diffs.push(format!("{place}: SELECT * WHERE id = {key} read [{}], expected {:?}", rows.join(", "), want.first().map(|r| show(r))));
+                    diffs.push(format!(
+                        "{place}: SELECT * WHERE id = {key} read [{}], expected {:?}",
+                        rows.join(", "),
+                        want.first().map(|r| show(r))
+                    ));
                 }
             }
         }

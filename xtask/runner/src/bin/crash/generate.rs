@@ -123,8 +123,7 @@ fn insert(rng: &mut StdRng, model: &Model, table: usize, who: Who, rows: usize) 
         ids
     };
     // Now and then the added columns are given too (NULL among them).
-    let added: Vec<String> =
-        if rng.random_bool(0.3) { t.added_columns().iter().map(|c| c.name.clone()).collect() } else { Vec::new() };
+    let added: Vec<String> = if rng.random_bool(0.3) { t.added_columns().iter().map(|c| c.name.clone()).collect() } else { Vec::new() };
     let rows = ids
         .iter()
         .map(|id| {

@@ -230,17 +230,16 @@ impl Run {
         }
         let ops = generate::epoch(&mut self.rng, &self.model, start, self.statements);
         let ops_file = self.work.join("ops.txt");
-        let text: String =
-            ops.iter().map(|op| format!("{}\t{}\t{}\n", op.time, op.who().session(), op.sql(&self.model))).collect();
+        let text: String = ops.iter().map(|op| format!("{}\t{}\t{}\n", op.time, op.who().session(), op.sql(&self.model))).collect();
         std::fs::write(&ops_file, text)?;
         let plan = self.plan(&ops);
         let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg("--child")
-            .arg(&self.data)
-            .arg("--ops")
-            .arg(&ops_file)
-            .args(["--clock", &start.to_string(), "--epoch", &epoch.to_string()]);
+        command.arg("--child").arg(&self.data).arg("--ops").arg(&ops_file).args([
+            "--clock",
+            &start.to_string(),
+            "--epoch",
+            &epoch.to_string(),
+        ]);
         match plan {
             Plan::AtFlushStep(j) => {
                 command.args(["--freeze-at-step", &j.to_string()]);
@@ -285,7 +284,13 @@ impl Run {
 
     /// Reads the child's lines until the plan says kill; `Err` for a child that stalls or
     /// ends by itself.
-    fn watch(&mut self, child: &mut std::process::Child, lines: &Receiver<String>, report: &mut Report, plan: Plan) -> std::result::Result<(), String> {
+    fn watch(
+        &mut self,
+        child: &mut std::process::Child,
+        lines: &Receiver<String>,
+        report: &mut Report,
+        plan: Plan,
+    ) -> std::result::Result<(), String> {
         let kill_after = |us: u64| {
             if us > 0 {
                 std::thread::sleep(Duration::from_micros(us));
@@ -311,10 +316,9 @@ impl Run {
             let number = words.get(1).and_then(|n| n.parse::<usize>().ok());
             let kill = match (plan, words[0]) {
                 (Plan::AfterAck(n), "ack" | "err") => number == Some(n),
-                (
-                    Plan::InStatement { n, delay_us } | Plan::Unacknowledged { n, delay_us } | Plan::InFlush { n, delay_us },
-                    "begin",
-                ) if number == Some(n) => {
+                (Plan::InStatement { n, delay_us } | Plan::Unacknowledged { n, delay_us } | Plan::InFlush { n, delay_us }, "begin")
+                    if number == Some(n) =>
+                {
                     kill_after(delay_us);
                     true
                 }
@@ -357,10 +361,7 @@ impl Run {
                 _ => false,
             };
             if !agrees {
-                let why = format!(
-                    "statement {n} ({}) returned {reported:?}, the model predicts {predicted:?}",
-                    op.sql(&self.model)
-                );
+                let why = format!("statement {n} ({}) returned {reported:?}, the model predicts {predicted:?}", op.sql(&self.model));
                 return Ok(Err(self.failure(epoch, plan, ops, report, &why, &[])));
             }
         }
@@ -460,9 +461,9 @@ async fn setup(config: EngineConfig) -> Result<()> {
 }
 
 fn parent(args: &Args) -> Result<bool> {
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
+    let seed = args
+        .seed
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     println!("crash: {} kills, seed {seed}", args.kills);
     let mut temp = tempfile::Builder::new().prefix("engine-crash-").tempdir()?;
     let work = temp.path().to_path_buf();

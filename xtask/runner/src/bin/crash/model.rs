@@ -200,14 +200,40 @@ pub enum Set {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
     /// `INSERT INTO t (id, v, note[, added...]) VALUES ...`; each row's values in that order.
-    Insert { table: usize, who: Who, added: Vec<String>, rows: Vec<Vec<Val>> },
-    Update { table: usize, who: Who, set: Set, filter: Filter },
-    Delete { table: usize, who: Who, filter: Filter },
-    Truncate { table: usize, who: Who },
+    Insert {
+        table: usize,
+        who: Who,
+        added: Vec<String>,
+        rows: Vec<Vec<Val>>,
+    },
+    Update {
+        table: usize,
+        who: Who,
+        set: Set,
+        filter: Filter,
+    },
+    Delete {
+        table: usize,
+        who: Who,
+        filter: Filter,
+    },
+    Truncate {
+        table: usize,
+        who: Who,
+    },
     /// `FLUSH TABLE t`, or `FLUSH ALL TABLES` for `None`.
-    Flush { table: Option<usize> },
-    AddColumn { table: usize, name: String, default: Option<i64> },
-    DropColumn { table: usize, name: String },
+    Flush {
+        table: Option<usize>,
+    },
+    AddColumn {
+        table: usize,
+        name: String,
+        default: Option<i64>,
+    },
+    DropColumn {
+        table: usize,
+        name: String,
+    },
 }
 
 /// A statement and the engine-clock instant the child runs it at.
@@ -278,9 +304,7 @@ pub struct Model {
 
 impl Model {
     pub fn initial() -> Model {
-        let base = || {
-            ["id", "v", "note"].iter().map(|n| Column { name: n.to_string(), default: None }).collect::<Vec<_>>()
-        };
+        let base = || ["id", "v", "note"].iter().map(|n| Column { name: n.to_string(), default: None }).collect::<Vec<_>>();
         let table = |name, kind| Table { name, kind, columns: base(), scopes: BTreeMap::new() };
         Model { tables: vec![table("s", Kind::Shared), table("ut", Kind::User), table("ev", Kind::Stream)], ops: 0 }
     }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use engine::exports::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array,
-    Int64Array, StringArray, TimestampNanosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array,
+    StringArray, TimestampNanosecondArray, UInt64Array,
 };
 use engine::exports::arrow::datatypes::{DataType, TimeUnit};
 use rand::Rng;
@@ -151,8 +151,36 @@ pub enum Value {
 /// Text values chosen to look alike, to differ only in case, trailing space, normalisation
 /// or width, and to be awkward in SQL and in Parquet statistics.
 pub const TEXTS: [&str; 30] = [
-    "", "a", "a ", " a", "A", "b", "ab", "a b", "aa", "Z", "z", "ä", "a\u{308}", "Ä", "ß", "SS", "ss", "🙂", "日本語",
-    "Ünïcødé ✓", "it''s", "%", "_", "a%", "NULL", "null", "0", "-0", "\t", "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+    "",
+    "a",
+    "a ",
+    " a",
+    "A",
+    "b",
+    "ab",
+    "a b",
+    "aa",
+    "Z",
+    "z",
+    "ä",
+    "a\u{308}",
+    "Ä",
+    "ß",
+    "SS",
+    "ss",
+    "🙂",
+    "日本語",
+    "Ünïcødé ✓",
+    "it''s",
+    "%",
+    "_",
+    "a%",
+    "NULL",
+    "null",
+    "0",
+    "-0",
+    "\t",
+    "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
 ];
 
 const DATES: [i32; 9] = [0, -1, 1, 19_782, 19_723, -719_162, 2_932_896, 11_016, -25_567];
@@ -374,7 +402,13 @@ pub fn to_array(ty: Ty, values: &[&Value]) -> ArrayRef {
     macro_rules! ints {
         ($array:ty, $t:ty) => {
             Arc::new(<$array>::from(
-                values.iter().map(|v| match v { Value::Int(i) => Some(*i as $t), _ => None }).collect::<Vec<_>>(),
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Int(i) => Some(*i as $t),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
             )) as ArrayRef
         };
     }
@@ -385,27 +419,71 @@ pub fn to_array(ty: Ty, values: &[&Value]) -> ArrayRef {
         Ty::BigInt => ints!(Int64Array, i64),
         Ty::UBigInt => ints!(UInt64Array, u64),
         Ty::Real => Arc::new(Float32Array::from(
-            values.iter().map(|v| match v { Value::F32(f) => Some(*f), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::F32(f) => Some(*f),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
         Ty::Double => Arc::new(Float64Array::from(
-            values.iter().map(|v| match v { Value::F64(f) => Some(*f), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::F64(f) => Some(*f),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
         Ty::Decimal => Arc::new(
-            Decimal128Array::from(values.iter().map(|v| match v { Value::Dec(d) => Some(*d), _ => None }).collect::<Vec<_>>())
-                .with_precision_and_scale(10, 2)
-                .expect("a valid decimal type"),
+            Decimal128Array::from(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Dec(d) => Some(*d),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(10, 2)
+            .expect("a valid decimal type"),
         ),
         Ty::Bool => Arc::new(BooleanArray::from(
-            values.iter().map(|v| match v { Value::Bool(b) => Some(*b), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
         Ty::Text => Arc::new(StringArray::from(
-            values.iter().map(|v| match v { Value::Text(s) => Some(s.as_str()), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Text(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
         Ty::Date => Arc::new(Date32Array::from(
-            values.iter().map(|v| match v { Value::Date(d) => Some(*d), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Date(d) => Some(*d),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
         Ty::Timestamp => Arc::new(TimestampNanosecondArray::from(
-            values.iter().map(|v| match v { Value::Ts(t) => Some(*t), _ => None }).collect::<Vec<_>>(),
+            values
+                .iter()
+                .map(|v| match v {
+                    Value::Ts(t) => Some(*t),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
         )),
     }
 }

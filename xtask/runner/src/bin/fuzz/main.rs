@@ -337,9 +337,9 @@ fn run(args: Args) -> Result<usize> {
         runtime().block_on(exec::exec(path))?;
         return Ok(0);
     }
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
+    let seed = args
+        .seed
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     let seconds = args.seconds.or(if args.queries.is_none() { Some(60) } else { None });
     let started = Instant::now();
     println!(

@@ -57,18 +57,52 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub enum Op {
     Create(Table),
-    Insert { table: String, scope: Scope, columns: Option<Vec<String>>, rows: Vec<Vec<Value>>, sql: String },
-    Update { table: String, scope: Scope, sets: Vec<(String, SetTo)>, predicate: String, sql: String },
-    Delete { table: String, scope: Scope, predicate: String, sql: String },
-    Truncate { table: String, scope: Scope, sql: String },
-    Flush { table: String },
-    Alter { table: String, change: Change, sql: String },
+    Insert {
+        table: String,
+        scope: Scope,
+        columns: Option<Vec<String>>,
+        rows: Vec<Vec<Value>>,
+        sql: String,
+    },
+    Update {
+        table: String,
+        scope: Scope,
+        sets: Vec<(String, SetTo)>,
+        predicate: String,
+        sql: String,
+    },
+    Delete {
+        table: String,
+        scope: Scope,
+        predicate: String,
+        sql: String,
+    },
+    Truncate {
+        table: String,
+        scope: Scope,
+        sql: String,
+    },
+    Flush {
+        table: String,
+    },
+    Alter {
+        table: String,
+        change: Change,
+        sql: String,
+    },
     /// `INSERT INTO t SELECT * FROM t` as root: with a key, every key collides (23505)
     /// unless the table is empty; without one, the rows double.
-    InsertSelf { table: String, sql: String },
+    InsertSelf {
+        table: String,
+        sql: String,
+    },
     /// `UPDATE t SET c = c / 0 WHERE c IS NOT NULL` as root: a division by zero halfway
     /// through (22012) when a row has a value in `c`.
-    DivideByZero { table: String, column: String, sql: String },
+    DivideByZero {
+        table: String,
+        column: String,
+        sql: String,
+    },
     /// Moves the engine clock (`_updated`, and the arrival of STREAM rows).
     Clock(i64),
     /// Closes the engine and opens it again on the same directory.
@@ -77,7 +111,10 @@ pub enum Op {
     RunJobs,
     /// A statement the model does not describe, which must fail with one of `codes`
     /// (type errors, values out of range, unknown columns, writes a kind refuses).
-    MustFail { sql: String, codes: Vec<&'static str> },
+    MustFail {
+        sql: String,
+        codes: Vec<&'static str>,
+    },
 }
 
 impl Op {
@@ -90,9 +127,7 @@ impl Op {
             | Op::Delete { scope, sql, .. }
             | Op::Truncate { scope, sql, .. } => scope.wrap(sql),
             Op::Flush { table } => format!("FLUSH TABLE {}", ident(table)),
-            Op::Alter { sql, .. } | Op::MustFail { sql, .. } | Op::InsertSelf { sql, .. } | Op::DivideByZero { sql, .. } => {
-                sql.clone()
-            }
+            Op::Alter { sql, .. } | Op::MustFail { sql, .. } | Op::InsertSelf { sql, .. } | Op::DivideByZero { sql, .. } => sql.clone(),
             Op::Clock(ms) => format!("-- clock advance {ms}ms"),
             Op::Restart => "-- restart".into(),
             Op::RunJobs => "-- jobs run".into(),
@@ -117,9 +152,7 @@ impl Op {
 
     pub fn scope(&self) -> Scope {
         match self {
-            Op::Insert { scope, .. } | Op::Update { scope, .. } | Op::Delete { scope, .. } | Op::Truncate { scope, .. } => {
-                *scope
-            }
+            Op::Insert { scope, .. } | Op::Update { scope, .. } | Op::Delete { scope, .. } | Op::Truncate { scope, .. } => *scope,
             _ => Scope::Root,
         }
     }
@@ -158,13 +191,7 @@ impl TableModel {
         let mut rows: Vec<String> = self
             .scope_rows(scope)
             .iter()
-            .map(|row| {
-                row.iter()
-                    .zip(&strict)
-                    .map(|(v, s)| v.render(*s))
-                    .collect::<Vec<_>>()
-                    .join(&crate::render::SEP.to_string())
-            })
+            .map(|row| row.iter().zip(&strict).map(|(v, s)| v.render(*s)).collect::<Vec<_>>().join(&crate::render::SEP.to_string()))
             .collect();
         rows.sort();
         rows
@@ -353,8 +380,7 @@ impl Model {
                 };
                 let mut full = Vec::new();
                 for row in rows {
-                    let mut values: Vec<Value> =
-                        schema.columns.iter().map(|c| c.default.clone().unwrap_or(Value::Null)).collect();
+                    let mut values: Vec<Value> = schema.columns.iter().map(|c| c.default.clone().unwrap_or(Value::Null)).collect();
                     for (value, &p) in row.iter().zip(&positions) {
                         values[p] = value.clone();
                     }

@@ -123,11 +123,28 @@ pub enum Verdict {
 
 #[derive(Debug, Clone)]
 pub enum Check {
-    Tlp { label: &'static str, whole: String, parts: String, set: bool },
-    NoRecCount { filtered: String, projected: String },
-    NoRecRows { filtered: String, projected: String },
-    Differential { sql: String, planned: bool },
-    HotCold { table: String, queries: Vec<String> },
+    Tlp {
+        label: &'static str,
+        whole: String,
+        parts: String,
+        set: bool,
+    },
+    NoRecCount {
+        filtered: String,
+        projected: String,
+    },
+    NoRecRows {
+        filtered: String,
+        projected: String,
+    },
+    Differential {
+        sql: String,
+        planned: bool,
+    },
+    HotCold {
+        table: String,
+        queries: Vec<String>,
+    },
     /// `SELECT *` of every table, as every user, against the model.
     Rows,
 }
@@ -197,8 +214,7 @@ impl Check {
             match g.rng.random_range(0..4) {
                 0 => {
                     let list = g.select_list(cols).join(", ");
-                    let parts: Vec<String> =
-                        partitions.iter().map(|part| format!("SELECT {list} FROM {t} {}", filter(part))).collect();
+                    let parts: Vec<String> = partitions.iter().map(|part| format!("SELECT {list} FROM {t} {}", filter(part))).collect();
                     Check::Tlp {
                         label: "plain",
                         whole: format!("SELECT {list} FROM {t}{whole_filter}"),
@@ -370,16 +386,16 @@ impl Check {
                     (Answer::Rows { .. }, Answer::Error { code, .. }) if code == "0A000" || code == DATAFUSION_ERROR => {
                         Verdict::Upstream(Failure::new(
                             Oracle::Differential,
-                            format!("plain DataFusion refused a query the engine answered\n  SQL: {sql}\n  engine:     {}\n  DataFusion: {}", a.describe(), b.describe()),
+                            format!(
+                                "plain DataFusion refused a query the engine answered\n  SQL: {sql}\n  engine:     {}\n  DataFusion: {}",
+                                a.describe(),
+                                b.describe()
+                            ),
                         ))
                     }
                     (Answer::Error { .. }, _) | (_, Answer::Error { .. }) => Verdict::Fail(Failure::new(
                         Oracle::Differential,
-                        format!(
-                            "one side refused the query\n  SQL: {sql}\n  engine:     {}\n  DataFusion: {}",
-                            a.describe(),
-                            b.describe()
-                        ),
+                        format!("one side refused the query\n  SQL: {sql}\n  engine:     {}\n  DataFusion: {}", a.describe(), b.describe()),
                     )),
                     _ => compare(Oracle::Differential, "engine vs DataFusion", (sql, &b), (sql, &a), false),
                 };
@@ -411,9 +427,7 @@ impl Check {
                         (Answer::Error { .. }, Answer::Error { .. }) => Verdict::Skip,
                         // A data exception (an overflow in the predicate, say) may depend on
                         // which rows a scan reads at all; pruning changes that.
-                        (Answer::Error { code, .. }, _) | (_, Answer::Error { code, .. }) if code.starts_with("22") => {
-                            Verdict::Skip
-                        }
+                        (Answer::Error { code, .. }, _) | (_, Answer::Error { code, .. }) if code.starts_with("22") => Verdict::Skip,
                         (Answer::Error { .. }, _) | (_, Answer::Error { .. }) => Verdict::Fail(Failure::new(
                             Oracle::HotCold,
                             format!("hot: {}\n  flushed: {}\n  SQL: {sql}", before.describe(), after.describe()),
@@ -466,9 +480,7 @@ pub fn differential_query(g: &mut Gen, model: &Model, table: &Table) -> String {
             let pairs: Vec<(String, String)> = table
                 .columns
                 .iter()
-                .flat_map(|a| {
-                    other.columns.iter().filter(move |b| b.ty.family() == a.ty.family()).map(move |b| (a.ident(), b.ident()))
-                })
+                .flat_map(|a| other.columns.iter().filter(move |b| b.ty.family() == a.ty.family()).map(move |b| (a.ident(), b.ident())))
                 .collect();
             let on = match pairs.choose(g.rng) {
                 Some((a, b)) => format!("l.{a} = r.{b}"),
@@ -551,13 +563,7 @@ fn compare(oracle: Oracle, label: &str, expected: (&str, &Answer), actual: (&str
     compare_rendered(oracle, label, expected, (actual.0, rows), set)
 }
 
-fn compare_rendered(
-    oracle: Oracle,
-    label: &str,
-    expected: (&str, &Answer),
-    actual: (&str, Result<Vec<String>, ()>),
-    set: bool,
-) -> Verdict {
+fn compare_rendered(oracle: Oracle, label: &str, expected: (&str, &Answer), actual: (&str, Result<Vec<String>, ()>), set: bool) -> Verdict {
     if let Some(failure) = expected.1.failure(expected.0) {
         return Verdict::Fail(failure);
     }

@@ -210,8 +210,7 @@ impl Gen<'_> {
                 _ => format!("CAST({col} AS DOUBLE) {op} {}", self.literal(Ty::Double)),
             },
             Ty::Decimal => format!("CAST({col} AS DOUBLE) {op} {}", self.literal(Ty::Double)),
-            Ty::Bool => (*self.pick(&[col.clone(), format!("NOT {col}"), format!("{col} = TRUE"), format!("{col} IS NOT FALSE")]))
-                .clone(),
+            Ty::Bool => (*self.pick(&[col.clone(), format!("NOT {col}"), format!("{col} = TRUE"), format!("{col} IS NOT FALSE")])).clone(),
             Ty::Date => match self.rng.random_range(0..2) {
                 0 => format!("{col} {op} '2024-01-01'"),
                 _ => format!("{col} {op} {}", self.literal(Ty::Date)),
@@ -278,11 +277,8 @@ impl Gen<'_> {
     pub fn aggregate(&mut self, scope: Cols, alias: &str, grouped: bool) -> (String, String) {
         let columns = &scope.table.columns;
         let c = columns.choose(self.rng).expect("columns").clone();
-        let col = if grouped && c.ty.is_float() {
-            format!("CASE WHEN isnan({0}) THEN NULL ELSE {0} END", scope.col(&c))
-        } else {
-            scope.col(&c)
-        };
+        let col =
+            if grouped && c.ty.is_float() { format!("CASE WHEN isnan({0}) THEN NULL ELSE {0} END", scope.col(&c)) } else { scope.col(&c) };
         match self.rng.random_range(0..6) {
             0 => ("COUNT(*)".into(), format!("SUM({alias})")),
             1 => (format!("COUNT({col})"), format!("SUM({alias})")),

@@ -8,8 +8,8 @@
 use engine::exports::arrow::array::{Array, ArrayRef, AsArray};
 use engine::exports::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 use engine::exports::arrow::record_batch::RecordBatch;
 use engine::exports::arrow::util::display::array_value_to_string;

@@ -116,11 +116,9 @@ pub fn next(rng: &mut StdRng, model: &Model, profile: &Profile) -> Next {
         WriteKind::InsertAsFz | WriteKind::DuplicateKey => insert(rng, &table, Scope::Root, false),
         WriteKind::Update => update(rng, &table, model),
         WriteKind::Delete => delete(rng, &table, model),
-        WriteKind::Truncate => Op::Truncate {
-            table: table.schema.name.clone(),
-            scope: Scope::Root,
-            sql: format!("TRUNCATE TABLE {}", table.schema.ident()),
-        },
+        WriteKind::Truncate => {
+            Op::Truncate { table: table.schema.name.clone(), scope: Scope::Root, sql: format!("TRUNCATE TABLE {}", table.schema.ident()) }
+        }
         WriteKind::Flush => return Next::Flush(table.schema.name.clone()),
         WriteKind::Alter => alter(rng, &table),
         WriteKind::Clock => Op::Clock(rng.random_range(1..=5_000)),
@@ -274,8 +272,11 @@ fn safe_predicate(rng: &mut StdRng, table: &Table, model: &Model) -> String {
         // By whole key: the simple path for DELETE and UPDATE.
         let rows = model.table(&table.name).map(|m| m.scope_rows(Scope::Root).to_vec()).unwrap_or_default();
         if let Some(r) = rows.choose(g.rng) {
-            let conditions: Vec<String> =
-                table.keys().iter().map(|&k| format!("{} = {}", table.columns[k].ident(), r[k].literal(table.columns[k].ty, true))).collect();
+            let conditions: Vec<String> = table
+                .keys()
+                .iter()
+                .map(|&k| format!("{} = {}", table.columns[k].ident(), r[k].literal(table.columns[k].ty, true)))
+                .collect();
             return conditions.join(" AND ");
         }
     }

@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::Result;
 use engine::exports::arrow::datatypes::SchemaRef;
 use engine::exports::arrow::record_batch::RecordBatch;
+use engine::exports::datafusion::common::TableReference;
 use engine::exports::datafusion::datasource::MemTable;
 use engine::exports::datafusion::prelude::SessionContext;
-use engine::exports::datafusion::common::TableReference;
 use engine::{Engine, EngineConfig, ManualClock, QueryResult, Session};
 use futures::FutureExt;
 
@@ -91,11 +91,7 @@ impl Answer {
             Answer::Error { code, message } => {
                 let wellformed = code.len() == 5 && code.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
                 if !wellformed || code == "XX000" {
-                    Some(Failure::of_statement(
-                        Oracle::Sqlstate,
-                        format!("error with SQLSTATE {code}: {message}\n  SQL: {sql}"),
-                        sql,
-                    ))
+                    Some(Failure::of_statement(Oracle::Sqlstate, format!("error with SQLSTATE {code}: {message}\n  SQL: {sql}"), sql))
                 } else {
                     None
                 }
@@ -428,8 +424,7 @@ impl World {
 
     /// Every table, every scope, against the model.
     pub async fn check_all_rows(&mut self) -> Result<(), Failure> {
-        let tables: Vec<(String, bool)> =
-            self.model.tables.iter().map(|t| (t.schema.name.clone(), t.schema.kind.per_user())).collect();
+        let tables: Vec<(String, bool)> = self.model.tables.iter().map(|t| (t.schema.name.clone(), t.schema.kind.per_user())).collect();
         for (table, per_user) in tables {
             self.check_rows(&table, Scope::Root).await?;
             if per_user {

@@ -3,10 +3,10 @@
 //! truth follows the writes that succeed.
 
 use anyhow::Result;
+use engine::QueryResult;
 use engine::exports::arrow::util::display::array_value_to_string;
 use engine::exports::datafusion::arrow::record_batch::RecordBatch;
 use engine::exports::datafusion::prelude::SessionContext;
-use engine::QueryResult;
 
 use crate::Checker;
 use crate::grammar::{ScratchWrite, Write};
@@ -19,7 +19,10 @@ pub enum Outcome {
     Rows(Vec<String>),
     Count(u64),
     Message(String),
-    Error { state: Option<String>, message: String },
+    Error {
+        state: Option<String>,
+        message: String,
+    },
 }
 
 pub fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
@@ -105,11 +108,9 @@ pub fn leaks(text: &str, effective: Principal) -> Option<String> {
 pub fn compare(engine: &Outcome, oracle: &Outcome) -> Option<String> {
     match (engine, oracle) {
         (Outcome::Rows(a), Outcome::Rows(b)) if a == b => None,
-        (Outcome::Rows(a), Outcome::Rows(b)) => Some(format!(
-            "rows differ from the oracle's ({} vs {}):\n  engine: {a:?}\n  oracle: {b:?}",
-            a.len(),
-            b.len()
-        )),
+        (Outcome::Rows(a), Outcome::Rows(b)) => {
+            Some(format!("rows differ from the oracle's ({} vs {}):\n  engine: {a:?}\n  oracle: {b:?}", a.len(), b.len()))
+        }
         (Outcome::Error { .. }, Outcome::Error { .. }) => None,
         (Outcome::Error { message, .. }, _) => Some(format!("the engine refused what the oracle answers: {message}")),
         (_, Outcome::Error { message, .. }) => {
@@ -165,9 +166,7 @@ pub async fn predict(checker: &mut Checker, write: &Write, effective: Principal)
                 _ => Prediction::Fails,
             }
         }
-        Write::BumpItem { id } | Write::DeleteItem { id } => {
-            changes(if rows.items.contains_key(id) { vec![(*id, 0)] } else { Vec::new() })
-        }
+        Write::BumpItem { id } | Write::DeleteItem { id } => changes(if rows.items.contains_key(id) { vec![(*id, 0)] } else { Vec::new() }),
         Write::TruncateEvents => Prediction::Changes { count: rows.events.len() as u64, rows: Vec::new() },
         Write::InsertEvent { n } => changes(vec![(*n, 0)]),
         Write::Scratch { table, write } => {

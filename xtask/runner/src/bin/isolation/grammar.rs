@@ -38,7 +38,10 @@ pub enum Op {
     Probe(String),
     /// A listing of `default`'s tables: the names in column `column` must be exactly the
     /// ones the effective user may read.
-    Listing { sql: &'static str, column: usize },
+    Listing {
+        sql: &'static str,
+        column: usize,
+    },
     /// `SELECT ... FROM system.users`: dba and system only.
     Users,
     Write(Write),
@@ -68,21 +71,40 @@ pub enum ScratchWrite {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// `INSERT INTO notes VALUES (id, CURRENT_USER(), val, '<marker>id')`.
-    InsertNote { id: i32, val: i32 },
+    InsertNote {
+        id: i32,
+        val: i32,
+    },
     /// `INSERT INTO items (id, owner, qty) SELECT id + offset, owner, val FROM notes WHERE ...`.
-    CopyNotesToItems { offset: i32, filter: String },
+    CopyNotesToItems {
+        offset: i32,
+        filter: String,
+    },
     /// `UPDATE notes SET val = val + 1 WHERE ...`.
-    BumpNotes { filter: String },
+    BumpNotes {
+        filter: String,
+    },
     /// `DELETE FROM notes WHERE ...`.
-    DeleteNotes { filter: String },
+    DeleteNotes {
+        filter: String,
+    },
     /// `UPDATE items SET qty = qty + 1 WHERE id = k` (the simple-statement path).
-    BumpItem { id: i32 },
+    BumpItem {
+        id: i32,
+    },
     /// `DELETE FROM items WHERE id = k` (the simple-statement path).
-    DeleteItem { id: i32 },
+    DeleteItem {
+        id: i32,
+    },
     TruncateEvents,
-    InsertEvent { n: i32 },
+    InsertEvent {
+        n: i32,
+    },
     /// A write to `world::SCRATCH[table]`.
-    Scratch { table: usize, write: ScratchWrite },
+    Scratch {
+        table: usize,
+        write: ScratchWrite,
+    },
 }
 
 impl Write {

@@ -45,9 +45,7 @@ pub async fn open_all(sessions: &mut BTreeMap<&'static str, Session>) -> (Vec<Wa
                 last_rows: None,
             };
             match (session.subscribe(request).await, principal.role >= readers) {
-                (Ok(subscription), true) => {
-                    watchers.push(Watcher { principal, table, subscription, state: keyed.then(BTreeMap::new) })
-                }
+                (Ok(subscription), true) => watchers.push(Watcher { principal, table, subscription, state: keyed.then(BTreeMap::new) }),
                 (Err(error), false) if error.sql_state().code() == "42501" => {}
                 (outcome, may) => failures.push(format!(
                     "SUBSCRIBE TO {table} as {} (may read: {may}): {:?}",

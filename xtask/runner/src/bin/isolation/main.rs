@@ -142,8 +142,7 @@ impl Checker {
                 let expected = world::visible_names(effective.role);
                 let listed = match &engine {
                     Outcome::Rows(rows) => {
-                        let mut names: Vec<String> =
-                            rows.iter().filter_map(|row| row.split('|').nth(column).map(str::to_string)).collect();
+                        let mut names: Vec<String> = rows.iter().filter_map(|row| row.split('|').nth(column).map(str::to_string)).collect();
                         names.sort();
                         Some(names)
                     }
@@ -225,9 +224,9 @@ fn pick(rng: &mut StdRng) -> (Principal, Via) {
 }
 
 async fn run(args: &Args) -> Result<usize> {
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
+    let seed = args
+        .seed
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     println!("isolation: {} statements, seed {seed}", args.queries);
     let dir = tempfile::tempdir()?;
     let clock = Arc::new(ManualClock::default());
@@ -243,15 +242,8 @@ async fn run(args: &Args) -> Result<usize> {
     for principal in PRINCIPALS {
         sessions.insert(principal.name, engine.session(principal.name)?);
     }
-    let mut checker = Checker {
-        seed,
-        _engine: engine,
-        sessions,
-        model,
-        oracles: BTreeMap::new(),
-        failures: Vec::new(),
-        counts: BTreeMap::new(),
-    };
+    let mut checker =
+        Checker { seed, _engine: engine, sessions, model, oracles: BTreeMap::new(), failures: Vec::new(), counts: BTreeMap::new() };
     let (mut watchers, opening) = live::open_all(&mut checker.sessions).await;
     for failure in opening {
         checker.fail(0, "SUBSCRIBE", "setup", failure);

@@ -78,7 +78,13 @@ pub const TABLES: [TableSpec; 6] = [
         readers: Role::User,
         per_user: true,
     },
-    TableSpec { name: "events", columns: "owner TEXT NOT NULL, n INT", engine_suffix: "WITH (TYPE = 'STREAM')", readers: Role::User, per_user: true },
+    TableSpec {
+        name: "events",
+        columns: "owner TEXT NOT NULL, n INT",
+        engine_suffix: "WITH (TYPE = 'STREAM')",
+        readers: Role::User,
+        per_user: true,
+    },
     TableSpec {
         name: "catalog",
         columns: "id INT PRIMARY KEY, name TEXT, price INT",

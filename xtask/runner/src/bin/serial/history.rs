@@ -47,7 +47,10 @@ pub enum Outcome {
     Count(u64),
     Message,
     /// Compared by SQLSTATE only.
-    Error { state: String, message: String },
+    Error {
+        state: String,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -158,15 +161,23 @@ fn integers(column: &dyn Array) -> Vec<Option<i64>> {
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// INSERT of rows with these keys into a SHARED or USER table.
-    Insert { keys: Vec<i64> },
+    Insert {
+        keys: Vec<i64>,
+    },
     /// `UPDATE t SET v = ..., w = <id> WHERE pred`.
-    Update { pred: Pred },
+    Update {
+        pred: Pred,
+    },
     /// `DELETE FROM t WHERE pred`.
-    Delete { pred: Pred },
+    Delete {
+        pred: Pred,
+    },
     /// TRUNCATE of a SHARED or USER table (soft: every live row gets a tombstone).
     Truncate,
     /// INSERT into a STREAM table.
-    StreamInsert { rows: usize },
+    StreamInsert {
+        rows: usize,
+    },
     /// TRUNCATE of a STREAM table (the user's rows go for good, with no `_seq`).
     StreamTruncate,
     Create,

@@ -102,9 +102,9 @@ struct Args {
 }
 
 async fn run(args: &Args) -> Result<bool> {
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
+    let seed = args
+        .seed
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     let sessions = args.sessions.max(4);
     let seconds = match (args.ops, args.seconds) {
         (None, None) => Some(20.0),
@@ -199,10 +199,7 @@ async fn run(args: &Args) -> Result<bool> {
         // Those that raced DDL (tagged where they are made) after the others.
         let raced = |f: &String| f.starts_with("[raced") || f.contains(" (while ");
         let racing = failures.iter().filter(|f| raced(f)).count();
-        eprintln!(
-            "serial: FAILED, seed {seed}: {} {what} ({racing} of them racing DROP TABLE or ALTER TABLE):",
-            failures.len()
-        );
+        eprintln!("serial: FAILED, seed {seed}: {} {what} ({racing} of them racing DROP TABLE or ALTER TABLE):", failures.len());
         let mut shown: Vec<&String> = failures.iter().filter(|f| !raced(f)).collect();
         shown.extend(failures.iter().filter(|f| raced(f)));
         for failure in shown.into_iter().take(args.max_failures) {

@@ -91,7 +91,6 @@ pub struct Analysis {
     pub stats: Stats,
 }
 
-
 pub fn analyse(history: &History) -> Analysis {
     let by_id: HashMap<u64, usize> = history.stmts.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let mut deleters: HashMap<(usize, Scope), Vec<usize>> = HashMap::new();
@@ -161,18 +160,17 @@ pub fn analyse(history: &History) -> Analysis {
         let last = last_epoch.entry((watch.table, watch.generation)).or_default();
         *last = (*last).max(watch.epoch);
     }
-    let dropped: BTreeSet<(usize, u32)> = history
-        .stmts
-        .iter()
-        .filter(|s| matches!(s.kind, Kind::Drop) && acked(s))
-        .filter_map(|s| Some((s.table?, s.generation?)))
-        .collect();
+    let dropped: BTreeSet<(usize, u32)> =
+        history.stmts.iter().filter(|s| matches!(s.kind, Kind::Drop) && acked(s)).filter_map(|s| Some((s.table?, s.generation?))).collect();
     let mut snapshots: BTreeMap<(usize, u32, Scope), Vec<Snapshot>> = BTreeMap::new();
     for watch in &history.watches {
         let rows = initials.get(&(watch.table, watch.generation, watch.epoch, watch.scope)).cloned().unwrap_or_default();
         if watch.epoch == 0 {
             if !rows.is_empty() {
-                walker.fail(format!("{} ({}): a subscription opened right after CREATE TABLE started with rows", TABLES[watch.table].name, watch.scope));
+                walker.fail(format!(
+                    "{} ({}): a subscription opened right after CREATE TABLE started with rows",
+                    TABLES[watch.table].name, watch.scope
+                ));
             }
         } else {
             snapshots.entry((watch.table, watch.generation, watch.scope)).or_default().push(Snapshot {
@@ -183,7 +181,10 @@ pub fn analyse(history: &History) -> Analysis {
         }
         let altered = last_epoch.get(&(watch.table, watch.generation)).is_some_and(|last| *last > watch.epoch);
         let dropped = dropped.contains(&(watch.table, watch.generation));
-        let what = format!("the subscription to {} generation {} epoch {} ({})", TABLES[watch.table].name, watch.generation, watch.epoch, watch.scope);
+        let what = format!(
+            "the subscription to {} generation {} epoch {} ({})",
+            TABLES[watch.table].name, watch.generation, watch.epoch, watch.scope
+        );
         match (&watch.ended, altered || dropped) {
             (Some(message), _) if watch.failed => walker.fail(format!("{what} fell behind: {message}")),
             (Some(message), false) => walker.fail(format!("{what} ended without a DROP or ALTER: {message}")),
@@ -224,8 +225,11 @@ pub fn analyse(history: &History) -> Analysis {
             let list = truncates.get(&(table, generation, scope)).cloned().unwrap_or_default();
             let model = walker.stream(table, scope, &events, &list, &snaps);
             if let Some(last) = finals.get(&(table, generation, scope)) {
-                let held: Vec<(i64, i64, u64)> =
-                    sorted(last.decoded.iter().map(|r| (int(r, "v").unwrap_or(i64::MIN), int(r, "w").unwrap_or(i64::MIN), int(r, "_seq").unwrap_or(-1) as u64)));
+                let held: Vec<(i64, i64, u64)> = sorted(
+                    last.decoded
+                        .iter()
+                        .map(|r| (int(r, "v").unwrap_or(i64::MIN), int(r, "w").unwrap_or(i64::MIN), int(r, "_seq").unwrap_or(-1) as u64)),
+                );
                 let built = sorted(model.into_iter());
                 if held != built {
                     walker.fail(format!("{name} ({scope}): the engine holds {held:?}, but the events add up to {built:?}"));
@@ -364,25 +368,18 @@ pub fn analyse(history: &History) -> Analysis {
                     other.kind.is_ddl() || other.scope == stmt.scope
                 };
                 // On its left: commits `<= before`, and what ended before it started.
-                let committed_left = items[..items.partition_point(|i| i.key.0 <= stmt.before)]
-                    .iter()
-                    .rposition(|i| i.committed && relevant(i));
-                let other_left = uncommitted
-                    .iter()
-                    .copied()
-                    .filter(|&i| relevant(&items[i]) && history.stmts[items[i].stmt].end < stmt.start)
-                    .max();
+                let committed_left =
+                    items[..items.partition_point(|i| i.key.0 <= stmt.before)].iter().rposition(|i| i.committed && relevant(i));
+                let other_left =
+                    uncommitted.iter().copied().filter(|&i| relevant(&items[i]) && history.stmts[items[i].stmt].end < stmt.start).max();
                 let first = committed_left.max(other_left).map(|i| i + 1).unwrap_or(0);
                 // On its right: commits `> after + 1` (the commit section writes a commit
                 // before it raises the counter `after` was sampled from, so a read may see
                 // the one after it), and what started after it ended.
                 let from = items.partition_point(|i| i.key.0 <= stmt.after + 1);
                 let committed_right = items[from..].iter().position(|i| i.committed && relevant(i)).map(|i| i + from);
-                let other_right = uncommitted
-                    .iter()
-                    .copied()
-                    .filter(|&i| relevant(&items[i]) && history.stmts[items[i].stmt].start > stmt.end)
-                    .min();
+                let other_right =
+                    uncommitted.iter().copied().filter(|&i| relevant(&items[i]) && history.stmts[items[i].stmt].start > stmt.end).min();
                 let last = match (committed_right, other_right) {
                     (Some(a), Some(b)) => a.min(b),
                     (a, b) => a.or(b).unwrap_or(items.len()),

@@ -356,8 +356,7 @@ impl Worker {
             let id = shared.id();
             let sql = format!("DROP TABLE {}", TABLES[owned.table].name);
             let timed = self.timed(shared, "root", &sql).await;
-            let outcome =
-                self.record(shared, id, "root", Some(owned.table), Scope::Shared, Kind::Drop, sql, timed, Some(owned.generation));
+            let outcome = self.record(shared, id, "root", Some(owned.table), Scope::Shared, Kind::Drop, sql, timed, Some(owned.generation));
             if outcome.is_ok() {
                 self.owned[at].exists = false;
             }
@@ -366,19 +365,11 @@ impl Worker {
         let drop_column = roll < 55 && !owned.added.is_empty();
         let (kind, sql, column) = if drop_column {
             let column = owned.added[self.rng.random_range(0..owned.added.len())].clone();
-            (
-                Kind::AlterDrop,
-                format!("ALTER TABLE {} DROP COLUMN {column}", TABLES[owned.table].name),
-                column,
-            )
+            (Kind::AlterDrop, format!("ALTER TABLE {} DROP COLUMN {column}", TABLES[owned.table].name), column)
         } else {
             let column = format!("c{}", owned.next_column);
             let default = if self.rng.random_bool(0.7) { format!(" DEFAULT {}", self.rng.random_range(0..1000)) } else { String::new() };
-            (
-                Kind::AlterAdd,
-                format!("ALTER TABLE {} ADD COLUMN {column} BIGINT{default}", TABLES[owned.table].name),
-                column,
-            )
+            (Kind::AlterAdd, format!("ALTER TABLE {} ADD COLUMN {column} BIGINT{default}", TABLES[owned.table].name), column)
         };
         let id = shared.id();
         let gate = shared.table_gates[owned.table].write().await;

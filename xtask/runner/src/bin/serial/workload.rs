@@ -35,12 +35,7 @@ pub struct TableSpec {
 
 pub const TABLES: [TableSpec; 6] = [
     TableSpec { name: "s0", kind: TableKind::Shared, with: "WITH (ACCESS_LEVEL = 'PUBLIC')", max_rows: None },
-    TableSpec {
-        name: "s1",
-        kind: TableKind::Shared,
-        with: "WITH (ACCESS_LEVEL = 'PUBLIC', FLUSH_POLICY = 'rows:16')",
-        max_rows: None,
-    },
+    TableSpec { name: "s1", kind: TableKind::Shared, with: "WITH (ACCESS_LEVEL = 'PUBLIC', FLUSH_POLICY = 'rows:16')", max_rows: None },
     TableSpec { name: "u0", kind: TableKind::User, with: "WITH (TYPE = 'USER')", max_rows: None },
     TableSpec { name: "u1", kind: TableKind::User, with: "WITH (TYPE = 'USER', FLUSH_POLICY = 'rows:16')", max_rows: None },
     TableSpec { name: "e0", kind: TableKind::Stream, with: "WITH (TYPE = 'STREAM')", max_rows: None },
@@ -193,10 +188,7 @@ pub fn dml(rng: &mut StdRng, table: usize, id: u64) -> Planned {
     } else if roll < 54 {
         // By whole key: the simple-statement path.
         let key = rng.random_range(0..KEYS);
-        (
-            Kind::Update { pred: Pred::Key(key) },
-            format!("UPDATE {name} SET v = v + {}, w = {id} WHERE id = {key}", rng.random_range(1..6)),
-        )
+        (Kind::Update { pred: Pred::Key(key) }, format!("UPDATE {name} SET v = v + {}, w = {id} WHERE id = {key}", rng.random_range(1..6)))
     } else if roll < 70 {
         let pred = Pred::random(rng);
         let set = if rng.random_bool(0.5) { format!("v + {}", rng.random_range(1..6)) } else { value(rng).to_string() };

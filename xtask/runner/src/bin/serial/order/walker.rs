@@ -250,7 +250,10 @@ impl<'a> Walker<'a> {
             let id = int(&event.row, "id").unwrap_or(i64::MIN);
             let row = &model[&id];
             if int(&event.row, "v") != Some(row.v) || int(&event.row, "w") != Some(row.w) {
-                self.fail(format!("{name} ({scope}): the delete at _seq {} shows id {id} as {:?}, but it was {row:?}", event.seq, event.row));
+                self.fail(format!(
+                    "{name} ({scope}): the delete at _seq {} shows id {id} as {:?}, but it was {row:?}",
+                    event.seq, event.row
+                ));
                 return None;
             }
         }
@@ -333,7 +336,9 @@ impl<'a> Walker<'a> {
                 let initial: Vec<(i64, i64)> =
                     sorted(rows.iter().map(|e| (int(&e.row, "v").unwrap_or(i64::MIN), int(&e.row, "w").unwrap_or(i64::MIN))));
                 if held != initial {
-                    self.fail(format!("{name} ({scope}): a subscription opened at _seq {start} started with {initial:?}, but the scope held {held:?}"));
+                    self.fail(format!(
+                        "{name} ({scope}): a subscription opened at _seq {start} started with {initial:?}, but the scope held {held:?}"
+                    ));
                 }
             } else if let Some(&truncate) = truncates.get(t) {
                 t += 1;
