@@ -228,7 +228,7 @@ async fn store_version(
         return Err(EngineError::undefined_table(format!("{namespace}.{name}")));
     };
     let mut next: TableDefinition = current.definition.clone();
-    if !change(&*current, &mut next)? {
+    if !change(&current, &mut next)? {
         return Ok(QueryResult::Message("ALTER TABLE".into()));
     }
     next.schema_version += 1;

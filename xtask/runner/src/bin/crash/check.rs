@@ -186,7 +186,7 @@ pub fn compare(found: &Found, model: &Model, now: i64) -> std::result::Result<Ma
                 match (expected.get(&id), read.get(&id)) {
                     (Some(want), Some(got)) => {
                         matched.rows += 1;
-                        let values = render(*want);
+                        let values = render(want);
                         let (updated, deleted) = match table.kind {
                             Kind::Stream => (None, None),
                             _ => (Some(want.updated), Some(want.deleted)),
@@ -209,7 +209,7 @@ pub fn compare(found: &Found, model: &Model, now: i64) -> std::result::Result<Ma
                     }
                     (Some(want), None) => diffs.push(format!(
                         "{place} id {id}: missing, expected {} _updated={} _deleted={} (written by statement {})",
-                        show(&render(*want)),
+                        show(&render(want)),
                         want.updated,
                         want.deleted,
                         want.op
@@ -226,7 +226,7 @@ pub fn compare(found: &Found, model: &Model, now: i64) -> std::result::Result<Ma
             }
             // Point reads by key agree with the scan (live rows only).
             for (key, rows) in &scope.points {
-                let want: Vec<Vec<Val>> = expected.get(key).filter(|r| !r.deleted).map(|r| render(*r)).into_iter().collect();
+                let want: Vec<Vec<Val>> = expected.get(key).filter(|r| !r.deleted).map(|r| render(r)).into_iter().collect();
                 if *rows != want {
                     let rows: Vec<String> = rows.iter().map(|r| show(r)).collect();
                     diffs.push(format!(

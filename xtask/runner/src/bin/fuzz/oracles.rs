@@ -33,7 +33,7 @@ pub fn note_skip(sql: &str, answers: &[&Answer]) {
     let mut skips = SKIPS.lock().unwrap_or_else(|p| p.into_inner());
     for answer in answers {
         if let Answer::Error { code, message } = answer {
-            let first = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("caused by")).last().unwrap_or_default();
+            let first = message.lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with("caused by")).unwrap_or_default();
             let text: String = first.chars().filter(|c| !c.is_ascii_digit()).take(110).collect();
             skips.entry(format!("{code} {text}")).or_insert_with(|| (0, sql.to_string())).0 += 1;
         }
@@ -44,7 +44,7 @@ pub fn note_skip(sql: &str, answers: &[&Answer]) {
 pub fn skip_reasons(top: usize) -> Vec<(String, u64, String)> {
     let skips = SKIPS.lock().unwrap_or_else(|p| p.into_inner());
     let mut reasons: Vec<(String, u64, String)> = skips.iter().map(|(k, (n, sql))| (k.clone(), *n, sql.clone())).collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     reasons.truncate(top);
     reasons
 }
@@ -182,7 +182,7 @@ impl Check {
     }
 
     /// The same check with every query run as `scope`'s user.
-    fn as_user(self, scope: crate::model::Scope) -> Check {
+    fn run_as(self, scope: crate::model::Scope) -> Check {
         let w = |sql: String| scope.wrap(&sql);
         match self {
             Check::Tlp { label, whole, parts, set } => Check::Tlp { label, whole: w(whole), parts: w(parts), set },
@@ -289,7 +289,7 @@ impl Check {
         };
         // Now and then as the second user, on its own rows of USER and STREAM tables.
         if table.kind.per_user() && g.rng.random_bool(0.15) {
-            return Some(check.as_user(crate::model::Scope::Fz));
+            return Some(check.run_as(crate::model::Scope::Fz));
         }
         Some(check)
     }
@@ -298,15 +298,13 @@ impl Check {
         let verdict = self.evaluate_engine(world).await;
         // An internal error (XX000) that plain DataFusion raises for the same query over
         // the same rows is DataFusion's.
-        if let Verdict::Fail(failure) = &verdict {
-            if let (Oracle::Sqlstate, Some(sql)) = (failure.oracle, &failure.sql) {
-                if let Some(Answer::Error { message, .. }) = world.query_oracle(sql).await {
-                    if message.contains("Internal error") {
-                        let Verdict::Fail(failure) = verdict else { unreachable!() };
-                        return Verdict::Upstream(failure);
-                    }
-                }
-            }
+        if let Verdict::Fail(failure) = &verdict
+            && let (Oracle::Sqlstate, Some(sql)) = (failure.oracle, &failure.sql)
+            && let Some(Answer::Error { message, .. }) = world.query_oracle(sql).await
+            && message.contains("Internal error")
+        {
+            let Verdict::Fail(failure) = verdict else { unreachable!() };
+            return Verdict::Upstream(failure);
         }
         let queries: Vec<&String> = match self {
             Check::Tlp { whole, parts, .. } => vec![whole, parts],

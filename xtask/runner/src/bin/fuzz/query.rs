@@ -85,12 +85,12 @@ impl Gen<'_> {
 
     /// A literal for comparing with column `c`: often one of the values it holds.
     pub fn literal_for(&mut self, c: &Column) -> String {
-        if self.chance(0.4) {
-            if let Some(values) = self.pool.get(&c.name) {
-                let value = values.choose(self.rng).expect("not empty").clone();
-                let plain = self.chance(0.6);
-                return value.literal(c.ty, plain);
-            }
+        if self.chance(0.4)
+            && let Some(values) = self.pool.get(&c.name)
+        {
+            let value = values.choose(self.rng).expect("not empty").clone();
+            let plain = self.chance(0.6);
+            return value.literal(c.ty, plain);
         }
         self.literal(c.ty)
     }
@@ -114,8 +114,8 @@ impl Gen<'_> {
             return format!("({})", self.leaf(scope, depth));
         }
         match self.rng.random_range(0..10) {
-            0 | 1 | 2 => format!("({} AND {})", self.predicate(scope, depth - 1), self.predicate(scope, depth - 1)),
-            3 | 4 | 5 => format!("({} OR {})", self.predicate(scope, depth - 1), self.predicate(scope, depth - 1)),
+            0..=2 => format!("({} AND {})", self.predicate(scope, depth - 1), self.predicate(scope, depth - 1)),
+            3..=5 => format!("({} OR {})", self.predicate(scope, depth - 1), self.predicate(scope, depth - 1)),
             6 | 7 => format!("(NOT {})", self.predicate(scope, depth - 1)),
             8 => {
                 let test = *self.pick(&["IS TRUE", "IS FALSE", "IS NOT TRUE", "IS NOT FALSE", "IS UNKNOWN", "IS NOT UNKNOWN"]);

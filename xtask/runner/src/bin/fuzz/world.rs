@@ -336,20 +336,20 @@ impl World {
             (Expect::Ok(Some(count)), Answer::Count(n)) if n == count => {}
             (Expect::Ok(None), Answer::Message(_) | Answer::Count(_)) => {}
             (Expect::Fail(codes), Answer::Error { code, .. }) => {
-                if !codes.is_empty() && !codes.iter().any(|c| *c == code.as_str()) {
+                if !codes.is_empty() && !codes.contains(&code.as_str()) {
                     return Err(Failure::new(
                         Oracle::Sqlstate,
                         format!("expected an error with SQLSTATE {}, got {}\n  SQL: {sql}", codes.join(" or "), answer.describe()),
                     ));
                 }
                 let after = self.storage().map_err(|e| Failure::new(Oracle::Atomicity, e))?;
-                if let Some(before) = before {
-                    if let Some(difference) = storage_difference(&before, &after) {
-                        return Err(Failure::new(
-                            Oracle::Atomicity,
-                            format!("a failed statement ({}) changed storage: {difference}\n  SQL: {sql}", answer.describe()),
-                        ));
-                    }
+                if let Some(before) = before
+                    && let Some(difference) = storage_difference(&before, &after)
+                {
+                    return Err(Failure::new(
+                        Oracle::Atomicity,
+                        format!("a failed statement ({}) changed storage: {difference}\n  SQL: {sql}", answer.describe()),
+                    ));
                 }
             }
             _ => {

@@ -116,7 +116,7 @@ pub fn analyse(history: &History) -> Analysis {
 
     // Each table's DDL, in its owner's program order, and the lifetimes of its generations.
     let mut lifetimes: Vec<Lifetimes> = Vec::new();
-    for table in 0..TABLES.len() {
+    for (table, _) in TABLES.iter().enumerate() {
         let mut spans: Vec<(u32, Key, Option<Key>)> = Vec::new();
         for stmt in history.stmts.iter().filter(|s| s.table == Some(table) && s.kind.is_ddl() && acked(s)) {
             let generation = stmt.generation.unwrap_or(0);
@@ -293,7 +293,7 @@ pub fn analyse(history: &History) -> Analysis {
 
     // Each table's order.
     let mut tables = Vec::new();
-    for table in 0..TABLES.len() {
+    for (table, _) in TABLES.iter().enumerate() {
         let mut items: Vec<Item> = Vec::new();
         let mut floating: Vec<usize> = Vec::new();
         for (index, stmt) in history.stmts.iter().enumerate().filter(|(_, s)| s.table == Some(table)) {
