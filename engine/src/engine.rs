@@ -128,7 +128,7 @@ impl Engine {
             decoy_password: Default::default(),
             live,
             jobs: JobLog::default(),
-            flushes: tokio::sync::Mutex::new(()),
+            segment_writes: tokio::sync::Mutex::new(()),
             flush_times: Default::default(),
         });
         let jobs = job_interval.map(|interval| start_job_runner(shared.clone(), interval));

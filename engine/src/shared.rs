@@ -34,8 +34,9 @@ pub struct EngineShared {
     pub live: Arc<LiveHub>,
     /// Jobs that ran (`system.jobs`).
     pub jobs: JobLog,
-    /// Held by each table flush: flushes run one at a time.
-    pub flushes: tokio::sync::Mutex<()>,
+    /// Held by every flush, retention purge and compaction: the work that writes a table
+    /// scope's segments and manifests goes one at a time.
+    pub segment_writes: tokio::sync::Mutex<()>,
     /// When each table was last flushed (engine clock), for `interval:S` flush policies.
     pub flush_times: std::sync::Mutex<std::collections::HashMap<u64, i64>>,
 }

@@ -1,7 +1,8 @@
 //! Project hygiene that runs under plain `cargo test`: every module has a `//!` doc, no
 //! source file grows past its size budget, no test is ignored without a reason, the
-//! engine's layers only point down, nothing outside `storage/` touches RocksDB, and every
-//! document (and README section) a comment or the README cites exists.
+//! engine's layers only point down, nothing outside `storage/` touches RocksDB, the engine
+//! has no `unsafe` and reads the machine clock and randomness only in `clock.rs` and
+//! `ids.rs`, and every document (and README section) a comment or the README cites exists.
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn workspace_sources() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut files = Vec::new();
-    for dir in ["engine/src", "engine/tests", "xtask/src", "xtask/runner/src"] {
+    for dir in ["engine/src", "engine/tests", "xtask/src", "xtask/runner/src", "xtask/bench/src"] {
         rust_files(&root.join(dir), &mut files);
     }
     files.sort();
@@ -239,4 +240,40 @@ fn citations_are_found_and_anchors_are_githubs() {
     assert_eq!(cited, [("slt/README.md".to_string(), None), ("README.md".to_string(), Some("live-subscriptions".to_string()))]);
     assert_eq!(heading_anchor(" Users, roles and permissions"), "users-roles-and-permissions");
     assert_eq!(heading_anchor("Architecture (code map)"), "architecture-code-map");
+}
+
+/// The engine's own sources (not its tests).
+fn engine_sources() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    files.sort();
+    files
+}
+
+#[test]
+fn the_engine_has_no_unsafe_code() {
+    let offenders: Vec<_> = engine_sources()
+        .into_iter()
+        .filter(|path| {
+            code_lines(&std::fs::read_to_string(path).unwrap())
+                .any(|line| line.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == "unsafe"))
+        })
+        .collect();
+    assert!(offenders.is_empty(), "unsafe code in the engine: {offenders:#?}");
+}
+
+#[test]
+fn only_the_clock_and_id_modules_read_the_machine_clock_or_randomness() {
+    let allowed = ["clock.rs", "ids.rs"];
+    let reads = ["SystemTime::now", "Instant::now", "thread_rng", "rand::", "getrandom", "new_v4"];
+    let offenders: Vec<_> = engine_sources()
+        .into_iter()
+        .filter(|path| !allowed.iter().any(|name| path.ends_with(name)))
+        .filter(|path| code_lines(&std::fs::read_to_string(path).unwrap()).any(|line| reads.iter().any(|read| line.contains(read))))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "the machine clock or randomness outside clock.rs and ids.rs (take them from the configuration): {offenders:#?}"
+    );
 }

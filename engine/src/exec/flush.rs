@@ -84,7 +84,7 @@ pub fn flushable_tables(shared: &EngineShared, namespace: Option<&str>) -> Vec<A
 /// Flushes every scope of `table` that has hot rows, as one job. Returns the rows moved;
 /// a table without hot rows records no job.
 pub async fn flush_table(shared: &Arc<EngineShared>, table: &Arc<TableEntry>) -> Result<u64> {
-    let _one_at_a_time = shared.flushes.lock().await;
+    let _one_at_a_time = shared.segment_writes.lock().await;
     let (work_shared, table_id, kind) = (shared.clone(), table.id(), table.kind());
     let scopes = off_async(move || hot_scopes(&work_shared, table_id, kind)).await?;
     if scopes.is_empty() {

@@ -117,7 +117,7 @@ pub(crate) enum ScopeWork {
 }
 
 /// Does `work` to each of `scopes` of `table` as one job in `system.jobs`, under the
-/// engine's flush lock (flushes, purges and compactions go one at a time); the job's
+/// engine's segment-writes lock (flushes, purges and compactions go one at a time); the job's
 /// count is the sum of the scopes' (tombstones purged, segments merged), and the first
 /// error ends it.
 pub(crate) async fn run_scope_job(
@@ -126,7 +126,7 @@ pub(crate) async fn run_scope_job(
     scopes: Vec<RowScope>,
     work: ScopeWork,
 ) -> Result<u64> {
-    let _one_at_a_time = shared.flushes.lock().await;
+    let _one_at_a_time = shared.segment_writes.lock().await;
     let definition = &table.definition;
     let job_type = match work {
         ScopeWork::Purge { .. } => RETENTION_PURGE,

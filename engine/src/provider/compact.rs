@@ -30,7 +30,7 @@ use crate::storage::keys::{self, RowScope};
 use crate::storage::off_async;
 
 /// Purges the tombstones of `scope` last changed before `cutoff` (engine clock, ms).
-/// Returns how many went. The caller holds the engine's flush lock.
+/// Returns how many went. The caller holds the engine's segment-writes lock.
 pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope, cutoff: i64) -> Result<u64> {
     flush_scope(shared, entry, scope.clone()).await?;
     let Some(segments) = shared.cold.scope(entry.id(), &scope) else { return Ok(0) };
@@ -42,7 +42,7 @@ pub async fn purge_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
 
 /// Merges the segments of `scope` (its hot rows flushed first) into one. Returns how
 /// many segments were merged (none when there were fewer than two). The caller holds
-/// the engine's flush lock.
+/// the engine's segment-writes lock.
 pub async fn compact_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, scope: RowScope) -> Result<u64> {
     flush_scope(shared, entry, scope.clone()).await?;
     let Some(segments) = shared.cold.scope(entry.id(), &scope) else { return Ok(0) };

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use engine::ObjectRef;
 use engine::passwords::PasswordCost;
-use engine::sql::ObjectRef;
 use engine::{Engine, EngineConfig, ManualClock, Session, SubscribeRequest};
 
 use crate::Measurement;

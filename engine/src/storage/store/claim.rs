@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{EngineError, Result, SqlState};
 
@@ -29,21 +29,18 @@ impl DirClaim {
     pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<DirClaim> {
         let path = std::fs::canonicalize(path)?;
         let (claimed, released) = &*CLAIMS;
-        let deadline = Instant::now() + wait;
-        let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
-        while claimed.contains(&path) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(EngineError::new(
-                    SqlState::OBJECT_IN_USE,
-                    format!(
-                        "data directory {} is still open in this process: an engine on it, or a session or running statement \
-                         of a dropped one, holds it (waited {wait:?})",
-                        path.display()
-                    ),
-                ));
-            }
-            claimed = released.wait_timeout(claimed, left).unwrap_or_else(|p| p.into_inner()).0;
+        let claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut claimed, waited) =
+            released.wait_timeout_while(claimed, wait, |claimed| claimed.contains(&path)).unwrap_or_else(|p| p.into_inner());
+        if waited.timed_out() && claimed.contains(&path) {
+            return Err(EngineError::new(
+                SqlState::OBJECT_IN_USE,
+                format!(
+                    "data directory {} is still open in this process: an engine on it, or a session or running statement \
+                     of a dropped one, holds it (waited {wait:?})",
+                    path.display()
+                ),
+            ));
         }
         claimed.insert(path.clone());
         Ok(DirClaim { path })

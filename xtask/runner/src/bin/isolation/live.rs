@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::sql::ObjectRef;
+use engine::ObjectRef;
 use engine::{EventKind, Session, SubscribeRequest, Subscription};
 
 use crate::check::{Outcome, leaks, rows_of};

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use engine::sql::ObjectRef;
+use engine::ObjectRef;
 use engine::{Engine, LiveEvent, Session, SubscribeRequest, Subscription};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
