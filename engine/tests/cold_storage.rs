@@ -2,6 +2,7 @@
 //! reader (and pyarrow, where Python has it) opens without the engine, and the object
 //! store is pluggable (an in-memory store behaves like the local folder, across restarts).
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -54,7 +55,7 @@ async fn segments_open_in_plain_datafusion_with_the_same_rows() {
     let from_files = render(&QueryResult::Rows { schema, batches });
     let from_engine = render(&session.execute(ENGINE_VIEW).await.unwrap());
     assert_eq!(from_files, from_engine);
-    insta::assert_snapshot!("cold_segments_in_datafusion", from_files);
+    snapshot!("cold_segments_in_datafusion", from_files);
 
     // pyarrow reads them too, where it is installed.
     let script = "import sys, pyarrow.parquet as pq\nprint(sum(pq.read_table(p).num_rows for p in sys.argv[1:]))";

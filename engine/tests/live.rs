@@ -3,23 +3,16 @@
 //! inbox that overflows, EPHEMERAL rows dropped once the last subscription ends, and the
 //! storage layout of STREAM rows.
 
+#[macro_use]
 mod common;
 
 use std::fmt::Write;
 
 use common::{TestEngine, run_all};
+use engine::ObjectRef;
 use engine::exports::arrow::record_batch::RecordBatch;
 use engine::exports::arrow::util::display::{ArrayFormatter, FormatOptions};
-use engine::sql::ObjectRef;
 use engine::{EventKind, LiveEvent, SubscribeRequest, Subscription};
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        })
-    };
-}
 
 fn request(table: &str, predicate: Option<&str>) -> SubscribeRequest {
     SubscribeRequest {

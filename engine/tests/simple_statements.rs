@@ -6,6 +6,7 @@
 //! a snapshot (`snapshots/simple_statement_paths.snap`), so a statement that silently
 //! falls back to the planner, or starts skipping it, shows up in review.
 
+#[macro_use]
 mod common;
 
 use common::{TestEngine, render};
@@ -73,14 +74,6 @@ impl Pair {
         let planned_engine = planned_engine.restart_with(|config| config.simple_statements = false);
         Pair { simple: simple_engine.session(), planned: planned_engine.session(), engines: (simple_engine, planned_engine), paths }
     }
-}
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        })
-    };
 }
 
 const TABLES: &[&str] = &[

@@ -2,17 +2,10 @@
 //! kind of statement, whole system-table dumps, EXPLAIN plans and rendered error messages.
 //! Snapshots live in the top-level `snapshots/` folder; review them with `cargo xtask review`.
 
+#[macro_use]
 mod common;
 
 use common::{TestEngine, render, run_all};
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!($name, $value);
-        })
-    };
-}
 
 /// Runs `steps` in order and snapshots the decoded storage after each one.
 async fn check_storage(name: &str, steps: &[&str]) {
