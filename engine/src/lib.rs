@@ -14,12 +14,8 @@
 //!
 //! The README's architecture section is the code map.
 
-// Layers, lowest first; a module imports only from layers below its own (checked by
-// `tests/tidy.rs`):
-// foundation (error, clock, ids, passwords, config, result, functions, planning, live,
-// job_log) → storage →
-// catalog → permissions, sql → shared → resolver → provider, system, inspect → exec →
-// session → engine.
+// Layers: a module imports only from layers below its own, as the README's layer table
+// (the one list of them) says; `tests/tidy.rs` checks the code and this file against it.
 pub mod catalog;
 pub mod clock;
 pub mod config;
