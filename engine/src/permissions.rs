@@ -2,7 +2,7 @@
 //! table's kind and access level (README.md#users-roles-and-permissions). Table references reach
 //! these decisions through [`crate::resolver`], the one way to a table.
 
-use crate::catalog::{AccessLevel, ROOT_USER, TableKind, UserRecord};
+use crate::catalog::{AccessLevel, ROOT_USER, SystemTable, TableKind, UserRecord};
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::{ROOT_USER_ID, UserId};
 
@@ -101,11 +101,12 @@ pub fn check_execute_as(actor: Role, target: Role, target_name: &str) -> Result<
     Err(denied(format!("EXECUTE AS USER {target_name} (role {}) is not allowed for role {}", target.as_str(), actor.as_str())))
 }
 
-/// Who reads a system table: `system.users` (and later `system.jobs`) need dba or system;
-/// the others are open to every role (and show each role only what it may read).
-pub fn check_system_table(role: Role, table: &str) -> Result<()> {
-    if (table == "users" || table == "jobs") && role < Role::Dba {
-        return Err(denied(format!("reading system.{table} needs role dba or system, you have role {}", role.as_str())));
+/// Who reads a system table: each says the weakest role that may
+/// ([`SystemTable::readers_from`]).
+pub fn check_system_table(role: Role, table: SystemTable) -> Result<()> {
+    let weakest = table.readers_from();
+    if role < weakest {
+        return Err(denied(format!("reading system.{table} needs role {} or above, you have role {}", weakest.as_str(), role.as_str())));
     }
     Ok(())
 }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{
-    AccessLevel, CatalogObject, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SYSTEM_TABLES, TableEntry, TableKind, ViewDefinition,
+    AccessLevel, CatalogObject, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SystemTable, TableEntry, TableKind, ViewDefinition,
 };
 use crate::error::{EngineError, Result, SqlState};
 use crate::permissions::{self, SessionUser, TableAction};
@@ -25,7 +25,7 @@ pub enum Resolved {
     Table(ResolvedTable),
     View(Arc<ViewDefinition>),
     /// A read-only system table, by name.
-    System(&'static str),
+    System(SystemTable),
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub fn resolve(shared: &EngineShared, user: &SessionUser, namespace: &str, name:
         if action == TableAction::Write {
             return Err(permissions::read_only());
         }
-        let Some(table) = SYSTEM_TABLES.iter().find(|t| **t == name) else { return Ok(None) };
+        let Some(table) = SystemTable::named(name) else { return Ok(None) };
         permissions::check_system_table(user.role, table)?;
         return Ok(Some(Resolved::System(table)));
     }
@@ -94,15 +94,15 @@ pub fn may_list(shared: &EngineShared, user: &SessionUser, namespace: &str, name
 }
 
 /// The system tables `user` sees in listings, in display order.
-pub fn listed_system_tables(user: &SessionUser) -> impl Iterator<Item = &'static str> + '_ {
-    SYSTEM_TABLES.iter().copied().filter(|table| permissions::check_system_table(user.role, table).is_ok())
+pub fn listed_system_tables(user: &SessionUser) -> impl Iterator<Item = SystemTable> + '_ {
+    SystemTable::ALL.into_iter().filter(|table| permissions::check_system_table(user.role, *table).is_ok())
 }
 
 /// Whether `user` may read `namespace.name`; a view, when it may read everything the view
 /// reads (`depth`: views followed so far).
 fn readable(shared: &EngineShared, user: &SessionUser, namespace: &str, name: &str, depth: usize) -> bool {
     if namespace == SYSTEM_NAMESPACE {
-        return permissions::check_system_table(user.role, name).is_ok();
+        return SystemTable::named(name).is_some_and(|table| permissions::check_system_table(user.role, table).is_ok());
     }
     match shared.catalog.object(namespace, name) {
         Some(CatalogObject::Table(entry)) => may_read(user, &entry),

@@ -14,6 +14,7 @@ pub mod definition;
 pub mod entry;
 pub mod kinds;
 pub mod options;
+pub mod system_tables;
 pub mod users;
 pub mod view;
 
@@ -27,6 +28,7 @@ pub use definition::{ColumnDefinition, ColumnFill, NamespaceRecord, TableDefinit
 pub use entry::EntryPlanner;
 pub use kinds::{AccessLevel, ROW_KEY_COLUMN, SystemColumn, TableKind};
 pub use options::{FlushPolicy, TableOptions};
+pub use system_tables::SystemTable;
 pub use users::{ROOT_USER, Role, UserRecord, check_user_name};
 pub use view::{ViewColumn, ViewDefinition};
 
@@ -41,8 +43,6 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 pub const SYSTEM_NAMESPACE: &str = "system";
 /// DataFusion's own metadata schema.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
-/// The tables of the `system` namespace, in display order.
-pub const SYSTEM_TABLES: [&str; 6] = ["namespaces", "tables", "columns", "users", "jobs", "live_queries"];
 
 #[derive(Default)]
 struct CatalogState {

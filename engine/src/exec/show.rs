@@ -22,7 +22,7 @@ pub fn namespaces(ctx: &ExecContext) -> Result<QueryResult> {
 pub fn tables(ctx: &ExecContext, namespace: Option<String>) -> Result<QueryResult> {
     let namespace = namespace.unwrap_or_else(|| ctx.current_namespace());
     let (names, kinds): (Vec<Option<String>>, Vec<Option<String>>) = if namespace == SYSTEM_NAMESPACE {
-        listed_system_tables(&ctx.user).map(|t| (Some(t.to_string()), Some("system".to_string()))).unzip()
+        listed_system_tables(&ctx.user).map(|t| (Some(t.name().to_string()), Some("system".to_string()))).unzip()
     } else {
         if !ctx.shared.catalog.namespace_exists(&namespace) {
             return Err(EngineError::undefined_namespace(&namespace));
@@ -53,7 +53,7 @@ pub fn describe(ctx: &ExecContext, reference: &ObjectRef) -> Result<QueryResult>
     let missing = || EngineError::undefined_table(format!("{namespace}.{name}"));
     match resolve(&ctx.shared, &ctx.user, &namespace, &name, TableAction::Read)?.ok_or_else(missing)? {
         Resolved::System(table) => {
-            let batch = system_table_batch(&ctx.shared, &ctx.user, table).ok_or_else(missing)?;
+            let batch = system_table_batch(&ctx.shared, &ctx.user, table);
             Ok(describe_schema(&batch.schema()))
         }
         Resolved::View(view) => Ok(text_rows(

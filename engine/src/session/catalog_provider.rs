@@ -16,7 +16,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::{TableProvider, TableType};
 
-use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_NAMESPACE, SYSTEM_TABLES, SystemColumn, TableEntry};
+use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_NAMESPACE, SystemColumn, SystemTable, TableEntry};
 use crate::error::EngineError;
 use crate::exec::ExecContext;
 use crate::permissions::{SessionUser, TableAction};
@@ -146,7 +146,7 @@ impl SchemaProvider for NamespaceSchema {
         }
         let user = &self.context.user;
         if self.namespace == SYSTEM_NAMESPACE {
-            return listed_system_tables(user).map(str::to_string).collect();
+            return listed_system_tables(user).map(|table| table.name().to_string()).collect();
         }
         let mut names = self.context.shared.catalog.object_names_in(&self.namespace);
         names.retain(|name| may_list(&self.context.shared, user, &self.namespace, name));
@@ -164,7 +164,7 @@ impl SchemaProvider for NamespaceSchema {
             Some(Resolved::Table(ResolvedTable { entry, scope })) => {
                 Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
             }
-            Some(Resolved::System(table)) => crate::system::table_provider(&context.shared, &context.user, table)?,
+            Some(Resolved::System(table)) => Some(crate::system::table_provider(&context.shared, &context.user, table)?),
             Some(Resolved::View(view)) => Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?),
         })
     }
@@ -181,7 +181,7 @@ impl SchemaProvider for NamespaceSchema {
     /// plan its query).
     async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
         if self.namespace == SYSTEM_NAMESPACE {
-            return Ok(SYSTEM_TABLES.contains(&name).then_some(TableType::View));
+            return Ok(SystemTable::named(name).map(|_| TableType::View));
         }
         Ok(self.context.shared.catalog.object(&self.namespace, name).map(|object| match object {
             CatalogObject::Table(_) => TableType::Base,
@@ -191,7 +191,7 @@ impl SchemaProvider for NamespaceSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         if self.namespace == SYSTEM_NAMESPACE {
-            return SYSTEM_TABLES.contains(&name);
+            return SystemTable::named(name).is_some();
         }
         self.context.shared.catalog.object(&self.namespace, name).is_some()
     }

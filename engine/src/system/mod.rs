@@ -17,31 +17,31 @@ use datafusion::catalog::MemTable;
 use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableProvider;
 
+use crate::catalog::SystemTable;
 use crate::permissions::SessionUser;
 use crate::resolver;
 use crate::shared::EngineShared;
 
 /// Builds the current contents of one system table, as `user` sees it (the resolver has
 /// checked that `user` may read the table at all).
-pub fn system_table_batch(shared: &EngineShared, user: &SessionUser, name: &str) -> Option<RecordBatch> {
+pub fn system_table_batch(shared: &EngineShared, user: &SessionUser, table: SystemTable) -> RecordBatch {
     let listed = |namespace: &str, object: &str| resolver::may_list(shared, user, namespace, object);
-    match name {
-        "namespaces" => Some(namespaces::batch(shared, &listed)),
-        "tables" => Some(tables::batch(shared, user, &listed)),
-        "columns" => Some(columns::batch(shared, &listed)),
-        "users" => Some(users::batch(shared)),
-        "jobs" => Some(jobs::batch(shared)),
-        "live_queries" => Some(live_queries::batch(shared, user)),
-        _ => None,
+    match table {
+        SystemTable::Namespaces => namespaces::batch(shared, &listed),
+        SystemTable::Tables => tables::batch(shared, user, &listed),
+        SystemTable::Columns => columns::batch(shared, &listed),
+        SystemTable::Users => users::batch(shared),
+        SystemTable::Jobs => jobs::batch(shared),
+        SystemTable::LiveQueries => live_queries::batch(shared, user),
     }
 }
 
 /// A provider over a snapshot of one system table, taken now. Writes never reach it: the
 /// resolver refuses them for the whole `system` namespace.
-pub fn table_provider(shared: &EngineShared, user: &SessionUser, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-    let Some(batch) = system_table_batch(shared, user, name) else { return Ok(None) };
+pub fn table_provider(shared: &EngineShared, user: &SessionUser, table: SystemTable) -> DfResult<Arc<dyn TableProvider>> {
+    let batch = system_table_batch(shared, user, table);
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-    Ok(Some(Arc::new(Snapshot(table))))
+    Ok(Arc::new(Snapshot(table)))
 }
 
 /// A system table: a read-only snapshot (DataFusion's default answer to a write is an

@@ -81,9 +81,9 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
         retention_horizon_seq: None,
     }));
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    rows.extend(resolver::listed_system_tables(user).map(|name| Row {
+    rows.extend(resolver::listed_system_tables(user).map(|table| Row {
         namespace: SYSTEM_NAMESPACE.into(),
-        name: name.to_string(),
+        name: table.name().to_string(),
         table_type: TableKind::System.as_str(),
         access_level: None,
         flush_policy: None,
