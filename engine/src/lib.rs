@@ -35,7 +35,7 @@ pub mod resolver;
 pub mod result;
 pub mod session;
 pub mod shared;
-pub mod sql;
+mod sql;
 pub mod storage;
 pub mod system;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::TestEngine;
 use engine::exports::arrow::array::{Array, AsArray, RecordBatch};
 use engine::exports::arrow::datatypes::Int32Type;
-use engine::sql::ObjectRef;
+use engine::ObjectRef;
 use engine::{EventKind, LiveEvent, QueryResult, Session, SubscribeRequest};
 
 const WRITERS: u64 = 3;

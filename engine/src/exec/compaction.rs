@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{JobTally, ScopeWork, run_scope_job};
+use crate::exec::jobs::{JobTally, SegmentRewrite, run_scope_job};
 use crate::shared::EngineShared;
 
 /// The job type of a compaction in `system.jobs`.
@@ -29,7 +29,7 @@ pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        tally.add(run_scope_job(shared, &table, scopes, ScopeWork::Compact).await.map(|_| 1));
+        tally.add(run_scope_job(shared, &table, scopes, SegmentRewrite::Compact).await.map(|_| 1));
     }
     tally.finish()
 }

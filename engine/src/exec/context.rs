@@ -17,7 +17,7 @@ use crate::error::{EngineError, Result, SqlState};
 use crate::exec::simple::AssignmentCache;
 use crate::permissions::SessionUser;
 use crate::planning::{self, PlanningOptions};
-use crate::provider::scope::{self, ScopeCell, StatementScope};
+use crate::provider::statement::{self, NotesCell, StatementNotes};
 use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
 use crate::storage::UserId;
@@ -33,7 +33,7 @@ pub struct ExecContext {
     /// registered over the engine's namespaces.
     pub datafusion: SessionContext,
     /// What the statement being planned asks of the catalog's providers.
-    pub scope: ScopeCell,
+    pub notes: NotesCell,
     /// SET expressions of simple UPDATEs, planned once per session.
     pub assignments: AssignmentCache,
 }
@@ -54,7 +54,7 @@ impl ExecContext {
             shared,
             login: user.id,
             user,
-            scope: Arc::new(Mutex::new(StatementScope::default())),
+            notes: Arc::new(Mutex::new(StatementNotes::default())),
             assignments: AssignmentCache::default(),
         }
     }
@@ -98,12 +98,12 @@ impl ExecContext {
         dialect_from_str(&name).ok_or_else(|| EngineError::internal(format!("unknown SQL dialect {name}")))
     }
 
-    /// Plans a statement with DataFusion under the given scope.
-    pub async fn plan(&self, statement: Statement, statement_scope: StatementScope) -> Result<LogicalPlan> {
-        scope::set(&self.scope, statement_scope);
+    /// Plans a statement with DataFusion with `statement_notes` for the table providers.
+    pub async fn plan(&self, statement: Statement, statement_notes: StatementNotes) -> Result<LogicalPlan> {
+        statement::set(&self.notes, statement_notes);
         let state = self.datafusion.state();
         let planned = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await;
-        scope::set(&self.scope, StatementScope::default());
+        statement::set(&self.notes, StatementNotes::default());
         planned.map_err(|error| self.explain_missing_table(EngineError::from(error)))
     }
 

@@ -21,7 +21,7 @@ use crate::catalog::{ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefini
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::exec::{catalog_work, query};
-use crate::provider::scope::StatementScope;
+use crate::provider::statement::StatementNotes;
 use crate::provider::writer::TableWriter;
 use crate::resolver::{check_ddl_in, row_scope};
 use crate::result::QueryResult;
@@ -123,7 +123,7 @@ pub async fn execute(
 
 /// Plans `CREATE TABLE` with DataFusion: the columns' Arrow types, nullability and key.
 pub(crate) async fn plan_columns(ctx: &ExecContext, statement: Statement, namespace: &str, name: &str) -> Result<(SchemaRef, Vec<usize>)> {
-    let plan = ctx.plan(statement, StatementScope::default()).await?;
+    let plan = ctx.plan(statement, StatementNotes::default()).await?;
     let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(planned)) = plan else {
         return Err(EngineError::internal("CREATE TABLE planned into something else"));
     };

@@ -19,7 +19,7 @@ use crate::catalog::{ROW_KEY_COLUMN, SystemColumn};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::provider::EngineTableProvider;
-use crate::provider::scope::DmlKind;
+use crate::provider::statement::DmlKind;
 use crate::provider::writer::TableWriter;
 
 /// Sums the `count` column of DataFusion's DML results.

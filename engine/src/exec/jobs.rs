@@ -108,7 +108,7 @@ async fn delete_retired_files(shared: &Arc<EngineShared>) {
 
 /// What a scope job does to each scope.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum ScopeWork {
+pub(crate) enum SegmentRewrite {
     /// The retention purge of tombstones last changed before `cutoff` (engine clock, ms).
     Purge {
         cutoff: i64,
@@ -124,20 +124,20 @@ pub(crate) async fn run_scope_job(
     shared: &Arc<EngineShared>,
     table: &Arc<TableEntry>,
     scopes: Vec<RowScope>,
-    work: ScopeWork,
+    work: SegmentRewrite,
 ) -> Result<u64> {
     let _one_at_a_time = shared.segment_writes.lock().await;
     let definition = &table.definition;
     let job_type = match work {
-        ScopeWork::Purge { .. } => RETENTION_PURGE,
-        ScopeWork::Compact => COMPACTION,
+        SegmentRewrite::Purge { .. } => RETENTION_PURGE,
+        SegmentRewrite::Compact => COMPACTION,
     };
     let job = shared.jobs.start(job_type, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
     let mut outcome = Ok(0);
     for scope in scopes {
         let done = match work {
-            ScopeWork::Purge { cutoff } => purge_scope(shared, table, scope, cutoff).await,
-            ScopeWork::Compact => compact_scope(shared, table, scope).await,
+            SegmentRewrite::Purge { cutoff } => purge_scope(shared, table, scope, cutoff).await,
+            SegmentRewrite::Compact => compact_scope(shared, table, scope).await,
         };
         match done {
             Ok(done) => outcome = outcome.map(|total| total + done),

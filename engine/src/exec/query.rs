@@ -15,7 +15,7 @@ use crate::catalog::{INSERT_TARGET_CATALOG, SystemColumn};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::dml;
-use crate::provider::scope::{DmlKind, DmlTarget, ReadLog, StatementScope};
+use crate::provider::statement::{DmlKind, DmlTarget, ReadLog, StatementNotes};
 use crate::result::QueryResult;
 use crate::sql::parser::{ObjectRef, object_ref};
 use crate::sql::system_columns::exclude_system_columns_from_wildcards;
@@ -110,7 +110,7 @@ async fn plan_in_scope(
             insert_target = Some(written);
         }
     }
-    ctx.plan(statement, StatementScope { mentions, target, insert_target, defining_view, reads }).await
+    ctx.plan(statement, StatementNotes { mentions, target, insert_target, defining_view, reads }).await
 }
 
 /// The name an INSERT target is planned under when the statement names system columns:

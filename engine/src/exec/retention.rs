@@ -12,7 +12,7 @@ use crate::catalog::options::{MILLIS_PER_HOUR, instant_before};
 use crate::catalog::{TableEntry, TableKind};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{JobTally, ScopeWork, run_scope_job};
+use crate::exec::jobs::{JobTally, SegmentRewrite, run_scope_job};
 use crate::shared::EngineShared;
 use crate::storage::row_codec::decode_header;
 use crate::storage::{RowScope, keys, off_async};
@@ -33,7 +33,7 @@ pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
         if scopes.is_empty() {
             continue;
         }
-        tally.add(run_scope_job(shared, &table, scopes, ScopeWork::Purge { cutoff }).await.map(|_| 1));
+        tally.add(run_scope_job(shared, &table, scopes, SegmentRewrite::Purge { cutoff }).await.map(|_| 1));
     }
     tally.finish()
 }

@@ -13,7 +13,7 @@ pub mod merge;
 mod merge_masked;
 pub mod prune;
 pub mod scan;
-pub mod scope;
+pub mod statement;
 pub mod stream_rules;
 pub mod table;
 pub mod write_exec;

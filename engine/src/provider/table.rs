@@ -22,7 +22,7 @@ use crate::error::{EngineError, SqlState};
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
 use crate::provider::scan::{ScanExec, ScanRequest, current_check};
-use crate::provider::scope::DmlKind;
+use crate::provider::statement::DmlKind;
 use crate::provider::stream_rules::read_lower_bound;
 use crate::provider::write_exec::{WriteExec, WriteKind};
 use crate::shared::EngineShared;

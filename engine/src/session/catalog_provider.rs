@@ -20,7 +20,7 @@ use crate::catalog::{CATALOG_NAME, CatalogObject, INSERT_TARGET_CATALOG, SYSTEM_
 use crate::error::EngineError;
 use crate::exec::ExecContext;
 use crate::permissions::{SessionUser, TableAction};
-use crate::provider::scope::{self, DmlKind, DmlTarget, ScopeCell, StatementScope};
+use crate::provider::statement::{self, DmlKind, DmlTarget, NotesCell, StatementNotes};
 use crate::provider::{EngineTableProvider, Exposure};
 use crate::resolver::{Resolved, ResolvedTable, listed_system_tables, may_list, resolve};
 use crate::session::views;
@@ -41,7 +41,7 @@ pub enum CatalogRole {
 pub struct CatalogContext {
     pub shared: Arc<EngineShared>,
     pub user: SessionUser,
-    pub scope: ScopeCell,
+    pub notes: NotesCell,
     /// The views being planned around this catalog, innermost last (a view that reaches
     /// itself is an error, not an endless plan).
     pub views: Vec<(String, String)>,
@@ -49,7 +49,7 @@ pub struct CatalogContext {
 
 /// Registers a session's two catalogs (the engine's and the INSERT targets') on `ctx`.
 pub fn register_catalogs(ctx: &ExecContext, views: Vec<(String, String)>) {
-    let context = Arc::new(CatalogContext { shared: ctx.shared.clone(), user: ctx.user.clone(), scope: ctx.scope.clone(), views });
+    let context = Arc::new(CatalogContext { shared: ctx.shared.clone(), user: ctx.user.clone(), notes: ctx.notes.clone(), views });
     for (name, role) in [(CATALOG_NAME, CatalogRole::Engine), (INSERT_TARGET_CATALOG, CatalogRole::InsertTarget)] {
         ctx.datafusion.register_catalog(name, Arc::new(SessionCatalog::new(context.clone(), role)));
     }
@@ -100,7 +100,7 @@ struct NamespaceSchema {
 impl NamespaceSchema {
     /// What the statement does with this reference: `None` when this catalog does not
     /// serve it; otherwise the action, and how it is written (`None`: only read).
-    fn use_of(&self, name: &str, statement: &StatementScope) -> Option<(TableAction, Option<DmlKind>)> {
+    fn use_of(&self, name: &str, statement: &StatementNotes) -> Option<(TableAction, Option<DmlKind>)> {
         let is = |target: &DmlTarget| target.namespace == self.namespace && target.table == name;
         match self.role {
             CatalogRole::InsertTarget => match &statement.insert_target {
@@ -119,7 +119,7 @@ impl NamespaceSchema {
 /// it, `None` when it only reads it.
 fn provider_for(
     shared: &Arc<EngineShared>,
-    statement: &StatementScope,
+    statement: &StatementNotes,
     entry: Arc<TableEntry>,
     scope: RowScope,
     target: Option<DmlKind>,
@@ -155,17 +155,17 @@ impl SchemaProvider for NamespaceSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let context = &self.context;
-        let statement = scope::current(&context.scope);
-        let Some((action, target)) = self.use_of(name, &statement) else { return Ok(None) };
-        scope::record_read(&statement, &self.namespace, name);
+        let notes = statement::current(&context.notes);
+        let Some((action, target)) = self.use_of(name, &notes) else { return Ok(None) };
+        statement::record_read(&notes, &self.namespace, name);
         let resolved = resolve(&context.shared, &context.user, &self.namespace, name, action)?;
         Ok(match resolved {
             None => None,
             Some(Resolved::Table(ResolvedTable { entry, scope })) => {
-                Some(Arc::new(provider_for(&context.shared, &statement, entry, scope, target)))
+                Some(Arc::new(provider_for(&context.shared, &notes, entry, scope, target)))
             }
             Some(Resolved::System(table)) => Some(crate::system::table_provider(&context.shared, &context.user, table)?),
-            Some(Resolved::View(view)) => Some(views::view_provider(context, &view, statement.defining_view.as_ref()).await?),
+            Some(Resolved::View(view)) => Some(views::view_provider(context, &view, notes.defining_view.as_ref()).await?),
         })
     }
 

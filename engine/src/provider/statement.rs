@@ -1,6 +1,6 @@
 //! What the statement being planned asks of table providers.
 //!
-//! The executor sets a [`StatementScope`] before DataFusion plans a statement and clears
+//! The executor sets a [`StatementNotes`] before DataFusion plans a statement and clears
 //! it afterwards; the session's catalog reads it when DataFusion resolves each table, to
 //! decide which system columns (and, for UPDATE/DELETE targets, the row key) to expose
 //! and whether the reference is read or written.
@@ -29,7 +29,7 @@ pub struct DmlTarget {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct StatementScope {
+pub struct StatementNotes {
     pub mentions: Vec<SystemColumn>,
     /// The target, found by name in the engine's catalog.
     pub target: Option<DmlTarget>,
@@ -49,19 +49,19 @@ pub struct StatementScope {
 pub type ReadLog = Arc<Mutex<BTreeSet<(String, String)>>>;
 
 /// Notes that the statement read `namespace.name`.
-pub fn record_read(scope: &StatementScope, namespace: &str, name: &str) {
-    if let Some(log) = &scope.reads {
+pub fn record_read(notes: &StatementNotes, namespace: &str, name: &str) {
+    if let Some(log) = &notes.reads {
         log.lock().unwrap_or_else(|p| p.into_inner()).insert((namespace.to_string(), name.to_string()));
     }
 }
 
 /// Shared between a session and its catalog provider.
-pub type ScopeCell = Arc<Mutex<StatementScope>>;
+pub type NotesCell = Arc<Mutex<StatementNotes>>;
 
-pub fn current(cell: &ScopeCell) -> StatementScope {
+pub fn current(cell: &NotesCell) -> StatementNotes {
     cell.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-pub fn set(cell: &ScopeCell, scope: StatementScope) {
-    *cell.lock().unwrap_or_else(|p| p.into_inner()) = scope;
+pub fn set(cell: &NotesCell, notes: StatementNotes) {
+    *cell.lock().unwrap_or_else(|p| p.into_inner()) = notes;
 }
