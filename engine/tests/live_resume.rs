@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::TestEngine;
+use engine::ObjectRef;
 use engine::exports::arrow::array::{Array, AsArray, RecordBatch};
 use engine::exports::arrow::datatypes::Int32Type;
-use engine::ObjectRef;
 use engine::{EventKind, LiveEvent, QueryResult, Session, SubscribeRequest};
 
 const WRITERS: u64 = 3;
