@@ -60,7 +60,7 @@ fn describe_row(table_id: u64, scope: &RowScope, key: &[u8], value: &[u8], entry
     let Some(entry) = entry else {
         return format!("row #{table_id} {scope} ORPHAN key={key:?} ({} bytes)", value.len());
     };
-    let key_text = if entry.kind() == crate::catalog::TableKind::Stream {
+    let key_text = if entry.kind().rules().append_only {
         let arrival = keys::stream_arrival_millis(key).map(|ms| ms.to_string()).unwrap_or_else(|| "?".into());
         let row_id = key.get(8..).and_then(decode_row_id).map(|id| id.to_string()).unwrap_or_else(|| "?".into());
         format!("arrival {arrival} ms, row-id {row_id}")

@@ -2,7 +2,7 @@
 //! table's kind and access level (README.md#users-roles-and-permissions). Table references reach
 //! these decisions through [`crate::resolver`], the one way to a table.
 
-use crate::catalog::{AccessLevel, ROOT_USER, SystemTable, TableKind, UserRecord};
+use crate::catalog::{AccessLevel, ROOT_USER, RowOwner, SystemTable, TableKind, UserRecord};
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::{ROOT_USER_ID, UserId};
 
@@ -44,13 +44,11 @@ pub fn check_ddl(role: Role, what: &str) -> Result<()> {
 /// and STREAM tables are open to every role: each user reaches only its own rows (the
 /// row scope the resolver picks). SHARED tables follow their access level.
 pub fn check_table(role: Role, kind: TableKind, access_level: AccessLevel, action: TableAction, table: &str) -> Result<()> {
-    let needed = match (kind, access_level, action) {
-        (TableKind::User | TableKind::Stream, _, _) => Role::User,
-        (TableKind::System, _, TableAction::Read) => Role::User,
-        (TableKind::System, _, TableAction::Write) => return Err(read_only()),
-        (TableKind::Shared, AccessLevel::Public, TableAction::Read) => Role::User,
-        (TableKind::Shared, AccessLevel::Public | AccessLevel::Private, _) => Role::Service,
-        (TableKind::Shared, AccessLevel::Restricted, _) => Role::Dba,
+    let needed = match (kind.rules().rows, access_level, action) {
+        (RowOwner::EachUser, _, _) => Role::User,
+        (RowOwner::Everyone, AccessLevel::Public, TableAction::Read) => Role::User,
+        (RowOwner::Everyone, AccessLevel::Public | AccessLevel::Private, _) => Role::Service,
+        (RowOwner::Everyone, AccessLevel::Restricted, _) => Role::Dba,
     };
     if role >= needed {
         return Ok(());

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{
-    AccessLevel, CatalogObject, INFORMATION_SCHEMA, SYSTEM_NAMESPACE, SystemTable, TableEntry, TableKind, ViewDefinition,
+    AccessLevel, CatalogObject, INFORMATION_SCHEMA, RowOwner, SYSTEM_NAMESPACE, SystemTable, TableEntry, TableKind, ViewDefinition,
 };
 use crate::error::{EngineError, Result, SqlState};
 use crate::permissions::{self, SessionUser, TableAction};
@@ -36,9 +36,9 @@ pub struct ResolvedTable {
 
 /// The rows of a table of `kind` that `user` reaches.
 pub fn row_scope(kind: TableKind, user: &SessionUser) -> RowScope {
-    match kind {
-        TableKind::Shared | TableKind::System => RowScope::Shared,
-        TableKind::User | TableKind::Stream => RowScope::User(user.id),
+    match kind.rules().rows {
+        RowOwner::Everyone => RowScope::Shared,
+        RowOwner::EachUser => RowScope::User(user.id),
     }
 }
 

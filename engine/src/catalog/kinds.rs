@@ -1,4 +1,7 @@
-//! The kinds of table and the access levels, as types rather than strings.
+//! The kinds of table and the access levels, as types rather than strings. Each kind has
+//! one description of its behaviour ([`KindRules`]) that the catalog, permissions, jobs
+//! and providers ask, so a new kind is one new description plus the match arms the
+//! compiler asks for.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +17,75 @@ pub enum TableKind {
     User,
     /// Append-only events with a TTL.
     Stream,
-    /// Read-only tables derived from live state (`system.*`).
-    System,
 }
 
+/// Whose rows a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOwner {
+    /// One set of rows for everyone.
+    Everyone,
+    /// Each user's own rows; a statement reaches only its user's.
+    EachUser,
+}
+
+/// How a kind of table behaves.
+#[derive(Debug)]
+pub struct KindRules {
+    pub rows: RowOwner,
+    /// The system columns its rows carry, in the order they are exposed.
+    pub system_columns: &'static [SystemColumn],
+    /// Events keyed by arrival: no PRIMARY KEY, UPDATE and DELETE refused, rows that
+    /// expire (TTL_SECONDS), are capped (MAX_ROWS) or are kept only while watched
+    /// (EPHEMERAL); never flushed.
+    pub append_only: bool,
+    /// Hot rows move to Parquet segments: FLUSH, flush policies, the retention purge and
+    /// compaction apply.
+    pub flushed: bool,
+    /// Has an ACCESS_LEVEL (PRIVATE unless given), which ALTER TABLE may change.
+    pub access_level: bool,
+    /// The `WITH` options it takes besides TYPE.
+    pub options: &'static [&'static str],
+}
+
+const SHARED_RULES: KindRules = KindRules {
+    rows: RowOwner::Everyone,
+    system_columns: &[SystemColumn::Seq, SystemColumn::Updated, SystemColumn::Deleted],
+    append_only: false,
+    flushed: true,
+    access_level: true,
+    options: &["FLUSH_POLICY", "DELETED_RETENTION_HOURS", "ACCESS_LEVEL"],
+};
+
+const USER_RULES: KindRules = KindRules {
+    rows: RowOwner::EachUser,
+    system_columns: &[SystemColumn::Seq, SystemColumn::Updated, SystemColumn::Deleted],
+    append_only: false,
+    flushed: true,
+    access_level: false,
+    options: &["FLUSH_POLICY", "DELETED_RETENTION_HOURS"],
+};
+
+const STREAM_RULES: KindRules = KindRules {
+    rows: RowOwner::EachUser,
+    system_columns: &[SystemColumn::Seq],
+    append_only: true,
+    flushed: false,
+    access_level: false,
+    options: &["TTL_SECONDS", "MAX_ROWS", "EPHEMERAL"],
+};
+
 impl TableKind {
+    pub const ALL: [TableKind; 3] = [TableKind::Shared, TableKind::User, TableKind::Stream];
+
+    /// How tables of this kind behave.
+    pub fn rules(self) -> &'static KindRules {
+        match self {
+            TableKind::Shared => &SHARED_RULES,
+            TableKind::User => &USER_RULES,
+            TableKind::Stream => &STREAM_RULES,
+        }
+    }
+
     /// Parses the keyword of `CREATE <KIND> TABLE` or the value of `TYPE = '...'`.
     pub fn parse(text: &str) -> Result<TableKind> {
         match text.to_ascii_uppercase().as_str() {
@@ -35,17 +102,12 @@ impl TableKind {
             TableKind::Shared => "shared",
             TableKind::User => "user",
             TableKind::Stream => "stream",
-            TableKind::System => "system",
         }
     }
 
     /// The system columns rows of this kind carry, in the order they are exposed.
     pub fn system_columns(self) -> &'static [SystemColumn] {
-        match self {
-            TableKind::Shared | TableKind::User => &[SystemColumn::Seq, SystemColumn::Updated, SystemColumn::Deleted],
-            TableKind::Stream => &[SystemColumn::Seq],
-            TableKind::System => &[],
-        }
+        self.rules().system_columns
     }
 }
 

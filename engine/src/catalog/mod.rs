@@ -26,7 +26,7 @@ use crate::storage::{ChangeSet, Counter, ROOT_USER_ID, RowScope, ScopeWriteGuard
 
 pub use definition::{ColumnDefinition, ColumnFill, NamespaceRecord, TableDefinition, TableEntry};
 pub use entry::EntryPlanner;
-pub use kinds::{AccessLevel, ROW_KEY_COLUMN, SystemColumn, TableKind};
+pub use kinds::{AccessLevel, KindRules, ROW_KEY_COLUMN, RowOwner, SystemColumn, TableKind};
 pub use options::{FlushPolicy, TableOptions};
 pub use system_tables::SystemTable;
 pub use users::{ROOT_USER, Role, UserRecord, check_user_name};

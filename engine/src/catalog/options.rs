@@ -201,16 +201,13 @@ pub fn parse_table_options(prefix_kind: Option<TableKind>, entries: &[(String, O
         if !seen.insert(upper.clone()) {
             return Err(EngineError::invalid_parameter(format!("option {upper} is given twice")));
         }
-        let allowed: &[TableKind] = match upper.as_str() {
-            "TYPE" => continue,
-            "FLUSH_POLICY" | "DELETED_RETENTION_HOURS" => &[TableKind::Shared, TableKind::User],
-            "ACCESS_LEVEL" => &[TableKind::Shared],
-            "TTL_SECONDS" | "MAX_ROWS" | "EPHEMERAL" => &[TableKind::Stream],
-            _ => {
-                return Err(EngineError::invalid_parameter(format!("unknown table option {upper}")));
-            }
-        };
-        if !allowed.contains(&kind) {
+        if upper == "TYPE" {
+            continue;
+        }
+        if !TableKind::ALL.iter().any(|k| k.rules().options.contains(&upper.as_str())) {
+            return Err(EngineError::invalid_parameter(format!("unknown table option {upper}")));
+        }
+        if !kind.rules().options.contains(&upper.as_str()) {
             return Err(EngineError::invalid_parameter(format!("option {upper} is not valid for {} tables", kind.as_str().to_uppercase())));
         }
         match upper.as_str() {
@@ -225,7 +222,7 @@ pub fn parse_table_options(prefix_kind: Option<TableKind>, entries: &[(String, O
             _ => return Err(EngineError::internal(format!("table option {upper} has no reader"))),
         }
     }
-    if kind == TableKind::Shared && options.access_level.is_none() {
+    if kind.rules().access_level && options.access_level.is_none() {
         options.access_level = Some(AccessLevel::Private);
     }
     Ok((kind, options))

@@ -27,6 +27,9 @@ impl SystemTable {
         SystemTable::LiveQueries,
     ];
 
+    /// What `system.tables.table_type` says of every system table.
+    pub const TABLE_TYPE: &'static str = "system";
+
     /// Its name in the `system` namespace.
     pub fn name(self) -> &'static str {
         match self {

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{ColumnDef, ColumnOption, CreateTable, Stat
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::catalog::{AccessLevel, CatalogObject, ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefinition, TableEntry, TableKind};
+use crate::catalog::{AccessLevel, CatalogObject, ColumnDefinition, ROW_KEY_COLUMN, SystemColumn, TableDefinition, TableEntry};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::catalog_work;
 use crate::exec::context::ExecContext;
@@ -33,7 +33,7 @@ use crate::storage::row_codec::encode_value_hex;
 
 pub async fn set_access_level(ctx: &ExecContext, reference: &ObjectRef, access_level: AccessLevel) -> Result<QueryResult> {
     let entry = resolve_table(ctx, reference)?;
-    if entry.kind() != TableKind::Shared {
+    if !entry.kind().rules().access_level {
         return Err(EngineError::invalid_parameter(format!(
             "option ACCESS_LEVEL applies to SHARED tables only; {} is a {} table",
             entry.definition.qualified_name(),

@@ -110,7 +110,7 @@ pub async fn execute(
             (schema, key_indices, rows)
         }
     };
-    if kind == TableKind::Stream && !key_indices.is_empty() {
+    if kind.rules().append_only && !key_indices.is_empty() {
         return Err(EngineError::not_supported(format!(
             "STREAM table {namespace}.{name} cannot have a PRIMARY KEY: its rows are keyed by arrival; \
              give the column a default such as SNOWFLAKE_ID() instead"

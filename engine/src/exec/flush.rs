@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{CatalogObject, TableEntry, TableKind};
+use crate::catalog::{CatalogObject, RowOwner, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
 use crate::permissions::check_ddl;
@@ -61,9 +61,10 @@ fn flush_target(ctx: &ExecContext, reference: &ObjectRef) -> Result<Arc<TableEnt
         }
         None => return Err(EngineError::undefined_table(format!("{namespace}.{name}"))),
     };
-    if entry.kind() == TableKind::Stream {
+    if !entry.kind().rules().flushed {
         return Err(EngineError::not_supported(format!(
-            "STREAM table {namespace}.{name} is never flushed: its rows stay in hot storage until they expire"
+            "{} table {namespace}.{name} is never flushed: its rows stay in hot storage until they expire",
+            entry.kind().as_str().to_uppercase()
         )));
     }
     Ok(entry)
@@ -75,7 +76,7 @@ pub fn flushable_tables(shared: &EngineShared, namespace: Option<&str>) -> Vec<A
         .catalog
         .tables()
         .into_iter()
-        .filter(|t| matches!(t.kind(), TableKind::Shared | TableKind::User) && namespace.is_none_or(|ns| t.definition.namespace == ns))
+        .filter(|t| t.kind().rules().flushed && namespace.is_none_or(|ns| t.definition.namespace == ns))
         .collect();
     tables.sort_by_key(|t| t.definition.qualified_name());
     tables
@@ -109,12 +110,14 @@ pub async fn flush_table(shared: &Arc<EngineShared>, table: &Arc<TableEntry>) ->
 
 /// The scopes of a table that hold hot rows.
 fn hot_scopes(shared: &EngineShared, table_id: u64, kind: TableKind) -> Result<Vec<RowScope>> {
-    Ok(match kind {
-        TableKind::Shared => {
+    if !kind.rules().flushed {
+        return Ok(Vec::new());
+    }
+    Ok(match kind.rules().rows {
+        RowOwner::Everyone => {
             let prefix = crate::storage::keys::scope_row_prefix(table_id, &RowScope::Shared);
             if shared.store.prefix_is_empty(&prefix)? { Vec::new() } else { vec![RowScope::Shared] }
         }
-        TableKind::User => shared.store.users_with_rows(table_id)?.into_iter().map(|(user, _)| RowScope::User(user)).collect(),
-        TableKind::Stream | TableKind::System => Vec::new(),
+        RowOwner::EachUser => shared.store.users_with_rows(table_id)?.into_iter().map(|(user, _)| RowScope::User(user)).collect(),
     })
 }

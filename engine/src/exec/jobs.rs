@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{TableEntry, TableKind};
+use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
 use crate::exec::compaction::COMPACTION;
 use crate::exec::retention::RETENTION_PURGE;
@@ -63,7 +63,7 @@ impl JobTally {
 /// Runs every job that has work now. Returns how many ran.
 pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let mut tally = JobTally::default();
-    let mut tables: Vec<Arc<TableEntry>> = shared.catalog.tables().into_iter().filter(|t| t.kind() == TableKind::Stream).collect();
+    let mut tables: Vec<Arc<TableEntry>> = shared.catalog.tables().into_iter().filter(|t| t.kind().rules().append_only).collect();
     tables.sort_by_key(|t| t.id());
     for table in tables {
         let options = &table.definition.options;

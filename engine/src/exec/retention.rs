@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::catalog::options::{MILLIS_PER_HOUR, instant_before};
-use crate::catalog::{TableEntry, TableKind};
+use crate::catalog::{RowOwner, TableEntry};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
 use crate::exec::jobs::{JobTally, SegmentRewrite, run_scope_job};
@@ -48,10 +48,10 @@ fn scopes_with_expired_tombstones(shared: &EngineShared, table: &TableEntry, cut
         .filter(|s| s.manifest.segments.iter().any(|segment| segment.oldest_tombstone_millis.is_some_and(|t| t < cutoff)))
         .map(|s| s.dir.scope.clone())
         .collect();
-    let hot: Vec<RowScope> = match table.kind() {
-        TableKind::Shared => vec![RowScope::Shared],
-        TableKind::User => shared.store.users_with_rows(table.id())?.into_iter().map(|(user, _)| RowScope::User(user)).collect(),
-        TableKind::Stream | TableKind::System => Vec::new(),
+    let hot: Vec<RowScope> = match table.kind().rules().rows {
+        _ if !table.kind().rules().flushed => Vec::new(),
+        RowOwner::Everyone => vec![RowScope::Shared],
+        RowOwner::EachUser => shared.store.users_with_rows(table.id())?.into_iter().map(|(user, _)| RowScope::User(user)).collect(),
     };
     for scope in hot {
         if scopes.contains(&scope) {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::catalog::{ROOT_USER, Role, TableEntry, TableKind, UserRecord, check_user_name};
+use crate::catalog::{ROOT_USER, Role, RowOwner, TableEntry, UserRecord, check_user_name};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::catalog_work;
 use crate::exec::context::ExecContext;
@@ -170,7 +170,7 @@ pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<
 /// The tables whose rows belong to users (USER and STREAM), in table id order.
 fn per_user_tables(shared: &EngineShared) -> Vec<Arc<TableEntry>> {
     let mut tables: Vec<Arc<TableEntry>> =
-        shared.catalog.tables().into_iter().filter(|t| matches!(t.kind(), TableKind::User | TableKind::Stream)).collect();
+        shared.catalog.tables().into_iter().filter(|t| t.kind().rules().rows == RowOwner::EachUser).collect();
     tables.sort_by_key(|t| t.id());
     tables
 }

@@ -1,7 +1,7 @@
 //! The rules of STREAM tables that reads and writes share: which rows a read at an
 //! instant still shows (TTL), and the append-only refusal.
 
-use crate::catalog::{TableEntry, TableKind};
+use crate::catalog::TableEntry;
 use crate::error::EngineError;
 use crate::storage::keys::{self, RowScope};
 
@@ -16,7 +16,7 @@ pub fn append_only(entry: &TableEntry) -> EngineError {
 /// The first key of `scope` a read at `now` may show: `None` (no bound) unless the table
 /// is a STREAM table with a TTL. The scan and a subscription's initial read both use it.
 pub fn read_lower_bound(entry: &TableEntry, scope: &RowScope, now: i64) -> Option<Vec<u8>> {
-    let expires = entry.kind() == TableKind::Stream && entry.definition.options.ttl_seconds.is_some();
+    let expires = entry.kind().rules().append_only && entry.definition.options.ttl_seconds.is_some();
     expires.then(|| stream_visible_from(entry, &keys::scope_row_prefix(entry.id(), scope), now))
 }
 

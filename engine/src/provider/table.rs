@@ -17,7 +17,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry, TableKind};
+use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
 use crate::error::{EngineError, SqlState};
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
@@ -107,7 +107,7 @@ impl EngineTableProvider {
     /// Refuses a write the resolver did not allow for this statement, and UPDATE or
     /// DELETE of a STREAM table.
     pub fn check_write(&self, kind: DmlKind) -> Result<(), EngineError> {
-        if kind == DmlKind::UpdateOrDelete && self.entry.kind() == TableKind::Stream {
+        if kind == DmlKind::UpdateOrDelete && self.entry.kind().rules().append_only {
             return Err(crate::provider::stream_rules::append_only(&self.entry));
         }
         if self.write == Some(kind) {

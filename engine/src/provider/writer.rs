@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 
-use crate::catalog::{ROW_KEY_COLUMN, TableEntry, TableKind};
+use crate::catalog::{ROW_KEY_COLUMN, TableEntry};
 use crate::error::{EngineError, Result, SqlState};
 use crate::live::FeedKey;
 use crate::provider::change_feed::{change_batch, feed_key};
@@ -149,8 +149,9 @@ impl LockedWriter {
 }
 
 impl TableWriter {
-    fn is_stream(&self) -> bool {
-        self.entry.kind() == TableKind::Stream
+    /// Rows keyed by arrival, appended only (STREAM tables).
+    fn appends_only(&self) -> bool {
+        self.entry.kind().rules().append_only
     }
 
     fn feed(&self) -> FeedKey {
@@ -179,7 +180,7 @@ impl TableWriter {
         for batch in batches {
             self.check_not_null(batch.columns())?;
         }
-        if self.is_stream() {
+        if self.appends_only() {
             return self.prepare_stream_insert(batches);
         }
         let now = self.shared.now_millis();
@@ -285,7 +286,7 @@ impl TableWriter {
     }
 
     fn prepare_update(&self, batches: &[(RecordBatch, ArrayRef)]) -> Result<(ChangeSet, u64)> {
-        if self.is_stream() {
+        if self.appends_only() {
             return Err(append_only(&self.entry));
         }
         for (batch, _) in batches {
@@ -372,7 +373,7 @@ impl TableWriter {
     }
 
     fn prepare_delete(&self, row_keys: &[ArrayRef]) -> Result<(ChangeSet, u64)> {
-        if self.is_stream() {
+        if self.appends_only() {
             return Err(append_only(&self.entry));
         }
         let now = self.shared.now_millis();
@@ -409,7 +410,7 @@ impl TableWriter {
         let mut changes = self.new_changes();
         let mut count = 0;
         let upper = keys::prefix_upper_bound(&self.scope_prefix);
-        if self.is_stream() {
+        if self.appends_only() {
             // Append-only rows have no soft delete: the user's rows go for good. The count
             // is of the rows a read would have shown (not yet expired).
             let end = upper.unwrap_or_default();

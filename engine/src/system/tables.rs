@@ -6,7 +6,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMilli
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{SYSTEM_NAMESPACE, TableKind};
+use crate::catalog::{SYSTEM_NAMESPACE, SystemTable};
 use crate::permissions::SessionUser;
 use crate::resolver;
 use crate::shared::EngineShared;
@@ -84,7 +84,7 @@ pub fn batch(shared: &EngineShared, user: &SessionUser, listed: &dyn Fn(&str, &s
     rows.extend(resolver::listed_system_tables(user).map(|table| Row {
         namespace: SYSTEM_NAMESPACE.into(),
         name: table.name().to_string(),
-        table_type: TableKind::System.as_str(),
+        table_type: SystemTable::TABLE_TYPE,
         access_level: None,
         flush_policy: None,
         ttl_seconds: None,
