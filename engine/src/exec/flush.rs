@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::catalog::{CatalogObject, RowOwner, TableEntry, TableKind};
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::context::ExecContext;
+use crate::exec::jobs::JobKind;
 use crate::permissions::check_ddl;
 use crate::provider::flush::flush_scope;
 use crate::result::QueryResult;
@@ -19,9 +20,6 @@ use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
 use crate::sql::flush::FlushTarget;
 use crate::storage::{RowScope, off_async};
-
-/// The job type of a flush in `system.jobs`.
-pub const FLUSH_JOB: &str = "flush";
 
 /// Runs a FLUSH statement; the count is the rows moved to cold storage.
 pub async fn execute(ctx: &ExecContext, target: &FlushTarget) -> Result<QueryResult> {
@@ -92,7 +90,7 @@ pub async fn flush_table(shared: &Arc<EngineShared>, table: &Arc<TableEntry>) ->
         return Ok(0);
     }
     let definition = &table.definition;
-    let job = shared.jobs.start(FLUSH_JOB, Some(&definition.namespace), Some(&definition.name), shared.now_millis());
+    let job = shared.jobs.start(JobKind::Flush.name(), Some(&definition.namespace), Some(&definition.name), shared.now_millis());
     let mut outcome = Ok(0);
     for scope in scopes {
         match flush_scope(shared, table, scope).await {

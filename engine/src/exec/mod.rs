@@ -3,18 +3,15 @@
 //! ([`query`]).
 
 pub mod alter_table;
-pub mod compaction;
 pub mod context;
 pub mod create_table;
 pub mod dml;
 pub mod drop_table;
 pub mod flush;
-pub mod flush_policy;
 pub mod initial_rows;
 pub mod jobs;
 pub mod namespace;
 pub mod query;
-pub mod retention;
 pub mod show;
 pub mod simple;
 pub mod subscribe;

@@ -3,7 +3,7 @@
 //! and S seconds (engine clock) have passed since its last flush, or since the engine
 //! first saw it ([`span_has_passed`]: an interval longer than the engine clock can span
 //! never comes due). Both may be given; either triggers. The flush is the same one FLUSH
-//! TABLE runs ([`super::flush::flush_table`]), recorded as a `flush` job.
+//! TABLE runs ([`crate::exec::flush::flush_table`]), recorded as a `flush` job.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use crate::shared::EngineShared;
 use crate::storage::{keys, off_async};
 
 /// Flushes every table whose policy is due. Returns how many tables were flushed.
-pub async fn run_due_flushes(shared: &Arc<EngineShared>) -> Result<usize> {
+pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
         let Some(policy) = table.definition.options.flush_policy else { continue };

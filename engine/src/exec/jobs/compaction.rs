@@ -8,14 +8,12 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{JobTally, SegmentRewrite, run_scope_job};
+use crate::exec::jobs::JobTally;
+use crate::exec::jobs::scope_rewrite::{SegmentRewrite, run_scope_job};
 use crate::shared::EngineShared;
 
-/// The job type of a compaction in `system.jobs`.
-pub const COMPACTION: &str = "compaction";
-
 /// Compacts every scope with too many segments. Returns how many tables were compacted.
-pub async fn run_due_compactions(shared: &Arc<EngineShared>) -> Result<usize> {
+pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let limit = shared.config.compact_segments_over.max(1);
     let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {

@@ -4,7 +4,7 @@
 //! table. The cutoff comes from [`instant_before`]: a retention longer than the engine
 //! clock can span has none, and such a table keeps its tombstones for good. Each purge
 //! raises the scope's retention horizon (see `storage::cold::manifest`); the files it
-//! retires are deleted by the job run once no reader holds them (`exec::jobs`).
+//! retires are deleted by the file cleanup job once no reader holds them.
 
 use std::sync::Arc;
 
@@ -12,16 +12,14 @@ use crate::catalog::options::{MILLIS_PER_HOUR, instant_before};
 use crate::catalog::{RowOwner, TableEntry};
 use crate::error::Result;
 use crate::exec::flush::flushable_tables;
-use crate::exec::jobs::{JobTally, SegmentRewrite, run_scope_job};
+use crate::exec::jobs::JobTally;
+use crate::exec::jobs::scope_rewrite::{SegmentRewrite, run_scope_job};
 use crate::shared::EngineShared;
 use crate::storage::row_codec::decode_header;
 use crate::storage::{RowScope, keys, off_async};
 
-/// The job type of a purge in `system.jobs`.
-pub const RETENTION_PURGE: &str = "retention_purge";
-
 /// Purges every table that has expired tombstones. Returns how many were purged.
-pub async fn run_due_purges(shared: &Arc<EngineShared>) -> Result<usize> {
+pub async fn run_due(shared: &Arc<EngineShared>) -> Result<usize> {
     let now = shared.now_millis();
     let mut tally = JobTally::default();
     for table in flushable_tables(shared, None) {
