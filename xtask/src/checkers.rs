@@ -20,33 +20,45 @@ use anyhow::{Result, bail};
 
 use crate::{cargo, setup};
 
-/// What a checker is asked to do: its binary and its arguments (`--name value` pairs;
-/// `None` values are left out, flags have an empty value).
+/// What a checker is asked to do: its binary and its command-line arguments.
 pub struct Checker {
     binary: &'static str,
-    args: Vec<(&'static str, Option<String>)>,
+    args: Vec<String>,
+}
+
+/// `--name value` for each given value; an absent one is left out (the binary's default).
+fn options(pairs: &[(&str, Option<String>)]) -> Vec<String> {
+    pairs.iter().filter_map(|(name, value)| value.as_ref().map(|v| [name.to_string(), v.clone()])).flatten().collect()
+}
+
+fn text<T: ToString>(value: Option<T>) -> Option<String> {
+    value.map(|v| v.to_string())
 }
 
 impl Checker {
     pub fn isolation(queries: usize, seed: Option<u64>) -> Self {
-        Checker { binary: "isolation", args: vec![("--queries", Some(queries.to_string())), ("--seed", text(seed))] }
+        Checker { binary: "isolation", args: options(&[("--queries", Some(queries.to_string())), ("--seed", text(seed))]) }
     }
 
     pub fn crash(kills: usize, seed: Option<u64>) -> Self {
-        Checker { binary: "crash", args: vec![("--kills", Some(kills.to_string())), ("--seed", text(seed))] }
+        Checker { binary: "crash", args: options(&[("--kills", Some(kills.to_string())), ("--seed", text(seed))]) }
     }
 
     pub fn fuzz(seconds: Option<u64>, seed: Option<u64>, queries: Option<u64>, world: Option<u64>) -> Self {
-        let args = vec![("--seconds", text(seconds)), ("--seed", text(seed)), ("--queries", text(queries)), ("--world", text(world))];
+        let args = options(&[("--seconds", text(seconds)), ("--seed", text(seed)), ("--queries", text(queries)), ("--world", text(world))]);
         Checker { binary: "fuzz", args }
     }
 
     pub fn concurrency(seconds: Option<f64>, ops: Option<usize>, seed: Option<u64>, sessions: usize, self_test: bool) -> Self {
-        let mut args =
-            vec![("--sessions", Some(sessions.to_string())), ("--seconds", text(seconds)), ("--ops", text(ops)), ("--seed", text(seed))];
+        let mut args = options(&[
+            ("--sessions", Some(sessions.to_string())),
+            ("--seconds", text(seconds)),
+            ("--ops", text(ops)),
+            ("--seed", text(seed)),
+        ]);
         if self_test {
             // The check must be able to fail: a deliberately wrong order has to be caught.
-            args.push(("--self-test", Some(String::new())));
+            args.push("--self-test".into());
         }
         Checker { binary: "serial", args }
     }
@@ -56,27 +68,12 @@ impl Checker {
     pub fn run(&self, root: &Path) -> Result<()> {
         setup::ensure_libclang()?;
         let mut command = cargo();
-        command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--bin", self.binary, "--"]);
-        for (name, value) in &self.args {
-            match value.as_deref() {
-                Some("") => {
-                    command.arg(name);
-                }
-                Some(value) => {
-                    command.args([name, value]);
-                }
-                None => {}
-            }
-        }
+        command.current_dir(root).args(["run", "--quiet", "--package", "slt-runner", "--bin", self.binary, "--"]).args(&self.args);
         if !command.status()?.success() {
             bail!("the {} check failed (its failures are printed above, each with its seed)", self.binary);
         }
         Ok(())
     }
-}
-
-fn text<T: ToString>(value: Option<T>) -> Option<String> {
-    value.map(|v| v.to_string())
 }
 
 /// The runs of `cargo xtask test`: short, fixed seeds, the same statements every time (the

@@ -187,6 +187,13 @@ impl Catalog {
         self.read().tables.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
+    /// The table `entry` names as the catalog holds it now (its newest schema version), or
+    /// `None` once it was dropped (a table of the same name created since is another).
+    pub fn current(&self, entry: &TableEntry) -> Option<Arc<TableEntry>> {
+        let definition = &entry.definition;
+        self.table(&definition.namespace, &definition.name).filter(|t| t.id() == entry.id())
+    }
+
     /// Whether `entry` is still the table the catalog holds under its name at its schema
     /// version: 42P01 once it was dropped, 40001 once an ALTER TABLE gave it a newer
     /// version (run the statement again). A statement planned against `entry` asks this
@@ -195,8 +202,8 @@ impl Catalog {
     /// statement that passes never sees rows of a table half dropped or of a newer shape.
     pub fn check_current(&self, entry: &TableEntry) -> Result<()> {
         let definition = &entry.definition;
-        match self.table(&definition.namespace, &definition.name) {
-            Some(current) if current.id() == entry.id() => {
+        match self.current(entry) {
+            Some(current) => {
                 if current.definition.schema_version != definition.schema_version {
                     return Err(EngineError::new(
                         SqlState::SERIALIZATION_FAILURE,

@@ -224,7 +224,7 @@ async fn store_version(
     let shared = ctx.shared.clone();
     let table_lock = shared.locks.lock_table(entry.id()).await;
     let ddl = shared.catalog.lock_ddl().await;
-    let Some(current) = shared.catalog.table(&namespace, &name).filter(|t| t.id() == entry.id()) else {
+    let Some(current) = shared.catalog.current(entry) else {
         return Err(EngineError::undefined_table(format!("{namespace}.{name}")));
     };
     let mut next: TableDefinition = current.definition.clone();

@@ -277,7 +277,7 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         visible_from: None,
         pruning: None,
         pruned: Default::default(),
-        still_current: None,
+        checked_against: None,
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
     let batches = read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key]);

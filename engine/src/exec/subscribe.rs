@@ -60,9 +60,8 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
     };
     let ResolvedTable { entry, scope } = table;
     let guard = ctx.shared.locks.lock_scope(entry.id(), &scope).await;
-    match ctx.shared.catalog.table(&entry.definition.namespace, &entry.definition.name) {
-        Some(current) if current.id() == entry.id() => {}
-        _ => return Err(EngineError::undefined_table(entry.definition.qualified_name())),
+    if ctx.shared.catalog.current(&entry).is_none() {
+        return Err(EngineError::undefined_table(entry.definition.qualified_name()));
     }
     let shared = ctx.shared.clone();
     let about = SubscriptionAbout {
@@ -123,7 +122,7 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             visible_from,
             pruning,
             pruned: Default::default(),
-            still_current: None,
+            checked_against: None,
         };
         let mut initial = InitialRows::new(entry.schema.clone(), filter.as_ref(), &request);
         let mut failed = None;

@@ -20,7 +20,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
-use crate::provider::flush::{current_entry, flush_scope, scope_gone, segment_columns};
+use crate::provider::flush::{flush_scope, scope_gone, segment_columns};
 use crate::provider::merge;
 use crate::provider::scan::ScanRequest;
 use crate::shared::EngineShared;
@@ -69,7 +69,7 @@ async fn rewrite(
     // Read with the table's definition as it is now, while no ALTER can commit (as a
     // flush reads): segments and hot rows may hold schema versions newer than `entry`.
     let schema_hold = shared.locks.hold_schema(entry.id()).await;
-    let Some(entry) = current_entry(shared, entry) else { return Ok(None) };
+    let Some(entry) = shared.catalog.current(entry) else { return Ok(None) };
     let entry = &entry;
     let columns = segment_columns(entry);
     let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
@@ -96,7 +96,7 @@ async fn rewrite(
     }
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
     let current = shared.cold.scope(entry.id(), &scope);
-    let still_there = current_entry(shared, entry).is_some();
+    let still_there = shared.catalog.current(entry).is_some();
     if !still_there || current.as_ref().map(|c| &c.manifest) != Some(&segments.manifest) {
         let written = manifest.segments.iter().map(|s| segments.segment_path(s)).collect();
         shared.cold.remove_files(written).await?;

@@ -46,7 +46,7 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     // version the caller's older definition does not know, and its new columns belong in
     // the segment. A table dropped meanwhile flushes nothing.
     let schema_hold = shared.locks.hold_schema(entry.id()).await;
-    let Some(entry) = current_entry(shared, entry) else { return Ok(0) };
+    let Some(entry) = shared.catalog.current(entry) else { return Ok(0) };
     let entry = &entry;
     let definition = &entry.definition;
     let columns = segment_columns(entry);
@@ -114,20 +114,13 @@ pub async fn flush_scope(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>, sc
     Ok(rows)
 }
 
-/// The table `entry` names as the catalog holds it now (its newest schema version), or
-/// `None` once it was dropped.
-pub fn current_entry(shared: &EngineShared, entry: &TableEntry) -> Option<Arc<TableEntry>> {
-    let definition = &entry.definition;
-    shared.catalog.table(&definition.namespace, &definition.name).filter(|t| t.id() == entry.id())
-}
-
 /// Whether the table or the user of `scope` was dropped.
 pub fn scope_gone(shared: &EngineShared, entry: &TableEntry, scope: &RowScope) -> bool {
     let user_gone = match scope {
         RowScope::Shared => false,
         RowScope::User(user) => !shared.catalog.user_id_exists(*user),
     };
-    user_gone || current_entry(shared, entry).is_none()
+    user_gone || shared.catalog.current(entry).is_none()
 }
 
 /// The user columns of a segment written now: the table's current ones.

@@ -54,33 +54,11 @@ pub struct ScanRequest {
     pub pruning: Option<Arc<Pruning>>,
     /// Where the scan counts what pruning skipped.
     pub pruned: PruneCounts,
-    /// Asked once the read's snapshot exists (a point read: once its rows are read):
-    /// whether the table is still the one the statement was planned against. `None`: the
-    /// caller holds the table steady itself (a flush, a purge, a write under its lock).
-    pub still_current: Option<TableCheck>,
-}
-
-/// The test a read makes that its table was neither dropped nor altered since it was
-/// planned ([`crate::catalog::Catalog::check_current`]).
-#[derive(Clone)]
-pub struct TableCheck(Arc<dyn Fn() -> Result<()> + Send + Sync>);
-
-impl TableCheck {
-    pub fn new(check: impl Fn() -> Result<()> + Send + Sync + 'static) -> Self {
-        TableCheck(Arc::new(check))
-    }
-}
-
-/// The check that `entry` is still the catalog's table, for [`ScanRequest::still_current`].
-pub fn current_check(shared: &Arc<EngineShared>, entry: &Arc<TableEntry>) -> TableCheck {
-    let (shared, entry) = (shared.clone(), entry.clone());
-    TableCheck::new(move || shared.catalog.check_current(&entry))
-}
-
-impl fmt::Debug for TableCheck {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("TableCheck")
-    }
+    /// The engine whose catalog the read asks, once its snapshot exists (a point read:
+    /// once its rows are read), whether `entry` is still the table the statement was
+    /// planned against ([`crate::catalog::Catalog::check_current`]). `None`: the caller
+    /// holds the table steady itself (a flush, a purge, a write under its lock).
+    pub checked_against: Option<Arc<EngineShared>>,
 }
 
 impl ScanRequest {
@@ -105,14 +83,14 @@ impl ScanRequest {
             visible_from: None,
             pruning: None,
             pruned: PruneCounts::default(),
-            still_current: None,
+            checked_against: None,
         }
     }
 
     /// Fails when the table changed since the statement was planned (see
-    /// [`ScanRequest::still_current`]).
+    /// [`ScanRequest::checked_against`]).
     pub fn check_current(&self) -> Result<()> {
-        self.still_current.as_ref().map_or(Ok(()), |check| (check.0)())
+        self.checked_against.as_ref().map_or(Ok(()), |shared| shared.catalog.check_current(&self.entry))
     }
 
     /// Every column of a segment, in its order: the user columns, `_seq`, `_updated`,
@@ -369,7 +347,7 @@ pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = 
         visible_from: None,
         pruning: None,
         pruned: PruneCounts::default(),
-        still_current: None,
+        checked_against: None,
     };
     let schema = entry.schema.clone();
     let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;

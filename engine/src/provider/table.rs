@@ -21,7 +21,7 @@ use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
 use crate::error::{EngineError, SqlState};
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
-use crate::provider::scan::{ScanExec, ScanRequest, current_check};
+use crate::provider::scan::{ScanExec, ScanRequest};
 use crate::provider::statement::DmlKind;
 use crate::provider::stream_rules::read_lower_bound;
 use crate::provider::write_exec::{WriteExec, WriteKind};
@@ -198,7 +198,7 @@ impl TableProvider for EngineTableProvider {
                 None => None,
             },
             pruned: Default::default(),
-            still_current: Some(current_check(&self.shared, &self.entry)),
+            checked_against: Some(self.shared.clone()),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }

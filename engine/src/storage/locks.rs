@@ -69,42 +69,22 @@ impl Drop for ScopeWriteGuard {
     }
 }
 
-/// Proof that no schema change or drop of a table commits while it is held (ALTER TABLE
-/// and DROP TABLE take the table's exclusive lock): what a flush or a compaction holds
-/// while it reads rows with the table's current definition. Writers of its scopes go on.
-/// The lock is fair, so a holder never waits for a scope lock of the same table (a waiting
-/// ALTER would stop that wait for good): it lets go first.
-pub struct SchemaReadGuard {
+/// A held lock of a whole table (`G`: the read or the write side), released from the map
+/// with it.
+pub struct TableGuard<G> {
     table_id: TableId,
     tables: TableMap,
     locks: Option<Arc<TableLocks>>,
-    held: Option<OwnedRwLockReadGuard<()>>,
+    held: Option<G>,
 }
 
-impl Drop for SchemaReadGuard {
-    fn drop(&mut self) {
-        self.held = None;
-        if let Some(locks) = self.locks.take() {
-            release_table(&self.tables, self.table_id, locks);
-        }
-    }
-}
-
-/// Proof that the holder is the only writer of a whole table (every scope).
-pub struct TableWriteGuard {
-    table_id: TableId,
-    tables: TableMap,
-    locks: Option<Arc<TableLocks>>,
-    held: Option<OwnedRwLockWriteGuard<()>>,
-}
-
-impl TableWriteGuard {
+impl<G> TableGuard<G> {
     pub fn table_id(&self) -> TableId {
         self.table_id
     }
 }
 
-impl Drop for TableWriteGuard {
+impl<G> Drop for TableGuard<G> {
     fn drop(&mut self) {
         self.held = None;
         if let Some(locks) = self.locks.take() {
@@ -112,6 +92,16 @@ impl Drop for TableWriteGuard {
         }
     }
 }
+
+/// Proof that no schema change or drop of a table commits while it is held (ALTER TABLE
+/// and DROP TABLE take the table's exclusive lock): what a flush or a compaction holds
+/// while it reads rows with the table's current definition. Writers of its scopes go on.
+/// The lock is fair, so a holder never waits for a scope lock of the same table (a waiting
+/// ALTER would stop that wait for good): it lets go first.
+pub type SchemaReadGuard = TableGuard<OwnedRwLockReadGuard<()>>;
+
+/// Proof that the holder is the only writer of a whole table (every scope).
+pub type TableWriteGuard = TableGuard<OwnedRwLockWriteGuard<()>>;
 
 impl WriteLocks {
     fn table(&self, table_id: TableId) -> Arc<TableLocks> {
@@ -132,14 +122,14 @@ impl WriteLocks {
     pub async fn hold_schema(&self, table_id: TableId) -> SchemaReadGuard {
         let locks = self.table(table_id);
         let held = locks.table.clone().read_owned().await;
-        SchemaReadGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
+        TableGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
     }
 
     /// Waits until the caller is the only writer of the whole table.
     pub async fn lock_table(&self, table_id: TableId) -> TableWriteGuard {
         let locks = self.table(table_id);
         let held = locks.table.clone().write_owned().await;
-        TableWriteGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
+        TableGuard { table_id, tables: self.tables.clone(), locks: Some(locks), held: Some(held) }
     }
 
     /// How many tables have locks in use or awaited (for tests).

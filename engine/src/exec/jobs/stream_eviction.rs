@@ -76,8 +76,7 @@ async fn evict(shared: &Arc<EngineShared>, table: &Arc<TableEntry>, users: Vec<U
     for user in users {
         let scope = RowScope::User(user);
         let guard = shared.locks.lock_scope(table.id(), &scope).await;
-        let definition = &table.definition;
-        if shared.catalog.table(&definition.namespace, &definition.name).map(|t| t.id()) != Some(table.id()) {
+        if shared.catalog.current(table).is_none() {
             break; // dropped meanwhile: DROP TABLE removed every row
         }
         if purge_all && shared.live.watches_table(table.id()) {

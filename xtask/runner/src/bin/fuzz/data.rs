@@ -399,92 +399,34 @@ pub fn timestamp_text(ns: i64) -> String {
 
 /// One column of model values as an Arrow array of the column's type.
 pub fn to_array(ty: Ty, values: &[&Value]) -> ArrayRef {
-    macro_rules! ints {
-        ($array:ty, $t:ty) => {
-            Arc::new(<$array>::from(
+    // An array of `$array` from the values of variant `$variant` (each bound to `$v` and
+    // turned into a cell by `$cell`); any other value is NULL.
+    macro_rules! column {
+        ($array:ty, $variant:ident, $v:ident => $cell:expr) => {
+            <$array>::from(
                 values
                     .iter()
-                    .map(|v| match v {
-                        Value::Int(i) => Some(*i as $t),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-            )) as ArrayRef
-        };
-    }
-    match ty {
-        Ty::TinyInt => ints!(Int8Array, i8),
-        Ty::SmallInt => ints!(Int16Array, i16),
-        Ty::Int => ints!(Int32Array, i32),
-        Ty::BigInt => ints!(Int64Array, i64),
-        Ty::UBigInt => ints!(UInt64Array, u64),
-        Ty::Real => Arc::new(Float32Array::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::F32(f) => Some(*f),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Ty::Double => Arc::new(Float64Array::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::F64(f) => Some(*f),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Ty::Decimal => Arc::new(
-            Decimal128Array::from(
-                values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Dec(d) => Some(*d),
+                    .map(|value| match value {
+                        Value::$variant($v) => Some($cell),
                         _ => None,
                     })
                     .collect::<Vec<_>>(),
             )
-            .with_precision_and_scale(10, 2)
-            .expect("a valid decimal type"),
-        ),
-        Ty::Bool => Arc::new(BooleanArray::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Bool(b) => Some(*b),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Ty::Text => Arc::new(StringArray::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Text(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Ty::Date => Arc::new(Date32Array::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Date(d) => Some(*d),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
-        Ty::Timestamp => Arc::new(TimestampNanosecondArray::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Ts(t) => Some(*t),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        )),
+        };
+    }
+    match ty {
+        Ty::TinyInt => Arc::new(column!(Int8Array, Int, i => *i as i8)),
+        Ty::SmallInt => Arc::new(column!(Int16Array, Int, i => *i as i16)),
+        Ty::Int => Arc::new(column!(Int32Array, Int, i => *i as i32)),
+        Ty::BigInt => Arc::new(column!(Int64Array, Int, i => *i as i64)),
+        Ty::UBigInt => Arc::new(column!(UInt64Array, Int, i => *i as u64)),
+        Ty::Real => Arc::new(column!(Float32Array, F32, f => *f)),
+        Ty::Double => Arc::new(column!(Float64Array, F64, f => *f)),
+        Ty::Decimal => Arc::new(column!(Decimal128Array, Dec, d => *d).with_precision_and_scale(10, 2).expect("a valid decimal type")),
+        Ty::Bool => Arc::new(column!(BooleanArray, Bool, b => *b)),
+        Ty::Text => Arc::new(column!(StringArray, Text, s => s.as_str())),
+        Ty::Date => Arc::new(column!(Date32Array, Date, d => *d)),
+        Ty::Timestamp => Arc::new(column!(TimestampNanosecondArray, Ts, t => *t)),
     }
 }
 
