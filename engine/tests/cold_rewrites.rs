@@ -12,7 +12,8 @@ use common::{TestEngine, render, run_all};
 use engine::exports::arrow::array::{AsArray, RecordBatch};
 use engine::exports::arrow::datatypes::Int32Type;
 use engine::provider::flush::segment_columns;
-use engine::provider::scan::{ScanRequest, read_scope_then};
+use engine::provider::request::ScanRequest;
+use engine::provider::scan::read_scope_then;
 use engine::storage::RowScope;
 use engine::storage::cold::segment::segment_schema;
 

@@ -59,25 +59,109 @@ fn ignored_tests_say_why() {
     assert!(offenders.is_empty(), "#[ignore]/#[should_panic] without a reason: {offenders:#?}");
 }
 
-/// The layers of `engine/src`, lowest first, as the README's layer table lists them (the
-/// one place they are written): each row's backticked module names. A module may use only
-/// modules of lower layers (the foundation's modules may also use each other).
-fn layers() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("README.md")).unwrap();
-    let table = readme.split("| layer | modules |").nth(1).expect("the README's layer table");
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("README.md")).unwrap()
+}
+
+/// The rows of the README table under `header`, lowest first: each row's backticked names.
+fn table_rows(readme: &str, header: &str) -> Vec<Vec<String>> {
+    let table = readme.split(header).nth(1).unwrap_or_else(|| panic!("the README's table {header}"));
     table
         .lines()
+        .map(str::trim_start)
         .skip(2)
         .take_while(|line| line.starts_with('|'))
         .map(|row| {
-            let modules = row.trim_matches('|').split('|').nth(1).unwrap_or_default();
-            modules.split('`').skip(1).step_by(2).map(|name| name.trim_end_matches('/').to_string()).filter(|name| name != "lib").collect()
+            let names = row.trim_matches('|').split('|').nth(1).unwrap_or_default();
+            names.split('`').skip(1).step_by(2).map(|name| name.trim_end_matches('/').to_string()).filter(|name| name != "lib").collect()
         })
         .collect()
 }
 
-fn layer_of(module: &str) -> Option<usize> {
-    layers().iter().position(|layer| layer.iter().any(|m| m == module))
+/// Levels of code, lowest first, and how a file names the code of another level.
+struct Levels {
+    rows: Vec<Vec<String>>,
+    /// How a reference starts (`crate::`, `super::`); the name that follows is the module.
+    prefixes: &'static [&'static str],
+    /// Whether files of a level may use each other.
+    same_level_ok: fn(usize) -> bool,
+    /// Whether a reference to a name no level lists is a violation (otherwise it is not a
+    /// module of these levels, such as `super::Item` in a test module).
+    unknown_is_violation: bool,
+}
+
+impl Levels {
+    /// The layers of `engine/src`, as the README's layer table lists them (the one place
+    /// they are written). A module may use only modules of lower layers (the foundation's
+    /// modules may also use each other).
+    fn crate_layers() -> Self {
+        Levels {
+            rows: table_rows(&readme(), "| layer | modules |"),
+            prefixes: &["crate::"],
+            same_level_ok: |level| level == 0,
+            unknown_is_violation: true,
+        }
+    }
+
+    /// The levels inside `provider/` (vocabulary, assemble, merge, physical, logical), as
+    /// the README's provider table lists them: a file uses files of its own level or lower.
+    fn provider_levels() -> Self {
+        Levels {
+            rows: table_rows(&readme(), "| provider level | files |"),
+            prefixes: &["crate::provider::", "super::"],
+            same_level_ok: |_| true,
+            unknown_is_violation: false,
+        }
+    }
+
+    fn level_of(&self, name: &str) -> Option<usize> {
+        self.rows.iter().position(|row| row.iter().any(|m| m == name))
+    }
+
+    /// The names a file's code refers to through one of the prefixes.
+    fn references(&self, text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in code_lines(text) {
+            for prefix in self.prefixes {
+                let mut rest = line;
+                while let Some(at) = rest.find(prefix) {
+                    // `crate::provider::x` is not also `super::`-less `provider::x` of `crate::`.
+                    let whole_word = at == 0 || !rest[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+                    rest = &rest[at + prefix.len()..];
+                    let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    if whole_word && !name.is_empty() && !found.contains(&name) {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Every use in `files` (a file's module name and its text) that points up.
+    fn upward_uses(&self, files: &[(String, String)]) -> Vec<String> {
+        let mut violations = Vec::new();
+        for (module, text) in files {
+            let Some(own) = self.level_of(module) else {
+                violations.push(format!("{module} has no level in the README's table"));
+                continue;
+            };
+            for used in self.references(text) {
+                if used == *module {
+                    continue;
+                }
+                match self.level_of(&used) {
+                    Some(level) if level < own || (level == own && (self.same_level_ok)(own)) => {}
+                    Some(level) => {
+                        violations.push(format!("{module} (level {own}) uses {used} (level {level}): levels may only point down"))
+                    }
+                    None if self.unknown_is_violation => violations.push(format!("{module} uses {used}, which has no level")),
+                    None => {}
+                }
+            }
+        }
+        violations
+    }
 }
 
 #[test]
@@ -89,13 +173,26 @@ fn the_layer_table_names_every_module_of_lib_rs_once() {
         // A module with a file (an inline one, such as `exports`, re-exports only).
         .filter_map(|m| m.strip_suffix(';').map(str::to_string))
         .collect();
-    let listed: Vec<String> = layers().into_iter().flatten().collect();
-    for module in &declared {
-        let rows = listed.iter().filter(|m| *m == module).count();
-        assert_eq!(rows, 1, "module {module} of lib.rs is not in exactly one row of the README's layer table");
+    assert_each_listed_once(&declared, &Levels::crate_layers(), "lib.rs");
+}
+
+#[test]
+fn the_provider_table_names_every_file_of_provider_once() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provider"), &mut files);
+    let declared: Vec<String> =
+        files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).filter(|name| name != "mod").collect();
+    assert_each_listed_once(&declared, &Levels::provider_levels(), "provider/");
+}
+
+fn assert_each_listed_once(declared: &[String], levels: &Levels, what: &str) {
+    let listed: Vec<&String> = levels.rows.iter().flatten().collect();
+    for name in declared {
+        let rows = listed.iter().filter(|m| **m == name).count();
+        assert_eq!(rows, 1, "{name} of {what} is not in exactly one row of its README table");
     }
-    for module in &listed {
-        assert!(declared.contains(module), "the README's layer table lists {module}, which lib.rs does not declare");
+    for name in listed {
+        assert!(declared.contains(name), "the README's table lists {name}, which {what} does not have");
     }
 }
 
@@ -112,58 +209,41 @@ fn code_lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(|line| line.split("//").next().unwrap_or("")).filter(|line| !line.trim().is_empty())
 }
 
-/// The top-level modules a file refers to with `crate::name`.
-fn crate_references(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for line in code_lines(text) {
-        let mut rest = line;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
-            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() && !found.contains(&name) {
-                found.push(name);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn layers_only_point_down() {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
-    let mut violations = Vec::new();
-    for path in files {
-        let module = top_module(&path);
-        if module == "lib" {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("crate::{"), "{}: import crate modules one path at a time", path.display());
-        let Some(own) = layer_of(&module) else {
-            violations.push(format!("{}: module {module} has no layer in the README's layer table", path.display()));
-            continue;
-        };
-        for used in crate_references(&text) {
-            if used == module {
-                continue;
-            }
-            match layer_of(&used) {
-                Some(layer) if layer < own || (layer == 0 && own == 0) => {}
-                Some(layer) => violations
-                    .push(format!("{}: {module} (layer {own}) uses {used} (layer {layer}): layers may only point down", path.display())),
-                None => violations.push(format!("{}: uses crate::{used}, which has no layer", path.display())),
-            }
-        }
-    }
+    let files: Vec<(String, String)> = engine_sources()
+        .into_iter()
+        .filter(|path| top_module(path) != "lib")
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains("crate::{"), "{}: import crate modules one path at a time", path.display());
+            (top_module(&path), text)
+        })
+        .collect();
+    let violations = Levels::crate_layers().upward_uses(&files);
     assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
 }
 
 #[test]
+fn provider_levels_only_point_down() {
+    let mut paths = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provider"), &mut paths);
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|path| (path.file_stem().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(path).unwrap()))
+        .filter(|(name, _)| name != "mod")
+        .collect();
+    let violations = Levels::provider_levels().upward_uses(&files);
+    assert!(
+        violations.is_empty(),
+        "provider/ levels violated (logical, physical, merge, assemble, vocabulary):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
 fn only_storage_touches_rocksdb() {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
-    let offenders: Vec<_> = files
+    let offenders: Vec<_> = engine_sources()
         .into_iter()
         .filter(|path| top_module(path) != "storage")
         .filter(|path| code_lines(&std::fs::read_to_string(path).unwrap()).any(|line| line.contains("rocksdb::")))
@@ -171,13 +251,32 @@ fn only_storage_touches_rocksdb() {
     assert!(offenders.is_empty(), "rocksdb used outside storage/: {offenders:#?}");
 }
 
+/// A fixture: the checks above fail on an upward import, so their passing means something.
 #[test]
-fn the_layering_check_sees_upward_imports() {
+fn the_level_checks_fail_on_an_upward_import() {
+    let layers = Levels { rows: vec![vec!["storage".into()], vec!["exec".into()], vec!["session".into()]], ..Levels::crate_layers() };
+    let files = vec![
+        ("storage".to_string(), "use crate::session::Session; // crate::exec in a comment".to_string()),
+        ("exec".to_string(), "let key = crate::storage::keys::row_key();".to_string()),
+        ("session".to_string(), "use crate::exec::simple;\nuse crate::nowhere::Thing;".to_string()),
+    ];
     assert_eq!(
-        crate_references("use crate::exec::simple; // crate::session\nlet x = crate::storage::keys::row_key();"),
-        vec!["exec".to_string(), "storage".to_string()]
+        layers.upward_uses(&files),
+        ["storage (level 0) uses session (level 2): levels may only point down", "session uses nowhere, which has no level"]
     );
-    assert!(layer_of("storage") < layer_of("catalog") && layer_of("exec") < layer_of("session"));
+    let provider = Levels { rows: vec![vec!["request".into()], vec!["assemble".into()], vec!["scan".into()]], ..Levels::provider_levels() };
+    let files = vec![
+        ("assemble".to_string(), "use crate::provider::scan::ScanRequest;\nuse super::request::ColumnSource;".to_string()),
+        ("request".to_string(), "use super::scan;\n    use super::Item;".to_string()),
+        ("scan".to_string(), "use crate::provider::assemble::BatchAssembler;".to_string()),
+    ];
+    assert_eq!(
+        provider.upward_uses(&files),
+        [
+            "assemble (level 1) uses scan (level 2): levels may only point down",
+            "request (level 0) uses scan (level 2): levels may only point down"
+        ]
+    );
 }
 
 /// The anchor GitHub gives a Markdown heading: lower case, spaces as `-`, punctuation

@@ -8,11 +8,10 @@ use datafusion::arrow::array::{ArrayRef, BinaryBuilder, BooleanArray, Int64Array
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use crate::catalog::SystemColumn;
+use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
-use crate::provider::scan::ScanRequest;
-use crate::provider::table::ColumnSource;
-use crate::storage::keys;
+use crate::provider::request::{ColumnSource, ScanRequest};
+use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{RowDecoder, RowHeader, decode_header};
 
 /// Accumulates decoded rows until a batch is full.
@@ -159,4 +158,24 @@ impl<'a> BatchAssembler<'a> {
         RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
             .map_err(|e| EngineError::internal(format!("assembling a scan batch: {e}")))
     }
+}
+
+/// Decodes stored rows (whole key, value) into one batch of the table's user columns in
+/// its current layout (the live feed's rows).
+pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = (&'r [u8], &'r [u8])>) -> Result<RecordBatch> {
+    let sources = (0..entry.definition.columns.len()).map(ColumnSource::User).collect();
+    let request = ScanRequest::whole_scope(entry.clone(), RowScope::Shared, sources, true, usize::MAX);
+    let schema = entry.schema.clone();
+    let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;
+    assembler.prefix_len = 0;
+    let mut batches = Vec::new();
+    let mut collect = |b: RecordBatch| {
+        batches.push(b);
+        true
+    };
+    for (key, value) in rows {
+        assembler.add(key, value, &mut collect)?;
+    }
+    assembler.flush(&mut collect)?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::catalog::TableEntry;
 use crate::error::Result;
 use crate::live::{ChangeBatch, FeedKey};
-use crate::provider::scan::decode_user_rows;
+use crate::provider::assemble::decode_user_rows;
 use crate::storage::row_codec::decode_header;
 use crate::storage::{CommittedRow, RowScope};
 

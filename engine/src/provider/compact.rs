@@ -22,7 +22,7 @@ use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result};
 use crate::provider::flush::{flush_scope, scope_gone, segment_columns};
 use crate::provider::merge;
-use crate::provider::scan::ScanRequest;
+use crate::provider::request::ScanRequest;
 use crate::shared::EngineShared;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
 use crate::storage::cold::{ColdScope, names};

@@ -24,7 +24,7 @@ use crate::catalog::TableEntry;
 use crate::config::FlushStep;
 use crate::error::Result;
 use crate::provider::assemble::BatchAssembler;
-use crate::provider::scan::ScanRequest;
+use crate::provider::request::ScanRequest;
 use crate::shared::EngineShared;
 use crate::storage::cold::names;
 use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};

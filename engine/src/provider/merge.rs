@@ -16,9 +16,8 @@ use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::merge_masked::merge_masked;
-use crate::provider::prune::{self, Planned};
-use crate::provider::scan::ScanRequest;
-use crate::provider::table::{ColumnSource, system_column_type};
+use crate::provider::prune::{self, Planned, covers_everything};
+use crate::provider::request::{ColumnSource, ScanRequest, system_column_type};
 use crate::storage::Store;
 use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
 use crate::storage::cursor::{KeyRanges, RangeCursor};
@@ -133,11 +132,6 @@ fn read_one_segment(
         }
     }
     output.flush(emit)
-}
-
-/// Whether `ranges` (segment key space) are the whole scope.
-pub(super) fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
-    matches!(ranges, [(lower, None)] if lower.is_empty())
 }
 
 /// A range's lower bound (a whole key) in segment key space (scope part excluded).

@@ -1,8 +1,11 @@
-//! DataFusion's view of engine tables: the logical side ([`table`]), the physical scan
-//! ([`scan`], rows to batches in [`assemble`], hot and cold merged in [`merge`]),
-//! moving hot rows to Parquet ([`flush`]) and purging expired tombstones ([`compact`]), STREAM rules ([`stream_rules`]), the live feed's
-//! change batches ([`change_feed`]), the write paths ([`writer`], [`write_exec`]), key-range pushdown
-//! ([`key_range`]), and what the statement being planned asks of providers ([`scope`]).
+//! DataFusion's view of engine tables, in levels that point one way (the README's
+//! provider table is the list; `tests/tidy.rs` checks it): the logical side ([`table`],
+//! [`statement`]) plans the physical scan ([`scan`]) and the write paths ([`writer`],
+//! [`write_exec`]), beside flushes ([`flush`]), purges and compactions ([`compact`]) and
+//! the live feed's change batches ([`change_feed`]); those read through the merge of hot
+//! and cold rows ([`merge`]), which turns stored rows into batches through [`assemble`];
+//! every level speaks the vocabulary of [`request`] (what one scan reads), [`key_range`],
+//! [`prune`] and [`stream_rules`].
 
 pub mod assemble;
 pub mod change_feed;
@@ -12,6 +15,7 @@ pub mod key_range;
 pub mod merge;
 mod merge_masked;
 pub mod prune;
+pub mod request;
 pub mod scan;
 pub mod statement;
 pub mod stream_rules;
@@ -19,4 +23,4 @@ pub mod table;
 pub mod write_exec;
 pub mod writer;
 
-pub use table::{ColumnSource, EngineTableProvider, Exposure};
+pub use table::{EngineTableProvider, Exposure};

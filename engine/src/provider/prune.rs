@@ -31,8 +31,7 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::Result;
-use crate::provider::merge::covers_everything;
-use crate::provider::table::ColumnSource;
+use crate::provider::request::ColumnSource;
 use crate::storage::cold::manifest::span_reaches;
 use crate::storage::cold::{ColdScope, ColdStore, SegmentMeta};
 
@@ -128,6 +127,11 @@ pub fn plan_segments<'s>(
 }
 
 /// Whether two segments' key spans overlap.
+/// Whether `ranges` (segment key space) are the whole scope.
+pub(super) fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
+    matches!(ranges, [(lower, None)] if lower.is_empty())
+}
+
 fn key_spans_meet(a: &SegmentMeta, b: &SegmentMeta) -> bool {
     // Lower-case hex keeps the order of the bytes it spells.
     a.min_key <= b.max_key && b.min_key <= a.max_key

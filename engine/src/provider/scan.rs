@@ -22,90 +22,15 @@ use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder,
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 
-use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
 use crate::provider::merge;
-use crate::provider::prune::{PruneCounts, Pruning};
-use crate::provider::table::ColumnSource;
-use crate::shared::EngineShared;
+use crate::provider::prune::PruneCounts;
+use crate::provider::request::ScanRequest;
 use crate::storage::cold::ColdStore;
-use crate::storage::keys::{self, RowScope};
+use crate::storage::keys;
 use crate::storage::{Store, tiers};
-
-/// What one scan reads.
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    pub entry: Arc<TableEntry>,
-    pub scope: RowScope,
-    pub sources: Vec<ColumnSource>,
-    pub intervals: Vec<KeyInterval>,
-    pub include_deleted: bool,
-    pub limit: Option<usize>,
-    pub batch_rows: usize,
-    /// Threads a large scan may be split across, and the flushed size that makes a scan
-    /// large.
-    pub parallelism: usize,
-    pub parallel_min_bytes: u64,
-    /// STREAM tables with a TTL: the first key a read may show (older rows have expired).
-    pub visible_from: Option<Vec<u8>>,
-    /// The statement's filters as a test on segment and row-group statistics.
-    pub pruning: Option<Arc<Pruning>>,
-    /// Where the scan counts what pruning skipped.
-    pub pruned: PruneCounts,
-    /// The engine whose catalog the read asks, once its snapshot exists (a point read:
-    /// once its rows are read), whether `entry` is still the table the statement was
-    /// planned against ([`crate::catalog::Catalog::check_current`]). `None`: the caller
-    /// holds the table steady itself (a flush, a purge, a write under its lock).
-    pub checked_against: Option<Arc<EngineShared>>,
-}
-
-impl ScanRequest {
-    /// A read of a whole scope, key ranges and limits aside (flushes, purges, TRUNCATE).
-    pub fn whole_scope(
-        entry: Arc<TableEntry>,
-        scope: RowScope,
-        sources: Vec<ColumnSource>,
-        include_deleted: bool,
-        batch_rows: usize,
-    ) -> Self {
-        ScanRequest {
-            entry,
-            scope,
-            sources,
-            intervals: vec![KeyInterval::all()],
-            include_deleted,
-            limit: None,
-            batch_rows,
-            parallelism: 1,
-            parallel_min_bytes: u64::MAX,
-            visible_from: None,
-            pruning: None,
-            pruned: PruneCounts::default(),
-            checked_against: None,
-        }
-    }
-
-    /// Fails when the table changed since the statement was planned (see
-    /// [`ScanRequest::checked_against`]).
-    pub fn check_current(&self) -> Result<()> {
-        self.checked_against.as_ref().map_or(Ok(()), |shared| shared.catalog.check_current(&self.entry))
-    }
-
-    /// Every column of a segment, in its order: the user columns, `_seq`, `_updated`,
-    /// `_deleted`, the row key.
-    pub fn segment_sources(user_columns: usize) -> Vec<ColumnSource> {
-        let mut sources: Vec<ColumnSource> = (0..user_columns).map(ColumnSource::User).collect();
-        sources.extend([
-            ColumnSource::System(SystemColumn::Seq),
-            ColumnSource::System(SystemColumn::Updated),
-            ColumnSource::System(SystemColumn::Deleted),
-            ColumnSource::RowKey,
-        ]);
-        sources
-    }
-}
 
 #[derive(Debug)]
 pub struct ScanExec {
@@ -329,39 +254,6 @@ fn scan_in_parts(
         }
     }
     Ok(true)
-}
-
-/// Decodes stored rows (whole key, value) into one batch of the table's user columns in
-/// its current layout (the live feed's rows).
-pub fn decode_user_rows<'r>(entry: &Arc<TableEntry>, rows: impl Iterator<Item = (&'r [u8], &'r [u8])>) -> Result<RecordBatch> {
-    let request = ScanRequest {
-        entry: entry.clone(),
-        scope: RowScope::Shared,
-        sources: (0..entry.definition.columns.len()).map(ColumnSource::User).collect(),
-        intervals: Vec::new(),
-        include_deleted: true,
-        limit: None,
-        batch_rows: usize::MAX,
-        parallelism: 1,
-        parallel_min_bytes: u64::MAX,
-        visible_from: None,
-        pruning: None,
-        pruned: PruneCounts::default(),
-        checked_against: None,
-    };
-    let schema = entry.schema.clone();
-    let mut assembler = BatchAssembler::new(schema.clone(), &request, 64)?;
-    assembler.prefix_len = 0;
-    let mut batches = Vec::new();
-    let mut collect = |b: RecordBatch| {
-        batches.push(b);
-        true
-    };
-    for (key, value) in rows {
-        assembler.add(key, value, &mut collect)?;
-    }
-    assembler.flush(&mut collect)?;
-    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(|e| EngineError::internal(format!("joining decoded rows: {e}")))
 }
 
 /// Reads a whole scope, both tiers (`sources` of each row, deleted rows only if

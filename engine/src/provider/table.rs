@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as DfSession;
 use datafusion::common::{Constraint, Constraints, Result as DfResult};
 use datafusion::datasource::{TableProvider, TableType};
@@ -21,7 +21,8 @@ use crate::catalog::{ROW_KEY_COLUMN, SystemColumn, TableEntry};
 use crate::error::{EngineError, SqlState};
 use crate::provider::key_range;
 use crate::provider::prune::Pruning;
-use crate::provider::scan::{ScanExec, ScanRequest};
+use crate::provider::request::{ColumnSource, ScanRequest, system_column_type};
+use crate::provider::scan::ScanExec;
 use crate::provider::statement::DmlKind;
 use crate::provider::stream_rules::read_lower_bound;
 use crate::provider::write_exec::{WriteExec, WriteKind};
@@ -40,23 +41,6 @@ pub struct Exposure {
     /// Every user column reads as nullable (INSERT targets): NOT NULL is then checked by
     /// the engine's writer, which names the column and has the right SQLSTATE.
     pub relax_not_null: bool,
-}
-
-/// Where an output column of a scan comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnSource {
-    /// A user column: index into the table's current definition.
-    User(usize),
-    System(SystemColumn),
-    RowKey,
-}
-
-pub fn system_column_type(column: SystemColumn) -> DataType {
-    match column {
-        SystemColumn::Seq => DataType::Int64,
-        SystemColumn::Updated => DataType::Timestamp(TimeUnit::Millisecond, None),
-        SystemColumn::Deleted => DataType::Boolean,
-    }
 }
 
 #[derive(Debug)]
