@@ -4,6 +4,7 @@
 //! allocation while the subscription opens (RocksDB's own memory is not counted; it is
 //! bounded by its block cache).
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

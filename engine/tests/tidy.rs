@@ -312,7 +312,7 @@ fn cited_documents(text: &str) -> Vec<(String, Option<String>)> {
         }
         let start = text[..at].rfind(|c: char| !is_path(c)).map_or(0, |i| i + 1);
         let name = &text[start..at + 3];
-        if name.starts_with('.') || name.len() == 3 {
+        if name.len() == 3 || (name.starts_with('.') && !name.starts_with("../")) {
             continue;
         }
         let anchor = after.strip_prefix('#').map(|rest| rest.chars().take_while(|&c| is_anchor(c)).collect::<String>());
@@ -321,25 +321,40 @@ fn cited_documents(text: &str) -> Vec<(String, Option<String>)> {
     cited
 }
 
+/// A file's path from the repository's root.
+fn own_name(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap().display().to_string()
+}
+
 #[test]
 fn every_cited_document_and_section_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sources = workspace_sources();
     sources.push(root.join("README.md"));
+    for entry in std::fs::read_dir(root.join("docs")).unwrap().flatten() {
+        sources.push(entry.path());
+    }
     let mut missing = Vec::new();
     for path in sources {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut citations = cited_documents(&text);
         // A Markdown file's own links to its sections.
         if path.extension().is_some_and(|e| e == "md") {
-            let own = path.strip_prefix(root).unwrap().display().to_string();
+            let own = own_name(root, &path);
             citations.extend(text.match_indices("](#").map(|(at, _)| {
                 let anchor: String = text[at + 3..].chars().take_while(|&c| c != ')').collect();
                 (own.clone(), Some(anchor))
             }));
         }
         for (document, anchor) in citations {
-            let target = root.join(&document);
+            // A Markdown file links relative to its own folder (as GitHub reads it); a
+            // source comment names a path from the repository's root.
+            let markdown_file = path.extension().is_some_and(|e| e == "md");
+            if !markdown_file && document.starts_with("../") {
+                continue; // a string of this file's own fixtures
+            }
+            let base = if markdown_file { path.parent().unwrap() } else { root };
+            let target = if document == own_name(root, &path) { path.clone() } else { base.join(&document) };
             let Ok(markdown) = std::fs::read_to_string(&target) else {
                 missing.push(format!("{}: {document} does not exist", path.display()));
                 continue;
@@ -356,8 +371,15 @@ fn every_cited_document_and_section_exists() {
 
 #[test]
 fn citations_are_found_and_anchors_are_githubs() {
-    let cited = cited_documents("see slt/README.md and (README.md#live-subscriptions), not x.mdx or .md");
-    assert_eq!(cited, [("slt/README.md".to_string(), None), ("README.md".to_string(), Some("live-subscriptions".to_string()))]);
+    let cited = cited_documents("see slt/README.md and (README.md#live-subscriptions), (../README.md), not x.mdx or .md");
+    assert_eq!(
+        cited,
+        [
+            ("slt/README.md".to_string(), None),
+            ("README.md".to_string(), Some("live-subscriptions".to_string())),
+            ("../README.md".to_string(), None)
+        ]
+    );
     assert_eq!(heading_anchor(" Users, roles and permissions"), "users-roles-and-permissions");
     assert_eq!(heading_anchor("Architecture (code map)"), "architecture-code-map");
 }

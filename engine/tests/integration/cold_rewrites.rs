@@ -3,7 +3,7 @@
 //! list across a rewrite and a clock jump, or across DROP TABLE, still completes with the
 //! right rows: retired and dropped files go only when no reader holds them.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::mpsc;

@@ -4,7 +4,7 @@
 //! hides an older one that passes. Large scans merge hot rows over cold ones out of key
 //! order, with the same rows; rewrites of a large segment keep it in key order.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, render, run_all};
 use engine::exports::datafusion::arrow::util::display::array_value_to_string;

@@ -2,8 +2,7 @@
 //! reader (and pyarrow, where Python has it) opens without the engine, and the object
 //! store is pluggable (an in-memory store behaves like the local folder, across restarts).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -6,8 +6,7 @@
 //! a snapshot (`snapshots/simple_statement_paths.snap`), so a statement that silently
 //! falls back to the planner, or starts skipping it, shows up in review.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{TestEngine, render};
 use engine::{QueryResult, Session};

@@ -2,7 +2,7 @@
 //! snapshots, error messages or Debug output; and logins fail alike for a wrong password
 //! and an unknown user.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, render, run_all};
 

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 /// Asserts an insta snapshot kept in the top-level `snapshots/` folder, the one `cargo
-/// xtask review` reviews and checks (a test file uses it with `#[macro_use] mod common;`).
+/// xtask review` reviews and checks (`main.rs` declares `common` with `#[macro_use]`).
 #[allow(unused_macros)] // not every test binary takes snapshots
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::with_settings!({ snapshot_path => "../../../snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_snapshot!($name, $value);
         })
     };

@@ -2,7 +2,7 @@
 //! split must change nothing but speed: every row once, deleted rows still hidden, the
 //! same aggregates and rows as one thread reading the same data.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, render, run_all};
 use engine::QueryResult;

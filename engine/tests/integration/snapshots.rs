@@ -2,8 +2,7 @@
 //! kind of statement, whole system-table dumps, EXPLAIN plans and rendered error messages.
 //! Snapshots live in the top-level `snapshots/` folder; review them with `cargo xtask review`.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{TestEngine, render, run_all};
 

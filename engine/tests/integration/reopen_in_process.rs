@@ -3,7 +3,7 @@
 //! the dropped engine was still finishing on a blocking thread). The open waits for the
 //! release; held past `release_wait`, it fails with 55006, never with RocksDB's lock.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! rows) is unchanged, that the same statement then succeeds, and that a restart shows
 //! the same state as the engine before it.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, render, run_all};
 

@@ -2,7 +2,7 @@
 //! `_seq` values are unique and committed in order, readers never see a half-applied
 //! statement, and a DROP TABLE racing writers leaves no row behind.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

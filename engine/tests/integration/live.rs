@@ -3,8 +3,7 @@
 //! inbox that overflows, EPHEMERAL rows dropped once the last subscription ends, and the
 //! storage layout of STREAM rows.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::fmt::Write;
 

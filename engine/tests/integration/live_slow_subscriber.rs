@@ -4,7 +4,7 @@
 //! every predicate: the expensive one held up every feed until the inbox overflowed and
 //! ended them all.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, run_all};
 use engine::{EventKind, QueryResult, Subscription};

@@ -7,7 +7,7 @@
 //! key range). The engine clock is manual (moved by the writer); only the job thread's
 //! wake-ups follow real time, and no check depends on when they happen.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

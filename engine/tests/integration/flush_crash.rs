@@ -195,7 +195,7 @@ fn settle(dir: &str, model: &mut BTreeMap<i64, i64>, lines: &[String], death: &s
 
 fn spawn(dir: &str, step: &str, start: i64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["flush_survives_crashes_at_every_step_and_under_load", "--exact", "--nocapture", "--test-threads=1"])
+        .args(["flush_crash::flush_survives_crashes_at_every_step_and_under_load", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .env(CHILD_STEP, step)
         .env(CHILD_START, start.to_string())

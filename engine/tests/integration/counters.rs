@@ -2,7 +2,7 @@
 //! a data directory opens: a missing or corrupt counter stops the open with a clear error
 //! instead of being read as zero, which would hand out used ids again.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, run_all};
 use engine::storage::keys::meta_key;

@@ -2,7 +2,7 @@
 //! keyspace, and no file in the data directory (hot storage or the Parquet segments and
 //! manifests of cold storage) that still holds its data.
 
-mod common;
+use crate::common;
 
 use common::{TestEngine, run_all};
 

@@ -3,7 +3,7 @@
 //! is refused; staging files of interrupted local writes go at open; folders are named by
 //! ids, so tables whose names differ only in case never share one.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

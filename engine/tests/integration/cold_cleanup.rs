@@ -2,8 +2,8 @@
 //! once in `system.jobs` (`file_cleanup`), the file stays queued and is deleted once the
 //! store lets it, and every retention purge goes on meanwhile.
 
-mod common;
-mod faults;
+use crate::common;
+use crate::faults;
 
 use std::sync::Arc;
 

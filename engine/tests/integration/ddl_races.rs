@@ -2,7 +2,7 @@
 //! concurrency`) found, made deterministic with a flush observer that holds a flush at
 //! one of its steps.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

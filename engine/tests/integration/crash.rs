@@ -30,7 +30,7 @@ fn acknowledged_writes_survive_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").display().to_string();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["acknowledged_writes_survive_a_crash", "--exact", "--nocapture", "--test-threads=1"])
+        .args(["crash::acknowledged_writes_survive_a_crash", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, &data)
         .output()
         .expect("child test process");

@@ -11,8 +11,8 @@
 //! healthy store, as a restart after a crash there), with the same checks after the
 //! reopen. Each walk prints how its faults ended.
 
-mod common;
-mod faults;
+use crate::common;
+use crate::faults;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //! to the history's version at its `_seq` (an update's old row equal to the version
 //! before it), and applying them must give the table's final rows.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
