@@ -206,8 +206,10 @@ fn parse_one(tokens: Vec<TokenWithSpan>, dialect: &dyn Dialect) -> Result<Engine
         ("CREATE", "NAMESPACE") | ("DROP", "NAMESPACE") | ("SHOW", "NAMESPACES") => {
             return parse_namespace_statement(tokens);
         }
-        ("CREATE", "SHARED" | "USER" | "STREAM") if word(2) == "TABLE" => {
-            let kind = TableKind::parse(word(1))?;
+        ("CREATE", kind)
+            if word(2) == "TABLE"
+                && let Ok(kind) = TableKind::parse(kind) =>
+        {
             let tokens = remove_significant(tokens, 1);
             let mentions = mentioned_system_columns(&tokens);
             let statement = parse_sqlparser(tokens, dialect)?;
