@@ -32,6 +32,18 @@ pub struct FunctionContext {
 
 tokio::task_local! {
     static EFFECTIVE_USER: Arc<str>;
+    static FIXED_INSTANT: Option<i64>;
+}
+
+/// Runs `work` (one statement) with `NOW()`, `CURRENT_DATE` and `CURRENT_TIME` reading
+/// `instant` instead of the clock (a transaction block's start), when one is given.
+pub async fn at_instant<F: Future>(instant: Option<i64>, work: F) -> F::Output {
+    FIXED_INSTANT.scope(instant, work).await
+}
+
+/// The instant the clock functions read: the statement's fixed one, or the clock's now.
+fn instant_now(context: &FunctionContext) -> i64 {
+    FIXED_INSTANT.try_with(|fixed| *fixed).ok().flatten().unwrap_or_else(|| context.clock.now_millis())
 }
 
 /// Runs `work` (one statement) with `user` as the value of `CURRENT_USER()`.
@@ -86,7 +98,7 @@ impl NowFunction {
     }
 
     fn value(&self) -> ScalarValue {
-        let millis = self.context.clock.now_millis();
+        let millis = instant_now(&self.context);
         ScalarValue::TimestampNanosecond(Some(millis * 1_000_000), Some(UTC.into()))
     }
 }
@@ -149,7 +161,7 @@ impl ClockPartFunction {
 
     fn value(&self) -> ScalarValue {
         const MILLIS_PER_DAY: i64 = 86_400_000;
-        let millis = self.context.clock.now_millis();
+        let millis = instant_now(&self.context);
         match self.part {
             ClockPart::Date => ScalarValue::Date32(Some(millis.div_euclid(MILLIS_PER_DAY) as i32)),
             ClockPart::Time => ScalarValue::Time64Nanosecond(Some(millis.rem_euclid(MILLIS_PER_DAY) * 1_000_000)),

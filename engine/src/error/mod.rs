@@ -41,6 +41,11 @@ impl SqlState {
     pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
     pub const RESERVED_NAME: SqlState = SqlState("42939");
     pub const READ_ONLY: SqlState = SqlState("25006");
+    pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25001");
+    pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25P01");
+    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState("25P02");
+    pub const IDLE_IN_TRANSACTION_TIMEOUT: SqlState = SqlState("25P03");
+    pub const INVALID_SAVEPOINT: SqlState = SqlState("3B001");
     pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
     pub const INVALID_AUTHORIZATION: SqlState = SqlState("28000");
     pub const OBJECT_IN_USE: SqlState = SqlState("55006");

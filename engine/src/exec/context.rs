@@ -18,8 +18,10 @@ use crate::exec::simple::AssignmentCache;
 use crate::permissions::SessionUser;
 use crate::planning::{self, PlanningOptions};
 use crate::provider::statement::{self, NotesCell, StatementNotes};
+use crate::provider::transaction::InTransaction;
 use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
+use crate::storage::ReadPoint;
 use crate::storage::UserId;
 
 pub struct ExecContext {
@@ -36,6 +38,9 @@ pub struct ExecContext {
     pub notes: NotesCell,
     /// SET expressions of simple UPDATEs, planned once per session.
     pub assignments: AssignmentCache,
+    /// The transaction block the running statement is in (the session sets it before
+    /// each statement of a block).
+    pub transaction: Option<InTransaction>,
 }
 
 impl ExecContext {
@@ -56,7 +61,13 @@ impl ExecContext {
             user,
             notes: Arc::new(Mutex::new(StatementNotes::default())),
             assignments: AssignmentCache::default(),
+            transaction: None,
         }
+    }
+
+    /// Where the running statement reads: its transaction's view, or the present.
+    pub fn read_point(&self) -> ReadPoint {
+        self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default()
     }
 
     /// The namespace unqualified names resolve in.
@@ -99,7 +110,8 @@ impl ExecContext {
     }
 
     /// Plans a statement with DataFusion with `statement_notes` for the table providers.
-    pub async fn plan(&self, statement: Statement, statement_notes: StatementNotes) -> Result<LogicalPlan> {
+    pub async fn plan(&self, statement: Statement, mut statement_notes: StatementNotes) -> Result<LogicalPlan> {
+        statement_notes.transaction = self.transaction.clone();
         statement::set(&self.notes, statement_notes);
         let state = self.datafusion.state();
         let planned = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await;

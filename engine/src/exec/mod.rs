@@ -15,6 +15,7 @@ pub mod query;
 pub mod show;
 pub mod simple;
 pub mod subscribe;
+pub mod transaction;
 pub mod users;
 pub mod view;
 

@@ -38,7 +38,8 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
         LogicalPlan::Ddl(ddl) => Err(EngineError::not_supported(format!("{} is not supported", ddl.name()))),
         LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_))
         | LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => {
-            Err(EngineError::not_supported("transactions are not supported: every statement commits on its own"))
+            // The session runs transaction control (`exec::transaction`); none reaches here.
+            Err(EngineError::internal("transaction control reached the planner"))
         }
         LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_))
         | LogicalPlan::Statement(datafusion::logical_expr::Statement::Execute(_))
@@ -110,7 +111,7 @@ async fn plan_in_scope(
             insert_target = Some(written);
         }
     }
-    ctx.plan(statement, StatementNotes { mentions, target, insert_target, defining_view, reads }).await
+    ctx.plan(statement, StatementNotes { mentions, target, insert_target, defining_view, reads, transaction: None }).await
 }
 
 /// The name an INSERT target is planned under when the statement names system columns:

@@ -136,7 +136,7 @@ async fn insert(
     let Ok(batch) = RecordBatch::try_new_with_options(entry.nullable_schema.clone(), columns_out, &options) else {
         return Ok(None);
     };
-    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), scope);
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), scope).within(ctx.transaction.clone());
     writer.insert(vec![batch]).await.map(|count| Some(QueryResult::Count(count)))
 }
 
@@ -278,6 +278,7 @@ fn read_row(ctx: &ExecContext, table: &ResolvedTable, indices: Vec<usize>, schem
         pruning: None,
         pruned: Default::default(),
         checked_against: None,
+        at: ctx.read_point(),
     };
     let row_key = keys::row_key(&keys::scope_row_prefix(entry.id(), &table.scope), key);
     let batches = read_keys(&ctx.shared.store, &ctx.shared.cold, schema, &request, &[row_key]);
@@ -291,7 +292,7 @@ async fn delete(ctx: &ExecContext, table: &ObjectRef, filter: &[Equality<'_>]) -
     let Some(ResolvedTable { entry, scope }) = bind_table(ctx, table, TableAction::Write) else { return Ok(None) };
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
-    let writer = TableWriter::new(ctx.shared.clone(), entry, scope);
+    let writer = TableWriter::new(ctx.shared.clone(), entry, scope).within(ctx.transaction.clone());
     writer.delete(vec![row_keys]).await.map(|count| Some(QueryResult::Count(count)))
 }
 
@@ -390,7 +391,7 @@ pub async fn try_update(ctx: &ExecContext, update: &ast::Update) -> Result<Optio
         let Some(planned) = plan_assignment(ctx, &entry, &table, index, value) else { return Ok(None) };
         new_values[index] = Some(planned);
     }
-    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), resolved.scope.clone()).lock().await?;
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), resolved.scope.clone()).within(ctx.transaction.clone()).lock().await?;
     let all_columns = (0..entry.definition.columns.len()).collect();
     let current = read_row(ctx, &resolved, all_columns, &entry.schema, &key)?;
     let Some(current) = current.first() else { return Ok(Some(QueryResult::Count(0))) };

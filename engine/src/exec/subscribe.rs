@@ -30,6 +30,7 @@ use crate::provider::stream_rules::read_lower_bound;
 use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
 use crate::sql::parser::SubscribeRequest;
+use crate::storage::ReadPoint;
 use crate::storage::off_async;
 
 /// Opens a subscription as the statement's effective user. `query`: the text that
@@ -122,6 +123,7 @@ pub async fn subscribe(ctx: &ExecContext, request: &SubscribeRequest, query: &st
             pruning,
             pruned: Default::default(),
             checked_against: None,
+        at: ReadPoint::now(),
         };
         let mut initial = InitialRows::new(entry.schema.clone(), filter.as_ref(), &request);
         let mut failed = None;

@@ -43,7 +43,7 @@ pub fn run_merged(
         ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
     let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
     let planned = prune::plan_segments(cold, segments, &request.entry, &suffix_ranges, request.pruning.as_deref(), &request.pruned)?;
-    let outcome = store.with_cursor(ranges, taken, |cursor| {
+    let outcome = store.with_cursor(&request.at, ranges, taken, |cursor| {
         if let [segment] = planned.as_slice()
             && !cursor.has_rows()?
         {

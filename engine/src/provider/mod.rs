@@ -20,6 +20,8 @@ pub mod scan;
 pub mod statement;
 pub mod stream_rules;
 pub mod table;
+pub mod transaction;
+pub mod txn_commit;
 pub mod write_exec;
 pub mod writer;
 

@@ -13,6 +13,7 @@ use crate::provider::key_range::KeyInterval;
 use crate::provider::prune::{PruneCounts, Pruning};
 use crate::shared::EngineShared;
 use crate::storage::keys::RowScope;
+use crate::storage::read_point::ReadPoint;
 
 /// Where an output column of a scan comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct ScanRequest {
     /// planned against ([`crate::catalog::Catalog::check_current`]). `None`: the caller
     /// holds the table steady itself (a flush, a purge, a write under its lock).
     pub checked_against: Option<Arc<EngineShared>>,
+    /// Where the scan reads from: the present, or a transaction's view with its pending
+    /// rows on top.
+    pub at: ReadPoint,
 }
 
 impl ScanRequest {
@@ -81,6 +85,7 @@ impl ScanRequest {
             pruning: None,
             pruned: PruneCounts::default(),
             checked_against: None,
+            at: ReadPoint::now(),
         }
     }
 

@@ -162,19 +162,21 @@ pub fn run_scan(
             return Ok(());
         }
     }
+    request.at.note_scan(&scope_prefix);
     // Once the snapshot exists: a table dropped or altered since planning fails the
-    // read; a flush that published since the segment list was taken restarts it.
+    // read; a flush that published since the segment list was taken restarts it (a
+    // transaction's view never moves).
     let table_moved: Mutex<Option<EngineError>> = Mutex::new(None);
     loop {
         let generation = cold.generation();
         let unchanged = || match request.check_current() {
-            Ok(()) => cold.generation() == generation,
+            Ok(()) => !request.at.is_now() || cold.generation() == generation,
             Err(error) => {
                 *table_moved.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
                 false
             }
         };
-        let finished = match cold.scope(definition.id, &request.scope) {
+        let finished = match request.at.cold_scope(cold, definition.id, &request.scope) {
             Some(segments) => merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?,
             None => run_hot_scan(store, schema, request, &ranges, unchanged, emit)?,
         };
@@ -208,7 +210,7 @@ fn run_hot_scan(
     let mut batch = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     let mut send = |b: RecordBatch| emit(b);
     let mut stopped = false;
-    let read = store.scan_ranges_then(ranges, taken, |key, value| {
+    let read = store.scan_ranges_then(&request.at, ranges, taken, |key, value| {
         if !batch.add(key, value, &mut send)? {
             stopped = true;
             return Ok(false);
@@ -245,7 +247,7 @@ fn scan_in_parts(
         let visit = move |key: &[u8], value: &[u8]| batch.add(key, value, &mut |b| emit(b));
         (pair[0].clone(), pair[1].clone(), visit)
     });
-    if !store.scan_parallel(parts.collect(), taken)? {
+    if !store.scan_parallel(&request.at, parts.collect(), taken)? {
         return Ok(false);
     }
     for mut batch in assemblers {
@@ -276,13 +278,13 @@ pub fn read_scope_then(
         taken();
         true
     };
-    if let Some(segments) = cold.scope(request.entry.id(), &request.scope) {
+    if let Some(segments) = request.at.cold_scope(cold, request.entry.id(), &request.scope) {
         merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, emit)?;
         return Ok(());
     }
     let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;
     let mut stopped = false;
-    store.scan_ranges_then(&ranges, taken, |key, value| {
+    store.scan_ranges_then(&request.at, &ranges, taken, |key, value| {
         let go_on = assembler.add(key, value, emit)?;
         stopped |= !go_on;
         Ok(go_on)
@@ -310,7 +312,8 @@ pub fn read_keys(
         true
     };
     let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
-    let rows = tiers::read_rows(store, cold, request.entry.id(), &request.scope, prefix_len, row_keys)?;
+    request.at.note_keys(request.entry.id(), &request.scope, row_keys);
+    let rows = tiers::read_rows(store, &request.at, cold, request.entry.id(), &request.scope, prefix_len, row_keys)?;
     for (key, value) in row_keys.iter().zip(rows) {
         if let Some(value) = value {
             batch.add(key, &value, &mut collect)?;

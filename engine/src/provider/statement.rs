@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::SystemColumn;
+use crate::provider::transaction::InTransaction;
 
 /// How a statement writes its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct StatementNotes {
     /// directly (CREATE VIEW records them, to list the view only to users who may read
     /// them all).
     pub reads: Option<ReadLog>,
+    /// The transaction block the statement runs in (its providers read the block's view
+    /// and write its pending rows).
+    pub transaction: Option<InTransaction>,
 }
 
 /// The objects a statement read, filled in while it plans.

@@ -25,6 +25,7 @@ use crate::provider::request::{ColumnSource, ScanRequest, system_column_type};
 use crate::provider::scan::ScanExec;
 use crate::provider::statement::DmlKind;
 use crate::provider::stream_rules::read_lower_bound;
+use crate::provider::transaction::InTransaction;
 use crate::provider::write_exec::{WriteExec, WriteKind};
 use crate::shared::EngineShared;
 use crate::storage::RowScope;
@@ -55,6 +56,8 @@ pub struct EngineTableProvider {
     schema: SchemaRef,
     sources: Vec<ColumnSource>,
     constraints: Constraints,
+    /// The transaction block the statement runs in.
+    transaction: Option<InTransaction>,
 }
 
 impl EngineTableProvider {
@@ -77,7 +80,19 @@ impl EngineTableProvider {
         } else {
             Constraints::default()
         };
-        EngineTableProvider { shared, entry, scope, exposure, write, schema: Arc::new(Schema::new(fields)), sources, constraints }
+        let schema = Arc::new(Schema::new(fields));
+        EngineTableProvider { shared, entry, scope, exposure, write, schema, sources, constraints, transaction: None }
+    }
+
+    /// The provider of a statement running in a transaction block (`None`: on its own).
+    pub fn within(mut self, transaction: Option<InTransaction>) -> Self {
+        self.transaction = transaction;
+        self
+    }
+
+    /// The instant reads are made at: the transaction's start, or now.
+    fn now_millis(&self) -> i64 {
+        self.transaction.as_ref().map_or_else(|| self.shared.now_millis(), |t| t.start_millis)
     }
 
     pub fn entry(&self) -> &Arc<TableEntry> {
@@ -175,7 +190,7 @@ impl TableProvider for EngineTableProvider {
             batch_rows: self.shared.config.scan_batch_rows,
             parallelism: state.config().target_partitions(),
             parallel_min_bytes: self.shared.config.parallel_scan_min_bytes,
-            visible_from: read_lower_bound(&self.entry, &self.scope, self.shared.now_millis()),
+            visible_from: read_lower_bound(&self.entry, &self.scope, self.now_millis()),
             // Only a scope with segments has statistics to prune by.
             pruning: match self.shared.cold.scope(self.entry.id(), &self.scope) {
                 Some(_) => Pruning::new(filters, &self.schema, &self.sources),
@@ -183,6 +198,7 @@ impl TableProvider for EngineTableProvider {
             },
             pruned: Default::default(),
             checked_against: Some(self.shared.clone()),
+            at: self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default(),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }
@@ -197,11 +213,25 @@ impl TableProvider for EngineTableProvider {
         if insert_op != InsertOp::Append {
             return Err(EngineError::not_supported(format!("{insert_op} is not supported; use INSERT INTO")).into());
         }
-        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), WriteKind::Insert, Some(input))))
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            self.transaction.clone(),
+            WriteKind::Insert,
+            Some(input),
+        )))
     }
 
     async fn truncate(&self, _state: &dyn DfSession) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.check_write(DmlKind::Truncate).map_err(EngineError::into_datafusion)?;
-        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), WriteKind::Truncate, None)))
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            self.transaction.clone(),
+            WriteKind::Truncate,
+            None,
+        )))
     }
 }

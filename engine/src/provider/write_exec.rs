@@ -17,6 +17,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect};
 
 use crate::catalog::TableEntry;
+use crate::provider::transaction::InTransaction;
 use crate::provider::writer::TableWriter;
 use crate::shared::EngineShared;
 use crate::storage::RowScope;
@@ -41,6 +42,8 @@ pub struct WriteExec {
     shared: Arc<EngineShared>,
     entry: Arc<TableEntry>,
     scope: RowScope,
+    /// The transaction block the statement runs in.
+    transaction: Option<InTransaction>,
     kind: WriteKind,
     input: Option<Arc<dyn ExecutionPlan>>,
     properties: Arc<PlanProperties>,
@@ -51,6 +54,7 @@ impl WriteExec {
         shared: Arc<EngineShared>,
         entry: Arc<TableEntry>,
         scope: RowScope,
+        transaction: Option<InTransaction>,
         kind: WriteKind,
         input: Option<Arc<dyn ExecutionPlan>>,
     ) -> Self {
@@ -60,7 +64,7 @@ impl WriteExec {
             EmissionType::Final,
             Boundedness::Bounded,
         );
-        WriteExec { shared, entry, scope, kind, input, properties: Arc::new(properties) }
+        WriteExec { shared, entry, scope, transaction, kind, input, properties: Arc::new(properties) }
     }
 }
 
@@ -92,7 +96,15 @@ impl ExecutionPlan for WriteExec {
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), self.kind, children.into_iter().next())))
+        let input = children.into_iter().next();
+        Ok(Arc::new(WriteExec::new(
+            self.shared.clone(),
+            self.entry.clone(),
+            self.scope.clone(),
+            self.transaction.clone(),
+            self.kind,
+            input,
+        )))
     }
 
     fn execute(&self, _partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
@@ -101,8 +113,9 @@ impl ExecutionPlan for WriteExec {
         let scope = self.scope.clone();
         let kind = self.kind;
         let input = self.input.clone();
+        let transaction = self.transaction.clone();
         let future = async move {
-            let writer = TableWriter::new(shared, entry, scope);
+            let writer = TableWriter::new(shared, entry, scope).within(transaction);
             let batches = match input {
                 Some(input) => collect(input, context).await?,
                 None => Vec::new(),

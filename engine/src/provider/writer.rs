@@ -32,11 +32,12 @@ use crate::provider::request::ColumnSource;
 use crate::provider::request::ScanRequest;
 use crate::provider::scan::run_scan;
 use crate::provider::stream_rules::{append_only, stream_visible_from};
+use crate::provider::transaction::{self as txn, InTransaction};
 use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
-use crate::storage::{ChangeSet, Committed, ScopeWriteGuard, off_async, tiers};
+use crate::storage::{ChangeSet, CommittedRow, ReadPoint, ScopeWriteGuard, off_async, tiers};
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -48,6 +49,9 @@ pub struct TableWriter {
     entry: Arc<TableEntry>,
     scope: RowScope,
     scope_prefix: Vec<u8>,
+    /// The transaction block the statement runs in: its rows go to the block's pending
+    /// rows, and its reads (current rows, uniqueness) see the block's view.
+    transaction: Option<InTransaction>,
 }
 
 /// A [`TableWriter`] holding its scope's write lock: the only writer of those rows.
@@ -59,7 +63,23 @@ pub struct LockedWriter {
 impl TableWriter {
     pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope) -> Self {
         let scope_prefix = keys::scope_row_prefix(entry.id(), &scope);
-        TableWriter { shared, entry, scope, scope_prefix }
+        TableWriter { shared, entry, scope, scope_prefix, transaction: None }
+    }
+
+    /// The writer of a statement running in a transaction block (`None`: on its own).
+    pub fn within(mut self, transaction: Option<InTransaction>) -> Self {
+        self.transaction = transaction;
+        self
+    }
+
+    /// Where the writer reads current rows.
+    fn at(&self) -> ReadPoint {
+        self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default()
+    }
+
+    /// `_updated` of what the statement writes: the transaction's start, or now.
+    fn now_millis(&self) -> i64 {
+        self.transaction.as_ref().map_or_else(|| self.shared.now_millis(), |t| t.start_millis)
     }
 
     /// Waits for the scope's write lock, then checks that the table is still the one the
@@ -101,11 +121,15 @@ impl LockedWriter {
     async fn commit_with(self, prepare: impl FnOnce(&TableWriter) -> Result<(ChangeSet, u64)> + Send + 'static) -> Result<u64> {
         off_async(move || {
             let (changes, count) = prepare(&self.writer)?;
-            if !changes.is_empty() {
+            if let Some(transaction) = &self.writer.transaction {
+                if !changes.is_empty() {
+                    txn::lock(&transaction.handle).absorb(&self.writer.entry, &self.writer.scope, changes)?;
+                }
+            } else if !changes.is_empty() {
                 let keeps_rows = changes.keeps_rows();
                 let committed = self.writer.shared.store.commit(changes)?;
                 if keeps_rows {
-                    self.writer.publish(committed);
+                    self.writer.publish(committed.rows);
                 }
             }
             drop(self);
@@ -147,6 +171,22 @@ impl LockedWriter {
     pub async fn truncate(self) -> Result<u64> {
         self.commit_with(|writer| writer.prepare_truncate()).await
     }
+
+    /// The scope's key prefix.
+    pub fn scope_prefix(&self) -> &[u8] {
+        &self.writer.scope_prefix
+    }
+
+    /// Whether a subscription watches the scope (asked under its lock).
+    pub fn watched(&self) -> bool {
+        self.writer.shared.live.watches(self.writer.feed())
+    }
+
+    /// Hands rows a transaction committed into this scope to the live hub (still under
+    /// the scope's lock, so the feed gets them in `_seq` order).
+    pub fn publish_rows(&self, rows: Vec<CommittedRow>) {
+        self.writer.publish(rows);
+    }
 }
 
 impl TableWriter {
@@ -163,16 +203,18 @@ impl TableWriter {
     /// watches this scope (asked under the scope's lock, which subscriptions register
     /// under too).
     fn new_changes(&self) -> ChangeSet {
-        if self.shared.live.watches(self.feed()) { ChangeSet::keeping_rows() } else { ChangeSet::default() }
+        let watched = self.transaction.is_none() && self.shared.live.watches(self.feed());
+        let mut changes = if watched { ChangeSet::keeping_rows() } else { ChangeSet::default() };
+        changes.changes_scope(self.scope_prefix.clone());
+        changes
     }
 
     /// Hands committed rows to the live hub; the dispatcher decodes them into one change
     /// batch. The statement is committed: a change that cannot be decoded ends the feed's
     /// subscriptions (they resume), it does not fail the statement.
-    fn publish(&self, committed: Committed) {
+    fn publish(&self, rows: Vec<CommittedRow>) {
         let feed = self.feed();
         let entry = self.entry.clone();
-        let rows = committed.rows;
         let count = rows.len();
         self.shared.live.publish(feed, count, Box::new(move || change_batch(feed, &entry, rows)));
     }
@@ -184,7 +226,7 @@ impl TableWriter {
         if self.appends_only() {
             return self.prepare_stream_insert(batches);
         }
-        let now = self.shared.now_millis();
+        let now = self.now_millis();
         let mut changes = self.new_changes();
         let store = &self.shared.store;
         let version = self.entry.definition.schema_version;
@@ -242,7 +284,7 @@ impl TableWriter {
             Some(millis) => Some(millis),
             None => store.last_key(&self.scope_prefix, &end)?.and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
         };
-        let now = self.shared.now_millis().max(last_arrival.unwrap_or(i64::MIN));
+        let now = self.now_millis().max(last_arrival.unwrap_or(i64::MIN));
         changes.set_last_arrival_after(self.scope_prefix.clone(), now);
         let version = self.entry.definition.schema_version;
         // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
@@ -293,7 +335,7 @@ impl TableWriter {
         for (batch, _) in batches {
             self.check_not_null(batch.columns())?;
         }
-        let now = self.shared.now_millis();
+        let now = self.now_millis();
         let mut changes = self.new_changes();
         let version = self.entry.definition.schema_version;
         // Old key -> (batch, row); the first match of a row wins.
@@ -377,7 +419,7 @@ impl TableWriter {
         if self.appends_only() {
             return Err(append_only(&self.entry));
         }
-        let now = self.shared.now_millis();
+        let now = self.now_millis();
         let mut changes = self.new_changes();
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
@@ -407,7 +449,7 @@ impl TableWriter {
     }
 
     fn prepare_truncate(&self) -> Result<(ChangeSet, u64)> {
-        let now = self.shared.now_millis();
+        let now = self.now_millis();
         let mut changes = self.new_changes();
         let mut count = 0;
         let upper = keys::prefix_upper_bound(&self.scope_prefix);
@@ -421,8 +463,9 @@ impl TableWriter {
             changes.set_row_count_after(self.scope_prefix.clone(), 0);
             return Ok((changes, count));
         }
-        if self.shared.cold.scope(self.entry.id(), &self.scope).is_some() {
-            // Flushed rows too: the keys of every live row, then DELETE's own path.
+        if !self.at().is_now() || self.shared.cold.scope(self.entry.id(), &self.scope).is_some() {
+            // Flushed rows (or a transaction's view) too: the keys of every live row, then
+            // DELETE's own path.
             let keys = self.live_row_keys()?;
             return self.prepare_delete(&keys);
         }
@@ -443,7 +486,8 @@ impl TableWriter {
 
     /// The keys (scope part excluded) of every live row of the scope, both tiers.
     fn live_row_keys(&self) -> Result<Vec<ArrayRef>> {
-        let request = ScanRequest::whole_scope(self.entry.clone(), self.scope.clone(), vec![ColumnSource::RowKey], false, 64 * 1024);
+        let mut request = ScanRequest::whole_scope(self.entry.clone(), self.scope.clone(), vec![ColumnSource::RowKey], false, 64 * 1024);
+        request.at = self.at();
         let schema = Arc::new(Schema::new(vec![Field::new(ROW_KEY_COLUMN, DataType::Binary, false)]));
         let batches = std::sync::Mutex::new(Vec::new());
         run_scan(&self.shared.store, &self.shared.cold, &schema, &request, &|batch: RecordBatch| {
@@ -455,7 +499,7 @@ impl TableWriter {
 
     /// The stored rows under `keys` (whole keys), hot or cold.
     fn read_rows(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        tiers::read_rows(&self.shared.store, &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
+        tiers::read_rows(&self.shared.store, &self.at(), &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
     }
 
     /// Fails with a unique violation on the first key (in statement order) that appears
@@ -482,12 +526,12 @@ impl TableWriter {
             let first = keys.iter().min().expect("not empty");
             let last = keys.iter().max().expect("not empty");
             let (store, cold, prefix_len) = (&self.shared.store, &self.shared.cold, self.scope_prefix.len());
-            if tiers::span_is_empty(store, cold, self.entry.id(), &self.scope, prefix_len, first, last)? {
+            if tiers::span_is_empty(store, &self.at(), cold, self.entry.id(), &self.scope, prefix_len, first, last)? {
                 return Ok(());
             }
         }
         let (store, cold) = (&self.shared.store, &self.shared.cold);
-        let live = tiers::live_keys(store, cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)?;
+        let live = tiers::live_keys(store, &self.at(), cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)?;
         match keys.iter().zip(live).find(|(_, live)| *live) {
             Some((key, _)) => Err(self.duplicate_key(key)),
             None => Ok(()),

@@ -21,9 +21,10 @@ use datafusion::sql::sqlparser::ast::Statement;
 
 use crate::error::{EngineError, Result};
 use crate::exec::{self, ExecContext};
-use crate::functions::with_effective_user;
+use crate::functions::{at_instant, with_effective_user};
 use crate::live::Subscription;
 use crate::permissions::SessionUser;
+use crate::provider::transaction::{self, TxnHandle};
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
 use crate::sql::parse_statements;
@@ -39,6 +40,8 @@ pub struct Session {
     simple_statements: u64,
     /// Whether simple statements may skip the planner in this session.
     simple_enabled: bool,
+    /// The open transaction block, if any (`BEGIN` ... `COMMIT`).
+    transaction: Option<TxnHandle>,
 }
 
 impl std::fmt::Debug for Session {
@@ -52,7 +55,7 @@ impl Session {
         let simple_enabled = shared.config.simple_statements;
         let exec = ExecContext::new(shared, user.clone());
         catalog_provider::register_catalogs(&exec, Vec::new());
-        Session { exec, login: user, simple_statements: 0, simple_enabled }
+        Session { exec, login: user, simple_statements: 0, simple_enabled, transaction: None }
     }
 
     /// How many statements of this session ran on the simple path (literal INSERTs, and
@@ -96,9 +99,11 @@ impl Session {
     /// Runs every statement of `sql` in order and returns each result.
     ///
     /// The whole text is parsed before anything runs, so a syntax error anywhere runs no
-    /// statement (as in PostgreSQL). Then each statement runs and commits on its own: at
-    /// the first one that fails, execution stops and its error is returned; the
-    /// statements before it stay applied, the ones after it do not run.
+    /// statement (as in PostgreSQL). Then each statement runs and, outside a transaction
+    /// block, commits on its own: at the first one that fails, execution stops and its
+    /// error is returned; the statements before it stay applied, the ones after it do not
+    /// run. Inside a block (`BEGIN` ... `COMMIT`, see `exec::transaction`) statements
+    /// commit with the block, and a failed one leaves the block failed.
     pub async fn execute_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
         self.refresh_user()?;
         let name = self.login.name.clone();
@@ -106,12 +111,28 @@ impl Session {
         with_effective_user(&name, Box::pin(self.run_all(sql))).await
     }
 
+    /// Whether a transaction block is open (the status a server reports as `T`, or `E`
+    /// when [`Session::transaction_failed`]).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// Whether the open block is failed (only ROLLBACK runs).
+    pub fn transaction_failed(&self) -> bool {
+        self.transaction.as_ref().is_some_and(|block| transaction::lock(block).failed)
+    }
+
     async fn run_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        if self.simple_enabled {
+        if self.simple_enabled && self.simple_path_open(sql)? {
             // `Ok(None)`: not a simple statement. An error is the simple path's own answer.
-            let handled = exec::simple::try_execute(&self.exec, sql).await.transpose();
+            let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
+            let handled = at_instant(instant, exec::simple::try_execute(&self.exec, sql)).await.transpose();
+            self.exec.transaction = None;
             if let Some(result) = handled {
                 self.simple_statements += 1;
+                if let (Err(_), Some(handle)) = (&result, &self.transaction) {
+                    exec::transaction::fail(handle);
+                }
                 return result.map(|result| vec![result]);
             }
         }
@@ -125,9 +146,56 @@ impl Session {
             if index > 0 {
                 self.refresh_user()?;
             }
-            results.push(self.execute_statement(statement).await?);
+            results.push(self.execute_in_block(statement).await?);
         }
         Ok(results)
+    }
+
+    /// Whether the simple path may take `sql`: always outside a block; in a block only a
+    /// simple statement, while the block is healthy and may write (a failed block refuses
+    /// everything but ROLLBACK, and a READ ONLY one refuses writes, which the planned path
+    /// checks). In a block, this sets the statement up to run in it.
+    fn simple_path_open(&mut self, sql: &str) -> Result<bool> {
+        let Some(handle) = &self.transaction else { return Ok(true) };
+        let open = {
+            let block = transaction::lock(handle);
+            !block.failed && !block.read_only
+        };
+        if !open || crate::sql::simple::recognize(sql).is_none() {
+            return Ok(false);
+        }
+        self.prepare_block_statement(None)?;
+        Ok(true)
+    }
+
+    /// Sets up the statement about to run in the open block (`None`: a simple statement,
+    /// which the block always allows).
+    fn prepare_block_statement(&mut self, statement: Option<&EngineStatement>) -> Result<()> {
+        let Some(handle) = &self.transaction else { return Ok(()) };
+        let allowed = EngineStatement::ShowNamespaces;
+        let entered = exec::transaction::enter(&self.exec, handle, statement.unwrap_or(&allowed));
+        if entered.is_err() {
+            exec::transaction::fail(handle);
+        }
+        self.exec.transaction = Some(entered?);
+        Ok(())
+    }
+
+    /// Runs one statement: transaction control on the session's block, anything else in
+    /// the block (if one is open), which a failure marks failed.
+    async fn execute_in_block(&mut self, statement: EngineStatement) -> Result<QueryResult> {
+        if let EngineStatement::Transaction(control) = statement {
+            self.exec.transaction = None;
+            return exec::transaction::control(&self.exec, &mut self.transaction, control).await;
+        }
+        self.prepare_block_statement(Some(&statement))?;
+        let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
+        let result = at_instant(instant, Box::pin(self.execute_statement(statement))).await;
+        self.exec.transaction = None;
+        if let (Err(_), Some(handle)) = (&result, &self.transaction) {
+            exec::transaction::fail(handle);
+        }
+        result
     }
 
     /// Opens a live subscription as the session's user (the embedding API of `SUBSCRIBE
@@ -189,6 +257,7 @@ impl Session {
                 exec::subscribe::subscribe(ctx, &request, &text).await.map(|s| QueryResult::Subscription(Box::new(s)))
             }
             EngineStatement::KillLiveQuery { live_id } => exec::subscribe::kill(ctx, &live_id).await,
+            EngineStatement::Transaction(_) => Err(EngineError::not_supported("transaction control cannot run inside EXECUTE AS")),
             EngineStatement::Flush(target) => exec::flush::execute(ctx, &target).await,
             EngineStatement::AlterColumns { table, change } => exec::alter_table::alter_columns(ctx, &table, &change).await,
             EngineStatement::Sql { statement, mentions } => {

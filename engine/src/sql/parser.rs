@@ -18,6 +18,7 @@ use crate::sql::alter::{ColumnChange, classify_alter_table};
 use crate::sql::flush::{FlushTarget, parse_flush};
 pub use crate::sql::subscribe::SubscribeRequest;
 use crate::sql::subscribe::{parse_kill, parse_subscribe};
+use crate::sql::transaction::{TransactionStatement, transaction_statement};
 use crate::sql::words::Words;
 
 /// A reference to a table or namespace as written, with identifiers normalised.
@@ -118,6 +119,9 @@ pub enum EngineStatement {
         table: ObjectRef,
         change: ColumnChange,
     },
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, savepoints, `SET TRANSACTION`, `SHOW
+    /// transaction_isolation`.
+    Transaction(TransactionStatement),
     /// Planned and executed by DataFusion (queries, DML, EXPLAIN, SET, ...).
     Sql {
         statement: Box<Statement>,
@@ -304,6 +308,9 @@ fn namespace_name(name: &ObjectName) -> Result<String> {
 }
 
 fn classify(statement: Statement, mentions: Vec<SystemColumn>) -> Result<EngineStatement> {
+    if let Some(transaction) = transaction_statement(&statement) {
+        return transaction.map(EngineStatement::Transaction);
+    }
     Ok(match statement {
         Statement::CreateTable(_) => EngineStatement::CreateTable { kind: None, statement: Box::new(statement), mentions },
         Statement::AlterTable(alter) => classify_alter_table(alter)?,

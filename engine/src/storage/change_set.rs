@@ -1,6 +1,7 @@
 //! What one statement changes, handed to the commit section as a unit ([`ChangeSet`]),
 //! and what the commit reports back ([`Committed`]).
 
+use crate::error::{EngineError, Result};
 use crate::storage::keys;
 use crate::storage::store::Counter;
 
@@ -8,6 +9,15 @@ pub(super) enum Change {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+/// A statement's changes as a transaction keeps them ([`ChangeSet::into_pending_parts`]).
+pub struct PendingParts {
+    /// Rows written (whole key, value with `_seq` unassigned).
+    pub rows: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys removed outright.
+    pub removed: Vec<Vec<u8>>,
+    pub uses_row_ids: bool,
 }
 
 /// The changes of one statement, committed atomically by [`Store::commit`].
@@ -28,6 +38,9 @@ pub struct ChangeSet {
     /// A STREAM scope (by key prefix) and the arrival time of its newest row once this
     /// set is committed.
     pub(super) last_arrivals: Vec<(Vec<u8>, i64)>,
+    /// The scopes (by key prefix) whose rows this set changes, as a reader sees them: the
+    /// commit stamps each with its last `_seq` ([`crate::storage::Store::scope_changed_since`]).
+    pub(super) scopes: Vec<Vec<u8>>,
 }
 
 impl ChangeSet {
@@ -50,6 +63,36 @@ impl ChangeSet {
         if self.keep_rows {
             self.previous.push(previous);
         }
+    }
+
+    /// Notes that this set changes rows of the scope under `prefix` (writes do; moving
+    /// rows between tiers and removing expired ones do not).
+    pub fn changes_scope(&mut self, prefix: Vec<u8>) {
+        if !self.scopes.contains(&prefix) {
+            self.scopes.push(prefix);
+        }
+    }
+
+    /// The set as a transaction keeps it until COMMIT: rows written (with `_seq` still
+    /// unassigned), keys removed outright, and whether row ids were handed out. Range
+    /// deletions and the STREAM bookkeeping have no pending form yet.
+    pub fn into_pending_parts(self) -> Result<PendingParts> {
+        if !self.counters.is_empty() || !self.row_counts.is_empty() || !self.last_arrivals.is_empty() {
+            return Err(EngineError::not_supported("this change cannot be made inside a transaction block yet"));
+        }
+        let mut removed = Vec::new();
+        let mut rows = Vec::new();
+        for change in self.changes {
+            match change {
+                Change::Delete(key) => removed.push(key),
+                Change::Put(..) => return Err(EngineError::not_supported("this change cannot be made inside a transaction block yet")),
+                Change::DeleteRange(..) => {
+                    return Err(EngineError::not_supported("removing a range of rows inside a transaction block is not supported yet"));
+                }
+            }
+        }
+        rows.extend(self.rows);
+        Ok(PendingParts { rows, removed, uses_row_ids: self.uses_row_ids })
     }
 
     /// Whether the commit will hand the rows back.

@@ -38,7 +38,7 @@ pub type TableId = u64;
 pub type UserId = u64;
 
 /// Whose rows a key range holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowScope {
     /// SHARED tables: one set of rows for everyone.
     Shared,

@@ -12,6 +12,9 @@
 //! - [`cold`]: Parquet segments and manifests in an object store (the cold tier);
 //! - [`cursor`]: hot rows pulled one at a time from a snapshot (merges with cold rows);
 //! - [`tiers`]: rows by key across hot and cold (the shared point reader);
+//! - [`snapshot`], [`pending`], [`read_point`]: a transaction's view (one hot snapshot
+//!   held across statements, with the segment lists that belong to it) and its pending
+//!   writes, and where each read reads from;
 //! - [`locks`]: the per-table, per-scope write locks, and running storage work off the
 //!   async workers.
 
@@ -23,10 +26,14 @@ pub mod key_codec;
 pub mod key_walks;
 pub mod keys;
 pub mod locks;
+pub mod pending;
+pub mod read_point;
 pub mod row_codec;
+pub mod snapshot;
 pub mod store;
 pub mod tiers;
 
 pub use keys::{RowScope, TableId, UserId};
 pub use locks::{ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};
+pub use read_point::{ReadPoint, TxnView};
 pub use store::{ChangeSet, Committed, CommittedRow, Counter, ROOT_USER_ID, Store};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{DB, Options, ReadOptions, WriteBatch};
+use rocksdb::{DB, Options, WriteBatch};
 
 use crate::error::{EngineError, Result, SqlState};
 use crate::storage::change_set::Change;
@@ -23,7 +23,10 @@ use crate::storage::keys;
 use crate::storage::row_codec::set_seq;
 
 mod claim;
+mod reads;
 mod upgrade;
+
+pub(in crate::storage) use reads::{bounded, pending_in};
 
 impl From<rocksdb::Error> for EngineError {
     fn from(error: rocksdb::Error) -> Self {
@@ -54,7 +57,7 @@ pub const ROOT_USER_ID: u64 = 1;
 impl Counter {
     const ALL: [Counter; 5] = [Counter::Seq, Counter::RowId, Counter::NextTableId, Counter::NextUserId, Counter::NextFile];
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Counter::Seq => "seq",
             Counter::RowId => "row_id",
@@ -95,6 +98,9 @@ pub struct Store {
     /// The arrival time of the newest row of STREAM scopes, by scope prefix (kept like
     /// `row_counts`), so an insert need not look it up.
     last_arrivals: Mutex<HashMap<Vec<u8>, i64>>,
+    /// The last `_seq` committed into each scope (by prefix) since the store opened
+    /// ([`ChangeSet::changes_scope`]): what a SERIALIZABLE commit checks its scans against.
+    scope_stamps: Mutex<HashMap<Vec<u8>, u64>>,
     /// Writes made since the store opened, and the write that fails on purpose (fault
     /// injection for tests; 0: none).
     writes: AtomicU64,
@@ -130,6 +136,7 @@ impl Store {
             commit_section: Mutex::new(()),
             row_counts: Mutex::new(HashMap::new()),
             last_arrivals: Mutex::new(HashMap::new()),
+            scope_stamps: Mutex::new(HashMap::new()),
             writes: AtomicU64::new(0),
             failing_write: AtomicU64::new(0),
             _claim: claim,
@@ -246,8 +253,16 @@ impl Store {
     /// Commits a statement's changes atomically: assigns the `_seq` values of its rows and
     /// writes everything in one batch, inside the commit section.
     pub fn commit(&self, changes: ChangeSet) -> Result<Committed> {
-        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous, row_counts, last_arrivals } = changes;
+        self.commit_checked(changes, || Ok(()))
+    }
+
+    /// [`Store::commit`], running `check` first inside the commit section: no other commit
+    /// happens between a transaction's check that nothing it depends on changed and its own
+    /// write. When `check` fails nothing is written.
+    pub fn commit_checked(&self, changes: ChangeSet, check: impl FnOnce() -> Result<()>) -> Result<Committed> {
+        let ChangeSet { mut rows, changes, counters, uses_row_ids, keep_rows, previous, row_counts, last_arrivals, scopes } = changes;
         let _section = self.commit_section.lock().unwrap_or_else(|p| p.into_inner());
+        check()?;
         let before = self.last_seq.load(Ordering::SeqCst);
         let mut batch = WriteBatch::default();
         // Deletions first: a range a statement clears (a STREAM table's oldest rows) never
@@ -277,6 +292,12 @@ impl Store {
         }
         self.write_batch(batch, &rocksdb::WriteOptions::default())?;
         self.last_seq.store(seq, Ordering::SeqCst);
+        if !scopes.is_empty() {
+            let mut stamps = self.scope_stamps.lock().unwrap_or_else(|p| p.into_inner());
+            for prefix in scopes {
+                stamps.insert(prefix, seq);
+            }
+        }
         if !last_arrivals.is_empty() {
             self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).extend(last_arrivals);
         }
@@ -303,6 +324,12 @@ impl Store {
         self.last_seq.load(Ordering::SeqCst)
     }
 
+    /// Whether a commit after `_seq` `since` changed rows of the scope under `prefix`
+    /// (known since the store opened, which is all a transaction needs: none outlives it).
+    pub fn scope_changed_since(&self, prefix: &[u8], since: u64) -> bool {
+        self.scope_stamps.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).is_some_and(|&seq| seq > since)
+    }
+
     /// The row count of the scope under `prefix`, if a commit recorded it
     /// ([`ChangeSet::set_row_count_after`]).
     pub fn cached_row_count(&self, prefix: &[u8]) -> Option<u64> {
@@ -314,145 +341,13 @@ impl Store {
     pub fn forget_scopes(&self, prefix: &[u8]) {
         self.row_counts.lock().unwrap_or_else(|p| p.into_inner()).retain(|scope, _| !scope.starts_with(prefix));
         self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).retain(|scope, _| !scope.starts_with(prefix));
+        self.scope_stamps.lock().unwrap_or_else(|p| p.into_inner()).retain(|scope, _| !scope.starts_with(prefix));
     }
 
     /// The arrival time of the newest row of the STREAM scope under `prefix`, if a
     /// commit recorded it ([`ChangeSet::set_last_arrival_after`]).
     pub fn cached_last_arrival(&self, prefix: &[u8]) -> Option<i64> {
         self.last_arrivals.lock().unwrap_or_else(|p| p.into_inner()).get(prefix).copied()
-    }
-
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key)?)
-    }
-
-    /// Reads many keys in one call.
-    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.db.multi_get(keys).into_iter().map(|r| r.map_err(Into::into)).collect()
-    }
-
-    /// Whether no key at all (live or deleted row) lies in `[first, last]`: one seek,
-    /// where looking up each key of a large batch would search the memtable once per key.
-    pub fn range_is_empty(&self, first: &[u8], last: &[u8]) -> Result<bool> {
-        // The smallest key after `last` is `last` followed by a zero byte.
-        let mut iter = self.db.raw_iterator_opt(bounded(first, Some(&[last, &[0]].concat())));
-        iter.seek(first);
-        let empty = !iter.valid();
-        iter.status()?;
-        Ok(empty)
-    }
-
-    /// Calls `visit` for each key in `[lower, upper)` in key order, on a consistent
-    /// snapshot, until it returns `false`.
-    pub fn scan_range(&self, lower: &[u8], upper: Option<&[u8]>, mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-        let mut iter = self.db.raw_iterator_opt(bounded(lower, upper));
-        iter.seek(lower);
-        visit_all(&mut iter, &mut visit)?;
-        Ok(())
-    }
-
-    /// Calls `visit` for several ranges on one consistent snapshot.
-    pub fn scan_ranges(&self, ranges: &[(Vec<u8>, Option<Vec<u8>>)], visit: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-        self.scan_ranges_then(ranges, || true, visit).map(|_| ())
-    }
-
-    /// [`Store::scan_ranges`], calling `taken` once the snapshot exists and before the
-    /// first key is read (a subscription releases its scope lock there); when `taken`
-    /// returns `false` nothing is read and this returns `false`.
-    pub fn scan_ranges_then(
-        &self,
-        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
-        taken: impl FnOnce() -> bool,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<bool> {
-        let snapshot = self.db.snapshot();
-        if !taken() {
-            return Ok(false);
-        }
-        for (lower, upper) in ranges {
-            let mut iter = snapshot.raw_iterator_opt(bounded(lower, upper.as_deref()));
-            iter.seek(lower);
-            if !visit_all(&mut iter, &mut visit)? {
-                return Ok(true);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Splits `[lower, upper)` into up to `parts` ranges for a parallel scan, when the
-    /// range holds at least `min_bytes` of flushed data (smaller ranges, and data still
-    /// only in memtables, are not worth the threads). Split keys
-    /// interpolate between the first and last key of the range, so parts are even when
-    /// keys are spread evenly (such as increasing integer keys).
-    pub fn split_range(&self, lower: &[u8], upper: &[u8], parts: usize, min_bytes: u64) -> Result<Option<Vec<Vec<u8>>>> {
-        if parts < 2 {
-            return Ok(None);
-        }
-        let size = self.db.get_approximate_sizes(&[rocksdb::Range::new(lower, upper)]);
-        if size.first().copied().unwrap_or(0) < min_bytes {
-            return Ok(None);
-        }
-        let mut iter = self.db.raw_iterator_opt(bounded(lower, Some(upper)));
-        iter.seek(lower);
-        let Some(first) = iter.key().map(<[u8]>::to_vec) else { return Ok(None) };
-        iter.seek_for_prev(upper);
-        let Some(last) = iter.key().map(<[u8]>::to_vec) else { return Ok(None) };
-        iter.status()?;
-        let splits = interpolate_keys(&first, &last, parts);
-        Ok((!splits.is_empty()).then_some(splits))
-    }
-
-    /// Runs one visitor per range `[lower, upper)`, each on its own thread, all on one
-    /// snapshot, and returns when every range is done (or has been stopped). `taken` as
-    /// in [`Store::scan_ranges_then`].
-    pub fn scan_parallel<V>(&self, parts: Vec<(Vec<u8>, Vec<u8>, V)>, taken: impl FnOnce() -> bool) -> Result<bool>
-    where
-        V: FnMut(&[u8], &[u8]) -> Result<bool> + Send,
-    {
-        let snapshot = self.db.snapshot();
-        if !taken() {
-            return Ok(false);
-        }
-        let outcomes: Vec<Result<bool>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|(lower, upper, mut visit)| {
-                    let snapshot = &snapshot;
-                    scope.spawn(move || {
-                        let mut iter = snapshot.raw_iterator_opt(bounded(&lower, Some(&upper)));
-                        iter.seek(&lower);
-                        visit_all(&mut iter, &mut visit)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("a scan thread panicked")).collect()
-        });
-        for outcome in outcomes {
-            outcome?;
-        }
-        Ok(true)
-    }
-
-    /// Whether no key starts with `prefix`.
-    pub fn prefix_is_empty(&self, prefix: &[u8]) -> Result<bool> {
-        let upper = keys::prefix_upper_bound(prefix);
-        let mut empty = true;
-        self.scan_range(prefix, upper.as_deref(), |_, _| {
-            empty = false;
-            Ok(false)
-        })?;
-        Ok(empty)
-    }
-
-    /// Every key and value that starts with `prefix`.
-    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::new();
-        let upper = keys::prefix_upper_bound(prefix);
-        self.scan_range(prefix, upper.as_deref(), |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            Ok(true)
-        })?;
-        Ok(out)
     }
 
     /// Physically removes deleted ranges under `prefix` from the files on disk.
@@ -465,54 +360,6 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         Ok(self.db.flush()?)
     }
-}
-
-/// Read options confining an iterator to `[lower, upper)` (`None`: no upper bound).
-pub(super) fn bounded(lower: &[u8], upper: Option<&[u8]>) -> ReadOptions {
-    let mut read = ReadOptions::default();
-    read.set_iterate_lower_bound(lower.to_vec());
-    if let Some(upper) = upper {
-        read.set_iterate_upper_bound(upper.to_vec());
-    }
-    read
-}
-
-/// Walks `iter` from its position, without copying keys or values, until it ends or
-/// `visit` returns `false` (then returns `false`).
-fn visit_all<D: rocksdb::DBAccess>(
-    iter: &mut rocksdb::DBRawIteratorWithThreadMode<'_, D>,
-    visit: &mut impl FnMut(&[u8], &[u8]) -> Result<bool>,
-) -> Result<bool> {
-    while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-        if !visit(key, value)? {
-            return Ok(false);
-        }
-        iter.next();
-    }
-    iter.status()?;
-    Ok(true)
-}
-
-/// `parts - 1` keys strictly between `first` and `last`, evenly spaced in the eight bytes
-/// after their common prefix (read as a big-endian number); none if they are too close.
-fn interpolate_keys(first: &[u8], last: &[u8], parts: usize) -> Vec<Vec<u8>> {
-    let common = first.iter().zip(last).take_while(|(a, b)| a == b).count();
-    let window = |key: &[u8]| {
-        let mut bytes = [0u8; 8];
-        for (slot, byte) in bytes.iter_mut().zip(&key[common..]) {
-            *slot = *byte;
-        }
-        u64::from_be_bytes(bytes)
-    };
-    let (low, high) = (window(first), window(last));
-    let step = (high - low) / parts as u64;
-    if step == 0 {
-        return Vec::new();
-    }
-    (1..parts as u64)
-        .map(|i| [&first[..common], &(low + step * i).to_be_bytes()].concat())
-        .filter(|split| split.as_slice() > first && split.as_slice() <= last)
-        .collect()
 }
 
 /// The RocksDB options of hot storage (also used by the benchmark's raw-RocksDB floor):
@@ -534,28 +381,5 @@ impl Store {
     /// Every key and value in the store, in key order (storage snapshots and tests).
     pub fn dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.scan_prefix(&[])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::interpolate_keys;
-
-    #[test]
-    fn split_keys_fall_strictly_inside_the_range_in_order() {
-        let first = [1u8, 2, 0, 0, 0, 0, 0, 0, 0, 10];
-        let last = [1u8, 2, 0, 0, 0, 0, 0, 0, 0, 200];
-        let splits = interpolate_keys(&first, &last, 4);
-        assert_eq!(splits.len(), 3);
-        let mut previous = first.to_vec();
-        for split in &splits {
-            assert!(*split > previous && split.as_slice() < last.as_slice(), "{split:?}");
-            previous = split.clone();
-        }
-        // A key that is a prefix of the other, and keys too close to split.
-        assert_eq!(interpolate_keys(b"ab", b"abc", 2).len(), 1);
-        assert!(interpolate_keys(&[5, 1], &[5, 1, 0], 2).iter().all(|s| s.as_slice() > [5u8, 1].as_slice()));
-        assert!(interpolate_keys(&[7, 1], &[7, 1, 0, 0, 0, 0, 0, 0, 0, 1], 2).is_empty());
-        assert_eq!(interpolate_keys(&[7, 0, 0, 0, 0, 0, 0, 0, 1], &[7, 0, 0, 0, 0, 0, 0, 0, 2], 2).len(), 1);
     }
 }

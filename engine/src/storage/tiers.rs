@@ -8,7 +8,9 @@
 //! flag, so callers cannot tell the tiers apart.
 //!
 //! Reads without the scope's write lock check the manifest generation around their hot
-//! read (see [`super::cold`]) and read again when a flush published in between.
+//! read (see [`super::cold`]) and read again when a flush published in between; a read in
+//! a transaction's view ([`ReadPoint`]) reads its snapshot and segment lists, which hang
+//! together by construction, with the transaction's pending rows on top of hot storage.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use crate::error::{EngineError, Result, SqlState};
 use crate::storage::cold::segment::TRAILING_COLUMNS;
 use crate::storage::cold::{ColdScope, ColdStore};
 use crate::storage::keys::{RowScope, TableId};
+use crate::storage::read_point::ReadPoint;
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row};
 use crate::storage::store::Store;
 
@@ -27,13 +30,14 @@ use crate::storage::store::Store;
 /// cold, in the hot encoding; deleted rows included (callers check the header).
 pub fn read_rows(
     store: &Store,
+    at: &ReadPoint,
     cold: &ColdStore,
     table_id: TableId,
     scope: &RowScope,
     prefix_len: usize,
     keys: &[Vec<u8>],
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let (mut rows, segments) = hot_rows_and_segments(store, cold, table_id, scope, keys)?;
+    let (mut rows, segments) = hot_rows_and_segments(store, at, cold, table_id, scope, keys)?;
     if let Some(segments) = segments {
         fill_from_cold(cold, &segments, prefix_len, keys, &mut rows)?;
     }
@@ -47,15 +51,19 @@ type HotRows = Vec<Option<Vec<u8>>>;
 /// a flush published between the two.
 fn hot_rows_and_segments<K: AsRef<[u8]>>(
     store: &Store,
+    at: &ReadPoint,
     cold: &ColdStore,
     table_id: TableId,
     scope: &RowScope,
     keys: &[K],
 ) -> Result<(HotRows, Option<Arc<ColdScope>>)> {
+    if !at.is_now() {
+        return Ok((store.multi_get(at, keys)?, at.cold_scope(cold, table_id, scope)));
+    }
     loop {
         let generation = cold.generation();
         let segments = cold.scope(table_id, scope);
-        let rows = store.multi_get(keys)?;
+        let rows = store.multi_get(at, keys)?;
         if cold.generation() == generation {
             return Ok((rows, segments));
         }
@@ -65,13 +73,14 @@ fn hot_rows_and_segments<K: AsRef<[u8]>>(
 /// Whether each key holds a live (not deleted) row in either tier.
 pub fn live_keys(
     store: &Store,
+    at: &ReadPoint,
     cold: &ColdStore,
     table_id: TableId,
     scope: &RowScope,
     prefix_len: usize,
     keys: &[&[u8]],
 ) -> Result<Vec<bool>> {
-    let (hot, segments) = hot_rows_and_segments(store, cold, table_id, scope, keys)?;
+    let (hot, segments) = hot_rows_and_segments(store, at, cold, table_id, scope, keys)?;
     let mut live = Vec::with_capacity(keys.len());
     for (key, value) in keys.iter().zip(hot) {
         live.push(match value {
@@ -89,8 +98,10 @@ pub fn live_keys(
 }
 
 /// Whether no row of either tier has a key in `[first, last]` (whole keys).
+#[allow(clippy::too_many_arguments)]
 pub fn span_is_empty(
     store: &Store,
+    at: &ReadPoint,
     cold: &ColdStore,
     table_id: TableId,
     scope: &RowScope,
@@ -98,13 +109,13 @@ pub fn span_is_empty(
     first: &[u8],
     last: &[u8],
 ) -> Result<bool> {
-    if let Some(segments) = cold.scope(table_id, scope) {
+    if let Some(segments) = at.cold_scope(cold, table_id, scope) {
         let upper = [&last[prefix_len..], &[0u8][..]].concat();
         if segments.manifest.segments.iter().any(|s| s.may_hold_keys(&first[prefix_len..], Some(&upper))) {
             return Ok(false);
         }
     }
-    store.range_is_empty(first, last)
+    store.range_is_empty(at, first, last)
 }
 
 /// The newest segment holding `key` (scope part excluded), and the row number in it.

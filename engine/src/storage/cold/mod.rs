@@ -204,6 +204,13 @@ impl ColdStore {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// Every scope that has segments, with its cold state (what a transaction's view
+    /// holds for its whole life).
+    pub fn scopes_with_segments(&self) -> HashMap<(TableId, RowScope), Arc<ColdScope>> {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.iter().filter(|(_, s)| !s.manifest.segments.is_empty()).map(|(k, s)| (k.clone(), s.clone())).collect()
+    }
+
     /// A scope's cold state, if it has any segment (what readers ask).
     pub fn scope(&self, table_id: TableId, scope: &RowScope) -> Option<Arc<ColdScope>> {
         self.manifest_state(table_id, scope).filter(|s| !s.manifest.segments.is_empty())

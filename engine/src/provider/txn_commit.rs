@@ -1,0 +1,134 @@
+//! COMMIT of a transaction block that wrote rows.
+//!
+//! 1. The write lock of every scope it wrote, in (table id, scope) order (every taker of
+//!    several scope locks takes them in that order: no deadlock), each checking that its
+//!    table is still the one written and its user still exists.
+//! 2. In the store's commit section ([`crate::storage::Store::commit_checked`]), the check
+//!    that nothing the transaction depends on changed since its view was taken: no key it
+//!    wrote has a committed version newer than the view (first committer wins: REPEATABLE
+//!    READ and SERIALIZABLE), and under SERIALIZABLE no scope it scanned was written and no
+//!    key it looked up changed. A failed check is 40001 and writes nothing; a passed one
+//!    writes every pending row in one batch, `_seq` values in the order the rows were
+//!    written.
+//! 3. Watched scopes get their committed rows on the live feed, still under their locks.
+//!
+//! Because the check and the write happen in one commit section, the committed
+//! transactions are equivalent to running them one at a time in commit order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{EngineError, Result, SqlState};
+use crate::provider::transaction::CommitWork;
+use crate::provider::writer::{LockedWriter, TableWriter};
+use crate::shared::EngineShared;
+use crate::storage::keys::{self, RowScope, TableId};
+use crate::storage::read_point::ReadLog;
+use crate::storage::row_codec::decode_header;
+use crate::storage::{ChangeSet, CommittedRow, ReadPoint, off_async, tiers};
+
+/// Commits a transaction's pending rows; returns how many rows it wrote.
+pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64> {
+    let mut locked: Vec<LockedWriter> = Vec::with_capacity(work.written.len());
+    for ((_, scope), entry) in &work.written {
+        locked.push(TableWriter::new(shared.clone(), entry.clone(), scope.clone()).lock().await?);
+    }
+    let shared = shared.clone();
+    off_async(move || {
+        let watched: Vec<bool> = locked.iter().map(LockedWriter::watched).collect();
+        let keep_rows = watched.iter().any(|w| *w);
+        let rows = work.pending.clone().into_write_order();
+        let count = rows.len() as u64;
+        let previous = if keep_rows { current_values(&shared, &work, &rows)? } else { HashMap::new() };
+        let mut changes = if keep_rows { ChangeSet::keeping_rows() } else { ChangeSet::default() };
+        for (key, value) in rows {
+            match value {
+                Some(value) => {
+                    let replaced = previous.get(&key).cloned().flatten();
+                    changes.put_row_over(key, value, replaced);
+                }
+                None => changes.delete(&key),
+            }
+        }
+        if work.uses_row_ids {
+            changes.uses_row_ids();
+        }
+        for writer in &locked {
+            changes.changes_scope(writer.scope_prefix().to_vec());
+        }
+        let committed = shared.store.commit_checked(changes, || check_unchanged(&shared, &work))?;
+        for (writer, watched) in locked.iter().zip(watched) {
+            if watched {
+                let rows: Vec<CommittedRow> =
+                    committed.rows.iter().filter(|row| row.key.starts_with(writer.scope_prefix())).cloned().collect();
+                writer.publish_rows(rows);
+            }
+        }
+        drop(locked);
+        Ok(count)
+    })
+    .await
+}
+
+/// The committed value of each written key now (for the change feed's "before" rows).
+fn current_values(
+    shared: &EngineShared,
+    work: &CommitWork,
+    rows: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> Result<HashMap<Vec<u8>, Option<Vec<u8>>>> {
+    let mut values = HashMap::with_capacity(rows.len());
+    for (table_id, scope) in work.written.keys() {
+        let prefix = keys::scope_row_prefix(*table_id, scope);
+        let keys: Vec<Vec<u8>> = rows.iter().map(|(key, _)| key).filter(|key| key.starts_with(&prefix)).cloned().collect();
+        let found = tiers::read_rows(&shared.store, &ReadPoint::now(), &shared.cold, *table_id, scope, prefix.len(), &keys)?;
+        values.extend(keys.into_iter().zip(found));
+    }
+    Ok(values)
+}
+
+/// Fails with 40001 when something the transaction depends on changed since its view.
+fn check_unchanged(shared: &EngineShared, work: &CommitWork) -> Result<()> {
+    let since = work.view.seq();
+    for (table_id, scope) in work.written.keys() {
+        let prefix = keys::scope_row_prefix(*table_id, scope);
+        let upper = keys::prefix_upper_bound(&prefix);
+        let written: Vec<Vec<u8>> = work.pending.range(&prefix, upper.as_deref()).map(|(key, _)| key.to_vec()).collect();
+        if changed_since(shared, *table_id, scope, &written, since)? {
+            return Err(conflict("concurrent update"));
+        }
+    }
+    let Some(ReadLog { scopes, keys: looked_up }) = &work.reads else { return Ok(()) };
+    if scopes.iter().any(|prefix| shared.store.scope_changed_since(prefix, since)) {
+        return Err(conflict("read/write dependencies among transactions"));
+    }
+    for ((table_id, scope), keys) in looked_up {
+        let keys: Vec<Vec<u8>> = keys.iter().cloned().collect();
+        if changed_since(shared, *table_id, scope, &keys, since)? {
+            return Err(conflict("read/write dependencies among transactions"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether any of `keys` (whole keys of one scope) has a version committed after `since`,
+/// or the scope's retention purge removed tombstones after it (their traces are gone).
+fn changed_since(shared: &EngineShared, table_id: TableId, scope: &RowScope, keys: &[Vec<u8>], since: u64) -> Result<bool> {
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    if shared.cold.scope_horizon(table_id, scope) > since {
+        return Ok(true);
+    }
+    let prefix_len = keys::scope_row_prefix(table_id, scope).len();
+    for value in tiers::read_rows(&shared.store, &ReadPoint::now(), &shared.cold, table_id, scope, prefix_len, keys)?.into_iter().flatten()
+    {
+        if decode_header(&value)?.seq > since {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn conflict(reason: &str) -> EngineError {
+    EngineError::new(SqlState::SERIALIZATION_FAILURE, format!("could not serialize access due to {reason}; retry the transaction"))
+}
