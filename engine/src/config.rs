@@ -60,6 +60,11 @@ pub struct EngineConfig {
     /// same data directory to let go of it (a dropped engine closes its database when its
     /// last session or running statement is done); after that, 55006.
     pub release_wait: std::time::Duration,
+    /// How long a transaction block may sit idle (no statement running) before the job
+    /// runner ends it, releasing the storage its view pins; its session's next statement
+    /// gets 25P03. `None`: blocks wait for ever (PostgreSQL's
+    /// `idle_in_transaction_session_timeout = 0`).
+    pub idle_in_transaction_timeout: Option<std::time::Duration>,
 }
 
 /// The steps of a flush, in order (see `provider::flush`).
@@ -130,6 +135,7 @@ impl EngineConfig {
             compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
             release_wait: DEFAULT_RELEASE_WAIT,
+            idle_in_transaction_timeout: Some(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
         }
     }
 
@@ -152,6 +158,9 @@ impl EngineConfig {
         }
         if self.target_partitions == Some(0) {
             return Err(invalid_setting("target_partitions", "must be at least 1 (None: one partition per core)"));
+        }
+        if self.idle_in_transaction_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(invalid_setting("idle_in_transaction_timeout", "must not be zero (None: no timeout)"));
         }
         if self.job_interval.is_some_and(|interval| interval.is_zero()) {
             return Err(invalid_setting("job_interval", "must not be zero (None: no background job runner)"));
@@ -191,9 +200,13 @@ impl EngineConfig {
             compact_segments_over: DEFAULT_COMPACT_SEGMENTS_OVER,
             flush_observer: None,
             release_wait: DEFAULT_RELEASE_WAIT,
+            idle_in_transaction_timeout: Some(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
         }
     }
 }
+
+/// How long a transaction block may sit idle before it is ended.
+pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// How long an open waits for a dropped engine of this process to let go of the directory.
 pub const DEFAULT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -130,6 +130,7 @@ impl Engine {
             jobs: JobLog::default(),
             segment_writes: tokio::sync::Mutex::new(()),
             flush_times: Default::default(),
+            blocks: Default::default(),
         });
         let jobs = job_interval.map(|interval| start_job_runner(shared.clone(), interval));
         Ok(Engine { shared: shared.clone(), _running: Arc::new(Running { shared, jobs }) })

@@ -3,7 +3,7 @@
 //! job log. It sits below providers, executors and
 //! sessions, which all receive it; it knows nothing of them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use datafusion::prelude::SessionConfig;
 
@@ -39,6 +39,54 @@ pub struct EngineShared {
     pub segment_writes: tokio::sync::Mutex<()>,
     /// When each table was last flushed (engine clock), for `interval:S` flush policies.
     pub flush_times: std::sync::Mutex<std::collections::HashMap<u64, i64>>,
+    /// Open transaction blocks, for the idle timeout.
+    pub blocks: OpenBlocks,
+}
+
+/// A transaction block as the idle timeout sees it (blocks themselves live in the
+/// provider layer, above this one).
+pub trait IdleBlock: Send {
+    /// The engine clock when its last statement ended; `None` while one runs.
+    fn idle_since(&self) -> Option<i64>;
+    /// Ends the block: drops its view (and the files it pins) and its pending rows; its
+    /// session's next statement learns why.
+    fn expire(&mut self);
+}
+
+/// The open transaction blocks of every session (weakly: a block ends with its session).
+#[derive(Default)]
+pub struct OpenBlocks(Mutex<Vec<Weak<Mutex<dyn IdleBlock>>>>);
+
+impl std::fmt::Debug for OpenBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenBlocks").finish_non_exhaustive()
+    }
+}
+
+impl OpenBlocks {
+    pub fn register(&self, block: Weak<Mutex<dyn IdleBlock>>) {
+        let mut blocks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        blocks.retain(|b| b.strong_count() > 0);
+        blocks.push(block);
+    }
+
+    /// Ends every block idle for at least `timeout_millis` at `now`; returns how many.
+    pub fn expire_idle(&self, now: i64, timeout_millis: i64) -> usize {
+        let live: Vec<Arc<Mutex<dyn IdleBlock>>> = {
+            let mut blocks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            blocks.retain(|b| b.strong_count() > 0);
+            blocks.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut ended = 0;
+        for block in live {
+            let mut block = block.lock().unwrap_or_else(|p| p.into_inner());
+            if block.idle_since().is_some_and(|since| now.saturating_sub(since) >= timeout_millis) {
+                block.expire();
+                ended += 1;
+            }
+        }
+        ended
+    }
 }
 
 impl EngineShared {

@@ -15,6 +15,7 @@ use crate::exec::{ExecContext, text_rows};
 use crate::provider::transaction::{self as txn, InTransaction, Transaction, TxnHandle};
 use crate::provider::txn_commit;
 use crate::result::QueryResult;
+use crate::shared::IdleBlock;
 use crate::sql::EngineStatement;
 use crate::sql::transaction::{Isolation, TransactionModes, TransactionStatement};
 
@@ -27,8 +28,10 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
         TransactionStatement::Begin(modes) => {
             if open.is_none() {
                 let isolation = modes.isolation.unwrap_or(DEFAULT_ISOLATION);
-                let block = Transaction::new(isolation, modes.read_only.unwrap_or(false), ctx.shared.now_millis());
-                *open = Some(Arc::new(Mutex::new(block)));
+                let block = Arc::new(Mutex::new(Transaction::new(isolation, modes.read_only.unwrap_or(false), ctx.shared.now_millis())));
+                let idle: Arc<Mutex<dyn IdleBlock>> = block.clone();
+                ctx.shared.blocks.register(Arc::downgrade(&idle));
+                *open = Some(block);
             }
             // PostgreSQL only warns about a BEGIN inside a block.
             Ok(QueryResult::Message("BEGIN".into()))
@@ -36,6 +39,7 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
         TransactionStatement::Commit => {
             let Some(handle) = open.take() else { return Ok(QueryResult::Message("COMMIT".into())) };
             let block = take(handle);
+            refuse_if_expired(&block)?;
             if block.failed {
                 return Ok(QueryResult::Message("ROLLBACK".into()));
             }
@@ -51,6 +55,7 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
         TransactionStatement::Savepoint(name) => {
             let block = in_block(open, "SAVEPOINT")?;
             let mut block = txn::lock(block);
+            refuse_if_expired(&block)?;
             refuse_if_failed(&block)?;
             block.savepoint(&name);
             Ok(QueryResult::Message("SAVEPOINT".into()))
@@ -58,13 +63,16 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
         TransactionStatement::Release(name) => {
             let block = in_block(open, "RELEASE SAVEPOINT")?;
             let mut block = txn::lock(block);
+            refuse_if_expired(&block)?;
             refuse_if_failed(&block)?;
             block.release(&name)?;
             Ok(QueryResult::Message("RELEASE".into()))
         }
         TransactionStatement::RollbackTo(name) => {
             let block = in_block(open, "ROLLBACK TO SAVEPOINT")?;
-            txn::lock(block).rollback_to(&name)?;
+            let mut block = txn::lock(block);
+            refuse_if_expired(&block)?;
+            block.rollback_to(&name)?;
             Ok(QueryResult::Message("ROLLBACK".into()))
         }
         TransactionStatement::SetTransaction(modes) => {
@@ -84,9 +92,11 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
 }
 
 /// Everything a statement of a block needs: checks that the block may run it, and where
-/// the statement reads (the block's view, captured by its first statement).
+/// the statement reads (the block's view, captured by its first statement). The block
+/// counts as busy until [`finish`].
 pub fn enter(ctx: &ExecContext, handle: &TxnHandle, statement: &EngineStatement) -> Result<InTransaction> {
     let mut block = txn::lock(handle);
+    refuse_if_expired(&block)?;
     refuse_if_failed(&block)?;
     if let Some(what) = refused_in_block(statement) {
         return Err(EngineError::new(SqlState::ACTIVE_SQL_TRANSACTION, format!("{what} cannot run inside a transaction block")));
@@ -95,12 +105,32 @@ pub fn enter(ctx: &ExecContext, handle: &TxnHandle, statement: &EngineStatement)
         return Err(txn::read_only_error());
     }
     let at = block.read_point(&ctx.shared)?;
+    block.running = true;
     Ok(InTransaction { handle: handle.clone(), at, start_millis: block.start_millis })
 }
 
-/// Marks the block failed (after a statement of it failed).
-pub fn fail(handle: &TxnHandle) {
-    txn::lock(handle).failed = true;
+/// Ends a statement of the block: the block is idle from `now`, and failed if the
+/// statement failed.
+pub fn finish(handle: &TxnHandle, failed: bool, now: i64) {
+    let mut block = txn::lock(handle);
+    block.running = false;
+    block.idle_since = now;
+    block.failed |= failed;
+}
+
+/// Whether the idle timeout ended the block (its session then drops it).
+pub fn expired(handle: &TxnHandle) -> bool {
+    txn::lock(handle).expired
+}
+
+fn refuse_if_expired(block: &Transaction) -> Result<()> {
+    if block.expired {
+        return Err(EngineError::new(
+            SqlState::IDLE_IN_TRANSACTION_TIMEOUT,
+            "the transaction block was ended by the idle-in-transaction timeout; its changes are gone",
+        ));
+    }
+    Ok(())
 }
 
 fn take(handle: TxnHandle) -> Transaction {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result, SqlState};
-use crate::shared::EngineShared;
+use crate::shared::{EngineShared, IdleBlock};
 use crate::sql::transaction::Isolation;
 use crate::storage::ChangeSet;
 use crate::storage::change_set::PendingParts;
@@ -38,6 +38,12 @@ pub struct Transaction {
     pub start_millis: i64,
     /// A statement failed: only ROLLBACK (or ROLLBACK TO a savepoint) runs now.
     pub failed: bool,
+    /// The idle timeout ended the block: its view and rows are gone.
+    pub expired: bool,
+    /// A statement of the block is running (the idle timeout waits for it).
+    pub running: bool,
+    /// The engine clock when the block's last statement ended (or it began).
+    pub idle_since: i64,
     view: Option<Arc<TxnView>>,
     pending: Arc<PendingWrites>,
     reads: Arc<Mutex<ReadLog>>,
@@ -62,6 +68,9 @@ impl Transaction {
             read_only,
             start_millis,
             failed: false,
+            expired: false,
+            running: false,
+            idle_since: start_millis,
             view: None,
             pending: Arc::new(PendingWrites::default()),
             reads: Arc::new(Mutex::new(ReadLog::default())),
@@ -173,6 +182,21 @@ pub struct CommitWork {
     pub uses_row_ids: bool,
     /// What it read (SERIALIZABLE only).
     pub reads: Option<ReadLog>,
+}
+
+impl IdleBlock for Transaction {
+    fn idle_since(&self) -> Option<i64> {
+        (!self.running && !self.expired).then_some(self.idle_since)
+    }
+
+    fn expire(&mut self) {
+        self.expired = true;
+        self.view = None;
+        self.pending = Arc::new(PendingWrites::default());
+        self.reads = Arc::new(Mutex::new(ReadLog::default()));
+        self.written.clear();
+        self.savepoints.clear();
+    }
 }
 
 /// What a statement inside a transaction block carries: the block, and where the

@@ -130,11 +130,10 @@ impl Session {
             self.exec.transaction = None;
             if let Some(result) = handled {
                 self.simple_statements += 1;
-                if let (Err(_), Some(handle)) = (&result, &self.transaction) {
-                    exec::transaction::fail(handle);
-                }
+                self.finish_block_statement(result.is_err());
                 return result.map(|result| vec![result]);
             }
+            self.finish_block_statement(false);
         }
         // The dialect is not Send: parse before the first await.
         let statements = {
@@ -174,11 +173,30 @@ impl Session {
         let Some(handle) = &self.transaction else { return Ok(()) };
         let allowed = EngineStatement::ShowNamespaces;
         let entered = exec::transaction::enter(&self.exec, handle, statement.unwrap_or(&allowed));
-        if entered.is_err() {
-            exec::transaction::fail(handle);
+        match entered {
+            Ok(entered) => {
+                self.exec.transaction = Some(entered);
+                Ok(())
+            }
+            Err(error) => {
+                if exec::transaction::expired(handle) {
+                    // The idle timeout ended it: the session leaves the block.
+                    self.transaction = None;
+                } else {
+                    exec::transaction::finish(handle, true, self.exec.shared.now_millis());
+                }
+                Err(error)
+            }
         }
-        self.exec.transaction = Some(entered?);
-        Ok(())
+    }
+
+    /// Ends the statement that ran in the open block (if any): idle from now, failed if
+    /// the statement failed.
+    fn finish_block_statement(&mut self, failed: bool) {
+        self.exec.transaction = None;
+        if let Some(handle) = &self.transaction {
+            exec::transaction::finish(handle, failed, self.exec.shared.now_millis());
+        }
     }
 
     /// Runs one statement: transaction control on the session's block, anything else in
@@ -191,10 +209,7 @@ impl Session {
         self.prepare_block_statement(Some(&statement))?;
         let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
         let result = at_instant(instant, Box::pin(self.execute_statement(statement))).await;
-        self.exec.transaction = None;
-        if let (Err(_), Some(handle)) = (&result, &self.transaction) {
-            exec::transaction::fail(handle);
-        }
+        self.finish_block_statement(result.is_err());
         result
     }
 

@@ -30,3 +30,4 @@ mod passwords;
 mod reopen_in_process;
 mod simple_statements;
 mod snapshots;
+mod transactions;

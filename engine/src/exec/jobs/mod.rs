@@ -7,6 +7,8 @@
 //! - [`flush_policy`]: tables whose `FLUSH_POLICY` is due are flushed;
 //! - [`retention`]: tombstones past `DELETED_RETENTION_HOURS` are purged for good;
 //! - [`compaction`]: scopes with too many segments are merged into one;
+//! - [`transaction_timeout`]: transaction blocks idle past the timeout are ended (their
+//!   views pin files);
 //! - [`file_cleanup`]: segment files purges and compactions retired, deleted once no
 //!   reader holds them (last: the run's own rewrites hold none by then).
 //!
@@ -21,6 +23,7 @@ pub mod flush_policy;
 pub mod retention;
 pub(crate) mod scope_rewrite;
 pub mod stream_eviction;
+pub mod transaction_timeout;
 
 use std::sync::Arc;
 
@@ -35,13 +38,20 @@ pub enum JobKind {
     Flush,
     RetentionPurge,
     Compaction,
+    TransactionTimeout,
     FileCleanup,
 }
 
 impl JobKind {
     /// Every kind, in the order a run takes them.
-    pub const ALL: [JobKind; 5] =
-        [JobKind::StreamEviction, JobKind::Flush, JobKind::RetentionPurge, JobKind::Compaction, JobKind::FileCleanup];
+    pub const ALL: [JobKind; 6] = [
+        JobKind::StreamEviction,
+        JobKind::Flush,
+        JobKind::RetentionPurge,
+        JobKind::Compaction,
+        JobKind::TransactionTimeout,
+        JobKind::FileCleanup,
+    ];
 
     /// Its name in `system.jobs.job_type`.
     pub fn name(self) -> &'static str {
@@ -50,6 +60,7 @@ impl JobKind {
             JobKind::Flush => "flush",
             JobKind::RetentionPurge => "retention_purge",
             JobKind::Compaction => "compaction",
+            JobKind::TransactionTimeout => "transaction_timeout",
             JobKind::FileCleanup => "file_cleanup",
         }
     }
@@ -61,6 +72,7 @@ impl JobKind {
             JobKind::Flush => flush_policy::run_due(shared).await,
             JobKind::RetentionPurge => retention::run_due(shared).await,
             JobKind::Compaction => compaction::run_due(shared).await,
+            JobKind::TransactionTimeout => transaction_timeout::run_due(shared).await,
             JobKind::FileCleanup => file_cleanup::run_due(shared).await,
         }
     }
