@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::record_batch::RecordBatch;
+
 use crate::catalog::TableEntry;
 use crate::error::{EngineError, Result, SqlState};
 use crate::shared::{EngineShared, IdleBlock};
@@ -27,6 +29,7 @@ struct Savepoint {
     name: String,
     pending: Arc<PendingWrites>,
     written: WrittenScopes,
+    stream_rows: StreamRows,
 }
 
 /// One open transaction block.
@@ -49,8 +52,13 @@ pub struct Transaction {
     reads: Arc<Mutex<ReadLog>>,
     written: WrittenScopes,
     uses_row_ids: bool,
+    /// STREAM rows inserted, by scope, as the statements gave them (COMMIT keys them).
+    stream_rows: StreamRows,
     savepoints: Vec<Savepoint>,
 }
+
+/// STREAM rows a block inserted, by table scope.
+pub type StreamRows = BTreeMap<(TableId, RowScope), Vec<RecordBatch>>;
 
 /// A session's open transaction, shared with the statement running in it.
 pub type TxnHandle = Arc<Mutex<Transaction>>;
@@ -76,6 +84,7 @@ impl Transaction {
             reads: Arc::new(Mutex::new(ReadLog::default())),
             written: WrittenScopes::new(),
             uses_row_ids: false,
+            stream_rows: StreamRows::new(),
             savepoints: Vec::new(),
         }
     }
@@ -101,9 +110,6 @@ impl Transaction {
         if self.read_only {
             return Err(read_only_error());
         }
-        if entry.kind().rules().append_only {
-            return Err(EngineError::not_supported("STREAM tables cannot be written inside a transaction block yet"));
-        }
         let PendingParts { rows, removed, uses_row_ids } = changes.into_pending_parts()?;
         let pending = Arc::make_mut(&mut self.pending);
         for key in removed {
@@ -117,6 +123,16 @@ impl Transaction {
         Ok(())
     }
 
+    /// Keeps the rows a statement inserted into a STREAM scope for COMMIT.
+    pub fn keep_stream_rows(&mut self, entry: &Arc<TableEntry>, scope: &RowScope, batches: Vec<RecordBatch>) {
+        self.stream_rows.entry((entry.id(), scope.clone())).or_default().extend(batches);
+    }
+
+    /// Forgets the STREAM rows the block inserted into a scope (its TRUNCATE).
+    pub fn forget_stream_rows(&mut self, entry: &Arc<TableEntry>, scope: &RowScope) {
+        self.stream_rows.remove(&(entry.id(), scope.clone()));
+    }
+
     /// Whether the block's view exists (a statement has read or written through it).
     pub fn has_view(&self) -> bool {
         self.view.is_some()
@@ -128,7 +144,12 @@ impl Transaction {
     }
 
     pub fn savepoint(&mut self, name: &str) {
-        let savepoint = Savepoint { name: name.to_string(), pending: self.pending.clone(), written: self.written.clone() };
+        let savepoint = Savepoint {
+            name: name.to_string(),
+            pending: self.pending.clone(),
+            written: self.written.clone(),
+            stream_rows: self.stream_rows.clone(),
+        };
         self.savepoints.push(savepoint);
     }
 
@@ -146,6 +167,7 @@ impl Transaction {
         self.savepoints.truncate(at + 1);
         self.pending = savepoint.pending;
         self.written = savepoint.written;
+        self.stream_rows = savepoint.stream_rows;
         self.failed = false;
         Ok(())
     }
@@ -168,6 +190,7 @@ impl Transaction {
             view,
             pending: Arc::try_unwrap(self.pending).unwrap_or_else(|shared| (*shared).clone()),
             written: self.written,
+            stream_rows: self.stream_rows,
             uses_row_ids: self.uses_row_ids,
             reads,
         })
@@ -179,6 +202,8 @@ pub struct CommitWork {
     pub view: Arc<TxnView>,
     pub pending: PendingWrites,
     pub written: WrittenScopes,
+    /// STREAM rows, keyed, trimmed and counted at COMMIT.
+    pub stream_rows: StreamRows,
     pub uses_row_ids: bool,
     /// What it read (SERIALIZABLE only).
     pub reads: Option<ReadLog>,
@@ -195,6 +220,7 @@ impl IdleBlock for Transaction {
         self.pending = Arc::new(PendingWrites::default());
         self.reads = Arc::new(Mutex::new(ReadLog::default()));
         self.written.clear();
+        self.stream_rows.clear();
         self.savepoints.clear();
     }
 }

@@ -37,12 +37,21 @@ pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64>
     off_async(move || {
         let watched: Vec<bool> = locked.iter().map(LockedWriter::watched).collect();
         let keep_rows = watched.iter().any(|w| *w);
+        let streams: Vec<Vec<u8>> = work
+            .written
+            .iter()
+            .filter(|(_, entry)| entry.kind().rules().append_only)
+            .map(|((table_id, scope), _)| keys::scope_row_prefix(*table_id, scope))
+            .collect();
+        let in_stream = |key: &[u8]| streams.iter().any(|prefix| key.starts_with(prefix));
         let rows = work.pending.clone().into_write_order();
         let count = rows.len() as u64;
         let previous = if keep_rows { current_values(&shared, &work, &rows)? } else { HashMap::new() };
         let mut changes = if keep_rows { ChangeSet::keeping_rows() } else { ChangeSet::default() };
         for (key, value) in rows {
             match value {
+                // A STREAM row's key is provisional: it is keyed again below.
+                Some(_) if in_stream(&key) => {}
                 Some(value) => {
                     let replaced = previous.get(&key).cloned().flatten();
                     changes.put_row_over(key, value, replaced);
@@ -52,6 +61,21 @@ pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64>
         }
         if work.uses_row_ids {
             changes.uses_row_ids();
+        }
+        // STREAM rows: keyed by arrival now, MAX_ROWS trimmed and EPHEMERAL kept as a
+        // statement outside a block does it, under the scope's lock.
+        for (writer, ((table_id, scope), entry)) in locked.iter().zip(&work.written) {
+            if !entry.kind().rules().append_only {
+                continue;
+            }
+            if let Some(batches) = work.stream_rows.get(&(*table_id, scope.clone())) {
+                changes.append(writer.prepare_insert(batches)?);
+            }
+            // A TRUNCATE in the block removed rows the count did not see go.
+            let upper = keys::prefix_upper_bound(writer.scope_prefix());
+            if work.pending.range(writer.scope_prefix(), upper.as_deref()).any(|(_, value)| value.is_none()) {
+                changes.forget_row_count(writer.scope_prefix().to_vec());
+            }
         }
         for writer in &locked {
             changes.changes_scope(writer.scope_prefix().to_vec());
@@ -89,7 +113,8 @@ fn current_values(
 /// Fails with 40001 when something the transaction depends on changed since its view.
 fn check_unchanged(shared: &EngineShared, work: &CommitWork) -> Result<()> {
     let since = work.view.seq();
-    for (table_id, scope) in work.written.keys() {
+    // STREAM rows are only ever appended: no key of theirs is written twice.
+    for ((table_id, scope), _) in work.written.iter().filter(|(_, entry)| !entry.kind().rules().append_only) {
         let prefix = keys::scope_row_prefix(*table_id, scope);
         let upper = keys::prefix_upper_bound(&prefix);
         let written: Vec<Vec<u8>> = work.pending.range(&prefix, upper.as_deref()).map(|(key, _)| key.to_vec()).collect();

@@ -142,6 +142,11 @@ impl LockedWriter {
     pub async fn insert(self, batches: Vec<RecordBatch>) -> Result<u64> {
         self.commit_with(move |writer| {
             let changes = writer.prepare_insert(&batches)?;
+            if let Some(transaction) = &writer.transaction
+                && writer.appends_only()
+            {
+                txn::lock(&transaction.handle).keep_stream_rows(&writer.entry, &writer.scope, batches.clone());
+            }
             // Every row counts as inserted, also those a STREAM table does not keep.
             let count = batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
             Ok((changes, count))
@@ -169,7 +174,15 @@ impl LockedWriter {
 
     /// Soft-deletes every live row of the scope.
     pub async fn truncate(self) -> Result<u64> {
-        self.commit_with(|writer| writer.prepare_truncate()).await
+        self.commit_with(|writer| {
+            if let Some(transaction) = &writer.transaction
+                && writer.appends_only()
+            {
+                txn::lock(&transaction.handle).forget_stream_rows(&writer.entry, &writer.scope);
+            }
+            writer.prepare_truncate()
+        })
+        .await
     }
 
     /// The scope's key prefix.
@@ -273,6 +286,9 @@ impl TableWriter {
         let options = &self.entry.definition.options;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let mut changes = self.new_changes();
+        if self.transaction.is_some() {
+            return self.provisional_stream_rows(batches, changes);
+        }
         if rows == 0 || (options.ephemeral == Some(true) && !self.shared.live.watches_table(self.entry.id())) {
             return Ok(changes);
         }
@@ -453,6 +469,9 @@ impl TableWriter {
         let mut changes = self.new_changes();
         let mut count = 0;
         let upper = keys::prefix_upper_bound(&self.scope_prefix);
+        if self.appends_only() && self.transaction.is_some() {
+            return self.stream_truncate_in_block(now);
+        }
         if self.appends_only() {
             // Append-only rows have no soft delete: the user's rows go for good. The count
             // is of the rows a read would have shown (not yet expired).
@@ -481,6 +500,49 @@ impl TableWriter {
             }
             Ok(true)
         })?;
+        Ok((changes, count))
+    }
+
+    /// STREAM rows inserted in a transaction block: keyed at the block's start, so the
+    /// block reads them; COMMIT keys them again by arrival, trims MAX_ROWS and keeps
+    /// EPHEMERAL's rule (`provider::txn_commit`), from the batches the block keeps.
+    fn provisional_stream_rows(&self, batches: &[RecordBatch], mut changes: ChangeSet) -> Result<ChangeSet> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let now = self.now_millis();
+        let version = self.entry.definition.schema_version;
+        let mut row_id = self.shared.store.allocate_row_ids(rows as u64);
+        let readers = column_readers(batches.iter())?;
+        for (batch_index, batch) in batches.iter().enumerate() {
+            for row in 0..batch.num_rows() {
+                let mut key = self.scope_prefix.clone();
+                key.extend_from_slice(&keys::stream_row_suffix(now, row_id));
+                row_id += 1;
+                let mut value = Vec::new();
+                let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
+                encode_row(header, &readers[batch_index], row, &mut value);
+                changes.put_row(key, value);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// A STREAM scope's rows removed outright in a transaction block (its TRUNCATE): every
+    /// key the block sees, one by one (a block keeps no range deletions).
+    fn stream_truncate_in_block(&self, now: i64) -> Result<(ChangeSet, u64)> {
+        let mut changes = self.new_changes();
+        let visible_from = stream_visible_from(&self.entry, &self.scope_prefix, now);
+        let end = keys::prefix_upper_bound(&self.scope_prefix);
+        let mut count = 0;
+        self.shared.store.scan_ranges_then(
+            &self.at(),
+            &[(visible_from, end)],
+            || true,
+            |key, _| {
+                changes.delete(key);
+                count += 1;
+                Ok(true)
+            },
+        )?;
         Ok((changes, count))
     }
 
