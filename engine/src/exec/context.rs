@@ -23,6 +23,7 @@ use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
 use crate::storage::ReadPoint;
 use crate::storage::UserId;
+use crate::storage::read_point::ReadLog;
 
 pub struct ExecContext {
     pub shared: Arc<EngineShared>,
@@ -41,6 +42,9 @@ pub struct ExecContext {
     /// The transaction block the running statement is in (the session sets it before
     /// each statement of a block).
     pub transaction: Option<InTransaction>,
+    /// Outside a block: where the running statement notes what it reads, when it writes
+    /// after reading (its commit checks that nothing it read changed meanwhile).
+    pub reads: Option<Arc<Mutex<ReadLog>>>,
 }
 
 impl ExecContext {
@@ -62,12 +66,17 @@ impl ExecContext {
             notes: Arc::new(Mutex::new(StatementNotes::default())),
             assignments: AssignmentCache::default(),
             transaction: None,
+            reads: None,
         }
     }
 
     /// Where the running statement reads: its transaction's view, or the present.
     pub fn read_point(&self) -> ReadPoint {
-        self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default()
+        match (&self.transaction, &self.reads) {
+            (Some(transaction), _) => transaction.at.clone(),
+            (None, Some(log)) => ReadPoint::now_noting(log.clone()),
+            (None, None) => ReadPoint::now(),
+        }
     }
 
     /// The namespace unqualified names resolve in.
@@ -112,6 +121,7 @@ impl ExecContext {
     /// Plans a statement with DataFusion with `statement_notes` for the table providers.
     pub async fn plan(&self, statement: Statement, mut statement_notes: StatementNotes) -> Result<LogicalPlan> {
         statement_notes.transaction = self.transaction.clone();
+        statement_notes.at = self.read_point();
         statement::set(&self.notes, statement_notes);
         let state = self.datafusion.state();
         let planned = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await;

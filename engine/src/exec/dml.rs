@@ -40,7 +40,12 @@ pub async fn execute(ctx: &ExecContext, dml: DmlStatement) -> Result<u64> {
     };
     table.check_write(DmlKind::UpdateOrDelete)?;
     let entry = table.entry().clone();
-    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), table.scope().clone()).within(ctx.transaction.clone()).lock().await?;
+    let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), table.scope().clone())
+        .within(ctx.transaction.clone())
+        .reading(ctx.read_point())
+        .reads_own_scope_under_lock()
+        .lock()
+        .await?;
     match dml.op {
         WriteOp::Delete => {
             let plan = LogicalPlanBuilder::from(dml.input.as_ref().clone()).project(vec![col(ROW_KEY_COLUMN)])?.build()?;

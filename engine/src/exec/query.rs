@@ -111,7 +111,8 @@ async fn plan_in_scope(
             insert_target = Some(written);
         }
     }
-    ctx.plan(statement, StatementNotes { mentions, target, insert_target, defining_view, reads, transaction: None }).await
+    ctx.plan(statement, StatementNotes { mentions, target, insert_target, defining_view, reads, transaction: None, at: Default::default() })
+        .await
 }
 
 /// The name an INSERT target is planned under when the statement names system columns:

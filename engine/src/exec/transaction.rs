@@ -204,7 +204,7 @@ fn refused_in_block(statement: &EngineStatement) -> Option<&'static str> {
 }
 
 /// Whether the statement writes rows.
-fn writes(statement: &EngineStatement) -> bool {
+pub fn writes(statement: &EngineStatement) -> bool {
     match statement {
         EngineStatement::ExecuteAs { statement, .. } => writes(statement),
         EngineStatement::Sql { statement, .. } => {

@@ -162,7 +162,7 @@ pub fn run_scan(
             return Ok(());
         }
     }
-    request.at.note_scan(&scope_prefix);
+    request.at.note_scan(&scope_prefix, store.last_seq());
     // Once the snapshot exists: a table dropped or altered since planning fails the
     // read; a flush that published since the segment list was taken restarts it (a
     // transaction's view never moves).
@@ -312,7 +312,7 @@ pub fn read_keys(
         true
     };
     let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
-    request.at.note_keys(request.entry.id(), &request.scope, row_keys);
+    request.at.note_keys(request.entry.id(), &request.scope, row_keys, store.last_seq());
     let rows = tiers::read_rows(store, &request.at, cold, request.entry.id(), &request.scope, prefix_len, row_keys)?;
     for (key, value) in row_keys.iter().zip(rows) {
         if let Some(value) = value {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::SystemColumn;
 use crate::provider::transaction::InTransaction;
+use crate::storage::ReadPoint;
 
 /// How a statement writes its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct StatementNotes {
     /// The transaction block the statement runs in (its providers read the block's view
     /// and write its pending rows).
     pub transaction: Option<InTransaction>,
+    /// Where the statement reads (the block's view, or the present, noting its reads
+    /// when its commit checks them).
+    pub at: ReadPoint,
 }
 
 /// The objects a statement read, filled in while it plans.

@@ -28,7 +28,7 @@ use crate::provider::stream_rules::read_lower_bound;
 use crate::provider::transaction::InTransaction;
 use crate::provider::write_exec::{WriteExec, WriteKind};
 use crate::shared::EngineShared;
-use crate::storage::RowScope;
+use crate::storage::{ReadPoint, RowScope};
 
 /// Which optional columns a statement sees on a table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct EngineTableProvider {
     constraints: Constraints,
     /// The transaction block the statement runs in.
     transaction: Option<InTransaction>,
+    /// Where the statement reads.
+    at: ReadPoint,
 }
 
 impl EngineTableProvider {
@@ -81,12 +83,14 @@ impl EngineTableProvider {
             Constraints::default()
         };
         let schema = Arc::new(Schema::new(fields));
-        EngineTableProvider { shared, entry, scope, exposure, write, schema, sources, constraints, transaction: None }
+        EngineTableProvider { shared, entry, scope, exposure, write, schema, sources, constraints, transaction: None, at: ReadPoint::now() }
     }
 
-    /// The provider of a statement running in a transaction block (`None`: on its own).
-    pub fn within(mut self, transaction: Option<InTransaction>) -> Self {
+    /// The provider of a statement running in a transaction block (`None`: on its own),
+    /// reading at `at`.
+    pub fn within(mut self, transaction: Option<InTransaction>, at: ReadPoint) -> Self {
         self.transaction = transaction;
+        self.at = at;
         self
     }
 
@@ -198,7 +202,7 @@ impl TableProvider for EngineTableProvider {
             },
             pruned: Default::default(),
             checked_against: Some(self.shared.clone()),
-            at: self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default(),
+            at: self.at.clone(),
         };
         Ok(Arc::new(ScanExec::new(self.shared.store.clone(), self.shared.cold.clone(), schema, request)))
     }
@@ -217,7 +221,7 @@ impl TableProvider for EngineTableProvider {
             self.shared.clone(),
             self.entry.clone(),
             self.scope.clone(),
-            self.transaction.clone(),
+            (self.transaction.clone(), self.at.clone()),
             WriteKind::Insert,
             Some(input),
         )))
@@ -229,7 +233,7 @@ impl TableProvider for EngineTableProvider {
             self.shared.clone(),
             self.entry.clone(),
             self.scope.clone(),
-            self.transaction.clone(),
+            (self.transaction.clone(), self.at.clone()),
             WriteKind::Truncate,
             None,
         )))

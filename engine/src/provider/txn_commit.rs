@@ -22,9 +22,7 @@ use crate::error::{EngineError, Result, SqlState};
 use crate::provider::transaction::CommitWork;
 use crate::provider::writer::{LockedWriter, TableWriter};
 use crate::shared::EngineShared;
-use crate::storage::keys::{self, RowScope, TableId};
-use crate::storage::read_point::ReadLog;
-use crate::storage::row_codec::decode_header;
+use crate::storage::keys;
 use crate::storage::{ChangeSet, CommittedRow, ReadPoint, off_async, tiers};
 
 /// Commits a transaction's pending rows; returns how many rows it wrote.
@@ -118,42 +116,17 @@ fn check_unchanged(shared: &EngineShared, work: &CommitWork) -> Result<()> {
         let prefix = keys::scope_row_prefix(*table_id, scope);
         let upper = keys::prefix_upper_bound(&prefix);
         let written: Vec<Vec<u8>> = work.pending.range(&prefix, upper.as_deref()).map(|(key, _)| key.to_vec()).collect();
-        if changed_since(shared, *table_id, scope, &written, since)? {
+        if tiers::changed_since(&shared.store, &shared.cold, *table_id, scope, &written, since)? {
             return Err(conflict("concurrent update"));
         }
     }
-    let Some(ReadLog { scopes, keys: looked_up }) = &work.reads else { return Ok(()) };
-    if scopes.iter().any(|prefix| shared.store.scope_changed_since(prefix, since)) {
-        return Err(conflict("read/write dependencies among transactions"));
+    match &work.reads {
+        Some(reads) if reads.changed(&shared.store, &shared.cold, None)? => Err(conflict("read/write dependencies among transactions")),
+        _ => Ok(()),
     }
-    for ((table_id, scope), keys) in looked_up {
-        let keys: Vec<Vec<u8>> = keys.iter().cloned().collect();
-        if changed_since(shared, *table_id, scope, &keys, since)? {
-            return Err(conflict("read/write dependencies among transactions"));
-        }
-    }
-    Ok(())
 }
 
-/// Whether any of `keys` (whole keys of one scope) has a version committed after `since`,
-/// or the scope's retention purge removed tombstones after it (their traces are gone).
-fn changed_since(shared: &EngineShared, table_id: TableId, scope: &RowScope, keys: &[Vec<u8>], since: u64) -> Result<bool> {
-    if keys.is_empty() {
-        return Ok(false);
-    }
-    if shared.cold.scope_horizon(table_id, scope) > since {
-        return Ok(true);
-    }
-    let prefix_len = keys::scope_row_prefix(table_id, scope).len();
-    for value in tiers::read_rows(&shared.store, &ReadPoint::now(), &shared.cold, table_id, scope, prefix_len, keys)?.into_iter().flatten()
-    {
-        if decode_header(&value)?.seq > since {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-fn conflict(reason: &str) -> EngineError {
+/// The 40001 of a commit whose check failed.
+pub fn conflict(reason: &str) -> EngineError {
     EngineError::new(SqlState::SERIALIZATION_FAILURE, format!("could not serialize access due to {reason}; retry the transaction"))
 }

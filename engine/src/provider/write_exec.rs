@@ -20,6 +20,7 @@ use crate::catalog::TableEntry;
 use crate::provider::transaction::InTransaction;
 use crate::provider::writer::TableWriter;
 use crate::shared::EngineShared;
+use crate::storage::ReadPoint;
 use crate::storage::RowScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,8 @@ pub struct WriteExec {
     shared: Arc<EngineShared>,
     entry: Arc<TableEntry>,
     scope: RowScope,
-    /// The transaction block the statement runs in.
-    transaction: Option<InTransaction>,
+    /// The transaction block the statement runs in, and where it reads.
+    transaction: (Option<InTransaction>, ReadPoint),
     kind: WriteKind,
     input: Option<Arc<dyn ExecutionPlan>>,
     properties: Arc<PlanProperties>,
@@ -54,7 +55,7 @@ impl WriteExec {
         shared: Arc<EngineShared>,
         entry: Arc<TableEntry>,
         scope: RowScope,
-        transaction: Option<InTransaction>,
+        transaction: (Option<InTransaction>, ReadPoint),
         kind: WriteKind,
         input: Option<Arc<dyn ExecutionPlan>>,
     ) -> Self {
@@ -115,7 +116,8 @@ impl ExecutionPlan for WriteExec {
         let input = self.input.clone();
         let transaction = self.transaction.clone();
         let future = async move {
-            let writer = TableWriter::new(shared, entry, scope).within(transaction);
+            let (transaction, at) = transaction;
+            let writer = TableWriter::new(shared, entry, scope).within(transaction).reading(at);
             let batches = match input {
                 Some(input) => collect(input, context).await?,
                 None => Vec::new(),

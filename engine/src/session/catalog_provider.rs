@@ -135,7 +135,7 @@ fn provider_for(
             relax_not_null: false,
         },
     };
-    EngineTableProvider::new(shared.clone(), entry, scope, exposure, target).within(statement.transaction.clone())
+    EngineTableProvider::new(shared.clone(), entry, scope, exposure, target).within(statement.transaction.clone(), statement.at.clone())
 }
 
 #[async_trait]

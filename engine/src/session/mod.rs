@@ -15,7 +15,7 @@
 pub mod catalog_provider;
 pub mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::sql::sqlparser::ast::Statement;
 
@@ -29,6 +29,7 @@ use crate::result::QueryResult;
 use crate::shared::EngineShared;
 use crate::sql::parse_statements;
 use crate::sql::parser::{EngineStatement, SubscribeRequest};
+use crate::storage::read_point::ReadLog;
 
 /// One user's connection. Statements of one session run one at a time; open one session
 /// per thread (or task) for concurrency.
@@ -207,8 +208,14 @@ impl Session {
             return exec::transaction::control(&self.exec, &mut self.transaction, control).await;
         }
         self.prepare_block_statement(Some(&statement))?;
+        // Outside a block, a statement that writes notes what it reads: its commit checks
+        // that none of it changed meanwhile (SERIALIZABLE, as for a block).
+        if self.transaction.is_none() && exec::transaction::writes(&statement) {
+            self.exec.reads = Some(Arc::new(Mutex::new(ReadLog::default())));
+        }
         let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
         let result = at_instant(instant, Box::pin(self.execute_statement(statement))).await;
+        self.exec.reads = None;
         self.finish_block_statement(result.is_err());
         result
     }

@@ -47,25 +47,52 @@ impl TxnView {
     }
 }
 
-/// What a transaction read, for the commit's check under SERIALIZABLE: scopes it scanned
-/// (by key prefix) and single keys it looked up (whole keys, by table and scope).
+/// What a statement or transaction read, for its commit's check under SERIALIZABLE:
+/// scopes it scanned (by key prefix) and single keys it looked up (whole keys, by table
+/// and scope), each with the last `_seq` its read may have seen at most.
 #[derive(Debug, Default)]
 pub struct ReadLog {
-    pub scopes: HashSet<Vec<u8>>,
-    pub keys: HashMap<(TableId, RowScope), HashSet<Vec<u8>>>,
+    pub scopes: HashMap<Vec<u8>, u64>,
+    pub keys: HashMap<(TableId, RowScope), KeysRead>,
+}
+
+/// Keys looked up in one scope: the last `_seq` the lookups may have seen, and the keys.
+pub type KeysRead = (u64, HashSet<Vec<u8>>);
+
+impl ReadLog {
+    /// What changed since it was read, if anything: a commit into a scanned scope or a new
+    /// version of a looked-up key (scope `except`, read under its write lock, is left out).
+    pub fn changed(&self, store: &Store, cold: &ColdStore, except: Option<&[u8]>) -> Result<bool> {
+        let skipped = |prefix: &[u8]| except.is_some_and(|except| except == prefix);
+        if self.scopes.iter().any(|(prefix, &seq)| !skipped(prefix) && store.scope_changed_since(prefix, seq)) {
+            return Ok(true);
+        }
+        for ((table_id, scope), (seq, keys)) in &self.keys {
+            if skipped(&crate::storage::keys::scope_row_prefix(*table_id, scope)) {
+                continue;
+            }
+            let keys: Vec<Vec<u8>> = keys.iter().cloned().collect();
+            if crate::storage::tiers::changed_since(store, cold, *table_id, scope, &keys, *seq)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// Where one read reads from. `ReadPoint::default()` is the present.
 #[derive(Debug, Clone, Default)]
 pub struct ReadPoint {
     txn: Option<TxnRead>,
+    /// Where reads are noted (SERIALIZABLE blocks, and statements outside a block that
+    /// write after reading).
+    log: Option<Arc<Mutex<ReadLog>>>,
 }
 
 #[derive(Debug, Clone)]
 struct TxnRead {
     view: Arc<TxnView>,
     pending: Arc<PendingWrites>,
-    log: Option<Arc<Mutex<ReadLog>>>,
 }
 
 impl ReadPoint {
@@ -77,7 +104,23 @@ impl ReadPoint {
     /// A transaction's view with its pending writes on top; reads are noted in `log`
     /// when it is given.
     pub fn in_transaction(view: Arc<TxnView>, pending: Arc<PendingWrites>, log: Option<Arc<Mutex<ReadLog>>>) -> ReadPoint {
-        ReadPoint { txn: Some(TxnRead { view, pending, log }) }
+        ReadPoint { txn: Some(TxnRead { view, pending }), log }
+    }
+
+    /// The present, with reads noted in `log`.
+    pub fn now_noting(log: Arc<Mutex<ReadLog>>) -> ReadPoint {
+        ReadPoint { txn: None, log: Some(log) }
+    }
+
+    /// Where reads are noted, if anywhere.
+    pub fn log(&self) -> Option<&Arc<Mutex<ReadLog>>> {
+        self.log.as_ref()
+    }
+
+    /// The last `_seq` a read starting now may see at most: the view's, or `current` (the
+    /// store's last, read before the read takes its snapshot).
+    fn read_seq(&self, current: u64) -> u64 {
+        self.txn.as_ref().map_or(current, |txn| txn.view.seq())
     }
 
     /// Whether this is the present (no transaction's view).
@@ -99,18 +142,25 @@ impl ReadPoint {
         self.txn.as_ref().is_some_and(|txn| txn.pending.touches(prefix))
     }
 
-    /// Notes a scan of the scope under `prefix` (SERIALIZABLE only).
-    pub fn note_scan(&self, prefix: &[u8]) {
-        if let Some(log) = self.txn.as_ref().and_then(|txn| txn.log.as_ref()) {
-            log.lock().unwrap_or_else(|p| p.into_inner()).scopes.insert(prefix.to_vec());
+    /// Notes a scan of the scope under `prefix`, about to take its snapshot when the
+    /// store's last `_seq` is `current`.
+    pub fn note_scan(&self, prefix: &[u8], current: u64) {
+        if let Some(log) = &self.log {
+            let seq = self.read_seq(current);
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            let noted = log.scopes.entry(prefix.to_vec()).or_insert(seq);
+            *noted = (*noted).min(seq);
         }
     }
 
-    /// Notes lookups of single keys of one scope (SERIALIZABLE only).
-    pub fn note_keys<K: AsRef<[u8]>>(&self, table_id: TableId, scope: &RowScope, keys: &[K]) {
-        if let Some(log) = self.txn.as_ref().and_then(|txn| txn.log.as_ref()) {
+    /// Notes lookups of single keys of one scope (as [`ReadPoint::note_scan`]).
+    pub fn note_keys<K: AsRef<[u8]>>(&self, table_id: TableId, scope: &RowScope, keys: &[K], current: u64) {
+        if let Some(log) = &self.log {
+            let seq = self.read_seq(current);
             let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-            log.keys.entry((table_id, scope.clone())).or_default().extend(keys.iter().map(|k| k.as_ref().to_vec()));
+            let (noted, set) = log.keys.entry((table_id, scope.clone())).or_insert_with(|| (seq, HashSet::new()));
+            *noted = (*noted).min(seq);
+            set.extend(keys.iter().map(|k| k.as_ref().to_vec()));
         }
     }
 

@@ -97,6 +97,24 @@ pub fn live_keys(
     Ok(live)
 }
 
+/// Whether any of `keys` (whole keys of one scope) has a version committed after `since`,
+/// or the scope's retention purge removed tombstones after it (their traces are gone).
+pub fn changed_since(store: &Store, cold: &ColdStore, table_id: TableId, scope: &RowScope, keys: &[Vec<u8>], since: u64) -> Result<bool> {
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    if cold.scope_horizon(table_id, scope) > since {
+        return Ok(true);
+    }
+    let prefix_len = crate::storage::keys::scope_row_prefix(table_id, scope).len();
+    for value in read_rows(store, &ReadPoint::now(), cold, table_id, scope, prefix_len, keys)?.into_iter().flatten() {
+        if decode_header(&value)?.seq > since {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether no row of either tier has a key in `[first, last]` (whole keys).
 #[allow(clippy::too_many_arguments)]
 pub fn span_is_empty(

@@ -7,6 +7,7 @@ mod cold;
 mod concurrent;
 mod streams;
 mod systems;
+mod transactions;
 mod users;
 
 use std::collections::BTreeMap;
@@ -92,8 +93,17 @@ struct Args {
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Workloads to run (default: all): single, bulk, point, scan, dml, concurrent, users,
-    /// streams, cold.
+    /// Single-row INSERTs of the transaction workload (committed 100 per block).
+    #[arg(long, default_value_t = 20_000)]
+    transaction_inserts: i64,
+    /// Sessions of the contention workload (transfers between 100 accounts).
+    #[arg(long, default_value_t = 8)]
+    transfer_sessions: usize,
+    /// Transfers each session of the contention workload commits.
+    #[arg(long, default_value_t = 500)]
+    transfers: u64,
+    /// Workloads to run (default: all): single, bulk, point, scan, dml, transactions,
+    /// concurrent, users, streams, cold.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -335,6 +345,9 @@ impl Bench {
                 self.record(label, "µs/statement", false, measured);
             }
         }
+        if self.wants("transactions") {
+            self.transaction_workloads().await?;
+        }
         if self.wants("concurrent") {
             self.concurrent_workloads().await?;
         }
@@ -403,6 +416,51 @@ impl Bench {
             let label = format!("scan 1 of {scanned_users} users, {} rows", self.args.user_rows);
             self.record_against(users::USER, &label, "µs/query", false, measured);
         }
+        Ok(())
+    }
+
+    /// Single-row INSERTs in blocks of 100 (engine, SQLite), and SERIALIZABLE transfers
+    /// under contention (the engine only).
+    async fn transaction_workloads(&mut self) -> Result<()> {
+        let a = self.args.clone();
+        let per_row = |d: Duration, n: i64| d.as_secs_f64() * 1e6 / n as f64;
+        let kinds: Vec<Kind> = self.kinds.iter().copied().filter(|k| transactions::supports(*k)).collect();
+        let mut measured: BTreeMap<Kind, Measurement> = BTreeMap::new();
+        for rep in 0..a.reps {
+            for kind in self.order(rep).into_iter().filter(|k| kinds.contains(k)) {
+                reset_peak_rss();
+                let mut system = System::fresh(kind).await?;
+                let n = self.statements(kind, a.transaction_inserts);
+                let elapsed = timed(transactions::insert_in_blocks(&mut system, n)).await?;
+                let entry = measured.entry(kind).or_default();
+                entry.size = n;
+                entry.samples.push(per_row(elapsed, n));
+                entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+            }
+        }
+        let label = format!("single-row INSERT, {} per transaction block", transactions::BLOCK_ROWS);
+        self.record(&label, "µs/row", false, measured);
+        if !self.kinds.contains(&Kind::Engine) {
+            return Ok(());
+        }
+        let mut rate: BTreeMap<String, Measurement> = BTreeMap::new();
+        let mut aborts: BTreeMap<String, Measurement> = BTreeMap::new();
+        for _ in 0..a.reps {
+            reset_peak_rss();
+            let run = transactions::contention(a.transfer_sessions, a.transfers).await?;
+            let attempts = run.committed + run.aborted;
+            for (measured, value) in
+                [(&mut rate, run.committed as f64 / run.elapsed.as_secs_f64()), (&mut aborts, run.aborted as f64 * 100.0 / attempts as f64)]
+            {
+                let entry = measured.entry(Kind::Engine.name().to_string()).or_default();
+                entry.size = run.committed as i64;
+                entry.samples.push(value);
+                entry.peak_rss_mib = entry.peak_rss_mib.max(peak_rss_mib());
+            }
+        }
+        let label = format!("{} sessions transferring between 100 accounts, SERIALIZABLE (total checked)", a.transfer_sessions);
+        self.record_against(Kind::Engine.name(), &label, "transfers/s", true, rate);
+        self.record_against(Kind::Engine.name(), "  of which attempts aborted with 40001", "% of attempts", false, aborts);
         Ok(())
     }
 

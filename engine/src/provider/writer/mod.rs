@@ -12,9 +12,11 @@
 //! STREAM tables are append-only: rows are keyed by arrival time (engine clock) and an
 //! internal row id, MAX_ROWS trims a user's oldest rows in the inserting statement's own
 //! commit, EPHEMERAL tables store nothing while nobody subscribes, and UPDATE and DELETE
-//! are refused. When a subscription watches the scope, the committed rows (with the rows
+//! are refused ([`stream`]). When a subscription watches the scope, the committed rows (with the rows
 //! they replaced) are published to the live hub, still under the scope's lock, so a
 //! feed's changes reach it in `_seq` order.
+
+mod stream;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,11 +35,17 @@ use crate::provider::request::ScanRequest;
 use crate::provider::scan::run_scan;
 use crate::provider::stream_rules::{append_only, stream_visible_from};
 use crate::provider::transaction::{self as txn, InTransaction};
+use crate::provider::txn_commit::conflict;
 use crate::shared::EngineShared;
 use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
 use crate::storage::{ChangeSet, CommittedRow, ReadPoint, ScopeWriteGuard, off_async, tiers};
+
+/// Locks a read log (a poisoned one still holds every read noted).
+fn lock_log(log: &std::sync::Mutex<crate::storage::read_point::ReadLog>) -> std::sync::MutexGuard<'_, crate::storage::read_point::ReadLog> {
+    log.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
@@ -52,6 +60,12 @@ pub struct TableWriter {
     /// The transaction block the statement runs in: its rows go to the block's pending
     /// rows, and its reads (current rows, uniqueness) see the block's view.
     transaction: Option<InTransaction>,
+    /// Where the statement reads: the block's view, or the present, where reads noted in
+    /// its log are checked at commit.
+    at: ReadPoint,
+    /// The statement read its own scope under the scope's write lock (UPDATE, DELETE):
+    /// that scope needs no check at commit.
+    own_scope_locked: bool,
 }
 
 /// A [`TableWriter`] holding its scope's write lock: the only writer of those rows.
@@ -63,18 +77,36 @@ pub struct LockedWriter {
 impl TableWriter {
     pub fn new(shared: Arc<EngineShared>, entry: Arc<TableEntry>, scope: RowScope) -> Self {
         let scope_prefix = keys::scope_row_prefix(entry.id(), &scope);
-        TableWriter { shared, entry, scope, scope_prefix, transaction: None }
+        TableWriter { shared, entry, scope, scope_prefix, transaction: None, at: ReadPoint::now(), own_scope_locked: false }
     }
 
     /// The writer of a statement running in a transaction block (`None`: on its own).
     pub fn within(mut self, transaction: Option<InTransaction>) -> Self {
+        if let Some(transaction) = &transaction {
+            self.at = transaction.at.clone();
+        }
         self.transaction = transaction;
+        self
+    }
+
+    /// The writer of a statement outside a block that read at `at` (its noted reads are
+    /// checked at commit).
+    pub fn reading(mut self, at: ReadPoint) -> Self {
+        if self.transaction.is_none() {
+            self.at = at;
+        }
+        self
+    }
+
+    /// The statement reads its own scope only under the scope's write lock.
+    pub fn reads_own_scope_under_lock(mut self) -> Self {
+        self.own_scope_locked = true;
         self
     }
 
     /// Where the writer reads current rows.
     fn at(&self) -> ReadPoint {
-        self.transaction.as_ref().map(|t| t.at.clone()).unwrap_or_default()
+        self.at.clone()
     }
 
     /// `_updated` of what the statement writes: the transaction's start, or now.
@@ -127,7 +159,16 @@ impl LockedWriter {
                 }
             } else if !changes.is_empty() {
                 let keeps_rows = changes.keeps_rows();
-                let committed = self.writer.shared.store.commit(changes)?;
+                let writer = &self.writer;
+                let own = writer.own_scope_locked.then_some(writer.scope_prefix.as_slice());
+                // A statement that read before writing commits only if what it read is
+                // unchanged (SERIALIZABLE, as a block would).
+                let committed = writer.shared.store.commit_checked(changes, || match writer.at.log() {
+                    Some(log) if lock_log(log).changed(&writer.shared.store, &writer.shared.cold, own)? => {
+                        Err(conflict("read/write dependencies with a concurrent transaction"))
+                    }
+                    _ => Ok(()),
+                })?;
                 if keeps_rows {
                     self.writer.publish(committed.rows);
                 }
@@ -275,71 +316,6 @@ impl TableWriter {
             let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
             encode_row(header, &readers[batch_index], row, &mut value);
             changes.put_row(key, value);
-        }
-        Ok(changes)
-    }
-
-    /// STREAM rows: keyed by arrival time and row id; the oldest rows over MAX_ROWS are
-    /// removed in the same commit; nothing is stored for an EPHEMERAL table nobody
-    /// subscribes to.
-    fn prepare_stream_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
-        let options = &self.entry.definition.options;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut changes = self.new_changes();
-        if self.transaction.is_some() {
-            return self.provisional_stream_rows(batches, changes);
-        }
-        if rows == 0 || (options.ephemeral == Some(true) && !self.shared.live.watches_table(self.entry.id())) {
-            return Ok(changes);
-        }
-        let store = &self.shared.store;
-        let end = keys::prefix_upper_bound(&self.scope_prefix).unwrap_or_default();
-        // Arrival never goes back within a scope (a system clock may step back): key order
-        // stays arrival order and `_seq` order.
-        let last_arrival = match store.cached_last_arrival(&self.scope_prefix) {
-            Some(millis) => Some(millis),
-            None => store.last_key(&self.scope_prefix, &end)?.and_then(|key| keys::stream_arrival_millis(&key[self.scope_prefix.len()..])),
-        };
-        let now = self.now_millis().max(last_arrival.unwrap_or(i64::MIN));
-        changes.set_last_arrival_after(self.scope_prefix.clone(), now);
-        let version = self.entry.definition.schema_version;
-        // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
-        let keep_new = options.max_rows.map_or(rows, |max| rows.min(max as usize));
-        let skip = rows - keep_new;
-        if let Some(max) = options.max_rows {
-            // The scope's row count is counted once, then kept by the writers of the
-            // scope (all under its lock): trimming costs the rows it removes, not the
-            // rows the scope holds.
-            let stored = match store.cached_row_count(&self.scope_prefix) {
-                Some(count) => count,
-                None => store.count_keys(&self.scope_prefix, &end)?,
-            };
-            let excess = (stored + keep_new as u64).saturating_sub(max);
-            if excess > 0 {
-                // The first key that stays (the oldest `excess` go), or none: all go.
-                let first_kept = store.key_after_oldest(&self.scope_prefix, &end, excess)?;
-                changes.delete_range(self.scope_prefix.clone(), first_kept.unwrap_or_else(|| end.clone()));
-            }
-            changes.set_row_count_after(self.scope_prefix.clone(), stored + keep_new as u64 - excess);
-        }
-        changes.uses_row_ids();
-        let mut row_id = self.shared.store.allocate_row_ids(keep_new as u64);
-        let readers = column_readers(batches.iter())?;
-        let mut position = 0;
-        for (batch_index, batch) in batches.iter().enumerate() {
-            for row in 0..batch.num_rows() {
-                position += 1;
-                if position <= skip {
-                    continue;
-                }
-                let mut key = self.scope_prefix.clone();
-                key.extend_from_slice(&keys::stream_row_suffix(now, row_id));
-                row_id += 1;
-                let mut value = Vec::new();
-                let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
-                encode_row(header, &readers[batch_index], row, &mut value);
-                changes.put_row(key, value);
-            }
         }
         Ok(changes)
     }
@@ -500,49 +476,6 @@ impl TableWriter {
             }
             Ok(true)
         })?;
-        Ok((changes, count))
-    }
-
-    /// STREAM rows inserted in a transaction block: keyed at the block's start, so the
-    /// block reads them; COMMIT keys them again by arrival, trims MAX_ROWS and keeps
-    /// EPHEMERAL's rule (`provider::txn_commit`), from the batches the block keeps.
-    fn provisional_stream_rows(&self, batches: &[RecordBatch], mut changes: ChangeSet) -> Result<ChangeSet> {
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let now = self.now_millis();
-        let version = self.entry.definition.schema_version;
-        let mut row_id = self.shared.store.allocate_row_ids(rows as u64);
-        let readers = column_readers(batches.iter())?;
-        for (batch_index, batch) in batches.iter().enumerate() {
-            for row in 0..batch.num_rows() {
-                let mut key = self.scope_prefix.clone();
-                key.extend_from_slice(&keys::stream_row_suffix(now, row_id));
-                row_id += 1;
-                let mut value = Vec::new();
-                let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
-                encode_row(header, &readers[batch_index], row, &mut value);
-                changes.put_row(key, value);
-            }
-        }
-        Ok(changes)
-    }
-
-    /// A STREAM scope's rows removed outright in a transaction block (its TRUNCATE): every
-    /// key the block sees, one by one (a block keeps no range deletions).
-    fn stream_truncate_in_block(&self, now: i64) -> Result<(ChangeSet, u64)> {
-        let mut changes = self.new_changes();
-        let visible_from = stream_visible_from(&self.entry, &self.scope_prefix, now);
-        let end = keys::prefix_upper_bound(&self.scope_prefix);
-        let mut count = 0;
-        self.shared.store.scan_ranges_then(
-            &self.at(),
-            &[(visible_from, end)],
-            || true,
-            |key, _| {
-                changes.delete(key);
-                count += 1;
-                Ok(true)
-            },
-        )?;
         Ok((changes, count))
     }
 
