@@ -102,6 +102,10 @@ async fn execute(config: EngineConfig, clock: Arc<ManualClock>, ops: Vec<Planned
             Err(error) => {
                 let message = error.to_string().replace('\n', " ");
                 say(&format!("err {n} {} {message}", error.sql_state()));
+                // A refused statement left its block failed: end it before the next op.
+                if session.in_transaction() {
+                    session.execute("ROLLBACK").await.context("rolling back a failed block")?;
+                }
             }
         }
     }

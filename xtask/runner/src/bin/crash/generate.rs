@@ -33,6 +33,54 @@ pub fn epoch(rng: &mut StdRng, model: &Model, start: i64, count: usize) -> Vec<O
 }
 
 fn statement(rng: &mut StdRng, model: &Model) -> Stmt {
+    if rng.random_range(0..100) < 8 {
+        return block(rng, model);
+    }
+    one_statement(rng, model)
+}
+
+/// A transaction block of 2 to 5 writes, run in root's session (a user's rows through
+/// EXECUTE AS), drawn against a copy of the model advanced by each.
+fn block(rng: &mut StdRng, model: &Model) -> Stmt {
+    let mut model = model.clone();
+    let base = model.ops as i64;
+    let count = rng.random_range(2..=5);
+    let mut stmts = Vec::with_capacity(count);
+    while stmts.len() < count {
+        // Every statement drawn as the block's op; STREAM rows get ids of their own in the
+        // block's range (`base * 100 + 10 * (j + 1) + i`), which no other op uses.
+        model.ops = base as u64;
+        let j = stmts.len() as i64;
+        let stmt = match one_statement(rng, &model) {
+            Stmt::Insert { table, who, added, mut rows } => {
+                if model.tables[table].kind == Kind::Stream {
+                    for (i, row) in rows.iter_mut().enumerate() {
+                        row[0] = Val::Int(base * 100 + 10 * (j + 1) + i as i64);
+                    }
+                }
+                Stmt::Insert { table, who: as_root(who), added, rows }
+            }
+            Stmt::Update { table, who, set, filter } => Stmt::Update { table, who: as_root(who), set, filter },
+            Stmt::Delete { table, who, filter } => Stmt::Delete { table, who: as_root(who), filter },
+            Stmt::Truncate { table, who } => Stmt::Truncate { table, who: as_root(who) },
+            // DDL and FLUSH cannot run in a block.
+            _ => continue,
+        };
+        let _ = model.apply(&Op { time: 0, stmt: stmt.clone() });
+        stmts.push(stmt);
+    }
+    Stmt::Block { stmts }
+}
+
+/// The same writer, from root's session.
+fn as_root(who: Who) -> Who {
+    match who {
+        Who::User(user) => Who::As(user),
+        other => other,
+    }
+}
+
+fn one_statement(rng: &mut StdRng, model: &Model) -> Stmt {
     let table = match rng.random_range(0..100) {
         0..40 => 0,
         40..75 => 1,

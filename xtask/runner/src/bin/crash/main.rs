@@ -5,7 +5,8 @@
 //! The parent draws each epoch's statements from a seeded RNG against the model
 //! ([`generate`]: single and multi-row INSERT, UPDATE with values that differ when applied
 //! twice, DELETE, TRUNCATE, FLUSH, ALTER TABLE ADD/DROP COLUMN on a SHARED, a USER and a
-//! STREAM table), writes them to a file and starts itself as the child ([`child`]), which
+//! STREAM table, and transaction blocks of 2 to 5 writes over all three, which must be
+//! found whole or not at all), writes them to a file and starts itself as the child ([`child`]), which
 //! runs them with the background jobs (flush policies, retention purges, compactions,
 //! eviction) running beside them and reports `begin`/`ack` for every statement. The parent
 //! SIGKILLs it at a moment chosen per epoch:
@@ -172,6 +173,9 @@ struct Stats {
     in_flight_applied: usize,
     in_flight_not_applied: usize,
     in_flight_flush: usize,
+    /// Acknowledged transaction blocks (COMMITs), and kills with a block in flight.
+    blocks: usize,
+    in_flight_block: usize,
     frozen: usize,
     flush_steps: usize,
     rows_checked: usize,
@@ -366,6 +370,7 @@ impl Run {
             }
         }
         self.stats.acked += acked;
+        self.stats.blocks += report.results.iter().filter(|(n, r)| matches!(r, Reported::Ack(_)) && ops[**n].is_block()).count();
         self.stats.refused += report.results.values().filter(|r| matches!(r, Reported::Err(_))).count();
         let points: Vec<i64> = (0..3).map(|_| self.rng.random_range(0..generate::KEYS)).collect();
         let found = match check::read(&self.data, now, &acked_model, &points) {
@@ -379,6 +384,9 @@ impl Run {
             candidates.push(("the acknowledged statements and the one in flight", with));
             if ops[n].is_flush() {
                 self.stats.in_flight_flush += 1;
+            }
+            if ops[n].is_block() {
+                self.stats.in_flight_block += 1;
             }
         }
         let mut all_diffs = Vec::new();
@@ -498,7 +506,7 @@ fn parent(args: &Args) -> Result<bool> {
     let s = &run.stats;
     let plans: Vec<String> = s.by_plan.iter().map(|(k, v)| format!("{v} {k}")).collect();
     println!(
-        "crash: seed {seed}: {} kills ({}), {} statements acknowledged ({} of them refused as predicted), {} kills with one in flight ({} found applied, {} not; {} of them a FLUSH), {} flush steps reported, {} kills frozen at a flush step, {} rows checked, {} tombstones purged, in {:.1?}; 0 failures",
+        "crash: seed {seed}: {} kills ({}), {} statements acknowledged ({} of them refused as predicted), {} kills with one in flight ({} found applied, {} not; {} of them a FLUSH, {} a transaction block), {} transaction blocks committed whole, {} flush steps reported, {} kills frozen at a flush step, {} rows checked, {} tombstones purged, in {:.1?}; 0 failures",
         s.kills,
         plans.join(", "),
         s.acked,
@@ -507,6 +515,8 @@ fn parent(args: &Args) -> Result<bool> {
         s.in_flight_applied,
         s.in_flight_not_applied,
         s.in_flight_flush,
+        s.in_flight_block,
+        s.blocks,
         s.flush_steps,
         s.frozen,
         s.rows_checked,

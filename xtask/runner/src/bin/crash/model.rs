@@ -234,6 +234,11 @@ pub enum Stmt {
         table: usize,
         name: String,
     },
+    /// `BEGIN; ...; COMMIT` in root's session: every statement or none (a refused one
+    /// fails the block, which the child then rolls back).
+    Block {
+        stmts: Vec<Stmt>,
+    },
 }
 
 /// A statement and the engine-clock instant the child runs it at.
@@ -255,8 +260,16 @@ impl Op {
         matches!(self.stmt, Stmt::Flush { .. })
     }
 
+    pub fn is_block(&self) -> bool {
+        matches!(self.stmt, Stmt::Block { .. })
+    }
+
     /// The SQL text, as run in the session of [`Op::who`].
     pub fn sql(&self, model: &Model) -> String {
+        if let Stmt::Block { stmts } = &self.stmt {
+            let inner: Vec<String> = stmts.iter().map(|stmt| Op { time: self.time, stmt: stmt.clone() }.sql(model)).collect();
+            return format!("BEGIN; {}; COMMIT", inner.join("; "));
+        }
         let name = |t: usize| model.tables[t].name;
         let inner = match &self.stmt {
             Stmt::Insert { table, added, rows, .. } => {
@@ -283,6 +296,7 @@ impl Op {
                 None => format!("ALTER TABLE {} ADD COLUMN {column} BIGINT", name(*table)),
             },
             Stmt::DropColumn { table, name: column } => format!("ALTER TABLE {} DROP COLUMN {column}", name(*table)),
+            Stmt::Block { .. } => unreachable!("returned above"),
         };
         match self.who() {
             Who::As(i) => format!("EXECUTE AS USER '{}' ({inner})", USERS[i]),
@@ -411,6 +425,18 @@ impl Model {
                 Ok(Some(count))
             }
             Stmt::Flush { .. } => Ok(None),
+            Stmt::Block { stmts } => {
+                // Each statement on a copy, its rows marked as this block's; the copy
+                // replaces the model only if none is refused.
+                let mut inner = self.clone();
+                for stmt in stmts {
+                    inner.ops = index;
+                    inner.apply(&Op { time, stmt: stmt.clone() })?;
+                }
+                inner.ops = index + 1;
+                *self = inner;
+                Ok(None)
+            }
             Stmt::AddColumn { table, name, default } => {
                 let table = &mut self.tables[*table];
                 table.columns.push(Column { name: name.clone(), default: *default });
