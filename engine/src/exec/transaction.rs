@@ -26,7 +26,9 @@ pub const DEFAULT_ISOLATION: Isolation = Isolation::Serializable;
 pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement: TransactionStatement) -> Result<QueryResult> {
     match statement {
         TransactionStatement::Begin(modes) => {
-            if open.is_none() {
+            if let Some(block) = open {
+                refuse_if_failed(&txn::lock(block))?;
+            } else {
                 let isolation = modes.isolation.unwrap_or(DEFAULT_ISOLATION);
                 let block = Arc::new(Mutex::new(Transaction::new(isolation, modes.read_only.unwrap_or(false), ctx.shared.now_millis())));
                 let idle: Arc<Mutex<dyn IdleBlock>> = block.clone();
@@ -85,6 +87,9 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
             Ok(QueryResult::Message("SET".into()))
         }
         TransactionStatement::ShowIsolation => {
+            if let Some(block) = open {
+                refuse_if_failed(&txn::lock(block))?;
+            }
             let level = open.as_ref().map_or(DEFAULT_ISOLATION, |block| txn::lock(block).isolation);
             Ok(text_rows(&[("transaction_isolation", vec![Some(level.name().to_string())])], &[]))
         }

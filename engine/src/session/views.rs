@@ -6,7 +6,8 @@
 //! store one (the view being defined is on the stack while its query plans). A view that
 //! cannot be planned now for another reason (a table it reads was dropped) still shows
 //! its stored columns, so listings such as `information_schema.columns` work; reading it
-//! fails with the planning error.
+//! fails with the planning error. A view reads where the statement that reads it reads
+//! (inside a transaction block: the block's view, with the block's own writes).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::catalog::ViewDefinition;
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::{ExecContext, query};
 use crate::planning;
+use crate::provider::statement;
 use crate::session::catalog_provider::{CatalogContext, register_catalogs};
 use crate::sql::{EngineStatement, parse_statements};
 
@@ -48,11 +50,16 @@ async fn plan_view(outer: &CatalogContext, view: &ViewDefinition, defining: Opti
     if outer.views.contains(&key) || defining == Some(&key) {
         return Err(EngineError::new(SqlState::INVALID_OBJECT_DEFINITION, format!("view {} refers to itself", view.qualified_name())));
     }
-    let ctx = ExecContext::with_config(
+    let mut ctx = ExecContext::with_config(
         outer.shared.clone(),
         outer.user.clone(),
         planning::apply(outer.shared.session_config(), &view.planning_options)?,
     );
+    // The view reads where the statement reading it reads: its transaction block's view
+    // (with the block's own writes), and its read log.
+    let reading = statement::current(&outer.notes);
+    ctx.transaction = reading.transaction;
+    ctx.reads = reading.at.log().cloned();
     ctx.set_current_namespace(&view.namespace);
     let mut views = outer.views.clone();
     views.extend(defining.cloned());

@@ -37,7 +37,6 @@ impl TableWriter {
         };
         let now = self.now_millis().max(last_arrival.unwrap_or(i64::MIN));
         changes.set_last_arrival_after(self.scope_prefix.clone(), now);
-        let version = self.entry.definition.schema_version;
         // Rows of this statement beyond MAX_ROWS would be removed by its own commit.
         let keep_new = options.max_rows.map_or(rows, |max| rows.min(max as usize));
         let skip = rows - keep_new;
@@ -58,7 +57,16 @@ impl TableWriter {
             changes.set_row_count_after(self.scope_prefix.clone(), stored + keep_new as u64 - excess);
         }
         changes.uses_row_ids();
-        let mut row_id = self.shared.store.allocate_row_ids(keep_new as u64);
+        self.put_arrivals(batches, skip, now, &mut changes)?;
+        Ok(changes)
+    }
+
+    /// Adds the rows of `batches` after the first `skip` to `changes`, keyed by arrival at
+    /// `now` and a new row id each, `_updated` `now`.
+    fn put_arrivals(&self, batches: &[RecordBatch], skip: usize, now: i64, changes: &mut ChangeSet) -> Result<()> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let version = self.entry.definition.schema_version;
+        let mut row_id = self.shared.store.allocate_row_ids(rows.saturating_sub(skip) as u64);
         let readers = column_readers(batches.iter())?;
         let mut position = 0;
         for (batch_index, batch) in batches.iter().enumerate() {
@@ -76,29 +84,14 @@ impl TableWriter {
                 changes.put_row(key, value);
             }
         }
-        Ok(changes)
+        Ok(())
     }
 
     /// STREAM rows inserted in a transaction block: keyed at the block's start, so the
     /// block reads them; COMMIT keys them again by arrival, trims MAX_ROWS and keeps
     /// EPHEMERAL's rule (`provider::txn_commit`), from the batches the block keeps.
     fn provisional_stream_rows(&self, batches: &[RecordBatch], mut changes: ChangeSet) -> Result<ChangeSet> {
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let now = self.now_millis();
-        let version = self.entry.definition.schema_version;
-        let mut row_id = self.shared.store.allocate_row_ids(rows as u64);
-        let readers = column_readers(batches.iter())?;
-        for (batch_index, batch) in batches.iter().enumerate() {
-            for row in 0..batch.num_rows() {
-                let mut key = self.scope_prefix.clone();
-                key.extend_from_slice(&keys::stream_row_suffix(now, row_id));
-                row_id += 1;
-                let mut value = Vec::new();
-                let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
-                encode_row(header, &readers[batch_index], row, &mut value);
-                changes.put_row(key, value);
-            }
-        }
+        self.put_arrivals(batches, 0, self.now_millis(), &mut changes)?;
         Ok(changes)
     }
 

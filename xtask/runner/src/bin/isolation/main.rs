@@ -12,7 +12,10 @@
 //! - a write changes a different number of rows than the oracle predicts, or leaves the
 //!   writer's rows, or another user's, other than predicted;
 //! - a subscription (every principal subscribes to every table it may read, [`live`])
-//!   receives such a value, or its events do not add up to the rows its owner reads.
+//!   receives such a value, or its events do not add up to the rows its owner reads;
+//! - in a transaction block (a few reads and writes of one user, then COMMIT or ROLLBACK;
+//!   the checks above hold inside it, against the block's own writes), a ROLLBACK leaves
+//!   the user's rows other than before the block.
 //!
 //! Every failure prints the seed and the statement's index, so `--seed S` replays it.
 
@@ -68,6 +71,11 @@ struct Checker {
     oracles: BTreeMap<&'static str, engine::exports::datafusion::prelude::SessionContext>,
     failures: Vec<String>,
     counts: BTreeMap<&'static str, usize>,
+    /// Whether the last statement's engine outcome was an error.
+    last_failed: bool,
+    /// A transaction block is open (a failed statement leaves it failed: nothing more is
+    /// read in it).
+    in_block: bool,
 }
 
 impl Checker {
@@ -121,6 +129,7 @@ impl Checker {
             _ => None,
         };
         let engine = self.run_engine(&sql, effective, via).await;
+        self.last_failed = matches!(engine, Outcome::Error { .. });
         // User names are what system.users shows the roles that may read it.
         let lists_users = matches!(op, Op::Users) && effective.role >= world::Role::Dba;
         if let Some(leak) = leaks(&engine.text(), effective).filter(|_| !lists_users) {
@@ -181,7 +190,7 @@ impl Checker {
                     if counted != Outcome::Rows(vec![expected.to_string()]) {
                         self.fail(index, &sql, &who, format!("{name} should hold {expected} rows, root counts {}", counted.text()));
                     }
-                } else {
+                } else if !(self.in_block && self.last_failed) {
                     // The rows of the writer and of one other user are exactly as predicted:
                     // a write that changed the right number of someone else's rows fails here.
                     let others: Vec<Principal> = PRINCIPALS.iter().copied().filter(|p| p.name != effective.name).collect();
@@ -192,6 +201,53 @@ impl Checker {
                         }
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// A transaction block in `effective`'s own session: two to four reads and writes
+    /// (each checked as a statement on its own is, against the block's writes so far),
+    /// then COMMIT, or ROLLBACK, after which the user's rows must be as before the block.
+    /// A statement that fails leaves the block failed: it is rolled back.
+    async fn block(&mut self, index: usize, grammar: &mut Grammar) -> Result<()> {
+        let effective = *PRINCIPALS.choose(grammar.rng()).expect("principals");
+        let before = self.model.clone();
+        let session = self.sessions.get_mut(effective.name).expect("a session per principal");
+        if let Err(error) = session.execute("BEGIN").await {
+            self.fail(index, "BEGIN", effective.name, format!("BEGIN failed: {error}"));
+            return Ok(());
+        }
+        self.in_block = true;
+        let statements = grammar.rng().random_range(2..=4);
+        let mut ran = 0;
+        let mut failed = false;
+        while ran < statements && !failed {
+            let op = grammar.next();
+            // Root's count of the scratch tables and the listings are checked outside
+            // blocks only (root's session does not see the block).
+            if matches!(op, Op::Write(grammar::Write::Scratch { .. }) | Op::Listing { .. } | Op::Users) {
+                continue;
+            }
+            self.step(index, op, effective, Via::Direct).await?;
+            failed = self.last_failed;
+            ran += 1;
+        }
+        self.in_block = false;
+        let commit = !failed && grammar.rng().random_bool(0.5);
+        let session = self.sessions.get_mut(effective.name).expect("a session per principal");
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        if let Err(error) = session.execute(end).await {
+            self.fail(index, end, effective.name, format!("{end} failed: {error}"));
+        }
+        if commit {
+            *self.counts.entry("blocks committed").or_default() += 1;
+        } else {
+            *self.counts.entry("blocks rolled back").or_default() += 1;
+            self.model = before;
+            self.oracles.clear();
+            if let Some(reason) = self.verify_rows(effective).await? {
+                self.fail(index, "ROLLBACK", effective.name, format!("after the rollback, {}'s rows: {reason}", effective.name));
             }
         }
         Ok(())
@@ -242,8 +298,17 @@ async fn run(args: &Args) -> Result<usize> {
     for principal in PRINCIPALS {
         sessions.insert(principal.name, engine.session(principal.name)?);
     }
-    let mut checker =
-        Checker { seed, _engine: engine, sessions, model, oracles: BTreeMap::new(), failures: Vec::new(), counts: BTreeMap::new() };
+    let mut checker = Checker {
+        seed,
+        _engine: engine,
+        sessions,
+        model,
+        oracles: BTreeMap::new(),
+        failures: Vec::new(),
+        counts: BTreeMap::new(),
+        last_failed: false,
+        in_block: false,
+    };
     let (mut watchers, opening) = live::open_all(&mut checker.sessions).await;
     for failure in opening {
         checker.fail(0, "SUBSCRIBE", "setup", failure);
@@ -251,9 +316,13 @@ async fn run(args: &Args) -> Result<usize> {
     let mut grammar = Grammar::new(StdRng::seed_from_u64(seed));
     let started = std::time::Instant::now();
     for index in 0..args.queries {
-        let op = grammar.next();
-        let (effective, via) = pick(grammar.rng());
-        checker.step(index, op, effective, via).await?;
+        if grammar.rng().random_bool(0.08) {
+            checker.block(index, &mut grammar).await?;
+        } else {
+            let op = grammar.next();
+            let (effective, via) = pick(grammar.rng());
+            checker.step(index, op, effective, via).await?;
+        }
         if (index + 1) % 500 == 0 || index + 1 == args.queries {
             for failure in live::drain(&mut watchers, &mut checker.sessions).await {
                 checker.fail(index, "(subscription events)", "subscriber", failure);
