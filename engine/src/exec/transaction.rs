@@ -97,16 +97,17 @@ pub async fn control(ctx: &ExecContext, open: &mut Option<TxnHandle>, statement:
 }
 
 /// Everything a statement of a block needs: checks that the block may run it, and where
-/// the statement reads (the block's view, captured by its first statement). The block
-/// counts as busy until [`finish`].
-pub fn enter(ctx: &ExecContext, handle: &TxnHandle, statement: &EngineStatement) -> Result<InTransaction> {
+/// the statement reads (the block's view, captured by its first statement). `None`: a
+/// simple statement (INSERT, SELECT or DELETE by key), which a block always allows. The
+/// block counts as busy until [`finish`].
+pub fn enter(ctx: &ExecContext, handle: &TxnHandle, statement: Option<&EngineStatement>) -> Result<InTransaction> {
     let mut block = txn::lock(handle);
     refuse_if_expired(&block)?;
     refuse_if_failed(&block)?;
-    if let Some(what) = refused_in_block(statement) {
+    if let Some(what) = statement.and_then(refused_in_block) {
         return Err(EngineError::new(SqlState::ACTIVE_SQL_TRANSACTION, format!("{what} cannot run inside a transaction block")));
     }
-    if block.read_only && writes(statement) {
+    if block.read_only && statement.is_some_and(writes) {
         return Err(txn::read_only_error());
     }
     let at = block.read_point(&ctx.shared)?;

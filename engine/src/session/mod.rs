@@ -172,8 +172,7 @@ impl Session {
     /// which the block always allows).
     fn prepare_block_statement(&mut self, statement: Option<&EngineStatement>) -> Result<()> {
         let Some(handle) = &self.transaction else { return Ok(()) };
-        let allowed = EngineStatement::ShowNamespaces;
-        let entered = exec::transaction::enter(&self.exec, handle, statement.unwrap_or(&allowed));
+        let entered = exec::transaction::enter(&self.exec, handle, statement);
         match entered {
             Ok(entered) => {
                 self.exec.transaction = Some(entered);

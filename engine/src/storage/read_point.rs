@@ -117,6 +117,15 @@ impl ReadPoint {
         self.log.as_ref()
     }
 
+    /// Whether anything noted in the log changed since it was read ([`ReadLog::changed`];
+    /// `false` when reads are not noted).
+    pub fn reads_changed(&self, store: &Store, cold: &ColdStore, except: Option<&[u8]>) -> Result<bool> {
+        match &self.log {
+            Some(log) => log.lock().unwrap_or_else(|p| p.into_inner()).changed(store, cold, except),
+            None => Ok(false),
+        }
+    }
+
     /// The last `_seq` a read starting now may see at most: the view's, or `current` (the
     /// store's last, read before the read takes its snapshot).
     fn read_seq(&self, current: u64) -> u64 {

@@ -42,11 +42,6 @@ use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
 use crate::storage::{ChangeSet, CommittedRow, ReadPoint, ScopeWriteGuard, off_async, tiers};
 
-/// Locks a read log (a poisoned one still holds every read noted).
-fn lock_log(log: &std::sync::Mutex<crate::storage::read_point::ReadLog>) -> std::sync::MutexGuard<'_, crate::storage::read_point::ReadLog> {
-    log.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The `_seq` a row carries until the commit assigns the real one.
 const UNASSIGNED_SEQ: u64 = 0;
 
@@ -104,11 +99,6 @@ impl TableWriter {
         self
     }
 
-    /// Where the writer reads current rows.
-    fn at(&self) -> ReadPoint {
-        self.at.clone()
-    }
-
     /// `_updated` of what the statement writes: the transaction's start, or now.
     fn now_millis(&self) -> i64 {
         self.transaction.as_ref().map_or_else(|| self.shared.now_millis(), |t| t.start_millis)
@@ -163,11 +153,11 @@ impl LockedWriter {
                 let own = writer.own_scope_locked.then_some(writer.scope_prefix.as_slice());
                 // A statement that read before writing commits only if what it read is
                 // unchanged (SERIALIZABLE, as a block would).
-                let committed = writer.shared.store.commit_checked(changes, || match writer.at.log() {
-                    Some(log) if lock_log(log).changed(&writer.shared.store, &writer.shared.cold, own)? => {
-                        Err(conflict("read/write dependencies with a concurrent transaction"))
+                let committed = writer.shared.store.commit_checked(changes, || {
+                    if writer.at.reads_changed(&writer.shared.store, &writer.shared.cold, own)? {
+                        return Err(conflict("read/write dependencies with a concurrent transaction"));
                     }
-                    _ => Ok(()),
+                    Ok(())
                 })?;
                 if keeps_rows {
                     self.writer.publish(committed.rows);
@@ -458,7 +448,7 @@ impl TableWriter {
             changes.set_row_count_after(self.scope_prefix.clone(), 0);
             return Ok((changes, count));
         }
-        if !self.at().is_now() || self.shared.cold.scope(self.entry.id(), &self.scope).is_some() {
+        if !self.at.is_now() || self.shared.cold.scope(self.entry.id(), &self.scope).is_some() {
             // Flushed rows (or a transaction's view) too: the keys of every live row, then
             // DELETE's own path.
             let keys = self.live_row_keys()?;
@@ -482,7 +472,7 @@ impl TableWriter {
     /// The keys (scope part excluded) of every live row of the scope, both tiers.
     fn live_row_keys(&self) -> Result<Vec<ArrayRef>> {
         let mut request = ScanRequest::whole_scope(self.entry.clone(), self.scope.clone(), vec![ColumnSource::RowKey], false, 64 * 1024);
-        request.at = self.at();
+        request.at = self.at.clone();
         let schema = Arc::new(Schema::new(vec![Field::new(ROW_KEY_COLUMN, DataType::Binary, false)]));
         let batches = std::sync::Mutex::new(Vec::new());
         run_scan(&self.shared.store, &self.shared.cold, &schema, &request, &|batch: RecordBatch| {
@@ -494,7 +484,7 @@ impl TableWriter {
 
     /// The stored rows under `keys` (whole keys), hot or cold.
     fn read_rows(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        tiers::read_rows(&self.shared.store, &self.at(), &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
+        tiers::read_rows(&self.shared.store, &self.at, &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
     }
 
     /// Fails with a unique violation on the first key (in statement order) that appears
@@ -521,12 +511,12 @@ impl TableWriter {
             let first = keys.iter().min().expect("not empty");
             let last = keys.iter().max().expect("not empty");
             let (store, cold, prefix_len) = (&self.shared.store, &self.shared.cold, self.scope_prefix.len());
-            if tiers::span_is_empty(store, &self.at(), cold, self.entry.id(), &self.scope, prefix_len, first, last)? {
+            if tiers::span_is_empty(store, &self.at, cold, self.entry.id(), &self.scope, prefix_len, first, last)? {
                 return Ok(());
             }
         }
         let (store, cold) = (&self.shared.store, &self.shared.cold);
-        let live = tiers::live_keys(store, &self.at(), cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)?;
+        let live = tiers::live_keys(store, &self.at, cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)?;
         match keys.iter().zip(live).find(|(_, live)| *live) {
             Some((key, _)) => Err(self.duplicate_key(key)),
             None => Ok(()),

@@ -103,7 +103,7 @@ impl TableWriter {
         let end = keys::prefix_upper_bound(&self.scope_prefix);
         let mut count = 0;
         self.shared.store.scan_ranges_then(
-            &self.at(),
+            &self.at,
             &[(visible_from, end)],
             || true,
             |key, _| {

@@ -44,6 +44,15 @@ impl Store {
     pub fn range_is_empty(&self, at: &ReadPoint, first: &[u8], last: &[u8]) -> Result<bool> {
         // The smallest key after `last` is `last` followed by a zero byte.
         let upper = [last, &[0]].concat();
+        if at.is_now() {
+            // One seek of the live database: no snapshot to take (this runs on every
+            // INSERT's uniqueness check).
+            let mut iter = self.db.raw_iterator_opt(bounded(first, Some(&upper)));
+            iter.seek(first);
+            let empty = !iter.valid();
+            iter.status()?;
+            return Ok(empty);
+        }
         let mut empty = true;
         self.scan_ranges_then(
             at,
