@@ -312,7 +312,6 @@ pub fn read_keys(
         true
     };
     let prefix_len = keys::scope_row_prefix(request.entry.id(), &request.scope).len();
-    request.at.note_keys(request.entry.id(), &request.scope, row_keys, store.last_seq());
     let rows = tiers::read_rows(store, &request.at, cold, request.entry.id(), &request.scope, prefix_len, row_keys)?;
     for (key, value) in row_keys.iter().zip(rows) {
         if let Some(value) = value {

@@ -265,6 +265,7 @@ impl Store {
         check()?;
         let before = self.last_seq.load(Ordering::SeqCst);
         let mut batch = WriteBatch::default();
+        let changes_something = !rows.is_empty() || !changes.is_empty();
         // Deletions first: a range a statement clears (a STREAM table's oldest rows) never
         // takes the rows the same statement writes.
         for change in changes {
@@ -280,6 +281,13 @@ impl Store {
             set_seq(value, seq)?;
             batch.put(&key, &value);
         }
+        // A commit that changes scopes without writing a row (a STREAM TRUNCATE removes
+        // rows outright) still takes a `_seq`, held by no row: the scopes' stamps must be
+        // newer than every view taken before it, or a SERIALIZABLE reader of the scope
+        // would not see that it changed.
+        if seq == before && changes_something && !scopes.is_empty() {
+            seq += 1;
+        }
         if seq != before {
             batch.put(keys::meta_key(Counter::Seq.name()), seq.to_be_bytes());
         }
@@ -292,7 +300,7 @@ impl Store {
         }
         self.write_batch(batch, &rocksdb::WriteOptions::default())?;
         self.last_seq.store(seq, Ordering::SeqCst);
-        if !scopes.is_empty() {
+        if !scopes.is_empty() && seq != before {
             let mut stamps = self.scope_stamps.lock().unwrap_or_else(|p| p.into_inner());
             for prefix in scopes {
                 stamps.insert(prefix, seq);

@@ -37,6 +37,9 @@ pub fn read_rows(
     prefix_len: usize,
     keys: &[Vec<u8>],
 ) -> Result<Vec<Option<Vec<u8>>>> {
+    // Every lookup of keys through a read point is noted, found or not: under SERIALIZABLE
+    // a key that was absent and is inserted before COMMIT changed what was read.
+    at.note_keys(table_id, scope, keys, store.last_seq());
     let (mut rows, segments) = hot_rows_and_segments(store, at, cold, table_id, scope, keys)?;
     if let Some(segments) = segments {
         fill_from_cold(cold, &segments, prefix_len, keys, &mut rows)?;

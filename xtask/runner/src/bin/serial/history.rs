@@ -188,6 +188,47 @@ pub enum Kind {
     Jobs,
     /// A SELECT (of one table, as one user).
     Read,
+    /// A transaction block at SERIALIZABLE: `BEGIN`, DML and reads of one table and row
+    /// scope as one user, then `COMMIT` (or `ROLLBACK`, chosen or after a step failed).
+    Block(Block),
+}
+
+/// One statement of a transaction block.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its own statement id (its DML writes it into `w`).
+    pub id: u64,
+    pub kind: Kind,
+    pub sql: String,
+    pub outcome: Outcome,
+}
+
+/// What a block sent and how it ended.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The statements sent between `BEGIN` and the end (none after the first that failed).
+    pub steps: Vec<Step>,
+    /// Whether `COMMIT` was sent and succeeded.
+    pub committed: bool,
+    /// The `_seq` high-water mark just before and after `COMMIT` (which holds its scope's
+    /// gate exclusively, so every change of the scope in between is the block's).
+    pub commit_window: (u64, u64),
+}
+
+impl Block {
+    pub const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+
+    /// The steps a serial run at one point must answer alike: every one that succeeded,
+    /// and the first that failed unless it failed with 40001 (a conflict, which a serial
+    /// run never has) or 42P01 (the table was dropped after the block began: DDL does not
+    /// wait for open blocks, and a block that outlives its table fails).
+    pub fn replayable(&self) -> &[Step] {
+        match self.steps.iter().position(|s| !s.outcome.is_ok()) {
+            Some(at) if matches!(self.steps[at].outcome.state(), Some("40001" | "42P01")) => &self.steps[..at],
+            Some(at) => &self.steps[..=at],
+            None => &self.steps,
+        }
+    }
 }
 
 impl Kind {
@@ -219,6 +260,7 @@ impl Kind {
             Kind::Flush => "FLUSH TABLE",
             Kind::Jobs => "run_jobs",
             Kind::Read => "SELECT",
+            Kind::Block(_) => "BLOCK",
         }
     }
 }
@@ -253,6 +295,14 @@ pub struct Stmt {
 impl Stmt {
     pub fn describe(&self) -> String {
         format!("statement {} (session {} #{}, as {}): {}", self.id, self.session, self.index, self.user, self.sql)
+    }
+
+    /// Whether it may have changed rows: acknowledged, and for a block, committed.
+    pub fn acked(&self) -> bool {
+        match &self.kind {
+            Kind::Block(block) => block.committed,
+            _ => self.outcome.is_ok(),
+        }
     }
 }
 

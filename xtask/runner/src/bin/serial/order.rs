@@ -79,6 +79,11 @@ pub struct Stats {
     pub read_errors: usize,
     /// Delete blocks more than one statement could explain (the earliest-ending won).
     pub ambiguous_deletes: usize,
+    /// Transaction blocks placed by their commit's `_seq`.
+    pub blocks_committed: usize,
+    /// Transaction blocks checked as floating (rolled back, or without a visible change).
+    pub blocks_floating: usize,
+    pub blocks_rolled_back: usize,
 }
 
 pub struct Analysis {
@@ -92,7 +97,17 @@ pub struct Analysis {
 }
 
 pub fn analyse(history: &History) -> Analysis {
-    let by_id: HashMap<u64, usize> = history.stmts.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    // A block's steps name it: their DML writes the step's id into `w`.
+    let mut by_id: HashMap<u64, usize> = history.stmts.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let mut blocks: HashMap<(usize, Scope), Vec<usize>> = HashMap::new();
+    for (index, stmt) in history.stmts.iter().enumerate() {
+        if let Kind::Block(block) = &stmt.kind {
+            by_id.extend(block.steps.iter().map(|step| (step.id, index)));
+            if let (true, Some(table)) = (block.committed, stmt.table) {
+                blocks.entry((table, stmt.scope)).or_default().push(index);
+            }
+        }
+    }
     let mut deleters: HashMap<(usize, Scope), Vec<usize>> = HashMap::new();
     for (index, stmt) in history.stmts.iter().enumerate() {
         if let Some(table) = stmt.table
@@ -108,6 +123,7 @@ pub fn analyse(history: &History) -> Analysis {
         seqs: HashMap::new(),
         assigned: BTreeSet::new(),
         deleters,
+        blocks,
         failures: Vec::new(),
         failed_reads: Vec::new(),
         stats: Stats::default(),
@@ -247,7 +263,18 @@ pub fn analyse(history: &History) -> Analysis {
                         int(r, "_seq").unwrap_or(-1) as u64,
                     )
                 }));
-                let built: Vec<(i64, i64, i64, bool, u64)> = model.iter().map(|(id, r)| (*id, r.v, r.w, r.deleted, r.seq)).collect();
+                let mut built: Vec<(i64, i64, i64, bool, u64)> = model.iter().map(|(id, r)| (*id, r.v, r.w, r.deleted, r.seq)).collect();
+                // A key a block inserted and deleted again keeps a tombstone no subscriber
+                // sees (the row was never visible): over no row or a deleted one, and
+                // written by the block whose COMMIT holds its `_seq`.
+                for row in &held {
+                    let over_nothing = model.get(&row.0).is_none_or(|r| r.deleted && r.seq < row.4);
+                    if row.3 && over_nothing && walker.block_at(table, scope, row.4).is_some_and(|b| walker.names(b, row.2)) {
+                        built.retain(|r| r.0 != row.0);
+                        built.push(*row);
+                    }
+                }
+                built.sort();
                 if held != built {
                     let only_held: Vec<_> = held.iter().filter(|r| !built.contains(r)).collect();
                     let only_built: Vec<_> = built.iter().filter(|r| !held.contains(r)).collect();
@@ -272,9 +299,13 @@ pub fn analyse(history: &History) -> Analysis {
 
     // Internal and system errors (XX..., 58...) of statements other than reads.
     for stmt in history.stmts.iter().filter(|s| !matches!(s.kind, Kind::Read)) {
-        if let Some(state) = stmt.outcome.state()
-            && (state.starts_with("XX") || state.starts_with("58"))
-        {
+        let steps = match &stmt.kind {
+            Kind::Block(block) => block.steps.iter().map(|step| &step.outcome).collect(),
+            _ => Vec::new(),
+        };
+        let internal =
+            |outcome: &crate::history::Outcome| outcome.state().is_some_and(|state| state.starts_with("XX") || state.starts_with("58"));
+        if let Some(outcome) = std::iter::once(&stmt.outcome).chain(steps).find(|o| internal(o)) {
             let raced: Vec<String> = history
                 .stmts
                 .iter()
@@ -287,7 +318,7 @@ pub fn analyse(history: &History) -> Analysis {
                 .map(|other| format!("{} {}", other.kind.name(), other.table.map(|t| TABLES[t].name).unwrap_or("-")))
                 .collect();
             let note = if raced.is_empty() { String::new() } else { format!(" (while {} ran)", raced.join(", ")) };
-            walker.failed_reads.push(format!("{} failed with {}{note}", stmt.describe(), stmt.outcome.brief()));
+            walker.failed_reads.push(format!("{} failed with {}{note}", stmt.describe(), outcome.brief()));
         }
     }
 
@@ -334,6 +365,28 @@ pub fn analyse(history: &History) -> Analysis {
                     floating.push(index);
                 }
                 Kind::Flush | Kind::Jobs => {}
+                // A committed block with changes sits at its commit; any other (rolled
+                // back, or committed without a change a subscriber sees) floats, checked
+                // at the cuts between its BEGIN and its end.
+                Kind::Block(block) => {
+                    let first = match block.committed && walker.seqs.contains_key(&index) {
+                        true => committed_range(&mut walker, index),
+                        false => None,
+                    };
+                    match first {
+                        Some(first) => {
+                            walker.stats.blocks_committed += 1;
+                            items.push(Item { stmt: index, key: (first, 1, 0), committed: true });
+                        }
+                        None => {
+                            walker.stats.blocks_floating += 1;
+                            floating.push(index);
+                        }
+                    }
+                    if !block.committed {
+                        walker.stats.blocks_rolled_back += 1;
+                    }
+                }
                 _ if !acked(stmt) => {}
                 kind if kind.is_ddl() => {
                     walker.stats.ddl += 1;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use engine::{Engine, EngineConfig, ManualClock, Session};
 
-use crate::history::{History, Kind, Outcome, Scope, decode};
+use crate::history::{Block, History, Kind, Outcome, Scope, decode};
 use crate::order::{Item, TablePlan};
 use crate::run::{create_users, read_scope, sessions_of};
 use crate::workload::{self, TABLES};
@@ -30,6 +30,8 @@ pub struct Report {
     pub unchanged_checked: usize,
     /// Evaluations of floating statements at candidate cuts.
     pub probes: usize,
+    /// Rolled-back blocks (and committed ones without a visible change) found at a cut.
+    pub blocks_checked: usize,
 }
 
 pub struct Options {
@@ -87,6 +89,25 @@ async fn replay_table(
                         seen[at].push((cut, outcome));
                     }
                 }
+                Kind::Block(block) => match run_block(session, block, "ROLLBACK").await {
+                    Ok(()) => {
+                        resolved[at] = true;
+                        report.blocks_checked += 1;
+                        // A committed block that changed nothing visible may still have
+                        // left a tombstone (a key it inserted and deleted): commit it here.
+                        if block.committed
+                            && let Err(divergence) = run_block(session, block, "COMMIT").await
+                        {
+                            report.failures.push(format!(
+                                "{name}: {} agreed at {} rolled back, but not committed: {divergence}",
+                                stmt.describe(),
+                                cut_text(history, plan, cut)
+                            ));
+                            return Ok(());
+                        }
+                    }
+                    Err(divergence) => seen[at].push((cut, Outcome::Rows(vec![divergence]))),
+                },
                 kind => {
                     // A write that changed nothing: does its predicate select nothing here?
                     let probe = match kind {
@@ -218,10 +239,43 @@ fn context(history: &History, plan: &TablePlan, from: usize, until: usize) -> St
         .collect()
 }
 
+/// Runs a block's replayable steps in a block of the replay's own, ended with `end`
+/// (`COMMIT` or `ROLLBACK`); the first step that answers differently, if any.
+async fn run_block(session: &mut Session, block: &Block, end: &str) -> std::result::Result<(), String> {
+    let begin = Outcome::of(session.execute(Block::BEGIN).await);
+    if !begin.is_ok() {
+        return Err(format!("BEGIN failed: {}", begin.brief()));
+    }
+    let mut divergence = None;
+    for step in block.replayable() {
+        let outcome = Outcome::of(session.execute(&step.sql).await);
+        let agrees = match &step.outcome {
+            Outcome::Count(n) => outcome == Outcome::Count(*n),
+            recorded => outcome.same_as(recorded),
+        };
+        if !agrees {
+            divergence =
+                Some(format!("{} {} gave {} in the run, {} serially", step.kind.name(), step.sql, step.outcome.brief(), outcome.brief()));
+            break;
+        }
+    }
+    let end = if divergence.is_some() { "ROLLBACK" } else { end };
+    let ended = Outcome::of(session.execute(end).await);
+    match divergence {
+        Some(divergence) => Err(divergence),
+        None if !ended.is_ok() => Err(format!("{end} failed serially: {}", ended.brief())),
+        None => Ok(()),
+    }
+}
+
 /// Runs one placed statement; the divergence, if any.
 async fn step(history: &History, item: &Item, sessions: &mut BTreeMap<&'static str, Session>) -> Option<String> {
     let stmt = &history.stmts[item.stmt];
     let session = sessions.get_mut(stmt.user).expect("a session per user");
+    if let Kind::Block(block) = &stmt.kind {
+        let divergence = run_block(session, block, "COMMIT").await.err()?;
+        return Some(format!("{} (committed at _seq {}): {divergence}", stmt.describe(), item.key.0));
+    }
     let outcome = Outcome::of(session.execute(&stmt.sql).await);
     let agrees = match (&stmt.kind, &stmt.outcome) {
         (kind, _) if kind.is_ddl() => outcome.is_ok(),

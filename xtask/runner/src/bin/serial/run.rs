@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::RwLock;
 
-use crate::history::{Event, EventKind, FinalScope, History, Kind, Outcome, Scope, Stmt, Watch, decode};
+use crate::history::{Block, Event, EventKind, FinalScope, History, Kind, Outcome, Scope, Step, Stmt, Watch, decode};
 use crate::workload::{self, TABLES, TableKind, USERS};
 
 /// How long and how wide a run is.
@@ -286,9 +286,12 @@ impl Worker {
 
     async fn step(&mut self, shared: &Shared) {
         let roll = self.rng.random_range(0..100);
-        if roll < 62 {
+        if roll < 54 {
             let table = self.rng.random_range(0..TABLES.len());
             self.dml(shared, table).await;
+        } else if roll < 62 {
+            let table = self.rng.random_range(0..TABLES.len());
+            self.block(shared, table).await;
         } else if roll < 86 {
             let table = self.rng.random_range(0..TABLES.len());
             let id = shared.id();
@@ -343,6 +346,53 @@ impl Worker {
         };
         drop(table_gate);
         self.record(shared, id, planned.user, Some(table), planned.scope, planned.kind, planned.sql, timed, None);
+    }
+
+    /// A transaction block on `table`: `BEGIN`, its steps until one fails, then `COMMIT`
+    /// (seven times in eight, when every step succeeded) or `ROLLBACK`. It holds the
+    /// table's gate shared throughout, and its scope's gate exclusively around `COMMIT`.
+    async fn block(&mut self, shared: &Shared, table: usize) {
+        let id = shared.id();
+        let (user, scope, planned) = workload::block(&mut self.rng, table, || shared.id());
+        let commit = self.rng.random_range(0..8) != 0;
+        let table_gate = shared.table_gates[table].read().await;
+        let before = shared.last_seq();
+        let start = Self::elapsed(shared);
+        let session = self.sessions.get_mut(user).expect("a session per user");
+        let mut texts = vec![Block::BEGIN.to_string()];
+        let mut steps = Vec::new();
+        let mut outcome = Outcome::of(session.execute(Block::BEGIN).await);
+        if outcome.is_ok() {
+            for (step_id, step) in planned {
+                let result = Outcome::of(session.execute(&step.sql).await);
+                let failed = !result.is_ok();
+                texts.push(step.sql.clone());
+                steps.push(Step { id: step_id, kind: step.kind, sql: step.sql, outcome: result });
+                if failed {
+                    break;
+                }
+            }
+        }
+        let mut committed = false;
+        let mut commit_window = (0, 0);
+        if outcome.is_ok() {
+            let failed = steps.iter().any(|s| !s.outcome.is_ok());
+            if commit && !failed {
+                let _scope_gate = shared.scope_gates[table][&scope].write().await;
+                let commit_before = shared.last_seq();
+                outcome = Outcome::of(session.execute("COMMIT").await);
+                commit_window = (commit_before, shared.last_seq());
+                committed = outcome.is_ok();
+                texts.push("COMMIT".into());
+            } else {
+                outcome = Outcome::of(session.execute("ROLLBACK").await);
+                texts.push("ROLLBACK".into());
+            }
+        }
+        let timed = (outcome, before, shared.last_seq(), start, Self::elapsed(shared));
+        drop(table_gate);
+        let kind = Kind::Block(Block { steps, committed, commit_window });
+        self.record(shared, id, user, Some(table), scope, kind, texts.join("; "), timed, None);
     }
 
     async fn ddl(&mut self, shared: &Shared, at: usize) {

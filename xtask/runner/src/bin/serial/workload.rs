@@ -143,22 +143,30 @@ fn distinct_keys(rng: &mut StdRng, n: usize) -> Vec<i64> {
     keys
 }
 
-/// A DML statement on `table` with statement id `id`.
-pub fn dml(rng: &mut StdRng, table: usize, id: u64) -> Planned {
-    let spec = &TABLES[table];
-    let name = spec.name;
-    let (user, scope) = match spec.kind {
-        TableKind::Shared => {
-            let user = *["svc", "root"].choose(rng).expect("writers");
-            (user, Scope::Shared)
-        }
+/// A user who may write `table`, and the row scope they write.
+pub fn writer(rng: &mut StdRng, table: usize) -> (&'static str, Scope) {
+    match TABLES[table].kind {
+        TableKind::Shared => (*["svc", "root"].choose(rng).expect("writers"), Scope::Shared),
         _ => {
             let user = *WRITERS.choose(rng).expect("writers");
             (user, Scope::User(user))
         }
-    };
+    }
+}
+
+/// A DML statement on `table` with statement id `id`.
+pub fn dml(rng: &mut StdRng, table: usize, id: u64) -> Planned {
+    let (user, scope) = writer(rng, table);
+    dml_as(rng, table, id, user, scope, true)
+}
+
+/// A DML statement on `table` as `user` (a writer of `scope`); a STREAM TRUNCATE only
+/// when `stream_truncate` allows it.
+fn dml_as(rng: &mut StdRng, table: usize, id: u64, user: &'static str, scope: Scope, stream_truncate: bool) -> Planned {
+    let spec = &TABLES[table];
+    let name = spec.name;
     if spec.kind == TableKind::Stream {
-        if rng.random_bool(0.12) {
+        if stream_truncate && rng.random_bool(0.12) {
             return Planned { user, scope, kind: Kind::StreamTruncate, sql: format!("TRUNCATE TABLE {name}") };
         }
         let rows = rng.random_range(1..=3);
@@ -209,15 +217,19 @@ pub fn dml(rng: &mut StdRng, table: usize, id: u64) -> Planned {
 
 /// A read of `table`.
 pub fn read(rng: &mut StdRng, table: usize) -> Planned {
-    let spec = &TABLES[table];
-    let name = spec.name;
-    let (user, scope) = match spec.kind {
+    let (user, scope) = match TABLES[table].kind {
         TableKind::Shared => (*["alice", "bob", "svc", "root"].choose(rng).expect("readers"), Scope::Shared),
         _ => {
             let user = *WRITERS.choose(rng).expect("writers");
             (user, Scope::User(user))
         }
     };
+    read_as(rng, table, user, scope)
+}
+
+fn read_as(rng: &mut StdRng, table: usize, user: &'static str, scope: Scope) -> Planned {
+    let spec = &TABLES[table];
+    let name = spec.name;
     let sql = if spec.kind == TableKind::Stream {
         match rng.random_range(0..3) {
             0 => format!("SELECT v, w FROM {name}"),
@@ -234,4 +246,20 @@ pub fn read(rng: &mut StdRng, table: usize) -> Planned {
         }
     };
     Planned { user, scope, kind: Kind::Read, sql }
+}
+
+/// A transaction block's statements: 2-4 of them on `table` as one writer of one scope,
+/// DML (no STREAM TRUNCATE, whose place the checker takes from its scope's gate) and
+/// reads, each DML with its own statement id from `ids`.
+pub fn block(rng: &mut StdRng, table: usize, mut ids: impl FnMut() -> u64) -> (&'static str, Scope, Vec<(u64, Planned)>) {
+    let (user, scope) = writer(rng, table);
+    let length = rng.random_range(2..=4);
+    let steps = (0..length)
+        .map(|_| {
+            let id = ids();
+            let planned = if rng.random_bool(0.3) { read_as(rng, table, user, scope) } else { dml_as(rng, table, id, user, scope, false) };
+            (id, planned)
+        })
+        .collect();
+    (user, scope, steps)
 }

@@ -50,7 +50,7 @@ pub(super) fn ddl_key(stmt: &Stmt) -> Key {
 }
 
 pub(super) fn acked(stmt: &Stmt) -> bool {
-    stmt.outcome.is_ok()
+    stmt.acked()
 }
 
 pub(super) struct Walker<'a> {
@@ -62,6 +62,8 @@ pub(super) struct Walker<'a> {
     pub(super) assigned: BTreeSet<usize>,
     /// DELETE/TRUNCATE statements that removed rows, by table and scope.
     pub(super) deleters: HashMap<(usize, Scope), Vec<usize>>,
+    /// Committed transaction blocks, by table and scope.
+    pub(super) blocks: HashMap<(usize, Scope), Vec<usize>>,
     pub(super) failures: Vec<String>,
     pub(super) failed_reads: Vec<String>,
     pub(super) stats: Stats,
@@ -70,6 +72,40 @@ pub(super) struct Walker<'a> {
 impl<'a> Walker<'a> {
     pub(super) fn fail(&mut self, text: String) {
         self.failures.push(text);
+    }
+
+    /// The committed block whose `COMMIT` window holds `seq` in this scope (it held the
+    /// scope's gate: every change of the scope in that window is its).
+    pub(super) fn block_at(&self, table: usize, scope: Scope, seq: u64) -> Option<usize> {
+        let blocks = self.blocks.get(&(table, scope))?;
+        blocks.iter().copied().find(|&b| match &self.history.stmts[b].kind {
+            Kind::Block(block) => block.commit_window.0 < seq && seq <= block.commit_window.1,
+            _ => false,
+        })
+    }
+
+    /// Whether statement `index` is the one a row's `w` names (a block: one of its steps).
+    pub(super) fn names(&self, index: usize, w: i64) -> bool {
+        self.by_id.get(&(w as u64)) == Some(&index)
+    }
+
+    /// A change inside a block's `COMMIT` must be that block's; false (and a failure) if not.
+    fn inside_its_commit(&mut self, event: &Event, writer: usize) -> bool {
+        match self.block_at(event.table, event.scope, event.seq) {
+            Some(block) if block != writer => {
+                let history = self.history;
+                self.fail(format!(
+                    "{} ({}): the change at _seq {} by {} committed inside the COMMIT of {}, which held the scope's gate",
+                    TABLES[event.table].name,
+                    event.scope,
+                    event.seq,
+                    history.stmts[writer].describe(),
+                    history.stmts[block].describe()
+                ));
+                false
+            }
+            _ => true,
+        }
     }
 
     /// The statement a row version names in `w`, if it is a DML statement of this table
@@ -126,9 +162,12 @@ impl<'a> Walker<'a> {
             let id = int(&event.row, "id").unwrap_or(i64::MIN);
             match event.kind {
                 EventKind::Insert | EventKind::Update => {
-                    let Some(writer) = self.writer(event, &["INSERT", "UPDATE"]) else {
+                    let Some(writer) = self.writer(event, &["INSERT", "UPDATE", "BLOCK"]) else {
                         return model;
                     };
+                    if !self.inside_its_commit(event, writer) {
+                        return model;
+                    }
                     let live = model.get(&id).filter(|r| !r.deleted);
                     let expected_kind = if live.is_some() { EventKind::Update } else { EventKind::Insert };
                     if event.kind != expected_kind {
@@ -151,6 +190,23 @@ impl<'a> Walker<'a> {
                     let w = int(&event.row, "w").unwrap_or(i64::MIN);
                     model.insert(id, Row { v, w, deleted: false, seq: event.seq });
                     self.seqs.entry(writer).or_default().push(event.seq);
+                    i += 1;
+                }
+                EventKind::Delete if let Some(block) = self.block_at(table, scope, event.seq) => {
+                    match model.get_mut(&id) {
+                        Some(row) if !row.deleted && int(&event.row, "v") == Some(row.v) && int(&event.row, "w") == Some(row.w) => {
+                            row.deleted = true;
+                            row.seq = event.seq;
+                        }
+                        row => {
+                            self.fail(format!(
+                                "{name} ({scope}): the delete at _seq {} (inside the COMMIT of block {}) shows id {id} as {:?}, but it was {row:?}",
+                                event.seq, self.history.stmts[block].id, event.row
+                            ));
+                            return model;
+                        }
+                    }
+                    self.seqs.entry(block).or_default().push(event.seq);
                     i += 1;
                 }
                 EventKind::Delete => {
@@ -319,9 +375,12 @@ impl<'a> Walker<'a> {
                     self.fail(format!("{name} ({scope}): a STREAM table delivered a {:?} event at _seq {}", event.kind, event.seq));
                     return model;
                 }
-                let Some(writer) = self.writer(event, &["STREAM INSERT"]) else {
+                let Some(writer) = self.writer(event, &["STREAM INSERT", "BLOCK"]) else {
                     return model;
                 };
+                if !self.inside_its_commit(event, writer) {
+                    return model;
+                }
                 self.seqs.entry(writer).or_default().push(event.seq);
                 model.push((int(&event.row, "v").unwrap_or(i64::MIN), int(&event.row, "w").unwrap_or(i64::MIN), event.seq));
                 if let Some(max) = max_rows
@@ -383,6 +442,16 @@ pub(super) fn committed_range(walker: &mut Walker, index: usize) -> Option<u64> 
     let count = stmt.outcome.count().unwrap_or(0);
     let mut seqs = walker.seqs.get(&index).cloned().unwrap_or_default();
     seqs.sort();
+    // A block's rows all commit inside its COMMIT (a key it inserted and deleted again
+    // takes a `_seq` no subscriber sees, so they need not be contiguous).
+    if let Kind::Block(block) = &stmt.kind {
+        let (before, after) = block.commit_window;
+        if let Some(outside) = seqs.iter().find(|seq| !(before < **seq && **seq <= after)) {
+            walker.fail(format!("{} committed _seq {outside}, outside its COMMIT ({before}..{after})", stmt.describe()));
+            return None;
+        }
+        return seqs.first().copied();
+    }
     if seqs.is_empty() {
         walker.fail(format!(
             "{} returned {count}, but no subscription saw a change it made (_seq window {}..{})",
