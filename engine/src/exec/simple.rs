@@ -17,6 +17,7 @@
 //! message. Tables are bound through the resolver, the same as on the planned path, which
 //! also gives the row scope the statement works on.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -29,8 +30,9 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::{DFSchema, ScalarValue, TableReference};
 use datafusion::logical_expr::ExprSchemable;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::ast::ExprWithAlias as SQLExprWithAlias;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token as SqlToken;
 
 use crate::catalog::{ColumnFill, TableEntry};
 use crate::error::Result;
@@ -44,7 +46,6 @@ use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
 use crate::sql::parser::ObjectRef;
 use crate::sql::simple::{Equality, Literal, SimpleStatement, recognize};
-use crate::sql::simple_update::{SimpleUpdate, recognize_update};
 use crate::storage::key_codec::encode_scalar;
 use crate::storage::keys;
 
@@ -60,6 +61,7 @@ pub async fn try_execute(ctx: &ExecContext, sql: &str) -> Result<Option<QueryRes
         Some(SimpleStatement::Insert { table, columns, width, values }) => insert(ctx, &table, columns.as_deref(), width, &values).await,
         Some(SimpleStatement::Select { table, columns, filter }) => select(ctx, &table, columns.as_deref(), &filter),
         Some(SimpleStatement::Delete { table, filter }) => delete(ctx, &table, &filter).await,
+        Some(SimpleStatement::Update { table, assignments, filter }) => update(ctx, &table, &assignments, &filter).await,
         None => Ok(None),
     }
 }
@@ -327,25 +329,30 @@ impl AssignmentCache {
     }
 }
 
-/// Plans the new value of column `index` as DataFusion's UPDATE planning does: against
-/// the table's columns qualified by the table as written, cast to the column type.
-fn plan_assignment(
-    ctx: &ExecContext,
-    entry: &TableEntry,
-    table: &ObjectRef,
-    index: usize,
-    value: &ast::Expr,
-) -> Option<Arc<dyn PhysicalExpr>> {
+/// Plans the new value of column `index` (the expression's text) as DataFusion's UPDATE
+/// planning does: parsed in the session's dialect, against the table's columns qualified
+/// by the table as written, cast to the column type. A repeated expression is planned once.
+fn plan_assignment(ctx: &ExecContext, entry: &TableEntry, table: &ObjectRef, index: usize, text: &str) -> Option<Arc<dyn PhysicalExpr>> {
     let key = AssignmentKey {
         table: entry.id(),
         schema_version: entry.definition.schema_version,
         qualifier: format!("{:?}", (&table.namespace, &table.name)),
         column: index,
-        expression: value.to_string(),
+        expression: text.to_string(),
     };
     if let Some(planned) = ctx.assignments.lock().get(&key) {
         return Some(planned.clone());
     }
+    let value = {
+        let dialect = ctx.dialect().ok()?;
+        let mut parser = Parser::new(dialect.as_ref()).try_with_sql(text).ok()?;
+        let value = parser.parse_expr().ok()?;
+        // The whole text, or the planned path (which reports what is wrong).
+        if parser.peek_token().token != SqlToken::EOF {
+            return None;
+        }
+        value
+    };
     let qualifier = match &table.namespace {
         Some(namespace) => TableReference::partial(namespace.as_str(), table.name.as_str()),
         None => TableReference::bare(table.name.as_str()),
@@ -354,7 +361,7 @@ fn plan_assignment(
     let planned = {
         let state = ctx.datafusion.state_ref();
         let state = state.read();
-        let sql = SQLExprWithAlias { expr: value.clone(), alias: None };
+        let sql = SQLExprWithAlias { expr: value, alias: None };
         let expr = state
             .create_logical_expr_from_sql_expr(sql, &df_schema)
             .and_then(|expr| expr.cast_to(&entry.definition.columns[index].data_type, &df_schema))
@@ -377,18 +384,19 @@ fn plan_assignment(
 /// (qualified by the table as written) and cast to its column type, evaluated on the
 /// current row, written through the same writer as the planned path. The row is read under
 /// the write lock, as on the planned path.
-pub async fn try_update(ctx: &ExecContext, update: &ast::Update) -> Result<Option<QueryResult>> {
-    if !ctx.has_default_sql_settings() {
-        return Ok(None);
-    }
-    let Some(SimpleUpdate { table, assignments, filter }) = recognize_update(update) else { return Ok(None) };
-    let Some(resolved) = bind_table(ctx, &table, TableAction::Write) else { return Ok(None) };
+async fn update(
+    ctx: &ExecContext,
+    table: &ObjectRef,
+    assignments: &[(Cow<'_, str>, &str)],
+    filter: &[Equality<'_>],
+) -> Result<Option<QueryResult>> {
+    let Some(resolved) = bind_table(ctx, table, TableAction::Write) else { return Ok(None) };
     let entry = resolved.entry.clone();
-    let Some(key) = bind_key(&entry, &filter) else { return Ok(None) };
+    let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let mut new_values: Vec<Option<Arc<dyn PhysicalExpr>>> = vec![None; entry.definition.columns.len()];
     for (column, value) in assignments {
         let Some(index) = entry.definition.column_index(column) else { return Ok(None) };
-        let Some(planned) = plan_assignment(ctx, &entry, &table, index, value) else { return Ok(None) };
+        let Some(planned) = plan_assignment(ctx, &entry, table, index, value) else { return Ok(None) };
         new_values[index] = Some(planned);
     }
     let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), resolved.scope.clone()).within(ctx.transaction.clone()).lock().await?;

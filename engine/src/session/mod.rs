@@ -281,17 +281,7 @@ impl Session {
             EngineStatement::Transaction(_) => Err(EngineError::not_supported("transaction control cannot run inside EXECUTE AS")),
             EngineStatement::Flush(target) => exec::flush::execute(ctx, &target).await,
             EngineStatement::AlterColumns { table, change } => exec::alter_table::alter_columns(ctx, &table, &change).await,
-            EngineStatement::Sql { statement, mentions } => {
-                if let Statement::Update(update) = statement.as_ref()
-                    && mentions.is_empty()
-                    && self.simple_enabled
-                    && let Some(result) = exec::simple::try_update(ctx, update).await.transpose()
-                {
-                    self.simple_statements += 1;
-                    return result;
-                }
-                exec::query::execute(ctx, *statement, mentions).await
-            }
+            EngineStatement::Sql { statement, mentions } => exec::query::execute(ctx, *statement, mentions).await,
         }
     }
 }

@@ -20,12 +20,16 @@ impl Store {
 
     /// Reads many keys in one call, as `at` sees them.
     pub fn multi_get<K: AsRef<[u8]>>(&self, at: &ReadPoint, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
-        let stored: Vec<Option<Vec<u8>>> = match at.snapshot() {
-            Some(held) => {
+        // One key (every statement by primary key): a plain get, which skips MultiGet's
+        // batching work.
+        let stored: Vec<Option<Vec<u8>>> = match (at.snapshot(), keys) {
+            (Some(held), [key]) => vec![held.snapshot().get(key)?],
+            (None, [key]) => vec![self.db.get(key)?],
+            (Some(held), _) => {
                 debug_assert!(held.is_of(self));
                 held.snapshot().multi_get(keys).into_iter().map(|r| r.map_err(Into::into)).collect::<Result<_>>()?
             }
-            None => self.db.multi_get(keys).into_iter().map(|r| r.map_err(Into::into)).collect::<Result<_>>()?,
+            (None, _) => self.db.multi_get(keys).into_iter().map(|r| r.map_err(Into::into)).collect::<Result<_>>()?,
         };
         let Some(pending) = at.pending() else { return Ok(stored) };
         Ok(keys
