@@ -197,6 +197,16 @@ const STATEMENTS: &[&str] = &[
     "UPDATE app.items SET qty = 'abc' WHERE id = 404",
     "UPDATE app.items SET qty = CASE WHEN id > 0 THEN 1 ELSE CAST('x' AS INT) END WHERE id = 1",
     "UPDATE app.items SET qty = CASE WHEN id > 0 THEN 8 ELSE 9 END WHERE id = 1",
+    // The lexer's cut of each SET expression: commas and WHERE inside strings and
+    // parentheses, comments, casts, operators, quoted targets.
+    "UPDATE app.items SET name = concat(name, ',', 'WHERE'), qty = (qty % 7) WHERE id = 2",
+    "UPDATE app.items SET qty = (SELECT 3 WHERE true) WHERE id = 2",
+    "UPDATE app.items SET qty = qty::INT + 1 WHERE id = 2",
+    "UPDATE app.items SET \"qty\" = 11 WHERE id = 2",
+    "UPDATE app.items SET qty = 12 /* , */ WHERE id = 2",
+    "UPDATE app.items SET qty = 13 -- note\n WHERE id = 2",
+    "UPDATE app.items SET qty = 14 FROM app.pairs WHERE id = 2",
+    "UPDATE app.items SET qty = 15, qty = 16 WHERE id = 2",
     // Batches of eight or more rows check their key span with one seek first.
     "INSERT INTO app.items (id, name) VALUES (40, 'a'), (41, 'b'), (42, 'c'), (43, 'd'), (44, 'e'), (45, 'f'), (46, 'g'), (47, 'h')",
     "INSERT INTO app.items (id, name) VALUES (30, 'a'), (31, 'b'), (32, 'c'), (33, 'd'), (34, 'e'), (35, 'f'), (36, 'g'), (41, 'dup')",
