@@ -94,6 +94,12 @@ impl EngineTableProvider {
         self
     }
 
+    /// The plan that writes this statement's rows into the provider's scope, in its block.
+    fn write_exec(&self, kind: WriteKind, input: Option<Arc<dyn ExecutionPlan>>) -> Arc<dyn ExecutionPlan> {
+        let within = (self.transaction.clone(), self.at.clone());
+        Arc::new(WriteExec::new(self.shared.clone(), self.entry.clone(), self.scope.clone(), within, kind, input))
+    }
+
     /// The instant reads are made at: the transaction's start, or now.
     fn now_millis(&self) -> i64 {
         self.transaction.as_ref().map_or_else(|| self.shared.now_millis(), |t| t.start_millis)
@@ -217,25 +223,11 @@ impl TableProvider for EngineTableProvider {
         if insert_op != InsertOp::Append {
             return Err(EngineError::not_supported(format!("{insert_op} is not supported; use INSERT INTO")).into());
         }
-        Ok(Arc::new(WriteExec::new(
-            self.shared.clone(),
-            self.entry.clone(),
-            self.scope.clone(),
-            (self.transaction.clone(), self.at.clone()),
-            WriteKind::Insert,
-            Some(input),
-        )))
+        Ok(self.write_exec(WriteKind::Insert, Some(input)))
     }
 
     async fn truncate(&self, _state: &dyn DfSession) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.check_write(DmlKind::Truncate).map_err(EngineError::into_datafusion)?;
-        Ok(Arc::new(WriteExec::new(
-            self.shared.clone(),
-            self.entry.clone(),
-            self.scope.clone(),
-            (self.transaction.clone(), self.at.clone()),
-            WriteKind::Truncate,
-            None,
-        )))
+        Ok(self.write_exec(WriteKind::Truncate, None))
     }
 }

@@ -27,7 +27,7 @@ pub type WrittenScopes = BTreeMap<(TableId, RowScope), Arc<TableEntry>>;
 #[derive(Debug, Clone)]
 struct Savepoint {
     name: String,
-    pending: Arc<PendingWrites>,
+    pending: PendingWrites,
     written: WrittenScopes,
     stream_rows: StreamRows,
 }
@@ -48,7 +48,7 @@ pub struct Transaction {
     /// The engine clock when the block's last statement ended (or it began).
     pub idle_since: i64,
     view: Option<Arc<TxnView>>,
-    pending: Arc<PendingWrites>,
+    pending: PendingWrites,
     reads: Arc<Mutex<ReadLog>>,
     written: WrittenScopes,
     uses_row_ids: bool,
@@ -80,7 +80,7 @@ impl Transaction {
             running: false,
             idle_since: start_millis,
             view: None,
-            pending: Arc::new(PendingWrites::default()),
+            pending: PendingWrites::default(),
             reads: Arc::new(Mutex::new(ReadLog::default())),
             written: WrittenScopes::new(),
             uses_row_ids: false,
@@ -111,12 +111,12 @@ impl Transaction {
             return Err(read_only_error());
         }
         let PendingParts { rows, removed, uses_row_ids } = changes.into_pending_parts()?;
-        let pending = Arc::make_mut(&mut self.pending);
+        // Statements holding a copy keep reading what they began with (the layers are shared).
         for key in removed {
-            pending.remove(key);
+            self.pending.remove(key);
         }
         for (key, value) in rows {
-            pending.put(key, value);
+            self.pending.put(key, value);
         }
         self.uses_row_ids |= uses_row_ids;
         self.written.entry((entry.id(), scope.clone())).or_insert_with(|| entry.clone());
@@ -188,7 +188,7 @@ impl Transaction {
         let reads = self.isolation.checks_reads().then(|| std::mem::take(&mut *self.reads.lock().unwrap_or_else(|p| p.into_inner())));
         Some(CommitWork {
             view,
-            pending: Arc::try_unwrap(self.pending).unwrap_or_else(|shared| (*shared).clone()),
+            pending: self.pending,
             written: self.written,
             stream_rows: self.stream_rows,
             uses_row_ids: self.uses_row_ids,
@@ -217,7 +217,7 @@ impl IdleBlock for Transaction {
     fn expire(&mut self) {
         self.expired = true;
         self.view = None;
-        self.pending = Arc::new(PendingWrites::default());
+        self.pending = PendingWrites::default();
         self.reads = Arc::new(Mutex::new(ReadLog::default()));
         self.written.clear();
         self.stream_rows.clear();

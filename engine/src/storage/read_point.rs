@@ -92,7 +92,7 @@ pub struct ReadPoint {
 #[derive(Debug, Clone)]
 struct TxnRead {
     view: Arc<TxnView>,
-    pending: Arc<PendingWrites>,
+    pending: PendingWrites,
 }
 
 impl ReadPoint {
@@ -103,7 +103,7 @@ impl ReadPoint {
 
     /// A transaction's view with its pending writes on top; reads are noted in `log`
     /// when it is given.
-    pub fn in_transaction(view: Arc<TxnView>, pending: Arc<PendingWrites>, log: Option<Arc<Mutex<ReadLog>>>) -> ReadPoint {
+    pub fn in_transaction(view: Arc<TxnView>, pending: PendingWrites, log: Option<Arc<Mutex<ReadLog>>>) -> ReadPoint {
         ReadPoint { txn: Some(TxnRead { view, pending }), log }
     }
 
@@ -178,6 +178,6 @@ impl ReadPoint {
     }
 
     pub(super) fn pending(&self) -> Option<&PendingWrites> {
-        self.txn.as_ref().map(|txn| txn.pending.as_ref()).filter(|p| !p.is_empty())
+        self.txn.as_ref().map(|txn| &txn.pending).filter(|p| !p.is_empty())
     }
 }

@@ -69,7 +69,7 @@ pub fn values_sql(start: i64, count: i64) -> String {
 }
 
 pub enum System {
-    Engine { session: Session, planned: bool, _engine: Engine, _dir: tempfile::TempDir },
+    Engine { session: Box<Session>, planned: bool, _engine: Engine, _dir: tempfile::TempDir },
     Sqlite { connection: rusqlite::Connection, _dir: tempfile::TempDir },
     DataFusion { context: SessionContext },
     RocksDb { db: rocksdb::DB, prefix: Vec<u8>, _dir: tempfile::TempDir },
@@ -86,7 +86,7 @@ impl System {
                 session.execute(CREATE_TABLE).await?;
                 let planned = kind == Kind::EnginePlanned;
                 session.set_simple_statements(!planned);
-                System::Engine { session, planned, _engine: engine, _dir: dir }
+                System::Engine { session: Box::new(session), planned, _engine: engine, _dir: dir }
             }
             Kind::Sqlite => {
                 let connection = rusqlite::Connection::open(dir.path().join("bench.sqlite"))?;

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::history::{Event, EventKind, History, Kind, Scope};
 use crate::workload::{TABLES, TableKind};
-use walker::{Lifetimes, Snapshot, Walker, acked, committed_range, ddl_key, int, nanos, sorted};
+use walker::{CommitWindow, Lifetimes, Snapshot, Walker, acked, committed_range, ddl_key, int, nanos, sorted};
 
 /// A place in a table's order: `(_seq, phase, instant)`. A commit is `(first _seq, 1, 0)`;
 /// a statement without a `_seq` placed after every commit `<= x` is `(x, 2, instant)`.
@@ -99,14 +99,18 @@ pub struct Analysis {
 pub fn analyse(history: &History) -> Analysis {
     // A block's steps name it: their DML writes the step's id into `w`.
     let mut by_id: HashMap<u64, usize> = history.stmts.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-    let mut blocks: HashMap<(usize, Scope), Vec<usize>> = HashMap::new();
+    let mut blocks: HashMap<(usize, Scope), Vec<CommitWindow>> = HashMap::new();
     for (index, stmt) in history.stmts.iter().enumerate() {
         if let Kind::Block(block) = &stmt.kind {
             by_id.extend(block.steps.iter().map(|step| (step.id, index)));
             if let (true, Some(table)) = (block.committed, stmt.table) {
-                blocks.entry((table, stmt.scope)).or_default().push(index);
+                let (before, after) = block.commit_window;
+                blocks.entry((table, stmt.scope)).or_default().push((before, after, index));
             }
         }
+    }
+    for windows in blocks.values_mut() {
+        windows.sort_unstable();
     }
     let mut deleters: HashMap<(usize, Scope), Vec<usize>> = HashMap::new();
     for (index, stmt) in history.stmts.iter().enumerate() {

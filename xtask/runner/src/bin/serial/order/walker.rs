@@ -53,6 +53,9 @@ pub(super) fn acked(stmt: &Stmt) -> bool {
     stmt.acked()
 }
 
+/// A committed block's COMMIT window `(before, after]` and the block's index.
+pub(super) type CommitWindow = (u64, u64, usize);
+
 pub(super) struct Walker<'a> {
     pub(super) history: &'a History,
     pub(super) by_id: HashMap<u64, usize>,
@@ -62,8 +65,8 @@ pub(super) struct Walker<'a> {
     pub(super) assigned: BTreeSet<usize>,
     /// DELETE/TRUNCATE statements that removed rows, by table and scope.
     pub(super) deleters: HashMap<(usize, Scope), Vec<usize>>,
-    /// Committed transaction blocks, by table and scope.
-    pub(super) blocks: HashMap<(usize, Scope), Vec<usize>>,
+    /// Committed transaction blocks by table and scope, in `_seq` order.
+    pub(super) blocks: HashMap<(usize, Scope), Vec<CommitWindow>>,
     pub(super) failures: Vec<String>,
     pub(super) failed_reads: Vec<String>,
     pub(super) stats: Stats,
@@ -77,11 +80,11 @@ impl<'a> Walker<'a> {
     /// The committed block whose `COMMIT` window holds `seq` in this scope (it held the
     /// scope's gate: every change of the scope in that window is its).
     pub(super) fn block_at(&self, table: usize, scope: Scope, seq: u64) -> Option<usize> {
-        let blocks = self.blocks.get(&(table, scope))?;
-        blocks.iter().copied().find(|&b| match &self.history.stmts[b].kind {
-            Kind::Block(block) => block.commit_window.0 < seq && seq <= block.commit_window.1,
-            _ => false,
-        })
+        let windows = self.blocks.get(&(table, scope))?;
+        // Windows of one scope never overlap (each COMMIT held the scope's gate): the last
+        // that opens before `seq` is the only one that may hold it.
+        let (_, after, block) = windows[..windows.partition_point(|(before, ..)| *before < seq)].last()?;
+        (seq <= *after).then_some(*block)
     }
 
     /// Whether statement `index` is the one a row's `w` names (a block: one of its steps).
