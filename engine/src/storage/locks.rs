@@ -7,7 +7,14 @@
 //! lock, which waits for every scope's writers. The locks are asynchronous: a statement
 //! that waits for one yields its async worker. The `_seq` order of commits is decided
 //! later, in the store's short commit section.
+//!
+//! Group commit: each scope lock has a queue. A writer whose work is ready before it holds
+//! the lock (an INSERT's encoded rows) queues it and waits for the lock or for its result,
+//! whichever comes first ([`WriteLocks::queue_for_scope`]); whoever gets the lock takes
+//! everything queued ([`ScopeWriteGuard::take_queued`]) and commits it together, so writers
+//! queued on a busy scope share one write instead of taking turns.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +25,23 @@ use crate::storage::keys::{RowScope, TableId};
 #[derive(Default)]
 struct TableLocks {
     table: Arc<RwLock<()>>,
-    scopes: Mutex<HashMap<RowScope, Arc<AsyncMutex<()>>>>,
+    scopes: Mutex<HashMap<RowScope, Arc<ScopeLock>>>,
+}
+
+/// One scope's lock and the work queued for whoever holds it next.
+#[derive(Default)]
+struct ScopeLock {
+    held: Arc<AsyncMutex<()>>,
+    queued: Mutex<Vec<Box<dyn Any + Send>>>,
+}
+
+/// How a queued writer's wait ended.
+pub enum QueueWait<R> {
+    /// Another writer took the queued work and committed it (or refused it): its result.
+    Done(R),
+    /// This writer holds the lock, and its own work is still queued: it takes the queue,
+    /// sends every result, its own too (the receiver comes back with the guard).
+    Holder(ScopeWriteGuard, tokio::sync::oneshot::Receiver<R>),
 }
 
 type TableMap = Arc<Mutex<HashMap<TableId, Arc<TableLocks>>>>;
@@ -52,7 +75,26 @@ pub struct ScopeWriteGuard {
     scope: RowScope,
     tables: TableMap,
     locks: Option<Arc<TableLocks>>,
+    scope_lock: Arc<ScopeLock>,
     held: Option<(OwnedRwLockReadGuard<()>, OwnedMutexGuard<()>)>,
+}
+
+impl ScopeWriteGuard {
+    /// Takes everything queued on this scope ([`WriteLocks::queue_for_scope`]) of type `J`,
+    /// oldest first (other kinds of work stay queued).
+    pub fn take_queued<J: Send + 'static>(&self) -> Vec<J> {
+        let mut queued = self.scope_lock.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let mut taken = Vec::new();
+        let mut kept = Vec::new();
+        for work in queued.drain(..) {
+            match work.downcast::<J>() {
+                Ok(work) => taken.push(*work),
+                Err(other) => kept.push(other),
+            }
+        }
+        *queued = kept;
+        taken
+    }
 }
 
 impl Drop for ScopeWriteGuard {
@@ -61,7 +103,8 @@ impl Drop for ScopeWriteGuard {
         let Some(locks) = self.locks.take() else { return };
         {
             let mut scopes = locks.scopes.lock().unwrap_or_else(|p| p.into_inner());
-            if scopes.get(&self.scope).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+            // This guard's own handle and the map's: nobody else holds or waits.
+            if scopes.get(&self.scope).is_some_and(|lock| Arc::strong_count(lock) == 2) {
                 scopes.remove(&self.scope);
             }
         }
@@ -113,8 +156,66 @@ impl WriteLocks {
         let locks = self.table(table_id);
         let table = locks.table.clone().read_owned().await;
         let scope_lock = locks.scopes.lock().unwrap_or_else(|p| p.into_inner()).entry(scope.clone()).or_default().clone();
-        let held = scope_lock.lock_owned().await;
-        ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), held: Some((table, held)) }
+        let held = scope_lock.held.clone().lock_owned().await;
+        ScopeWriteGuard {
+            table_id,
+            scope: scope.clone(),
+            tables: self.tables.clone(),
+            locks: Some(locks),
+            scope_lock,
+            held: Some((table, held)),
+        }
+    }
+
+    /// Queues `work` on the scope, then waits for the scope's lock or for `done` (where
+    /// the holder that takes the work sends its result), whichever comes first. The holder
+    /// of the lock must take and finish every queued work of its kind before it lets go,
+    /// and must not await in between, so a writer that gets the lock with its `done`
+    /// still empty finds its work in the queue.
+    pub async fn queue_for_scope<J: Send + 'static, R>(
+        &self,
+        table_id: TableId,
+        scope: &RowScope,
+        work: J,
+        mut done: tokio::sync::oneshot::Receiver<R>,
+    ) -> QueueWait<R> {
+        let locks = self.table(table_id);
+        let scope_lock = locks.scopes.lock().unwrap_or_else(|p| p.into_inner()).entry(scope.clone()).or_default().clone();
+        scope_lock.queued.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(work));
+        let (table_lock, held_lock) = (locks.table.clone(), scope_lock.held.clone());
+        let acquire = async move {
+            let table = table_lock.read_owned().await;
+            let held = held_lock.lock_owned().await;
+            (table, held)
+        };
+        tokio::pin!(acquire);
+        let held = tokio::select! {
+            biased;
+            result = &mut done => match result {
+                Ok(result) => return QueueWait::Done(result),
+                // A holder that took the work sends before it drops the sender; one that
+                // skipped it (its writer gave up) never does: wait for the lock.
+                Err(_) => (&mut acquire).await,
+            },
+            held = &mut acquire => held,
+        };
+        if let Ok(result) = done.try_recv() {
+            drop(held);
+            // Drop the handles in the order the guard's drop would, forgetting the entries.
+            let guard =
+                ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), scope_lock, held: None };
+            drop(guard);
+            return QueueWait::Done(result);
+        }
+        let guard = ScopeWriteGuard {
+            table_id,
+            scope: scope.clone(),
+            tables: self.tables.clone(),
+            locks: Some(locks),
+            scope_lock,
+            held: Some(held),
+        };
+        QueueWait::Holder(guard, done)
     }
 
     /// Waits until no schema change or drop of the table is running, and keeps them out

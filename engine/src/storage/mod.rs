@@ -34,6 +34,6 @@ pub mod store;
 pub mod tiers;
 
 pub use keys::{RowScope, TableId, UserId};
-pub use locks::{ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};
+pub use locks::{QueueWait, ScopeWriteGuard, TableWriteGuard, WriteLocks, off_async};
 pub use read_point::{ReadPoint, TxnView};
 pub use store::{ChangeSet, Committed, CommittedRow, Counter, ROOT_USER_ID, Store};

@@ -63,6 +63,15 @@ pub fn set_seq(value: &mut [u8], seq: u64) -> Result<()> {
     Ok(())
 }
 
+/// Sets the `_updated` of an encoded row in place (a grouped commit stamps its time).
+pub fn set_updated_millis(value: &mut [u8], millis: i64) -> Result<()> {
+    if value.len() < HEADER_LEN || value[0] != FORMAT {
+        return Err(corrupt());
+    }
+    value[14..22].copy_from_slice(&millis.to_le_bytes());
+    Ok(())
+}
+
 /// Rewrites the header of an encoded row in place, keeping its values.
 pub fn rewrite_header(value: &mut [u8], header: RowHeader) -> Result<()> {
     if value.len() < HEADER_LEN || value[0] != FORMAT {

@@ -181,3 +181,63 @@ fn committed_seqs(engine: &engine::Engine) -> Vec<u64> {
     seqs.sort();
     seqs
 }
+
+/// INSERTs queued on one table's lock commit together (group commit); those that claim a
+/// key an earlier statement of the same group or of storage holds fail alone, with 23505,
+/// and the others of their group commit whole.
+#[test]
+fn inserts_racing_for_the_same_keys_commit_each_key_once() {
+    let test = Arc::new(TestEngine::new());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut session = test.session();
+        run_all(&mut session, &["CREATE TABLE claims (id BIGINT PRIMARY KEY, writer BIGINT, statement BIGINT)"]).await;
+    });
+    let writers = 8i64;
+    let statements = 60i64;
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let mut session = test.session();
+            runtime.spawn(async move {
+                let mut won = Vec::new();
+                for statement in 0..statements {
+                    // Writers of one parity claim the same keys; the two parities overlap
+                    // by one key per statement.
+                    let key = 2 * statement + writer % 2;
+                    let sql = format!("INSERT INTO claims VALUES ({key}, {writer}, {statement}), ({}, {writer}, {statement})", key + 1);
+                    match session.execute(&sql).await {
+                        Ok(_) => won.push(statement),
+                        Err(error) => assert_eq!(error.sql_state().code(), "23505", "{error}"),
+                    }
+                }
+                (writer, won)
+            })
+        })
+        .collect();
+    let outcomes: Vec<(i64, Vec<i64>)> =
+        runtime.block_on(async { futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect() });
+    runtime.block_on(async {
+        let mut session = test.session();
+        let total = single_i64(&session.execute("SELECT COUNT(*) FROM claims").await.unwrap());
+        let committed: i64 = outcomes.iter().map(|(_, won)| won.len() as i64).sum();
+        assert_eq!(total, committed * 2, "every committed statement's two rows, nothing else");
+        for (writer, won) in &outcomes {
+            for statement in won {
+                let key = 2 * statement + writer % 2;
+                let rows = single_i64(
+                    &session
+                        .execute(&format!(
+                            "SELECT COUNT(*) FROM claims WHERE id IN ({key}, {}) AND writer = {writer} AND statement = {statement}",
+                            key + 1
+                        ))
+                        .await
+                        .unwrap(),
+                );
+                assert_eq!(rows, 2, "writer {writer}'s statement {statement} committed, so both its rows are there");
+            }
+        }
+        let distinct = single_i64(&session.execute("SELECT COUNT(DISTINCT _seq) FROM claims").await.unwrap());
+        assert_eq!(distinct, total);
+    });
+    assert_eq!(test.engine.shared().locks.tables_in_use(), 0, "every lock, and its queue, is forgotten");
+}

@@ -124,7 +124,7 @@ pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
         memtable.scan_aggregate().await?;
         add(&mut results.scan, MEMTABLE, started.elapsed().as_secs_f64() * 1000.0, sizes.rows);
         let plain = SessionContext::new();
-        let folder = engine.data_dir().join("storage").join("default").join("t");
+        let folder = segment_folder(&engine.data_dir().join("storage"))?;
         plain.register_parquet("t", folder.display().to_string(), ParquetReadOptions::default()).await?;
         add(&mut results.scan, PARQUET, timed_context(&plain, SCAN_QUERY).await?, sizes.rows);
         add(&mut results.range, PARQUET, timed_context(&plain, &range).await?, sizes.rows);
@@ -134,4 +134,21 @@ pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
         add(&mut results.point, MIXED, lookups(&mut session, &keys).await?, sizes.lookups);
     }
     Ok(results)
+}
+
+/// The folder holding the benchmark table's Parquet segments (the only table flushed):
+/// found by looking, so the benchmark does not depend on the layout's naming.
+fn segment_folder(root: &std::path::Path) -> Result<std::path::PathBuf> {
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("listing {}", folder.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "parquet") {
+                return Ok(folder);
+            }
+        }
+    }
+    anyhow::bail!("no Parquet segment under {}", root.display())
 }

@@ -48,7 +48,7 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     planned_bulk_rows: i64,
     /// Rows each writer inserts in the concurrent workload (100-row statements).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 200_000)]
     concurrent_rows: i64,
     /// Writer counts of the concurrent workload.
     #[arg(long, value_delimiter = ',', default_value = "1,2,8")]
@@ -309,7 +309,10 @@ impl Bench {
                 .fresh_runs(
                     |kind| if kind.plans_every_statement() { a.bulk_rows.min(a.planned_bulk_rows) } else { a.bulk_rows },
                     |d, n| n as f64 / d.as_secs_f64(),
-                    |mut s, n| async move { timed(load(&mut s, n)).await },
+                    |mut s, n| async move {
+                        let statements = systems::bulk_statements(&s, n);
+                        timed(systems::load_prepared(&mut s, n, &statements)).await
+                    },
                 )
                 .await?;
             self.record("bulk INSERT (1000-row VALUES)", "rows/s", true, measured);

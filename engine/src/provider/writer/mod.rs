@@ -8,6 +8,8 @@
 //! primary-key uniqueness against storage and within the statement), encodes its rows and
 //! hands them to the store's commit section, which assigns their `_seq` values and writes
 //! them in one atomic batch. A failing statement writes nothing and consumes no `_seq`.
+//! An INSERT outside a transaction block validates and encodes its rows before it asks
+//! for the lock and commits together with the INSERTs queued beside it ([`grouped`]).
 //!
 //! STREAM tables are append-only: rows are keyed by arrival time (engine clock) and an
 //! internal row id, MAX_ROWS trims a user's oldest rows in the inserting statement's own
@@ -16,6 +18,8 @@
 //! they replaced) are published to the live hub, still under the scope's lock, so a
 //! feed's changes reach it in `_seq` order.
 
+mod grouped;
+mod insert;
 mod stream;
 
 use std::collections::{HashMap, HashSet};
@@ -37,13 +41,13 @@ use crate::provider::stream_rules::{append_only, stream_visible_from};
 use crate::provider::transaction::{self as txn, InTransaction};
 use crate::provider::txn_commit::conflict;
 use crate::shared::EngineShared;
-use crate::storage::key_codec::{decode_key_values, encode_key_row, encode_row_id};
+use crate::storage::key_codec::{decode_key_values, encode_key_row};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::row_codec::{ColumnReader, RowHeader, decode_header, encode_row, rewrite_header};
 use crate::storage::{ChangeSet, CommittedRow, ReadPoint, ScopeWriteGuard, off_async, tiers};
 
 /// The `_seq` a row carries until the commit assigns the real one.
-const UNASSIGNED_SEQ: u64 = 0;
+pub(super) const UNASSIGNED_SEQ: u64 = 0;
 
 /// The most rows a transaction block's statement writes in place rather than through
 /// `off_async` ([`LockedWriter::commit_with`]).
@@ -113,13 +117,20 @@ impl TableWriter {
     /// (DROP USER holds the same locks while it removes the user and its rows).
     pub async fn lock(self) -> Result<LockedWriter> {
         let guard = self.shared.locks.lock_scope(self.entry.id(), &self.scope).await;
+        self.check_still_writable()?;
+        Ok(LockedWriter { writer: self, _guard: guard })
+    }
+
+    /// Under the scope's lock: the table is still the one the statement was planned
+    /// against, and the user whose rows it writes still exists.
+    fn check_still_writable(&self) -> Result<()> {
         self.shared.catalog.check_current(&self.entry)?;
         if let RowScope::User(user) = self.scope
             && !self.shared.catalog.user_id_exists(user)
         {
             return Err(EngineError::new(SqlState::INVALID_AUTHORIZATION, "the user this statement writes for was dropped while it ran"));
         }
-        Ok(LockedWriter { writer: self, _guard: guard })
+        Ok(())
     }
 
     /// Takes the write lock of a table that is not in the catalog yet (CREATE TABLE AS
@@ -130,6 +141,9 @@ impl TableWriter {
     }
 
     pub async fn insert(self, batches: Vec<RecordBatch>) -> Result<u64> {
+        if self.inserts_grouped() {
+            return self.insert_grouped(batches).await;
+        }
         self.lock().await?.insert(batches).await
     }
 
@@ -280,53 +294,6 @@ impl TableWriter {
         let entry = self.entry.clone();
         let count = rows.len();
         self.shared.live.publish(feed, count, Box::new(move || change_batch(feed, &entry, rows)));
-    }
-
-    fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
-        for batch in batches {
-            self.check_not_null(batch.columns())?;
-        }
-        if self.appends_only() {
-            return self.prepare_stream_insert(batches);
-        }
-        let now = self.now_millis();
-        let mut changes = self.new_changes();
-        let store = &self.shared.store;
-        let version = self.entry.definition.schema_version;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut next_row_id = if self.entry.has_primary_key() {
-            0
-        } else {
-            changes.uses_row_ids();
-            store.allocate_row_ids(rows as u64)
-        };
-        let mut planned: Vec<(Vec<u8>, usize, usize)> = Vec::with_capacity(rows);
-        for (batch_index, batch) in batches.iter().enumerate() {
-            let key_arrays: Vec<&ArrayRef> = self.entry.key_columns.iter().map(|&i| batch.column(i)).collect();
-            for row in 0..batch.num_rows() {
-                let mut key = self.scope_prefix.clone();
-                if self.entry.has_primary_key() {
-                    encode_key_row(&key_arrays, row, &mut key)?;
-                } else {
-                    key.extend_from_slice(&encode_row_id(next_row_id));
-                    next_row_id += 1;
-                }
-                planned.push((key, batch_index, row));
-            }
-        }
-        if self.entry.has_primary_key() {
-            let keys: Vec<&[u8]> = planned.iter().map(|(k, ..)| k.as_slice()).collect();
-            self.refuse_duplicates(&keys)?;
-            self.refuse_live_keys(&keys)?;
-        }
-        let readers = column_readers(batches.iter())?;
-        for (key, batch_index, row) in planned {
-            let mut value = Vec::new();
-            let header = RowHeader { schema_version: version, seq: UNASSIGNED_SEQ, updated_millis: now, deleted: false };
-            encode_row(header, &readers[batch_index], row, &mut value);
-            changes.put_row(key, value);
-        }
-        Ok(changes)
     }
 
     fn prepare_update(&self, batches: &[(RecordBatch, ArrayRef)]) -> Result<(ChangeSet, u64)> {
@@ -506,22 +473,6 @@ impl TableWriter {
         tiers::read_rows(&self.shared.store, &self.at, &self.shared.cold, self.entry.id(), &self.scope, self.scope_prefix.len(), keys)
     }
 
-    /// Fails with a unique violation on the first key (in statement order) that appears
-    /// twice among `keys`.
-    fn refuse_duplicates(&self, keys: &[&[u8]]) -> Result<()> {
-        // Bulk loads usually come in key order, which rules duplicates out without hashing.
-        if keys.windows(2).all(|pair| pair[0] < pair[1]) {
-            return Ok(());
-        }
-        let mut seen = HashSet::with_capacity(keys.len());
-        for key in keys {
-            if !seen.insert(*key) {
-                return Err(self.duplicate_key(key));
-            }
-        }
-        Ok(())
-    }
-
     /// Fails with a unique violation if any of `keys` holds a live row.
     fn refuse_live_keys(&self, keys: &[&[u8]]) -> Result<()> {
         // A batch whose whole key span is empty in storage cannot collide: one seek.
@@ -575,7 +526,7 @@ impl TableWriter {
 }
 
 /// Encoders for every column of every batch.
-fn column_readers<'b>(batches: impl Iterator<Item = &'b RecordBatch>) -> Result<Vec<Vec<ColumnReader<'b>>>> {
+pub(super) fn column_readers<'b>(batches: impl Iterator<Item = &'b RecordBatch>) -> Result<Vec<Vec<ColumnReader<'b>>>> {
     batches.map(|batch| batch.columns().iter().map(ColumnReader::new).collect()).collect()
 }
 
