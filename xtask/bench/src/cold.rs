@@ -159,7 +159,7 @@ fn segment_folder(root: &std::path::Path) -> Result<std::path::PathBuf> {
 pub async fn flush_memory(rows: i64) -> Result<(f64, f64)> {
     let (_engine, mut session, _dir) = load(rows).await?;
     release_free_memory();
-    let before = crate::status_mib("VmRSS:");
+    let before = resident_mib();
     crate::reset_peak_rss();
     let ms = timed(&mut session, "FLUSH TABLE t").await?;
     let growth = crate::peak_rss_mib() - before;
@@ -177,4 +177,13 @@ fn release_free_memory() {
     unsafe {
         malloc_trim(0);
     }
+}
+
+/// The process's resident memory now (VmRSS), MiB.
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
 }

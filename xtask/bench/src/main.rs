@@ -158,14 +158,9 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mib() -> f64 {
-    status_mib("VmHWM:")
-}
-
-/// A memory figure of this process from `/proc/self/status` (`VmHWM:`, `VmRSS:`), MiB.
-fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
