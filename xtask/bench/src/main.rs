@@ -90,9 +90,6 @@ struct Args {
     /// Point SELECTs per repetition of the cold workloads (hot, flushed and mixed each).
     #[arg(long, default_value_t = 10_000)]
     cold_lookups: i64,
-    /// Rows of the table whose FLUSH's memory the cold workloads measure (0: skip).
-    #[arg(long, default_value_t = 10_000_000)]
-    flush_memory_rows: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -106,7 +103,7 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     transfers: u64,
     /// Workloads to run (default: all): single, bulk, point, scan, dml, transactions,
-    /// concurrent, users, streams, cold, flush-memory.
+    /// concurrent, users, streams, cold.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -365,11 +362,6 @@ impl Bench {
         }
         if self.wants("cold") && self.kinds.contains(&Kind::Engine) {
             self.cold_workloads().await?;
-        }
-        let rows = self.args.flush_memory_rows;
-        if self.wants("flush-memory") && self.kinds.contains(&Kind::Engine) && rows > 0 {
-            let (rate, growth) = cold::flush_memory(rows).await?;
-            println!("FLUSH TABLE of {rows} rows: {rate:.0} rows/s; resident memory rose {growth:.0} MiB above its level before the FLUSH");
         }
         Ok(())
     }
