@@ -183,6 +183,11 @@ impl WriteLocks {
         let scope_lock = locks.scopes.lock().unwrap_or_else(|p| p.into_inner()).entry(scope.clone()).or_default().clone();
         scope_lock.queued.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(work));
         let (table_lock, held_lock) = (locks.table.clone(), scope_lock.held.clone());
+        // Holds the handles from here on, so however the wait ends, dropping it forgets
+        // the entries nobody else uses (the holder that sent the result may have let go
+        // while this writer still held them).
+        let mut guard =
+            ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), scope_lock, held: None };
         let acquire = async move {
             let table = table_lock.read_owned().await;
             let held = held_lock.lock_owned().await;
@@ -201,20 +206,9 @@ impl WriteLocks {
         };
         if let Ok(result) = done.try_recv() {
             drop(held);
-            // Drop the handles in the order the guard's drop would, forgetting the entries.
-            let guard =
-                ScopeWriteGuard { table_id, scope: scope.clone(), tables: self.tables.clone(), locks: Some(locks), scope_lock, held: None };
-            drop(guard);
             return QueueWait::Done(result);
         }
-        let guard = ScopeWriteGuard {
-            table_id,
-            scope: scope.clone(),
-            tables: self.tables.clone(),
-            locks: Some(locks),
-            scope_lock,
-            held: Some(held),
-        };
+        guard.held = Some(held);
         QueueWait::Holder(guard, done)
     }
 
@@ -295,6 +289,30 @@ mod tests {
         let held = locks.lock_scope(7, &RowScope::Shared).await;
         assert_eq!(locks.table(7).scopes.lock().unwrap().len(), 1);
         drop(held);
+        assert_eq!(locks.tables_in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queued_writer_served_by_the_holder_leaves_no_lock_behind() {
+        use tokio::sync::oneshot;
+        let locks = WriteLocks::default();
+        let (first_done, first_result) = oneshot::channel::<u32>();
+        let (second_done, second_result) = oneshot::channel::<u32>();
+        let first = locks.queue_for_scope(5, &RowScope::Shared, (1u32, first_done), first_result).now_or_never().expect("free");
+        let QueueWait::Holder(guard, mut own) = first else { panic!("the first writer holds the lock") };
+        // The second writer queues while the lock is held.
+        let mut second = Box::pin(locks.queue_for_scope(5, &RowScope::Shared, (2u32, second_done), second_result));
+        assert!((&mut second).now_or_never().is_none());
+        let queued: Vec<(u32, oneshot::Sender<u32>)> = guard.take_queued();
+        assert_eq!(queued.iter().map(|(work, _)| *work).collect::<Vec<_>>(), vec![1, 2]);
+        for (work, done) in queued {
+            let _ = done.send(work * 10);
+        }
+        // The holder lets go while the second writer still holds its handles.
+        drop(guard);
+        assert_eq!(own.try_recv().unwrap(), 10);
+        let QueueWait::Done(result) = second.await else { panic!("served by the holder") };
+        assert_eq!(result, 20);
         assert_eq!(locks.tables_in_use(), 0);
     }
 }

@@ -98,7 +98,7 @@ fn commit_accepted(accepted: &mut [QueuedInsert]) -> Result<()> {
     let now = writer.shared.now_millis();
     let mut changes = writer.new_changes();
     for item in accepted.iter_mut() {
-        let mut encoded = std::mem::replace(&mut item.encoded, EncodedInsert::empty());
+        let mut encoded = std::mem::take(&mut item.encoded);
         if encoded.updated_millis != now {
             for (_, value) in &mut encoded.rows {
                 set_updated_millis(value, now)?;

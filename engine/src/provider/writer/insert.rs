@@ -14,6 +14,8 @@ use crate::storage::key_codec::{encode_key_row, encode_row_id};
 use crate::storage::row_codec::{RowHeader, encode_row};
 
 impl TableWriter {
+    /// Validates and encodes INSERT rows and checks them against the stored rows (the
+    /// caller holds the scope's lock): the statement's change set, not yet committed.
     pub(super) fn prepare_insert(&self, batches: &[RecordBatch]) -> Result<ChangeSet> {
         if self.appends_only() {
             for batch in batches {
@@ -98,6 +100,7 @@ impl TableWriter {
 
 /// An INSERT's rows, validated on their own and encoded with `_seq` unassigned: what is
 /// left is the check against stored rows and the commit.
+#[derive(Default)]
 pub(crate) struct EncodedInsert {
     pub(super) rows: Vec<(Vec<u8>, Vec<u8>)>,
     /// The table has no primary key: the keys are fresh internal row ids.
@@ -107,10 +110,6 @@ pub(crate) struct EncodedInsert {
 }
 
 impl EncodedInsert {
-    pub(super) fn empty() -> Self {
-        EncodedInsert { rows: Vec::new(), uses_row_ids: false, updated_millis: 0 }
-    }
-
     pub(super) fn add_to(self, changes: &mut ChangeSet) {
         if self.uses_row_ids {
             changes.uses_row_ids();
