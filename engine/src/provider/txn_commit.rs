@@ -23,6 +23,7 @@ use crate::provider::transaction::CommitWork;
 use crate::provider::writer::{LockedWriter, TableWriter};
 use crate::shared::EngineShared;
 use crate::storage::keys;
+use crate::storage::row_codec::{RowHeader, decode_header, rewrite_header};
 use crate::storage::{ChangeSet, CommittedRow, ReadPoint, off_async, tiers};
 
 /// Commits a transaction's pending rows; returns how many rows it wrote.
@@ -44,7 +45,11 @@ pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64>
         let in_stream = |key: &[u8]| streams.iter().any(|prefix| key.starts_with(prefix));
         let rows = work.pending.clone().into_write_order();
         let count = rows.len() as u64;
-        let previous = if keep_rows { current_values(&shared, &work, &rows)? } else { HashMap::new() };
+        // The committed value of every key the feed needs (each written one) or whose
+        // tombstone takes the values it deletes (each deleted one).
+        let wanted: Vec<&(Vec<u8>, Option<Vec<u8>>)> =
+            rows.iter().filter(|(key, value)| keep_rows || value.as_deref().is_some_and(is_tombstone) && !in_stream(key)).collect();
+        let previous = current_values(&shared, &work, &wanted)?;
         let mut changes = if keep_rows { ChangeSet::keeping_rows() } else { ChangeSet::default() };
         for (key, value) in rows {
             match value {
@@ -52,6 +57,7 @@ pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64>
                 Some(_) if in_stream(&key) => {}
                 Some(value) => {
                     let replaced = previous.get(&key).cloned().flatten();
+                    let value = deleting(value, replaced.as_deref())?;
                     changes.put_row_over(key, value, replaced);
                 }
                 None => changes.delete(&key),
@@ -92,13 +98,39 @@ pub async fn commit(shared: &Arc<EngineShared>, work: CommitWork) -> Result<u64>
     .await
 }
 
-/// The committed value of each written key now (for the change feed's "before" rows).
+/// Whether a stored value is a tombstone.
+fn is_tombstone(value: &[u8]) -> bool {
+    decode_header(value).is_ok_and(|header| header.deleted)
+}
+
+/// The value a pending row commits as. A tombstone over a committed live row holds that
+/// row's values, as a DELETE outside a block does: a block that changed a row and then
+/// deleted it removed the version others saw, and its own in-between version was never
+/// visible (the change feed's delete shows the same row). Anything else is kept.
+fn deleting(value: Vec<u8>, committed: Option<&[u8]>) -> Result<Vec<u8>> {
+    let header = decode_header(&value)?;
+    match committed {
+        Some(committed) if header.deleted && !is_tombstone(committed) => {
+            let mut tombstone = committed.to_vec();
+            let old = decode_header(committed)?;
+            rewrite_header(&mut tombstone, RowHeader { schema_version: old.schema_version, ..header })?;
+            Ok(tombstone)
+        }
+        _ => Ok(value),
+    }
+}
+
+/// The committed value of each given key now (for the change feed's "before" rows and
+/// the values a tombstone takes).
 fn current_values(
     shared: &EngineShared,
     work: &CommitWork,
-    rows: &[(Vec<u8>, Option<Vec<u8>>)],
+    rows: &[&(Vec<u8>, Option<Vec<u8>>)],
 ) -> Result<HashMap<Vec<u8>, Option<Vec<u8>>>> {
     let mut values = HashMap::with_capacity(rows.len());
+    if rows.is_empty() {
+        return Ok(values);
+    }
     for (table_id, scope) in work.written.keys() {
         let prefix = keys::scope_row_prefix(*table_id, scope);
         let keys: Vec<Vec<u8>> = rows.iter().map(|(key, _)| key).filter(|key| key.starts_with(&prefix)).cloned().collect();
