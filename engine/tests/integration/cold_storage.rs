@@ -191,3 +191,36 @@ async fn purged_rows_leave_the_segment_files() {
     assert_eq!(holding(&folder), 0, "no file holds the purged row");
     assert_eq!(segment_files(&folder.join("t1")).len(), 1);
 }
+
+/// A segment larger than one upload part (8 MiB) is written in parts as the flush reads
+/// the rows, and reads back whole, in the engine and in plain DataFusion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_larger_than_one_upload_part_reads_back_whole() {
+    let test = TestEngine::new();
+    let mut session = test.session();
+    run_all(
+        &mut session,
+        &[
+            "CREATE TABLE big (id BIGINT PRIMARY KEY, body TEXT)",
+            // About 100 bytes of poorly compressible text per row.
+            "INSERT INTO big SELECT value, md5(value::text) || md5((value * 7)::text) || md5((value * 13)::text) FROM generate_series(1, 120000)",
+            "FLUSH TABLE big",
+        ],
+    )
+    .await;
+    let folder = test.engine.data_dir().join("storage").join("t1");
+    let files = segment_files(&folder);
+    assert_eq!(files.len(), 1);
+    let size = std::fs::metadata(&files[0]).unwrap().len();
+    assert!(size > 8 * 1024 * 1024, "the segment ({size} bytes) spans more than one part");
+    let check = "SELECT count(*), sum(id), count(DISTINCT body), min(length(body)) FROM big";
+    let from_engine = render(&session.execute(check).await.unwrap());
+    assert!(from_engine.contains("120000") && from_engine.contains("7200060000") && from_engine.contains("96"), "{from_engine}");
+    let plain = SessionContext::new();
+    plain.register_parquet("big", folder.display().to_string(), ParquetReadOptions::default()).await.unwrap();
+    let batches = plain.sql(check).await.unwrap().collect().await.unwrap();
+    let schema = batches[0].schema();
+    assert_eq!(render(&QueryResult::Rows { schema, batches }), from_engine);
+    let stored = test.engine.describe_storage().unwrap();
+    assert!(!stored.iter().any(|line| line.starts_with("row ")), "every hot row went with the flush");
+}

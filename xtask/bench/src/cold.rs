@@ -152,3 +152,29 @@ fn segment_folder(root: &std::path::Path) -> Result<std::path::PathBuf> {
     }
     anyhow::bail!("no Parquet segment under {}", root.display())
 }
+
+/// FLUSH TABLE of a table of `rows` rows (loaded first, untimed): rows/s, and how much the
+/// process's resident memory rose above where it stood before the FLUSH (its peak during
+/// the FLUSH, MiB): what the flush itself holds.
+pub async fn flush_memory(rows: i64) -> Result<(f64, f64)> {
+    let (_engine, mut session, _dir) = load(rows).await?;
+    release_free_memory();
+    let before = crate::status_mib("VmRSS:");
+    crate::reset_peak_rss();
+    let ms = timed(&mut session, "FLUSH TABLE t").await?;
+    let growth = crate::peak_rss_mib() - before;
+    Ok((rows as f64 / (ms / 1000.0), growth))
+}
+
+/// Hands memory the allocator keeps after frees back to the system, so the resident size
+/// measured next is what is in use (else a FLUSH would reuse the loading's freed memory
+/// and seem to need none).
+fn release_free_memory() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only returns free memory to the system.
+    unsafe {
+        malloc_trim(0);
+    }
+}

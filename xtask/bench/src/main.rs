@@ -90,6 +90,9 @@ struct Args {
     /// Point SELECTs per repetition of the cold workloads (hot, flushed and mixed each).
     #[arg(long, default_value_t = 10_000)]
     cold_lookups: i64,
+    /// Rows of the table whose FLUSH's memory the cold workloads measure (0: skip).
+    #[arg(long, default_value_t = 10_000_000)]
+    flush_memory_rows: i64,
     /// Repetitions per workload and system.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -103,7 +106,7 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     transfers: u64,
     /// Workloads to run (default: all): single, bulk, point, scan, dml, transactions,
-    /// concurrent, users, streams, cold.
+    /// concurrent, users, streams, cold, flush-memory.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Systems to run (default: all): engine, engine-planned, sqlite, datafusion, rocksdb-raw.
@@ -155,9 +158,14 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A memory figure of this process from `/proc/self/status` (`VmHWM:`, `VmRSS:`), MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|status| status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -362,6 +370,11 @@ impl Bench {
         }
         if self.wants("cold") && self.kinds.contains(&Kind::Engine) {
             self.cold_workloads().await?;
+        }
+        let rows = self.args.flush_memory_rows;
+        if self.wants("flush-memory") && self.kinds.contains(&Kind::Engine) && rows > 0 {
+            let (rate, growth) = cold::flush_memory(rows).await?;
+            println!("FLUSH TABLE of {rows} rows: {rate:.0} rows/s; resident memory rose {growth:.0} MiB above its level before the FLUSH");
         }
         Ok(())
     }

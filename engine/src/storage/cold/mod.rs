@@ -32,6 +32,7 @@ mod reading;
 mod removal;
 mod retired;
 pub mod segment;
+pub mod upload;
 
 pub use local::LocalRoot;
 use reading::{BoundedCache, row_selection};

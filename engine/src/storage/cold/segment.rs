@@ -7,6 +7,7 @@
 //! encoding (scope part excluded). Rows are sorted by `_key`, one row per key. Any Parquet
 //! reader opens the file; `_key` is the one column only this engine interprets.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array};
@@ -60,69 +61,146 @@ pub fn segment_schema(columns: &[SegmentColumn]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Encodes rows (in `segment_schema` layout, sorted by `_key`) as one Parquet file and
-/// describes it for the manifest. `None` when there are no rows.
+/// Builds one segment batch by batch into `sink` (memory, or an upload in parts),
+/// gathering the statistics the manifest keeps: memory stays at one row group's encoded
+/// columns whatever the segment's size.
+pub struct SegmentBuilder<W: Write + Send> {
+    writer: ArrowWriter<Counted<W>>,
+    schema: SchemaRef,
+    user: usize,
+    stats: Vec<ColumnBounds>,
+    rows: u64,
+    deleted_rows: u64,
+    min_seq: u64,
+    max_seq: u64,
+    max_updated: i64,
+    oldest_tombstone: Option<i64>,
+    first_key: Option<Vec<u8>>,
+    last_key: Option<Vec<u8>>,
+}
+
+impl<W: Write + Send> SegmentBuilder<W> {
+    pub fn new(columns: &[SegmentColumn], sink: W) -> Result<Self> {
+        let schema = segment_schema(columns);
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS)
+            .build();
+        let writer = ArrowWriter::try_new(Counted { inner: sink, bytes: 0 }, schema.clone(), Some(properties)).map_err(parquet_error)?;
+        Ok(SegmentBuilder {
+            writer,
+            schema,
+            user: columns.len(),
+            stats: columns.iter().map(|_| ColumnBounds::default()).collect(),
+            rows: 0,
+            deleted_rows: 0,
+            min_seq: u64::MAX,
+            max_seq: 0,
+            max_updated: i64::MIN,
+            oldest_tombstone: None,
+            first_key: None,
+            last_key: None,
+        })
+    }
+
+    /// Adds rows in `segment_schema` layout, after every row added before in `_key` order.
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = batch
+            .clone()
+            .with_schema(self.schema.clone())
+            .map_err(|e| EngineError::internal(format!("segment rows do not match the segment layout: {e}")))?;
+        let user = self.user;
+        for (bounds, array) in self.stats.iter_mut().zip(batch.columns()) {
+            bounds.add(array);
+        }
+        let seqs: &Int64Array = batch.column(user).as_primitive();
+        self.min_seq = self.min_seq.min(compute::min(seqs).unwrap_or(i64::MAX) as u64);
+        self.max_seq = self.max_seq.max(compute::max(seqs).unwrap_or(0) as u64);
+        let updated = batch.column(user + 1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        self.max_updated = self.max_updated.max(compute::max(updated).unwrap_or(i64::MIN));
+        let deleted: &BooleanArray = batch.column(user + 2).as_boolean();
+        self.deleted_rows += deleted.true_count() as u64;
+        for row in (0..batch.num_rows()).filter(|&row| deleted.value(row)) {
+            self.oldest_tombstone = Some(self.oldest_tombstone.map_or(updated.value(row), |t: i64| t.min(updated.value(row))));
+        }
+        let keys: &BinaryArray = batch.column(user + 3).as_binary();
+        if self.first_key.is_none() {
+            self.first_key = Some(keys.value(0).to_vec());
+        }
+        self.last_key = Some(keys.value(keys.len() - 1).to_vec());
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(&batch).map_err(parquet_error)
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The largest `_seq` added so far (0: none).
+    pub fn max_seq(&self) -> u64 {
+        self.max_seq
+    }
+
+    /// Writes the file's footer and describes it for the manifest (`None` without rows);
+    /// returns the sink with every byte written to it.
+    pub fn finish(self, columns: &[SegmentColumn], schema_version: u32, file: String) -> Result<(W, Option<SegmentMeta>)> {
+        let Counted { inner: sink, bytes } = self.writer.into_inner().map_err(parquet_error)?;
+        let (Some(first), Some(last)) = (self.first_key, self.last_key) else { return Ok((sink, None)) };
+        let meta = SegmentMeta {
+            file,
+            bytes,
+            rows: self.rows,
+            deleted_rows: self.deleted_rows,
+            min_seq: self.min_seq,
+            max_seq: self.max_seq,
+            min_key: to_hex(&first),
+            max_key: to_hex(&last),
+            schema_version,
+            max_updated_millis: self.max_updated,
+            oldest_tombstone_millis: self.oldest_tombstone,
+            columns: columns.iter().zip(self.stats).map(|(c, b)| b.into_stats(c.id)).collect(),
+        };
+        Ok((sink, Some(meta)))
+    }
+}
+
+/// A sink that counts the bytes written through it (the segment's size).
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encodes rows (in `segment_schema` layout, sorted by `_key`) as one Parquet file in
+/// memory and describes it for the manifest. `None` when there are no rows.
 pub fn encode_segment(
     columns: &[SegmentColumn],
     batches: &[RecordBatch],
     schema_version: u32,
     file: String,
 ) -> Result<Option<(Vec<u8>, SegmentMeta)>> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        return Ok(None);
-    }
-    let schema = segment_schema(columns);
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties)).map_err(parquet_error)?;
-    let mut stats: Vec<ColumnBounds> = columns.iter().map(|_| ColumnBounds::default()).collect();
-    let (mut deleted_rows, mut min_seq, mut max_seq, mut max_updated) = (0u64, u64::MAX, 0u64, i64::MIN);
-    let mut oldest_tombstone: Option<i64> = None;
-    let user = columns.len();
+    let mut builder = SegmentBuilder::new(columns, Vec::new())?;
     for batch in batches {
-        let batch = batch
-            .clone()
-            .with_schema(schema.clone())
-            .map_err(|e| EngineError::internal(format!("segment rows do not match the segment layout: {e}")))?;
-        for (bounds, array) in stats.iter_mut().zip(batch.columns()) {
-            bounds.add(array);
-        }
-        let seqs: &Int64Array = batch.column(user).as_primitive();
-        min_seq = min_seq.min(compute::min(seqs).unwrap_or(i64::MAX) as u64);
-        max_seq = max_seq.max(compute::max(seqs).unwrap_or(0) as u64);
-        let updated = batch.column(user + 1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
-        max_updated = max_updated.max(compute::max(updated).unwrap_or(i64::MIN));
-        let deleted: &BooleanArray = batch.column(user + 2).as_boolean();
-        deleted_rows += deleted.true_count() as u64;
-        for row in (0..batch.num_rows()).filter(|&row| deleted.value(row)) {
-            oldest_tombstone = Some(oldest_tombstone.map_or(updated.value(row), |t: i64| t.min(updated.value(row))));
-        }
-        writer.write(&batch).map_err(parquet_error)?;
+        builder.add(batch)?;
     }
-    writer.close().map_err(parquet_error)?;
-    let first: &BinaryArray = batches.iter().find(|b| b.num_rows() > 0).expect("rows > 0").column(user + 3).as_binary();
-    let last_batch = batches.iter().rev().find(|b| b.num_rows() > 0).expect("rows > 0");
-    let last: &BinaryArray = last_batch.column(user + 3).as_binary();
-    let meta = SegmentMeta {
-        file,
-        bytes: bytes.len() as u64,
-        rows: rows as u64,
-        deleted_rows,
-        min_seq,
-        max_seq,
-        min_key: to_hex(first.value(0)),
-        max_key: to_hex(last.value(last.len() - 1)),
-        schema_version,
-        max_updated_millis: max_updated,
-        oldest_tombstone_millis: oldest_tombstone,
-        columns: columns.iter().zip(stats).map(|(c, b)| b.into_stats(c.id)).collect(),
-    };
-    Ok(Some((bytes, meta)))
+    let (bytes, meta) = builder.finish(columns, schema_version, file)?;
+    Ok(meta.map(|meta| (bytes, meta)))
 }
 
 pub fn parquet_error(error: parquet::errors::ParquetError) -> EngineError {
