@@ -434,6 +434,18 @@ impl Model {
                     inner.apply(&Op { time, stmt: stmt.clone() })?;
                 }
                 inner.ops = index + 1;
+                // A row the block deleted holds the values it had before the block, as a
+                // DELETE outside a block leaves it (the block's in-between version was
+                // never visible).
+                for (table, before) in inner.tables.iter_mut().zip(&self.tables) {
+                    for (owner, scope) in table.scopes.iter_mut() {
+                        for (id, row) in scope.iter_mut().filter(|(_, row)| row.deleted && row.op == index) {
+                            if let Some(old) = before.scopes.get(owner).and_then(|rows| rows.get(id)).filter(|old| !old.deleted) {
+                                row.values = old.values.clone();
+                            }
+                        }
+                    }
+                }
                 *self = inner;
                 Ok(None)
             }
