@@ -11,7 +11,7 @@
 //! deletes them (and the next open, whatever is left). A purge raises the scope's
 //! retention horizon to the newest `_seq` it removed.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
@@ -24,8 +24,8 @@ use crate::provider::flush::{flush_scope, scope_gone, segment_columns};
 use crate::provider::merge;
 use crate::provider::request::ScanRequest;
 use crate::shared::EngineShared;
-use crate::storage::cold::segment::{SegmentColumn, encode_segment, segment_schema};
-use crate::storage::cold::{ColdScope, names};
+use crate::storage::cold::segment::{SegmentBuilder, segment_schema};
+use crate::storage::cold::{ColdScope, SegmentMeta, names};
 use crate::storage::keys::{self, RowScope};
 use crate::storage::off_async;
 
@@ -71,29 +71,19 @@ async fn rewrite(
     let schema_hold = shared.locks.hold_schema(entry.id()).await;
     let Some(entry) = shared.catalog.current(entry) else { return Ok(None) };
     let entry = &entry;
-    let columns = segment_columns(entry);
-    let (work_shared, work_entry, work_segments, work_columns) = (shared.clone(), entry.clone(), segments.clone(), columns.clone());
-    let expired_before = cutoff.unwrap_or(i64::MIN);
-    let Merged { kept, purged, newest_purged_seq } =
-        off_async(move || merged_without_expired(&work_shared, &work_entry, &work_segments, &work_columns, expired_before)).await?;
+    let (work_shared, work_entry, work_segments) = (shared.clone(), entry.clone(), segments.clone());
+    let written = off_async(move || write_merged(&work_shared, &work_entry, &work_segments, cutoff)).await;
     drop(schema_hold);
-    if purged == 0 && cutoff.is_some() {
-        return Ok(Some(0));
-    }
-    let version = entry.definition.schema_version;
-    let work_shared = shared.clone();
-    let number = off_async(move || work_shared.store.allocate_file_number()).await?;
-    let file = names::segment_file_name(entry.id(), number);
-    let encoded = off_async(move || encode_segment(&columns, &kept, version, file)).await?;
+    let Rewritten { segment, purged, newest_purged_seq } = match written {
+        Ok(Some(written)) => written,
+        Ok(None) => return Ok(Some(0)),
+        // DROP TABLE or DROP USER removed the folder meanwhile: nothing to rewrite.
+        Err(_) if scope_gone(shared, entry, &scope) => return Ok(None),
+        Err(error) => return Err(error),
+    };
     let (_, mut manifest) = shared.cold.next_manifest(entry.id(), &scope);
     manifest.purged_through_seq = manifest.purged_through_seq.max(newest_purged_seq);
-    if let Some((bytes, meta)) = encoded {
-        if let Err(error) = shared.cold.put_segment(segments.dir.file_path(&meta.file), bytes).await {
-            // DROP TABLE or DROP USER removed the folder meanwhile: nothing to rewrite.
-            return if scope_gone(shared, entry, &scope) { Ok(None) } else { Err(error) };
-        }
-        manifest.segments.push(meta);
-    }
+    manifest.segments.extend(segment);
     let _guard = shared.locks.lock_scope(entry.id(), &scope).await;
     let current = shared.cold.scope(entry.id(), &scope);
     let still_there = shared.catalog.current(entry).is_some();
@@ -110,55 +100,64 @@ async fn rewrite(
     Ok(Some(purged))
 }
 
-/// A scope's rows merged for a rewrite: the kept rows, how many tombstones were left out,
-/// and the newest `_seq` among them (0: none).
-#[derive(Default)]
-struct Merged {
-    kept: Vec<RecordBatch>,
+/// A scope's rows rewritten: the new segment (`None` when no row is left), how many
+/// tombstones were left out, and the newest `_seq` among them (0: none).
+struct Rewritten {
+    segment: Option<SegmentMeta>,
     purged: u64,
     newest_purged_seq: u64,
 }
 
-/// Every segment of the scope merged (hot rows too, newest first), without the
-/// tombstones older than `cutoff`.
-fn merged_without_expired(
-    shared: &EngineShared,
-    entry: &Arc<TableEntry>,
-    segments: &ColdScope,
-    columns: &[SegmentColumn],
-    cutoff: i64,
-) -> Result<Merged> {
+/// Streams every segment of the scope merged (hot rows too, newest first), without the
+/// tombstones older than `cutoff`, into a new segment file uploaded in parts: memory stays
+/// at one batch per merged run, one row group and one part whatever the scope's size.
+/// `None` for a purge that found nothing to leave out (the upload is dropped unfinished,
+/// which aborts it).
+fn write_merged(shared: &EngineShared, entry: &Arc<TableEntry>, segments: &ColdScope, cutoff: Option<i64>) -> Result<Option<Rewritten>> {
+    let columns = segment_columns(entry);
     let user = columns.len();
     let scope = segments.dir.scope.clone();
     let request = ScanRequest::whole_scope(entry.clone(), scope.clone(), ScanRequest::segment_sources(user), true, 64 * 1024);
     let prefix = keys::scope_row_prefix(entry.id(), &scope);
     let ranges = vec![(prefix.clone(), keys::prefix_upper_bound(&prefix))];
-    let schema = segment_schema(columns);
-    let found = Mutex::new(Merged::default());
-    let failed: Mutex<Option<EngineError>> = Mutex::new(None);
+    let schema = segment_schema(&columns);
+    let file = names::segment_file_name(entry.id(), shared.store.allocate_file_number()?);
+    let upload = shared.cold.start_upload(segments.dir.file_path(&file))?;
+    let mut builder = SegmentBuilder::new(&columns, upload)?;
+    let expired_before = cutoff.unwrap_or(i64::MIN);
+    let (mut purged, mut newest_purged_seq) = (0u64, 0u64);
+    let mut failed: Option<EngineError> = None;
     let mut keep = |batch: RecordBatch| {
         let deleted = batch.column(user + 2).as_boolean();
         let updated = batch.column(user + 1).as_primitive::<TimestampMillisecondType>();
         let seqs = batch.column(user).as_primitive::<Int64Type>();
-        let mask: BooleanArray = (0..batch.num_rows()).map(|row| Some(!(deleted.value(row) && updated.value(row) < cutoff))).collect();
-        let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
-        found.purged += (batch.num_rows() - mask.true_count()) as u64;
-        let newest_purged = (0..batch.num_rows()).filter(|&row| !mask.value(row)).map(|row| seqs.value(row) as u64).max();
-        found.newest_purged_seq = found.newest_purged_seq.max(newest_purged.unwrap_or(0));
-        match filter_record_batch(&batch, &mask) {
-            Ok(kept) if kept.num_rows() > 0 => found.kept.push(kept),
-            Ok(_) => {}
+        let mask: BooleanArray =
+            (0..batch.num_rows()).map(|row| Some(!(deleted.value(row) && updated.value(row) < expired_before))).collect();
+        purged += (batch.num_rows() - mask.true_count()) as u64;
+        let newest = (0..batch.num_rows()).filter(|&row| !mask.value(row)).map(|row| seqs.value(row) as u64).max();
+        newest_purged_seq = newest_purged_seq.max(newest.unwrap_or(0));
+        let added = filter_record_batch(&batch, &mask)
+            .map_err(|error| EngineError::internal(format!("purging rows: {error}")))
+            .and_then(|kept| builder.add(&kept));
+        match added {
+            Ok(()) => true,
             Err(error) => {
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(EngineError::internal(format!("purging rows: {error}")));
-                return false;
+                failed = Some(error);
+                false
             }
         }
-        true
     };
     merge::run_merged(&shared.store, &shared.cold, segments, &schema, &request, &ranges, || true, &mut keep)?;
     // A merge stopped by an error must not replace the segments with part of their rows.
-    if let Some(error) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(error) = failed {
         return Err(error);
     }
-    Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
+    if purged == 0 && cutoff.is_some() {
+        return Ok(None);
+    }
+    let (upload, segment) = builder.finish(&columns, entry.definition.schema_version, file)?;
+    if segment.is_some() {
+        upload.finish()?;
+    }
+    Ok(Some(Rewritten { segment, purged, newest_purged_seq }))
 }

@@ -47,16 +47,24 @@ async fn load(rows: i64) -> Result<(Engine, Session, tempfile::TempDir)> {
     let mut config = EngineConfig::new(dir.path().join("data"));
     config.password_cost = PasswordCost::TESTING;
     config.job_interval = None;
+    // Two segments are compacted when the bench runs the jobs (`flush_memory`).
+    config.compact_segments_over = 1;
     let engine = Engine::open(config)?;
     let mut session = engine.root_session();
     session.execute(CREATE_TABLE).await?;
-    let mut start = 0;
-    while start < rows {
-        let count = 10_000.min(rows - start);
+    insert_range(&mut session, 0, rows).await?;
+    Ok((engine, session, dir))
+}
+
+/// Inserts the benchmark rows with ids `from..to`, 10,000 per statement.
+async fn insert_range(session: &mut Session, from: i64, to: i64) -> Result<()> {
+    let mut start = from;
+    while start < to {
+        let count = 10_000.min(to - start);
         session.execute(&values_sql(start, count)).await?;
         start += count;
     }
-    Ok((engine, session, dir))
+    Ok(())
 }
 
 async fn timed(session: &mut Session, sql: &str) -> Result<f64> {
@@ -153,17 +161,62 @@ fn segment_folder(root: &std::path::Path) -> Result<std::path::PathBuf> {
     anyhow::bail!("no Parquet segment under {}", root.display())
 }
 
-/// FLUSH TABLE of a table of `rows` rows (loaded first, untimed): rows/s, and how much the
-/// process's resident memory rose above where it stood before the FLUSH (its peak during
-/// the FLUSH, MiB): what the flush itself holds.
-pub async fn flush_memory(rows: i64) -> Result<(f64, f64)> {
-    let (_engine, mut session, _dir) = load(rows).await?;
+/// What [`flush_memory`] measured: each job's rows/s and how far the process's resident
+/// memory rose above where it stood before the job (its peak during the job, MiB), which
+/// is what the job itself holds.
+pub struct JobMemory {
+    pub flush_rate: f64,
+    pub flush_growth: f64,
+    pub compact_rate: f64,
+    pub compact_growth: f64,
+}
+
+impl JobMemory {
+    pub fn print(&self, rows: i64) {
+        println!(
+            "FLUSH TABLE of {rows} rows: {:.0} rows/s; resident memory rose {:.0} MiB above its level before the FLUSH",
+            self.flush_rate, self.flush_growth
+        );
+        println!(
+            "compaction of {} rows in two segments: {:.0} rows/s; resident memory rose {:.0} MiB above its level before it",
+            rows + rows / 10,
+            self.compact_rate,
+            self.compact_growth
+        );
+    }
+}
+
+/// FLUSH TABLE of a table of `rows` rows (loaded first, untimed), then a tenth more rows
+/// inserted and flushed as a second segment (untimed), then the compaction that merges
+/// the two into one.
+pub async fn flush_memory(rows: i64) -> Result<JobMemory> {
+    let (engine, mut session, _dir) = load(rows).await?;
+    let (flush_ms, flush_growth) = memory_of(timed(&mut session, "FLUSH TABLE t")).await?;
+    insert_range(&mut session, rows, rows + rows / 10).await?;
+    session.execute("FLUSH TABLE t").await?;
+    let compacted = async {
+        let started = Instant::now();
+        engine.run_jobs().await?;
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    };
+    let (compact_ms, compact_growth) = memory_of(compacted).await?;
+    let merged = (rows + rows / 10) as f64;
+    Ok(JobMemory {
+        flush_rate: rows as f64 / (flush_ms / 1000.0),
+        flush_growth,
+        compact_rate: merged / (compact_ms / 1000.0),
+        compact_growth,
+    })
+}
+
+/// Runs `job` (which returns its milliseconds) and how far resident memory rose above
+/// its level before it, MiB.
+async fn memory_of(job: impl std::future::Future<Output = Result<f64>>) -> Result<(f64, f64)> {
     release_free_memory();
     let before = crate::status_mib("VmRSS:");
     crate::reset_peak_rss();
-    let ms = timed(&mut session, "FLUSH TABLE t").await?;
-    let growth = crate::peak_rss_mib() - before;
-    Ok((rows as f64 / (ms / 1000.0), growth))
+    let ms = job.await?;
+    Ok((ms, crate::peak_rss_mib() - before))
 }
 
 /// Hands memory the allocator keeps after frees back to the system, so the resident size

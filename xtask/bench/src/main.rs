@@ -90,7 +90,8 @@ struct Args {
     /// Point SELECTs per repetition of the cold workloads (hot, flushed and mixed each).
     #[arg(long, default_value_t = 10_000)]
     cold_lookups: i64,
-    /// Rows of the table whose FLUSH's memory the cold workloads measure (0: skip).
+    /// Rows of the table whose FLUSH's and compaction's memory `flush-memory` measures
+    /// (0: skip).
     #[arg(long, default_value_t = 10_000_000)]
     flush_memory_rows: i64,
     /// Repetitions per workload and system.
@@ -373,8 +374,7 @@ impl Bench {
         }
         let rows = self.args.flush_memory_rows;
         if self.wants("flush-memory") && self.kinds.contains(&Kind::Engine) && rows > 0 {
-            let (rate, growth) = cold::flush_memory(rows).await?;
-            println!("FLUSH TABLE of {rows} rows: {rate:.0} rows/s; resident memory rose {growth:.0} MiB above its level before the FLUSH");
+            cold::flush_memory(rows).await?.print(rows);
         }
         Ok(())
     }

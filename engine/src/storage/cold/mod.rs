@@ -256,16 +256,6 @@ impl ColdStore {
         found
     }
 
-    /// Writes a segment file (not yet visible: only a manifest makes it so), synced on the
-    /// local store. Its name comes from the hot store's file counter
-    /// ([`names::segment_file_name`]): never written before.
-    pub async fn put_segment(&self, path: Path, bytes: Vec<u8>) -> Result<()> {
-        let objects = self.objects.clone();
-        let written = path.clone();
-        self.io.run(async move { objects.put(&written, PutPayload::from(bytes)).await.map(|_| ()).map_err(store_error) }).await?;
-        self.sync(&path)
-    }
-
     /// Writes a scope's manifest, then makes it the one readers see (a new generation).
     /// The files the previous generation listed and this one does not are retired. A
     /// manifest without segments and without a retention horizon removes the scope's

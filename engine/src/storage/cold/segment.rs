@@ -187,22 +187,6 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-/// Encodes rows (in `segment_schema` layout, sorted by `_key`) as one Parquet file in
-/// memory and describes it for the manifest. `None` when there are no rows.
-pub fn encode_segment(
-    columns: &[SegmentColumn],
-    batches: &[RecordBatch],
-    schema_version: u32,
-    file: String,
-) -> Result<Option<(Vec<u8>, SegmentMeta)>> {
-    let mut builder = SegmentBuilder::new(columns, Vec::new())?;
-    for batch in batches {
-        builder.add(batch)?;
-    }
-    let (bytes, meta) = builder.finish(columns, schema_version, file)?;
-    Ok(meta.map(|meta| (bytes, meta)))
-}
-
 pub fn parquet_error(error: parquet::errors::ParquetError) -> EngineError {
     EngineError::new(SqlState::IO_ERROR, format!("cold storage: {error}"))
 }

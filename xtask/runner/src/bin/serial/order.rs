@@ -424,9 +424,18 @@ pub fn analyse(history: &History) -> Analysis {
                     let other = &history.stmts[item.stmt];
                     other.kind.is_ddl() || other.scope == stmt.scope
                 };
-                // On its left: commits `<= before`, and what ended before it started.
-                let committed_left =
-                    items[..items.partition_point(|i| i.key.0 <= stmt.before)].iter().rposition(|i| i.committed && relevant(i));
+                // On its left: commits `<= before`, and what ended before it started. A
+                // committed block that wrote (only a tombstone no subscriber sees: a key
+                // it inserted and deleted) ran, serially, at its COMMIT (its check made
+                // its reads hold there): after every commit before the COMMIT began, else
+                // a read of tombstones in between could see its tombstone too early.
+                let before = match &stmt.kind {
+                    Kind::Block(block) if block.committed && block.steps.iter().any(|step| step.outcome.count().is_some_and(|n| n > 0)) => {
+                        stmt.before.max(block.commit_window.0)
+                    }
+                    _ => stmt.before,
+                };
+                let committed_left = items[..items.partition_point(|i| i.key.0 <= before)].iter().rposition(|i| i.committed && relevant(i));
                 let other_left =
                     uncommitted.iter().copied().filter(|&i| relevant(&items[i]) && history.stmts[items[i].stmt].end < stmt.start).max();
                 let first = committed_left.max(other_left).map(|i| i + 1).unwrap_or(0);

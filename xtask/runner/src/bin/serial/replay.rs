@@ -71,71 +71,88 @@ async fn replay_table(
     let mut resolved = vec![false; floating.len()];
     // What each floating statement gave at the cuts tried (for the report).
     let mut seen: Vec<Vec<(usize, Outcome)>> = vec![Vec::new(); floating.len()];
+    // At each cut the floating statements that change nothing go first; a committed block
+    // that left a tombstone no subscriber sees (a key it inserted and deleted) goes after
+    // them, and when it commits the ones still unresolved try the cut again: whether a read
+    // overlapping it saw its tombstone is then decided by the read, not by the order of
+    // the list.
+    let writes = |index: usize| match &history.stmts[index].kind {
+        Kind::Block(block) => block.committed && block.steps.iter().any(|step| step.outcome.count().is_some_and(|n| n > 0)),
+        _ => false,
+    };
+    let mut order: Vec<usize> = (0..floating.len()).collect();
+    order.sort_by_key(|&at| writes(floating[at].stmt));
     for cut in 0..=plan.items.len() {
-        for (at, f) in floating.iter().enumerate() {
-            if resolved[at] || f.first > cut || cut > f.last {
-                continue;
-            }
-            let stmt = &history.stmts[f.stmt];
-            report.probes += 1;
-            let session = sessions.get_mut(stmt.user).expect("a session per user");
-            match &stmt.kind {
-                Kind::Read => {
-                    let outcome = Outcome::of(session.execute(&stmt.sql).await);
-                    if outcome.same_as(&stmt.outcome) {
-                        resolved[at] = true;
-                        report.reads_checked += 1;
-                    } else if !seen[at].iter().any(|(_, o)| o.same_as(&outcome)) {
-                        seen[at].push((cut, outcome));
-                    }
+        let mut again = true;
+        while again {
+            again = false;
+            for &at in &order {
+                let f = &floating[at];
+                if resolved[at] || f.first > cut || cut > f.last {
+                    continue;
                 }
-                Kind::Block(block) => match run_block(session, block, "ROLLBACK").await {
-                    Ok(()) => {
-                        resolved[at] = true;
-                        report.blocks_checked += 1;
-                        // A committed block that changed nothing visible may still have
-                        // left a tombstone (a key it inserted and deleted): commit it here.
-                        if block.committed
-                            && let Err(divergence) = run_block(session, block, "COMMIT").await
-                        {
-                            report.failures.push(format!(
-                                "{name}: {} agreed at {} rolled back, but not committed: {divergence}",
-                                stmt.describe(),
-                                cut_text(history, plan, cut)
-                            ));
-                            return Ok(());
+                let stmt = &history.stmts[f.stmt];
+                report.probes += 1;
+                let session = sessions.get_mut(stmt.user).expect("a session per user");
+                match &stmt.kind {
+                    Kind::Read => {
+                        let outcome = Outcome::of(session.execute(&stmt.sql).await);
+                        if outcome.same_as(&stmt.outcome) {
+                            resolved[at] = true;
+                            report.reads_checked += 1;
+                        } else if !seen[at].iter().any(|(_, o)| o.same_as(&outcome)) {
+                            seen[at].push((cut, outcome));
                         }
                     }
-                    Err(divergence) => seen[at].push((cut, Outcome::Rows(vec![divergence]))),
-                },
-                kind => {
-                    // A write that changed nothing: does its predicate select nothing here?
-                    let probe = match kind {
-                        Kind::Update { pred } | Kind::Delete { pred } => format!("SELECT count(*) FROM {name} WHERE {}", pred.sql()),
-                        _ => format!("SELECT count(*) FROM {name}"),
-                    };
-                    let selected = match session.execute(&probe).await {
-                        Ok(engine::QueryResult::Rows { batches, .. }) => {
-                            decode(&batches).first().and_then(|r| r.values().next().copied().flatten())
-                        }
-                        _ => None,
-                    };
-                    match selected {
-                        Some(0) => {
-                            let outcome = Outcome::of(session.execute(&stmt.sql).await);
+                    Kind::Block(block) => match run_block(session, block, "ROLLBACK").await {
+                        Ok(()) => {
                             resolved[at] = true;
-                            report.unchanged_checked += 1;
-                            if outcome != Outcome::Count(0) {
+                            report.blocks_checked += 1;
+                            // A committed block that changed nothing visible may still have
+                            // left a tombstone (a key it inserted and deleted): commit it here.
+                            if block.committed
+                                && let Err(divergence) = run_block(session, block, "COMMIT").await
+                            {
                                 report.failures.push(format!(
-                                    "{name}: {} returned 0 in the run; run serially at {} it returned {}",
+                                    "{name}: {} agreed at {} rolled back, but not committed: {divergence}",
                                     stmt.describe(),
-                                    cut_text(history, plan, cut),
-                                    outcome.brief()
+                                    cut_text(history, plan, cut)
                                 ));
                                 return Ok(());
                             }
+                            again |= writes(f.stmt);
                         }
-                        other => seen[at].push((cut, Outcome::Rows(vec![format!("{other:?} rows selected")]))),
+                        Err(divergence) => seen[at].push((cut, Outcome::Rows(vec![divergence]))),
+                    },
+                    kind => {
+                        // A write that changed nothing: does its predicate select nothing here?
+                        let probe = match kind {
+                            Kind::Update { pred } | Kind::Delete { pred } => format!("SELECT count(*) FROM {name} WHERE {}", pred.sql()),
+                            _ => format!("SELECT count(*) FROM {name}"),
+                        };
+                        let selected = match session.execute(&probe).await {
+                            Ok(engine::QueryResult::Rows { batches, .. }) => {
+                                decode(&batches).first().and_then(|r| r.values().next().copied().flatten())
+                            }
+                            _ => None,
+                        };
+                        match selected {
+                            Some(0) => {
+                                let outcome = Outcome::of(session.execute(&stmt.sql).await);
+                                resolved[at] = true;
+                                report.unchanged_checked += 1;
+                                if outcome != Outcome::Count(0) {
+                                    report.failures.push(format!(
+                                        "{name}: {} returned 0 in the run; run serially at {} it returned {}",
+                                        stmt.describe(),
+                                        cut_text(history, plan, cut),
+                                        outcome.brief()
+                                    ));
+                                    return Ok(());
+                                }
+                            }
+                            other => seen[at].push((cut, Outcome::Rows(vec![format!("{other:?} rows selected")]))),
+                        }
                     }
                 }
             }
