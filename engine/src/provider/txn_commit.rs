@@ -109,15 +109,14 @@ fn is_tombstone(value: &[u8]) -> bool {
 /// visible (the change feed's delete shows the same row). Anything else is kept.
 fn deleting(value: Vec<u8>, committed: Option<&[u8]>) -> Result<Vec<u8>> {
     let header = decode_header(&value)?;
-    match committed {
-        Some(committed) if header.deleted && !is_tombstone(committed) => {
-            let mut tombstone = committed.to_vec();
-            let old = decode_header(committed)?;
-            rewrite_header(&mut tombstone, RowHeader { schema_version: old.schema_version, ..header })?;
-            Ok(tombstone)
-        }
-        _ => Ok(value),
+    let Some(committed) = committed.filter(|_| header.deleted) else { return Ok(value) };
+    let old = decode_header(committed)?;
+    if old.deleted {
+        return Ok(value);
     }
+    let mut tombstone = committed.to_vec();
+    rewrite_header(&mut tombstone, RowHeader { schema_version: old.schema_version, ..header })?;
+    Ok(tombstone)
 }
 
 /// The committed value of each given key now (for the change feed's "before" rows and

@@ -218,6 +218,11 @@ pub struct Block {
 impl Block {
     pub const BEGIN: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
+    /// Whether it committed a write (a step that changed rows).
+    pub fn committed_writes(&self) -> bool {
+        self.committed && self.steps.iter().any(|step| step.outcome.count().is_some_and(|n| n > 0))
+    }
+
     /// The steps a serial run at one point must answer alike: every one that succeeded,
     /// and the first that failed unless it failed with 40001 (a conflict, which a serial
     /// run never has) or 42P01 (the table was dropped after the block began: DDL does not

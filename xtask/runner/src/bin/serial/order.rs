@@ -430,9 +430,7 @@ pub fn analyse(history: &History) -> Analysis {
                 // its reads hold there): after every commit before the COMMIT began, else
                 // a read of tombstones in between could see its tombstone too early.
                 let before = match &stmt.kind {
-                    Kind::Block(block) if block.committed && block.steps.iter().any(|step| step.outcome.count().is_some_and(|n| n > 0)) => {
-                        stmt.before.max(block.commit_window.0)
-                    }
+                    Kind::Block(block) if block.committed_writes() => stmt.before.max(block.commit_window.0),
                     _ => stmt.before,
                 };
                 let committed_left = items[..items.partition_point(|i| i.key.0 <= before)].iter().rposition(|i| i.committed && relevant(i));

@@ -77,7 +77,7 @@ async fn replay_table(
     // overlapping it saw its tombstone is then decided by the read, not by the order of
     // the list.
     let writes = |index: usize| match &history.stmts[index].kind {
-        Kind::Block(block) => block.committed && block.steps.iter().any(|step| step.outcome.count().is_some_and(|n| n > 0)),
+        Kind::Block(block) => block.committed_writes(),
         _ => false,
     };
     let mut order: Vec<usize> = (0..floating.len()).collect();
