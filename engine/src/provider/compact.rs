@@ -147,7 +147,7 @@ fn write_merged(shared: &EngineShared, entry: &Arc<TableEntry>, segments: &ColdS
             }
         }
     };
-    merge::run_merged(&shared.store, &shared.cold, segments, &schema, &request, &ranges, || true, &mut keep)?;
+    merge::run_merged(&shared.store, &shared.cold, segments, &schema, &request, &ranges, || true, merge::MergeSink::Single(&mut keep))?;
     // A merge stopped by an error must not replace the segments with part of their rows.
     if let Some(error) = failed {
         return Err(error);

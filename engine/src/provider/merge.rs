@@ -16,16 +16,36 @@ use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::merge_masked::merge_masked;
+use crate::provider::merge_parts;
 use crate::provider::prune::{self, Planned, covers_everything};
 use crate::provider::request::{ColumnSource, ScanRequest, system_column_type};
 use crate::storage::Store;
 use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
 use crate::storage::cursor::{KeyRanges, RangeCursor};
 
+/// Where a merged read hands its batches.
+pub enum MergeSink<'a> {
+    /// One consumer on the reading thread (flushes, purges, compactions, a subscription's
+    /// first read).
+    Single(&'a mut dyn FnMut(RecordBatch) -> bool),
+    /// A consumer any thread may hand batches to (a query's scan): a large read that may
+    /// come unordered is cut into key parts merged at once ([`merge_parts`]).
+    Shared(&'a (dyn Fn(RecordBatch) -> bool + Sync)),
+}
+
+impl MergeSink<'_> {
+    fn emit(&mut self, batch: RecordBatch) -> bool {
+        match self {
+            MergeSink::Single(emit) => emit(batch),
+            MergeSink::Shared(emit) => emit(batch),
+        }
+    }
+}
+
 /// Reads the scope's rows in `ranges` (whole keys) from hot storage and `segments`,
-/// merged, handing batches in the request's layout to `emit` (which returns `false` to
-/// stop). `taken` runs once the hot snapshot exists; when it returns `false` nothing is
-/// read and this returns `false`.
+/// merged, handing batches in the request's layout to `sink` (whose consumer returns
+/// `false` to stop). `taken` runs once the hot snapshot exists; when it returns `false`
+/// nothing is read and this returns `false`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_merged(
     store: &Store,
@@ -35,47 +55,95 @@ pub fn run_merged(
     request: &ScanRequest,
     ranges: &KeyRanges,
     taken: impl FnOnce() -> bool,
-    emit: &mut dyn FnMut(RecordBatch) -> bool,
+    mut sink: MergeSink<'_>,
 ) -> Result<bool> {
-    let layout = MergeLayout::new(request, true, true);
+    let setup = MergeSetup::new(cold, segments, schema, request);
     let prefix = &crate::storage::keys::scope_row_prefix(request.entry.id(), &request.scope);
-    let suffix_ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-        ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect();
-    let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
-    let planned = prune::plan_segments(cold, segments, &request.entry, &suffix_ranges, request.pruning.as_deref(), &request.pruned)?;
+    let suffixes = suffix_ranges(ranges, prefix);
+    let planned = prune::plan_segments(cold, segments, &request.entry, &suffixes, request.pruning.as_deref(), &request.pruned)?;
+    let cold_rows: u64 = planned.iter().map(|p| p.segment.rows).sum();
+    let unordered = setup.layout.key_at.is_some() && may_come_unordered(request, cold_rows);
+    let splits = match sink {
+        MergeSink::Shared(_) if unordered => merge_parts::split_keys(cold, segments, &request.entry, &planned, request.parallelism)?,
+        _ => Vec::new(),
+    };
     let outcome = store.with_cursor(&request.at, ranges, taken, |cursor| {
         if let [segment] = planned.as_slice()
             && !cursor.has_rows()?
         {
-            return read_one_segment(cold, segments, segment, schema, request, &suffix_ranges, emit);
+            return read_one_segment(cold, segments, segment, schema, request, &suffixes, &mut |b| sink.emit(b));
         }
-        let mut runs: Vec<Box<dyn Run + '_>> = Vec::new();
+        if let (MergeSink::Shared(emit), false) = (&sink, splits.is_empty()) {
+            return merge_parts::merge_in_parts(&setup, cursor.source(), prefix, ranges, &splits, *emit);
+        }
+        let runs = setup.runs(cursor, &planned, &suffixes)?;
+        setup.merge(runs, unordered, &mut |b| sink.emit(b))
+    })?;
+    Ok(outcome.is_some())
+}
+
+/// `ranges` (whole keys) in segment key space (scope part excluded).
+pub(super) fn suffix_ranges(ranges: &KeyRanges, prefix: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    ranges.iter().map(|(lower, upper)| (suffix_lower(lower, prefix), upper.as_ref().and_then(|u| suffix_upper(u, prefix)))).collect()
+}
+
+/// What every run of one merged read is built from: its table, request and layout.
+pub(super) struct MergeSetup<'a> {
+    pub(super) cold: &'a ColdStore,
+    pub(super) segments: &'a ColdScope,
+    schema: &'a SchemaRef,
+    pub(super) request: &'a ScanRequest,
+    layout: MergeLayout,
+    /// The request as hot rows are read for the merge: in the merge layout, tombstones
+    /// included (they shadow older versions).
+    merge_request: ScanRequest,
+}
+
+impl<'a> MergeSetup<'a> {
+    fn new(cold: &'a ColdStore, segments: &'a ColdScope, schema: &'a SchemaRef, request: &'a ScanRequest) -> Self {
+        let layout = MergeLayout::new(request, true, true);
+        let merge_request = ScanRequest { sources: layout.sources.clone(), include_deleted: true, ..request.clone() };
+        MergeSetup { cold, segments, schema, request, layout, merge_request }
+    }
+
+    /// The runs of a merge, in priority order: hot rows from `cursor`, then the `planned`
+    /// segments (newest first) over `ranges` (segment key space).
+    pub(super) fn runs<'r>(
+        &'r self,
+        cursor: &'r mut RangeCursor<'_>,
+        planned: &[Planned<'_>],
+        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<Vec<Box<dyn Run + 'r>>> {
+        let mut runs: Vec<Box<dyn Run + 'r>> = Vec::with_capacity(planned.len() + 1);
         runs.push(Box::new(HotRun {
             cursor,
-            assembler: BatchAssembler::new(layout.schema.clone(), &merge_request, request.batch_rows)?,
+            assembler: BatchAssembler::new(self.layout.schema.clone(), &self.merge_request, self.request.batch_rows)?,
             done: false,
         }));
-        for planned in &planned {
+        for planned in planned {
             runs.push(Box::new(SegmentRun::open(
-                cold,
-                segments,
+                self.cold,
+                self.segments,
                 planned.segment,
-                request,
-                &layout,
-                &suffix_ranges,
+                self.request,
+                &self.layout,
+                ranges,
                 planned.groups.clone(),
             )?));
         }
-        let mut output = Output::new(&layout, schema, request);
-        let cold_rows: u64 = planned.iter().map(|p| p.segment.rows).sum();
-        match layout.key_at {
-            Some(key_at) if may_come_unordered(request, cold_rows) => merge_masked(runs, key_at, &mut output, emit)?,
+        Ok(runs)
+    }
+
+    /// Merges `runs` into batches of the request's layout; `unordered`: in no particular
+    /// row order ([`merge_masked`]), else in key order.
+    pub(super) fn merge(&self, runs: Vec<Box<dyn Run + '_>>, unordered: bool, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        let mut output = Output::new(&self.layout, self.schema, self.request);
+        match self.layout.key_at {
+            Some(key_at) if unordered => merge_masked(runs, key_at, &mut output, emit)?,
             _ => merge(runs, &mut output, emit)?,
         }
-        output.flush(emit)?;
-        Ok(())
-    })?;
-    Ok(outcome.is_some())
+        output.flush(emit)
+    }
 }
 
 /// Whether a scan may hand rows over in no particular order (as a split hot scan does):
@@ -294,6 +362,18 @@ impl SegmentRun {
     fn in_ranges(&self, key: &[u8]) -> bool {
         self.ranges.iter().any(|(lower, upper)| key >= lower.as_slice() && upper.as_deref().is_none_or(|u| key < u))
     }
+
+    /// Whether every key of a batch (keys ascending) lies in one range: its first and
+    /// last do (a part's row groups, a range over whole row groups).
+    fn within_one_range(&self, keys: &BinaryArray) -> bool {
+        match keys.len() {
+            0 => true,
+            rows => {
+                let (first, last) = (keys.value(0), keys.value(rows - 1));
+                self.ranges.iter().any(|(lower, upper)| first >= lower.as_slice() && upper.as_deref().is_none_or(|u| last < u))
+            }
+        }
+    }
 }
 
 impl Run for SegmentRun {
@@ -317,7 +397,9 @@ impl Run for SegmentRun {
             let options = RecordBatchOptions::new().with_row_count(Some(rows));
             let mut batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
                 .map_err(|e| EngineError::internal(format!("mapping a segment batch: {e}")))?;
-            if let (true, Some(key_at)) = (self.filter_ranges, self.key_at) {
+            if let (true, Some(key_at)) = (self.filter_ranges, self.key_at)
+                && !self.within_one_range(batch.column(key_at).as_binary::<i32>())
+            {
                 let keys = batch.column(key_at).as_binary::<i32>().clone();
                 let keep: BooleanArray = (0..rows).map(|row| Some(self.in_ranges(keys.value(row)))).collect();
                 batch = filter_record_batch(&batch, &keep).map_err(|e| EngineError::internal(format!("filtering a segment: {e}")))?;

@@ -14,6 +14,7 @@ pub mod flush;
 pub mod key_range;
 pub mod merge;
 mod merge_masked;
+mod merge_parts;
 pub mod prune;
 pub mod request;
 pub mod scan;

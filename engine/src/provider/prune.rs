@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt64Array};
 use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::pruning::PruningStatistics;
@@ -126,15 +126,24 @@ pub fn plan_segments<'s>(
     Ok(planned)
 }
 
-/// Whether two segments' key spans overlap.
 /// Whether `ranges` (segment key space) are the whole scope.
 pub(super) fn covers_everything(ranges: &[(Vec<u8>, Option<Vec<u8>>)]) -> bool {
     matches!(ranges, [(lower, None)] if lower.is_empty())
 }
 
+/// Whether two segments' key spans overlap.
 fn key_spans_meet(a: &SegmentMeta, b: &SegmentMeta) -> bool {
     // Lower-case hex keeps the order of the bytes it spells.
     a.min_key <= b.max_key && b.min_key <= a.max_key
+}
+
+/// The smallest key (segment key space) of each row group of a segment, as its footer
+/// states it (a bound at or below the group's first key; null where the footer has none):
+/// where a read may be cut into key parts.
+pub fn group_min_keys(footer: &ArrowReaderMetadata, entry: &TableEntry, segment: &SegmentMeta) -> Option<BinaryArray> {
+    let stats = GroupStats { pruning: None, entry, segment, footer };
+    let mins = stats.converted(stats.key_position()?, |s, m| s.row_group_mins(m))?;
+    mins.as_binary_opt::<i32>().cloned()
 }
 
 /// The row groups of a segment its key ranges reach and (with `pruning`) its filters

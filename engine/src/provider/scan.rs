@@ -25,7 +25,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Par
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::key_range::KeyInterval;
-use crate::provider::merge;
+use crate::provider::merge::{self, MergeSink};
 use crate::provider::prune::PruneCounts;
 use crate::provider::request::ScanRequest;
 use crate::storage::cold::ColdStore;
@@ -177,7 +177,7 @@ pub fn run_scan(
             }
         };
         let finished = match request.at.cold_scope(cold, definition.id, &request.scope) {
-            Some(segments) => merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, &mut |b| emit(b))?,
+            Some(segments) => merge::run_merged(store, cold, &segments, schema, request, &ranges, unchanged, MergeSink::Shared(emit))?,
             None => run_hot_scan(store, schema, request, &ranges, unchanged, emit)?,
         };
         if finished {
@@ -279,7 +279,7 @@ pub fn read_scope_then(
         true
     };
     if let Some(segments) = request.at.cold_scope(cold, request.entry.id(), &request.scope) {
-        merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, emit)?;
+        merge::run_merged(store, cold, &segments, schema, request, &ranges, taken, MergeSink::Single(emit))?;
         return Ok(());
     }
     let mut assembler = BatchAssembler::new(schema.clone(), request, request.batch_rows)?;

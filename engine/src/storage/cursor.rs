@@ -36,7 +36,30 @@ pub struct RangeCursor<'s> {
     again: bool,
 }
 
+/// What cursors of one snapshot share: more cursors over other ranges of the same
+/// snapshot, one per thread of a read cut into key parts.
+#[derive(Clone, Copy)]
+pub struct CursorSource<'s> {
+    snapshot: &'s DbSnapshot<'s>,
+    at: &'s ReadPoint,
+}
+
+impl<'s> CursorSource<'s> {
+    /// A cursor over `ranges` of the snapshot.
+    pub fn cursor<'p>(self, ranges: &'p KeyRanges) -> RangeCursor<'p>
+    where
+        's: 'p,
+    {
+        RangeCursor { snapshot: self.snapshot, at: self.at, ranges, next_range: 0, iter: None, last: None, again: false }
+    }
+}
+
 impl<'s> RangeCursor<'s> {
+    /// The snapshot this cursor reads, to open more cursors on.
+    pub fn source(&self) -> CursorSource<'s> {
+        CursorSource { snapshot: self.snapshot, at: self.at }
+    }
+
     /// Whether a row is left, without taking it.
     pub fn has_rows(&mut self) -> Result<bool> {
         if self.next_row()?.is_none() {
@@ -125,7 +148,7 @@ impl Store {
         if !taken() {
             return Ok(None);
         }
-        let mut cursor = RangeCursor { snapshot, at, ranges, next_range: 0, iter: None, last: None, again: false };
+        let mut cursor = CursorSource { snapshot, at }.cursor(ranges);
         read(&mut cursor).map(Some)
     }
 }

@@ -121,6 +121,16 @@ async fn large_segments_prune_row_groups_merge_unordered_and_stay_sorted() {
     let whole = "SELECT count(*), sum(v), count(DISTINCT id) FROM big";
     assert_eq!(rows(&mut session, whole).await, [format!("149996,{updated},149996")]);
     assert_eq!(rows(&mut session, "SELECT count(*) FROM big WHERE _deleted").await, ["3"]);
+    // The merge is cut into two key parts at the second row group (id 65,536), read at
+    // once: a key range across the cut, and a transaction's pending rows on either side,
+    // come out once each.
+    let across: Vec<i64> = (60_000..=70_010).filter(|&i| i != 70_005).map(|i| if i % 10 == 0 { i + 1 } else { i }).collect();
+    let across_sql = "SELECT count(*), sum(v) FROM big WHERE id BETWEEN 60000 AND 70010";
+    assert_eq!(rows(&mut session, across_sql).await, [format!("{},{}", across.len(), across.iter().sum::<i64>())]);
+    run_all(&mut session, &["BEGIN", "UPDATE big SET v = 0 WHERE id IN (65535, 65536)", "INSERT INTO big VALUES (200000, 5)"]).await;
+    let in_block = updated - 65_535 - 65_536 + 5;
+    assert_eq!(rows(&mut session, whole).await, [format!("149997,{in_block},149997")]);
+    run_all(&mut session, &["ROLLBACK"]).await;
     // A newer segment over the same keys turns value pruning off for itself; key pruning
     // stays.
     run_all(&mut session, &["FLUSH TABLE big"]).await;
