@@ -5,22 +5,20 @@
 //! deleted rows. Stretches of one run that no other run interrupts pass through as
 //! slices, so a freshly flushed table reads at Parquet speed.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray};
 use datafusion::arrow::compute::{self, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use crate::catalog::{SystemColumn, TableEntry};
 use crate::error::{EngineError, Result};
 use crate::provider::assemble::BatchAssembler;
 use crate::provider::merge_masked::merge_masked;
 use crate::provider::merge_parts;
+use crate::provider::runs::{HotRun, MergeLayout, Run, SegmentRun};
 use crate::provider::prune::{self, Planned, covers_everything};
-use crate::provider::request::{ColumnSource, ScanRequest, system_column_type};
+use crate::provider::request::ScanRequest;
 use crate::storage::Store;
-use crate::storage::cold::{ColdScope, ColdStore, SegmentBatches, SegmentMeta};
+use crate::storage::cold::{ColdScope, ColdStore};
 use crate::storage::cursor::{KeyRanges, RangeCursor};
 
 /// Where a merged read hands its batches.
@@ -191,7 +189,7 @@ fn read_one_segment(
         turn %= runs.len();
         match runs[turn].next_batch()? {
             Some(batch) => {
-                output.push(batch, emit)?;
+                output.push(batch, None, emit)?;
                 turn += 1;
             }
             None => {
@@ -220,194 +218,6 @@ fn suffix_upper(bound: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
         Some(rest) => Some(rest.to_vec()),
         None if bound < prefix => Some(Vec::new()),
         None => None,
-    }
-}
-
-/// The columns runs produce: the request's, plus the row key and the tombstone flag the
-/// merge needs (dropped again on output).
-struct MergeLayout {
-    sources: Vec<ColumnSource>,
-    schema: SchemaRef,
-    key_at: Option<usize>,
-    deleted_at: Option<usize>,
-    /// Positions of the request's columns.
-    output: Vec<usize>,
-}
-
-impl MergeLayout {
-    /// The request's columns, plus the row key and the tombstone flag when asked for.
-    fn new(request: &ScanRequest, key: bool, deleted: bool) -> Self {
-        let mut sources = request.sources.clone();
-        let position = |sources: &mut Vec<ColumnSource>, wanted: ColumnSource| match sources.iter().position(|s| *s == wanted) {
-            Some(at) => at,
-            None => {
-                sources.push(wanted);
-                sources.len() - 1
-            }
-        };
-        let key_at = key.then(|| position(&mut sources, ColumnSource::RowKey));
-        let deleted_at = deleted.then(|| position(&mut sources, ColumnSource::System(SystemColumn::Deleted)));
-        let entry = &request.entry;
-        let fields: Vec<Field> = sources
-            .iter()
-            .map(|source| match source {
-                ColumnSource::User(index) => entry.schema.field(*index).clone().with_nullable(true),
-                ColumnSource::System(column) => Field::new(column.name(), system_column_type(*column), false),
-                ColumnSource::RowKey => Field::new("_row_key", DataType::Binary, false),
-            })
-            .collect();
-        MergeLayout { sources, schema: Arc::new(Schema::new(fields)), key_at, deleted_at, output: (0..request.sources.len()).collect() }
-    }
-}
-
-/// A sorted run of rows in the merge layout.
-pub(super) trait Run {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
-}
-
-struct HotRun<'c, 's, 'r> {
-    cursor: &'c mut RangeCursor<'s>,
-    assembler: BatchAssembler<'r>,
-    done: bool,
-}
-
-impl Run for HotRun<'_, '_, '_> {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        let mut out = None;
-        while out.is_none() && !self.done {
-            match self.cursor.next_row()? {
-                Some((key, value)) => {
-                    self.assembler.add(key, value, &mut |batch| {
-                        out = Some(batch);
-                        true
-                    })?;
-                }
-                None => {
-                    self.done = true;
-                    self.assembler.flush(&mut |batch| {
-                        out = Some(batch);
-                        true
-                    })?;
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// One segment's rows in the merge layout, limited to the scan's key ranges.
-struct SegmentRun {
-    batches: SegmentBatches,
-    /// Per merge column: its position in the read batch, or `None` (a column added after
-    /// the segment was written reads as NULL).
-    columns: Vec<Option<usize>>,
-    schema: SchemaRef,
-    ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    filter_ranges: bool,
-    key_at: Option<usize>,
-    sources: Vec<ColumnSource>,
-    entry: Arc<TableEntry>,
-}
-
-impl SegmentRun {
-    fn open(
-        cold: &ColdStore,
-        segments: &ColdScope,
-        segment: &SegmentMeta,
-        request: &ScanRequest,
-        layout: &MergeLayout,
-        ranges: &[(Vec<u8>, Option<Vec<u8>>)],
-        groups: Option<Vec<usize>>,
-    ) -> Result<Self> {
-        let entry = &request.entry;
-        let stored = entry.versions.get(&segment.schema_version).ok_or_else(|| {
-            EngineError::internal(format!("segment {} has unknown schema version {}", segment.file, segment.schema_version))
-        })?;
-        let user = stored.len();
-        let file_positions: Vec<Option<usize>> = layout
-            .sources
-            .iter()
-            .map(|source| match source {
-                ColumnSource::User(index) => {
-                    let id = entry.definition.columns[*index].id;
-                    stored.iter().position(|c| c.id == id)
-                }
-                ColumnSource::System(SystemColumn::Seq) => Some(user),
-                ColumnSource::System(SystemColumn::Updated) => Some(user + 1),
-                ColumnSource::System(SystemColumn::Deleted) => Some(user + 2),
-                ColumnSource::RowKey => Some(user + 3),
-            })
-            .collect();
-        let mut read: Vec<usize> = file_positions.iter().flatten().copied().collect();
-        read.sort_unstable();
-        read.dedup();
-        let columns = file_positions.iter().map(|p| p.map(|p| read.binary_search(&p).expect("read above"))).collect();
-        let batches = match groups {
-            Some(groups) => cold.stream_row_groups(segments, segment, &read, groups, request.batch_rows)?,
-            None => cold.stream_segment(segments, segment, &read, None, request.batch_rows)?,
-        };
-        let filter_ranges = !covers_everything(ranges);
-        Ok(SegmentRun {
-            batches,
-            columns,
-            schema: layout.schema.clone(),
-            ranges: ranges.to_vec(),
-            filter_ranges,
-            key_at: layout.key_at,
-            sources: layout.sources.clone(),
-            entry: entry.clone(),
-        })
-    }
-
-    fn in_ranges(&self, key: &[u8]) -> bool {
-        self.ranges.iter().any(|(lower, upper)| key >= lower.as_slice() && upper.as_deref().is_none_or(|u| key < u))
-    }
-
-    /// Whether every key of a batch (keys ascending) lies in one range: its first and
-    /// last do (a part's row groups, a range over whole row groups).
-    fn within_one_range(&self, keys: &BinaryArray) -> bool {
-        match keys.len() {
-            0 => true,
-            rows => {
-                let (first, last) = (keys.value(0), keys.value(rows - 1));
-                self.ranges.iter().any(|(lower, upper)| first >= lower.as_slice() && upper.as_deref().is_none_or(|u| last < u))
-            }
-        }
-    }
-}
-
-impl Run for SegmentRun {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        loop {
-            let Some(read) = self.batches.next_blocking() else { return Ok(None) };
-            let read = read?;
-            let rows = read.num_rows();
-            let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
-            for (index, (position, field)) in self.columns.iter().zip(self.schema.fields()).enumerate() {
-                columns.push(match position {
-                    Some(at) if read.column(*at).data_type() == field.data_type() => read.column(*at).clone(),
-                    Some(at) => compute::cast(read.column(*at), field.data_type())
-                        .map_err(|e| EngineError::internal(format!("reading a segment column: {e}")))?,
-                    None => match self.sources[index] {
-                        ColumnSource::User(column) => self.entry.missing_column(column, rows)?,
-                        _ => new_null_array(field.data_type(), rows),
-                    },
-                });
-            }
-            let options = RecordBatchOptions::new().with_row_count(Some(rows));
-            let mut batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-                .map_err(|e| EngineError::internal(format!("mapping a segment batch: {e}")))?;
-            if let (true, Some(key_at)) = (self.filter_ranges, self.key_at)
-                && !self.within_one_range(batch.column(key_at).as_binary::<i32>())
-            {
-                let keys = batch.column(key_at).as_binary::<i32>().clone();
-                let keep: BooleanArray = (0..rows).map(|row| Some(self.in_ranges(keys.value(row)))).collect();
-                batch = filter_record_batch(&batch, &keep).map_err(|e| EngineError::internal(format!("filtering a segment: {e}")))?;
-            }
-            if batch.num_rows() > 0 {
-                return Ok(Some(batch));
-            }
-        }
     }
 }
 
@@ -506,7 +316,7 @@ fn merge<'r>(runs: Vec<Box<dyn Run + 'r>>, output: &mut Output<'_>, emit: &mut d
     while !heads.is_empty() && !output.stopped {
         let (winner, take) = next_step(&heads);
         let key = heads[winner].key().to_vec();
-        output.push(heads[winner].batch.slice(heads[winner].row, take), emit)?;
+        output.push(heads[winner].batch.slice(heads[winner].row, take), None, emit)?;
         // Older versions of the key the winner just gave are shadowed.
         let steps: Vec<usize> = heads
             .iter()
@@ -547,24 +357,29 @@ impl<'a> Output<'a> {
         Output { layout, schema, request, pending: Vec::new(), pending_rows: 0, total: 0, stopped: false }
     }
 
-    pub(super) fn push(&mut self, slice: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
-        let slice = match (self.request.include_deleted, self.layout.deleted_at) {
-            (false, Some(deleted_at)) => Self::without_tombstones(slice, deleted_at)?,
-            _ => slice,
+    /// Adds the rows of `batch` (merge layout) that `keep` marks (`None`: all), tombstones
+    /// left out unless the statement asked for them. Only the request's columns are
+    /// copied, never the row key the merge needed.
+    pub(super) fn push(&mut self, batch: RecordBatch, keep: Option<BooleanArray>, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        let failed = |e: datafusion::arrow::error::ArrowError| EngineError::internal(format!("masking merged rows: {e}"));
+        let tombstones = match (self.request.include_deleted, self.layout.deleted_at) {
+            (false, Some(at)) => Some(batch.column(at).as_boolean()).filter(|deleted| deleted.true_count() > 0),
+            _ => None,
         };
-        self.take(slice, emit)
-    }
-
-    fn without_tombstones(slice: RecordBatch, deleted_at: usize) -> Result<RecordBatch> {
-        Ok({
-            let deleted = slice.column(deleted_at).as_boolean();
-            if deleted.true_count() == 0 {
-                slice
-            } else {
-                let keep = compute::not(deleted).map_err(|e| EngineError::internal(e.to_string()))?;
-                filter_record_batch(&slice, &keep).map_err(|e| EngineError::internal(e.to_string()))?
-            }
-        })
+        let keep = match (keep, tombstones) {
+            (Some(keep), Some(deleted)) => Some(compute::and_not(&keep, deleted).map_err(failed)?),
+            (None, Some(deleted)) => Some(compute::not(deleted).map_err(failed)?),
+            (keep, None) => keep,
+        };
+        let columns: Vec<ArrayRef> = self.layout.output.iter().map(|&i| batch.column(i).clone()).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        let projected = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+            .map_err(|e| EngineError::internal(format!("assembling a merged batch: {e}")))?;
+        let visible = match keep {
+            Some(keep) if keep.true_count() < keep.len() => filter_record_batch(&projected, &keep).map_err(failed)?,
+            _ => projected,
+        };
+        self.take(visible, emit)
     }
 
     /// Adds rows to the pending batch, up to the limit.
@@ -591,18 +406,13 @@ impl<'a> Output<'a> {
             return Ok(());
         }
         // One whole batch (a run no other interrupts) passes without a copy.
-        let joined = if self.pending.len() == 1 {
+        let batch = if self.pending.len() == 1 {
             self.pending.pop().expect("one batch")
         } else {
-            compute::concat_batches(&self.layout.schema, &self.pending)
-                .map_err(|e| EngineError::internal(format!("joining merged rows: {e}")))?
+            compute::concat_batches(self.schema, &self.pending).map_err(|e| EngineError::internal(format!("joining merged rows: {e}")))?
         };
         self.pending.clear();
         self.pending_rows = 0;
-        let columns: Vec<ArrayRef> = self.layout.output.iter().map(|&i| joined.column(i).clone()).collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(joined.num_rows()));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-            .map_err(|e| EngineError::internal(format!("assembling a merged batch: {e}")))?;
         if !emit(batch) {
             self.stopped = true;
         }

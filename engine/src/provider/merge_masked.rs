@@ -5,11 +5,11 @@
 //! keys (an update of every tenth row) cost a bit per row, not a slice per row.
 
 use datafusion::arrow::array::{AsArray, BinaryArray, BooleanArray, BooleanBufferBuilder};
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::error::{EngineError, Result};
-use crate::provider::merge::{Output, Positioned, Run, next_step};
+use crate::error::Result;
+use crate::provider::merge::{Output, Positioned, next_step};
+use crate::provider::runs::Run;
 
 /// A run's current batch, position in it, and which of its rows so far are kept.
 struct Masked<'r> {
@@ -58,15 +58,9 @@ impl<'r> Masked<'r> {
             return Ok(true);
         }
         let mask = BooleanArray::new(self.keep.finish(), None);
-        let survivors = if mask.true_count() == mask.len() {
-            self.batch.clone()
-        } else {
-            filter_record_batch(&self.batch, &mask).map_err(|e| EngineError::internal(format!("masking shadowed rows: {e}")))?
-        };
-        if survivors.num_rows() > 0 {
-            output.push(survivors, emit)?;
-            output.flush(emit)?;
-        }
+        let keep = (mask.true_count() < mask.len()).then_some(mask);
+        output.push(self.batch.clone(), keep, emit)?;
+        output.flush(emit)?;
         match self.run.next_batch()? {
             Some(batch) => {
                 self.keys = batch.column(key_at).as_binary::<i32>().clone();

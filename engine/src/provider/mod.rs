@@ -17,6 +17,7 @@ mod merge_masked;
 mod merge_parts;
 pub mod prune;
 pub mod request;
+mod runs;
 pub mod scan;
 pub mod statement;
 pub mod stream_rules;

@@ -32,6 +32,7 @@ pub const PARQUET: &str = "datafusion on the segments";
 pub struct Sizes {
     pub rows: i64,
     pub lookups: i64,
+    pub scans: usize,
     pub reps: usize,
 }
 
@@ -73,10 +74,28 @@ async fn timed(session: &mut Session, sql: &str) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-async fn timed_context(context: &SessionContext, sql: &str) -> Result<f64> {
-    let started = Instant::now();
-    context.sql(sql).await?.collect().await?;
-    Ok(started.elapsed().as_secs_f64() * 1000.0)
+/// The median ms of `times` runs of a query.
+async fn median_of(times: usize, mut run: impl AsyncFnMut() -> Result<f64>) -> Result<f64> {
+    let mut samples = Vec::with_capacity(times);
+    for _ in 0..times.max(1) {
+        samples.push(run().await?);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[samples.len() / 2])
+}
+
+/// The median ms of `times` runs of `sql` in the engine.
+async fn timed_median(session: &mut Session, sql: &str, times: usize) -> Result<f64> {
+    median_of(times, async || timed(session, sql).await).await
+}
+
+async fn timed_context(context: &SessionContext, sql: &str, times: usize) -> Result<f64> {
+    median_of(times, async || {
+        let started = Instant::now();
+        context.sql(sql).await?.collect().await?;
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    })
+    .await
 }
 
 /// Median µs of a point SELECT over `keys`.
@@ -120,25 +139,29 @@ pub async fn run(sizes: &Sizes) -> Result<ColdResults> {
     memtable.insert_rows(0, sizes.rows).await?;
     for _ in 0..sizes.reps {
         let (engine, mut session, _dir) = load(sizes.rows).await?;
-        add(&mut results.scan, HOT, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
-        add(&mut results.range, HOT, timed(&mut session, &range).await?, sizes.rows);
+        add(&mut results.scan, HOT, timed_median(&mut session, SCAN_QUERY, sizes.scans).await?, sizes.rows);
+        add(&mut results.range, HOT, timed_median(&mut session, &range, sizes.scans).await?, sizes.rows);
         add(&mut results.point, HOT, lookups(&mut session, &keys).await?, sizes.lookups);
         let flush_ms = timed(&mut session, "FLUSH TABLE t").await?;
         add(&mut results.flush, COLD, sizes.rows as f64 / (flush_ms / 1000.0), sizes.rows);
-        add(&mut results.scan, COLD, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
-        add(&mut results.range, COLD, timed(&mut session, &range).await?, sizes.rows);
+        add(&mut results.scan, COLD, timed_median(&mut session, SCAN_QUERY, sizes.scans).await?, sizes.rows);
+        add(&mut results.range, COLD, timed_median(&mut session, &range, sizes.scans).await?, sizes.rows);
         add(&mut results.point, COLD, lookups(&mut session, &keys).await?, sizes.lookups);
-        let started = Instant::now();
-        memtable.scan_aggregate().await?;
-        add(&mut results.scan, MEMTABLE, started.elapsed().as_secs_f64() * 1000.0, sizes.rows);
+        let memtable_ms = median_of(sizes.scans, async || {
+            let started = Instant::now();
+            memtable.scan_aggregate().await?;
+            Ok(started.elapsed().as_secs_f64() * 1000.0)
+        })
+        .await?;
+        add(&mut results.scan, MEMTABLE, memtable_ms, sizes.rows);
         let plain = SessionContext::new();
         let folder = segment_folder(&engine.data_dir().join("storage"))?;
         plain.register_parquet("t", folder.display().to_string(), ParquetReadOptions::default()).await?;
-        add(&mut results.scan, PARQUET, timed_context(&plain, SCAN_QUERY).await?, sizes.rows);
-        add(&mut results.range, PARQUET, timed_context(&plain, &range).await?, sizes.rows);
+        add(&mut results.scan, PARQUET, timed_context(&plain, SCAN_QUERY, sizes.scans).await?, sizes.rows);
+        add(&mut results.range, PARQUET, timed_context(&plain, &range, sizes.scans).await?, sizes.rows);
         session.execute("UPDATE t SET v = v + 1 WHERE id % 10 = 0").await?;
-        add(&mut results.scan, MIXED, timed(&mut session, SCAN_QUERY).await?, sizes.rows);
-        add(&mut results.range, MIXED, timed(&mut session, &range).await?, sizes.rows);
+        add(&mut results.scan, MIXED, timed_median(&mut session, SCAN_QUERY, sizes.scans).await?, sizes.rows);
+        add(&mut results.range, MIXED, timed_median(&mut session, &range, sizes.scans).await?, sizes.rows);
         add(&mut results.point, MIXED, lookups(&mut session, &keys).await?, sizes.lookups);
     }
     Ok(results)

@@ -90,6 +90,10 @@ struct Args {
     /// Point SELECTs per repetition of the cold workloads (hot, flushed and mixed each).
     #[arg(long, default_value_t = 10_000)]
     cold_lookups: i64,
+    /// Queries per repetition of each scan and key-range read of the cold workloads (the
+    /// repetition's sample is their median).
+    #[arg(long, default_value_t = 5)]
+    cold_scans: usize,
     /// Rows of the table whose FLUSH's and compaction's memory `flush-memory` measures
     /// (0: skip).
     #[arg(long, default_value_t = 10_000_000)]
@@ -382,7 +386,7 @@ impl Bench {
     /// FLUSH, and reads of flushed rows against hot ones, a MemTable and plain DataFusion
     /// on the same Parquet files (see `cold.rs`).
     async fn cold_workloads(&mut self) -> Result<()> {
-        let sizes = cold::Sizes { rows: self.args.scan_rows, lookups: self.args.cold_lookups, reps: self.args.reps };
+        let sizes = cold::Sizes { rows: self.args.scan_rows, lookups: self.args.cold_lookups, scans: self.args.cold_scans, reps: self.args.reps };
         let results = cold::run(&sizes).await?;
         self.record_against(cold::COLD, &format!("FLUSH TABLE, {} rows", sizes.rows), "rows/s", true, results.flush);
         let label = format!("filter + GROUP BY, {} rows, hot and flushed", sizes.rows);

@@ -404,6 +404,36 @@ impl ColdStore {
         Ok(loaded)
     }
 
+    /// The key index a read of `groups_read` of a segment's `groups_total` row groups
+    /// takes row keys and tombstone flags from instead of decoding them from the file: the
+    /// cached one, or one loaded now when the read covers most of the segment and the
+    /// index would take at most a quarter of the cache's budget (a one-time decode the
+    /// next reads skip). `None`: the read decodes them from the file.
+    pub fn key_index_for_read(
+        &self,
+        scope: &ColdScope,
+        segment: &SegmentMeta,
+        groups_read: usize,
+        groups_total: usize,
+    ) -> Result<Option<Arc<SegmentKeys>>> {
+        let path = scope.segment_path(segment);
+        let cached = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path, 0);
+        let keys = match cached {
+            Some(keys) => keys,
+            None => {
+                // Keys are stored as hex in the manifest; each also costs an offset and a flag.
+                let key_bytes = segment.min_key.len().max(segment.max_key.len()) / 2;
+                let estimate = (segment.rows as usize).saturating_mul(key_bytes + 5);
+                let budget = self.keys.lock().unwrap_or_else(|p| p.into_inner()).budget();
+                if groups_read * 2 <= groups_total || estimate > budget / 4 {
+                    return Ok(None);
+                }
+                self.segment_keys(scope, segment)?
+            }
+        };
+        Ok((datafusion::arrow::array::Array::len(&keys.keys) as u64 == segment.rows).then_some(keys))
+    }
+
     /// Reads columns `columns` (file positions, ascending) of a segment, all rows or the
     /// row numbers in `rows` (ascending), blocking the calling thread.
     pub fn read_segment(

@@ -62,6 +62,10 @@ impl<V> BoundedCache<V> {
         BoundedCache { budget, used: 0, values: HashMap::new(), order: std::collections::VecDeque::new() }
     }
 
+    pub(super) fn budget(&self) -> usize {
+        self.budget
+    }
+
     pub(super) fn get(&self, path: &Path, part: usize) -> Option<Arc<V>> {
         self.values.get(&(path.clone(), part)).map(|(value, _)| value.clone())
     }
