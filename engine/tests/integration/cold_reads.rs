@@ -106,7 +106,10 @@ async fn merges_without_a_cached_key_index_read_every_row_once() {
     assert_eq!(rows(&mut session, whole).await, [format!("165000,{sum},165000")]);
     run_all(&mut session, &["FLUSH TABLE big"]).await;
     assert_eq!(rows(&mut session, whole).await, [format!("165000,{sum},165000")]);
-    assert_eq!(rows(&mut session, "SELECT count(*), sum(v) FROM big WHERE id >= 140000").await, [format!("25000,{}", (140_000..165_000).sum::<i64>())]);
+    assert_eq!(
+        rows(&mut session, "SELECT count(*), sum(v) FROM big WHERE id >= 140000").await,
+        [format!("25000,{}", (140_000..165_000).sum::<i64>())]
+    );
 }
 
 async fn large_segments(test: TestEngine) {

@@ -386,7 +386,8 @@ impl Bench {
     /// FLUSH, and reads of flushed rows against hot ones, a MemTable and plain DataFusion
     /// on the same Parquet files (see `cold.rs`).
     async fn cold_workloads(&mut self) -> Result<()> {
-        let sizes = cold::Sizes { rows: self.args.scan_rows, lookups: self.args.cold_lookups, scans: self.args.cold_scans, reps: self.args.reps };
+        let sizes =
+            cold::Sizes { rows: self.args.scan_rows, lookups: self.args.cold_lookups, scans: self.args.cold_scans, reps: self.args.reps };
         let results = cold::run(&sizes).await?;
         self.record_against(cold::COLD, &format!("FLUSH TABLE, {} rows", sizes.rows), "rows/s", true, results.flush);
         let label = format!("filter + GROUP BY, {} rows, hot and flushed", sizes.rows);
