@@ -45,24 +45,23 @@ use crate::provider::writer::TableWriter;
 use crate::resolver::{Resolved, ResolvedTable, resolve};
 use crate::result::QueryResult;
 use crate::sql::parser::ObjectRef;
-use crate::sql::simple::{Equality, Literal, SimpleStatement, recognize};
+use crate::sql::simple::{Equality, Literal, SimpleStatement};
 use crate::storage::key_codec::encode_scalar;
 use crate::storage::keys;
 
 /// Casts as DataFusion's INSERT planning does: a value that does not fit is an error, not NULL.
 const CAST: CastOptions<'static> = datafusion::common::format::DEFAULT_CAST_OPTIONS;
 
-/// Runs `sql` if it is a simple statement; `None` means it must be planned.
-pub async fn try_execute(ctx: &ExecContext, sql: &str) -> Result<Option<QueryResult>> {
+/// Runs a statement [`recognize`] accepted as simple; `None` means it must be planned.
+pub async fn try_execute(ctx: &ExecContext, statement: SimpleStatement<'_>) -> Result<Option<QueryResult>> {
     if !ctx.has_default_sql_settings() {
         return Ok(None);
     }
-    match recognize(sql) {
-        Some(SimpleStatement::Insert { table, columns, width, values }) => insert(ctx, &table, columns.as_deref(), width, &values).await,
-        Some(SimpleStatement::Select { table, columns, filter }) => select(ctx, &table, columns.as_deref(), &filter),
-        Some(SimpleStatement::Delete { table, filter }) => delete(ctx, &table, &filter).await,
-        Some(SimpleStatement::Update { table, assignments, filter }) => update(ctx, &table, &assignments, &filter).await,
-        None => Ok(None),
+    match statement {
+        SimpleStatement::Insert { table, columns, width, values } => insert(ctx, &table, columns.as_deref(), width, &values).await,
+        SimpleStatement::Select { table, columns, filter } => select(ctx, &table, columns.as_deref(), &filter),
+        SimpleStatement::Delete { table, filter } => delete(ctx, &table, &filter).await,
+        SimpleStatement::Update { table, assignments, filter } => update(ctx, &table, &assignments, &filter).await,
     }
 }
 

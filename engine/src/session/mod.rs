@@ -124,10 +124,13 @@ impl Session {
     }
 
     async fn run_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        if self.simple_enabled && self.simple_path_open(sql)? {
+        // Recognised once: the block's checks and the simple path take the same statement.
+        if let Some(statement) = self.simple_enabled.then(|| crate::sql::simple::recognize(sql)).flatten()
+            && self.simple_path_open()?
+        {
             // `Ok(None)`: not a simple statement. An error is the simple path's own answer.
             let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
-            let handled = at_instant(instant, exec::simple::try_execute(&self.exec, sql)).await.transpose();
+            let handled = at_instant(instant, exec::simple::try_execute(&self.exec, statement)).await.transpose();
             self.exec.transaction = None;
             if let Some(result) = handled {
                 self.simple_statements += 1;
@@ -151,17 +154,17 @@ impl Session {
         Ok(results)
     }
 
-    /// Whether the simple path may take `sql`: always outside a block; in a block only a
-    /// simple statement, while the block is healthy and may write (a failed block refuses
+    /// Whether the simple path may take the simple statement just recognised: always
+    /// outside a block; in a block while it is healthy and may write (a failed block refuses
     /// everything but ROLLBACK, and a READ ONLY one refuses writes, which the planned path
     /// checks). In a block, this sets the statement up to run in it.
-    fn simple_path_open(&mut self, sql: &str) -> Result<bool> {
+    fn simple_path_open(&mut self) -> Result<bool> {
         let Some(handle) = &self.transaction else { return Ok(true) };
         let open = {
             let block = transaction::lock(handle);
             !block.failed && !block.read_only
         };
-        if !open || crate::sql::simple::recognize(sql).is_none() {
+        if !open {
             return Ok(false);
         }
         self.prepare_block_statement(None)?;
