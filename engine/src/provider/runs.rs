@@ -94,7 +94,7 @@ impl Run for HotRun<'_, '_, '_> {
 pub(super) struct SegmentRun {
     batches: SegmentBatches,
     /// Where each merge column comes from.
-    columns: Vec<From>,
+    columns: Vec<ColumnFrom>,
     /// The segment's key index in memory, when the run takes keys and tombstone flags
     /// from it rather than decoding them from the file.
     index: Option<IndexPosition>,
@@ -107,7 +107,7 @@ pub(super) struct SegmentRun {
 }
 
 /// Where a merge column of a segment run comes from.
-enum From {
+enum ColumnFrom {
     /// That column of the read batch.
     Read(usize),
     /// Not in the segment (added after it was written): the column's backfill or NULL.
@@ -194,10 +194,10 @@ impl SegmentRun {
             .iter()
             .zip(&layout.sources)
             .map(|(position, source)| match (position, source) {
-                (Some(position), _) => From::Read(read.binary_search(position).expect("read above")),
-                (None, ColumnSource::RowKey) => From::IndexKey,
-                (None, ColumnSource::System(SystemColumn::Deleted)) => From::IndexDeleted,
-                (None, _) => From::Absent,
+                (Some(position), _) => ColumnFrom::Read(read.binary_search(position).expect("read above")),
+                (None, ColumnSource::RowKey) => ColumnFrom::IndexKey,
+                (None, ColumnSource::System(SystemColumn::Deleted)) => ColumnFrom::IndexDeleted,
+                (None, _) => ColumnFrom::Absent,
             })
             .collect();
         let batches = cold.stream_row_groups(segments, segment, &read, groups, request.batch_rows)?;
@@ -245,17 +245,17 @@ impl Run for SegmentRun {
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
             for (index, (from, field)) in self.columns.iter().zip(self.schema.fields()).enumerate() {
                 columns.push(match from {
-                    From::Read(at) if read.column(*at).data_type() == field.data_type() => read.column(*at).clone(),
-                    From::Read(at) => compute::cast(read.column(*at), field.data_type())
+                    ColumnFrom::Read(at) if read.column(*at).data_type() == field.data_type() => read.column(*at).clone(),
+                    ColumnFrom::Read(at) => compute::cast(read.column(*at), field.data_type())
                         .map_err(|e| EngineError::internal(format!("reading a segment column: {e}")))?,
-                    From::IndexKey | From::IndexDeleted => {
+                    ColumnFrom::IndexKey | ColumnFrom::IndexDeleted => {
                         let keys = &self.index.as_ref().expect("columns from the index only with one").keys;
                         match from {
-                            From::IndexKey => Arc::new(keys.keys.slice(first, rows)),
+                            ColumnFrom::IndexKey => Arc::new(keys.keys.slice(first, rows)),
                             _ => Arc::new(keys.deleted.slice(first, rows)),
                         }
                     }
-                    From::Absent => match self.sources[index] {
+                    ColumnFrom::Absent => match self.sources[index] {
                         ColumnSource::User(column) => self.entry.missing_column(column, rows)?,
                         _ => new_null_array(field.data_type(), rows),
                     },
