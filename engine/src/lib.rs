@@ -44,7 +44,7 @@ pub use config::{ColdStorage, EngineConfig, FlushObserver, FlushStep};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorOrigin, Result, SqlState};
 pub use live::{EventKind, LiveEvent, Subscription};
-pub use result::QueryResult;
+pub use result::{CountedCommand, QueryResult};
 pub use session::Session;
 pub use sql::ObjectRef;
 pub use sql::parser::SubscribeRequest;

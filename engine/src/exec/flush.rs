@@ -15,7 +15,7 @@ use crate::exec::context::ExecContext;
 use crate::exec::jobs::JobKind;
 use crate::permissions::check_ddl;
 use crate::provider::flush::flush_scope;
-use crate::result::QueryResult;
+use crate::result::{CountedCommand, QueryResult};
 use crate::shared::EngineShared;
 use crate::sql::ObjectRef;
 use crate::sql::flush::FlushTarget;
@@ -39,7 +39,7 @@ pub async fn execute(ctx: &ExecContext, target: &FlushTarget) -> Result<QueryRes
     for table in tables {
         rows += flush_table(&ctx.shared, &table).await?;
     }
-    Ok(QueryResult::Count(rows))
+    Ok(QueryResult::Count { command: CountedCommand::Flush, rows })
 }
 
 /// The table FLUSH TABLE names: a SHARED or USER table. A view is 42809 (wrong_object_type,

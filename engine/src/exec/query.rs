@@ -16,7 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::dml;
 use crate::provider::statement::{DmlKind, DmlTarget, ReadLog, StatementNotes};
-use crate::result::QueryResult;
+use crate::result::{CountedCommand, QueryResult};
 use crate::sql::parser::{ObjectRef, object_ref};
 use crate::sql::system_columns::exclude_system_columns_from_wildcards;
 
@@ -28,7 +28,8 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
     match plan {
         LogicalPlan::Dml(DmlStatement { op: WriteOp::Update | WriteOp::Delete, .. }) => {
             let LogicalPlan::Dml(dml) = plan else { unreachable!("matched above") };
-            dml::execute(ctx, dml).await.map(QueryResult::Count)
+            let command = CountedCommand::of_write(&dml.op);
+            dml::execute(ctx, dml).await.map(|rows| QueryResult::Count { command, rows })
         }
         // No secondary indexes yet: DataFusion's own answer.
         plan @ LogicalPlan::Ddl(DdlStatement::CreateIndex(_)) => {
@@ -61,11 +62,17 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
                 // SET and the like may change how expressions plan: forget planned ones.
                 ctx.assignments.clear();
             }
-            let is_count = matches!(plan, LogicalPlan::Dml(_));
+            let counted = match &plan {
+                LogicalPlan::Dml(dml) => Some(CountedCommand::of_write(&dml.op)),
+                _ => None,
+            };
             let frame = ctx.datafusion.execute_logical_plan(plan).await?;
             let schema = frame.schema().inner().clone();
             let batches = frame.collect().await?;
-            if is_count { Ok(QueryResult::Count(dml::count_of(&batches))) } else { Ok(QueryResult::Rows { schema, batches }) }
+            match counted {
+                Some(command) => Ok(QueryResult::Count { command, rows: dml::count_of(&batches) }),
+                None => Ok(QueryResult::Rows { schema, batches }),
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ use crate::provider::request::{ColumnSource, ScanRequest};
 use crate::provider::scan::read_keys;
 use crate::provider::writer::TableWriter;
 use crate::resolver::{Resolved, ResolvedTable, resolve};
-use crate::result::QueryResult;
+use crate::result::{CountedCommand, QueryResult};
 use crate::sql::parser::ObjectRef;
 use crate::sql::simple::{Equality, Literal, SimpleStatement};
 use crate::storage::key_codec::encode_scalar;
@@ -138,7 +138,7 @@ async fn insert(
         return Ok(None);
     };
     let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), scope).within(ctx.transaction.clone());
-    writer.insert(vec![batch]).await.map(|count| Some(QueryResult::Count(count)))
+    writer.insert(vec![batch]).await.map(|rows| Some(QueryResult::Count { command: CountedCommand::Insert, rows }))
 }
 
 /// The literals of one column as an array of the column's type, typed and cast the way
@@ -294,7 +294,7 @@ async fn delete(ctx: &ExecContext, table: &ObjectRef, filter: &[Equality<'_>]) -
     let Some(key) = bind_key(&entry, filter) else { return Ok(None) };
     let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
     let writer = TableWriter::new(ctx.shared.clone(), entry, scope).within(ctx.transaction.clone());
-    writer.delete(vec![row_keys]).await.map(|count| Some(QueryResult::Count(count)))
+    writer.delete(vec![row_keys]).await.map(|rows| Some(QueryResult::Count { command: CountedCommand::Delete, rows }))
 }
 
 /// SET expressions of simple UPDATEs planned by one session, so a statement repeated with
@@ -401,7 +401,7 @@ async fn update(
     let writer = TableWriter::new(ctx.shared.clone(), entry.clone(), resolved.scope.clone()).within(ctx.transaction.clone()).lock().await?;
     let all_columns = (0..entry.definition.columns.len()).collect();
     let current = read_row(ctx, &resolved, all_columns, &entry.schema, &key)?;
-    let Some(current) = current.first() else { return Ok(Some(QueryResult::Count(0))) };
+    let Some(current) = current.first() else { return Ok(Some(QueryResult::Count { command: CountedCommand::Update, rows: 0 })) };
     let mut columns = Vec::with_capacity(new_values.len());
     for (index, new_value) in new_values.iter().enumerate() {
         match new_value {
@@ -418,5 +418,5 @@ async fn update(
     }
     let Ok(values) = RecordBatch::try_new(entry.nullable_schema.clone(), columns) else { return Ok(None) };
     let row_keys: ArrayRef = Arc::new(BinaryArray::from(vec![key.as_slice()]));
-    writer.update(vec![(values, row_keys)]).await.map(|count| Some(QueryResult::Count(count)))
+    writer.update(vec![(values, row_keys)]).await.map(|rows| Some(QueryResult::Count { command: CountedCommand::Update, rows }))
 }

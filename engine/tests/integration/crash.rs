@@ -47,7 +47,7 @@ fn acknowledged_writes_survive_a_crash() {
         let all = session.execute("SELECT id FROM t WHERE _deleted OR NOT _deleted").await.unwrap();
         assert_eq!(all.row_count(), 2);
         let seq = session.execute("INSERT INTO t VALUES (3, 'c')").await.unwrap();
-        assert!(matches!(seq, engine::QueryResult::Count(1)));
+        assert!(matches!(seq, engine::QueryResult::Count { rows: 1, .. }));
         let next = session.execute("SELECT _seq FROM t WHERE id = 3").await.unwrap();
         let engine::QueryResult::Rows { batches, .. } = next else { panic!("rows expected") };
         use engine::exports::arrow::array::AsArray;

@@ -19,6 +19,8 @@ fn outcome(result: &engine::Result<QueryResult>) -> String {
                 schema.fields().iter().map(|f| format!("{}:{}:{}", f.name(), f.data_type(), f.is_nullable())).collect();
             format!("{}\n{}", fields.join(", "), render(&QueryResult::Rows { schema: schema.clone(), batches: batches.clone() }))
         }
+        // A count says what it counts, the same on both paths.
+        Ok(QueryResult::Count { command, rows }) => command.command_tag(*rows),
         Ok(other) => render(other),
         Err(error) => format!("error {}: {}", error.sql_state(), error.message()),
     }
@@ -241,6 +243,27 @@ async fn simple_statements_match_the_planned_path() {
 
 /// Namespaces chosen with USE, a restart between writes and reads, non-ASCII names, and
 /// float and timestamp keys: each statement's path is asserted, and both paths agree.
+/// Counts carry their statement, as PostgreSQL's command tags spell it, on both paths.
+#[tokio::test]
+async fn counts_say_what_they_count() {
+    let mut pair = Pair::new();
+    pair.run("CREATE TABLE tags (id BIGINT PRIMARY KEY, v INT)").await;
+    for (sql, tag) in [
+        ("INSERT INTO tags VALUES (1, 1), (2, 2), (3, 3)", "INSERT 0 3"),
+        ("INSERT INTO tags SELECT id + 10, v FROM tags", "INSERT 0 3"),
+        ("UPDATE tags SET v = 5 WHERE id = 1", "UPDATE 1"),
+        ("UPDATE tags SET v = 6 WHERE id > 10", "UPDATE 3"),
+        ("UPDATE tags SET v = 7 WHERE id = 99", "UPDATE 0"),
+        ("DELETE FROM tags WHERE id = 2", "DELETE 1"),
+        ("DELETE FROM tags WHERE v = 6", "DELETE 3"),
+        // FLUSH counts the stored rows it moved: 2 live rows and 4 soft-deleted ones.
+        ("FLUSH TABLE tags", "FLUSH 6"),
+        ("TRUNCATE TABLE tags", "TRUNCATE TABLE"),
+    ] {
+        assert_eq!(pair.run(sql).await, tag, "{sql}");
+    }
+}
+
 #[tokio::test]
 async fn use_restart_unicode_float_and_timestamp_keys() {
     let mut pair = Pair::new();

@@ -257,12 +257,15 @@ async fn run_datafusion(context: &SessionContext, sql: &str) -> Result<engine::Q
     let datafusion_error = |error: DataFusionError| HarnessError::from(EngineError::from_datafusion(error));
     let frame = context.sql(sql).await.map_err(datafusion_error)?;
     let plan = frame.logical_plan();
-    let is_dml = matches!(plan, LogicalPlan::Dml(_));
+    let counted = match plan {
+        LogicalPlan::Dml(dml) => Some(engine::CountedCommand::of_write(&dml.op)),
+        _ => None,
+    };
     let is_statement = matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(datafusion_error)?;
-    Ok(if is_dml {
-        engine::QueryResult::Count(engine::exec::dml::count_of(&batches))
+    Ok(if let Some(command) = counted {
+        engine::QueryResult::Count { command, rows: engine::exec::dml::count_of(&batches) }
     } else if is_statement {
         engine::QueryResult::Message(String::new())
     } else {

@@ -88,10 +88,10 @@ pub fn render_float(value: f64) -> String {
 /// DataFusion's runner shows DML results, and a statement completion otherwise.
 pub fn to_output(result: QueryResult, as_query: bool) -> Result<DBOutput<ColumnType>, String> {
     match result {
-        QueryResult::Count(count) if as_query => {
+        QueryResult::Count { rows: count, .. } if as_query => {
             Ok(DBOutput::Rows { types: vec![ColumnType::Integer], rows: vec![vec![count.to_string()]] })
         }
-        QueryResult::Count(count) => Ok(DBOutput::StatementComplete(count)),
+        QueryResult::Count { rows: count, .. } => Ok(DBOutput::StatementComplete(count)),
         QueryResult::Message(_) | QueryResult::Subscription(_) => Ok(DBOutput::StatementComplete(0)),
         QueryResult::Rows { schema, batches } => {
             let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();

@@ -79,7 +79,7 @@ pub async fn run_all(session: &mut Session, statements: &[&str]) {
 pub fn render(result: &QueryResult) -> String {
     match result {
         QueryResult::Rows { batches, .. } => pretty_format_batches(batches).expect("printable").to_string(),
-        QueryResult::Count(count) => format!("count: {count}"),
+        QueryResult::Count { rows: count, .. } => format!("count: {count}"),
         QueryResult::Message(message) => message.clone(),
         QueryResult::Subscription(subscription) => format!("subscription {}", subscription.id()),
     }

@@ -97,7 +97,7 @@ async fn execute(config: EngineConfig, clock: Arc<ManualClock>, ops: Vec<Planned
             std::thread::sleep(HELD_ACK);
         }
         match result {
-            Ok(QueryResult::Count(count)) => say(&format!("ack {n} {count}")),
+            Ok(QueryResult::Count { rows: count, .. }) => say(&format!("ack {n} {count}")),
             Ok(_) => say(&format!("ack {n} -")),
             Err(error) => {
                 let message = error.to_string().replace('\n', " ");

@@ -174,7 +174,7 @@ impl World {
             Err(_) => Answer::Hang,
             Ok(Err(_)) => Answer::Panic(LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()).clone()),
             Ok(Ok(Ok(QueryResult::Rows { schema, batches }))) => Answer::Rows { schema, batches },
-            Ok(Ok(Ok(QueryResult::Count(n)))) => Answer::Count(n),
+            Ok(Ok(Ok(QueryResult::Count { rows: n, .. }))) => Answer::Count(n),
             Ok(Ok(Ok(QueryResult::Message(m)))) => Answer::Message(m),
             Ok(Ok(Ok(QueryResult::Subscription(_)))) => Answer::Message("subscription".into()),
             Ok(Ok(Err(e))) => Answer::Error { code: e.sql_state().code().to_string(), message: e.to_string() },

@@ -51,7 +51,7 @@ impl Outcome {
     pub fn of_engine(result: engine::Result<QueryResult>) -> Outcome {
         match result {
             Ok(QueryResult::Rows { batches, .. }) => Outcome::Rows(rows_of(&batches)),
-            Ok(QueryResult::Count(n)) => Outcome::Count(n),
+            Ok(QueryResult::Count { rows: n, .. }) => Outcome::Count(n),
             Ok(QueryResult::Message(message)) => Outcome::Message(message),
             Ok(QueryResult::Subscription(subscription)) => Outcome::Message(format!("SUBSCRIBE {}", subscription.id())),
             Err(error) => Outcome::Error { state: Some(error.sql_state().code().to_string()), message: error.to_string() },

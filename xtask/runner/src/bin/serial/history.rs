@@ -57,7 +57,7 @@ impl Outcome {
     pub fn of(result: engine::Result<QueryResult>) -> Outcome {
         match result {
             Ok(QueryResult::Rows { batches, .. }) => Outcome::Rows(render(&batches)),
-            Ok(QueryResult::Count(n)) => Outcome::Count(n),
+            Ok(QueryResult::Count { rows: n, .. }) => Outcome::Count(n),
             Ok(_) => Outcome::Message,
             Err(error) => Outcome::Error { state: error.sql_state().code().to_string(), message: error.to_string() },
         }
