@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use crate::catalog::{Catalog, EntryPlanner};
 use crate::config::EngineConfig;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::exec::{jobs, users};
 use crate::functions::FunctionContext;
 use crate::ids::SnowflakeGenerator;
 use crate::job_log::JobLog;
 use crate::live::LiveHub;
 use crate::live::hub::HubLimits;
-use crate::passwords;
+use crate::passwords::{self, Secret};
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
@@ -147,6 +147,24 @@ impl Engine {
     /// user give the same error (28P01). Root logs in with the configured root password.
     pub fn login(&self, user: &str, password: &str) -> Result<Session> {
         let user = users::authenticate(&self.shared, user, password)?;
+        Ok(Session::new(self.shared.clone(), user))
+    }
+
+    /// [`Engine::login`] for async callers (a server's connection task): the password
+    /// check, argon2 at the configured cost (tens of milliseconds at the recommended one),
+    /// runs on tokio's blocking pool, so the async worker awaiting it keeps serving other
+    /// tasks. Outside a tokio runtime it runs in place. Dropping the future opens no
+    /// session (a check already running finishes on its own thread).
+    pub async fn login_async(&self, user: &str, password: &str) -> Result<Session> {
+        let shared = self.shared.clone();
+        let (name, password) = (user.to_string(), Secret::new(password));
+        let check = move || users::authenticate(&shared, &name, password.expose());
+        let user = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(check).await.map_err(|e| EngineError::internal(format!("the password check stopped: {e}")))??
+            }
+            Err(_) => check()?,
+        };
         Ok(Session::new(self.shared.clone(), user))
     }
 

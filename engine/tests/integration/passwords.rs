@@ -46,3 +46,20 @@ async fn hashes_never_leave_the_catalog() {
     }
     assert!(test.engine.login("root", "root-pw").is_ok());
 }
+
+/// A server's login: the same answers as `Engine::login`, the password check on tokio's
+/// blocking pool (here beside a runtime of one thread).
+#[tokio::test(flavor = "current_thread")]
+async fn async_logins_answer_as_logins_do() {
+    let test = TestEngine::new();
+    let mut root = test.session();
+    run_all(&mut root, &["CREATE USER alice WITH PASSWORD 'correct horse' ROLE user"]).await;
+    let mut alice = test.engine.login_async("alice", "correct horse").await.expect("login");
+    let me = render(&alice.execute("SELECT CURRENT_USER() AS me").await.unwrap());
+    assert!(me.contains("| alice |"), "{me}");
+    for (user, password) in [("alice", "wrong"), ("nobody", "correct horse")] {
+        let error = test.engine.login_async(user, password).await.unwrap_err();
+        assert_eq!(error.sql_state().code(), "28P01", "{error}");
+        assert_eq!(error.to_string(), test.engine.login(user, password).unwrap_err().to_string());
+    }
+}
