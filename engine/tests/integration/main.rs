@@ -9,6 +9,7 @@ mod common;
 mod faults;
 
 mod background_jobs;
+mod cancellation;
 mod cold_cleanup;
 mod cold_faults;
 mod cold_ownership;
