@@ -72,7 +72,7 @@ pub fn run_merged(
             return read_one_segment(cold, segments, segment, schema, request, &suffixes, &mut |b| sink.emit(b));
         }
         if let (MergeSink::Shared(emit), false) = (&sink, splits.is_empty()) {
-            return merge_parts::merge_in_parts(&setup, cursor.source(), prefix, ranges, &splits, *emit);
+            return merge_parts::merge_in_parts(&setup, cursor.source(), prefix, ranges, &planned, &splits, *emit);
         }
         let runs = setup.runs(cursor, &planned, &suffixes)?;
         setup.merge(runs, unordered, &mut |b| sink.emit(b))

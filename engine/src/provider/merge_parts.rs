@@ -48,17 +48,20 @@ pub(super) fn split_keys(
     Ok(splits)
 }
 
-/// Merges the read of `ranges` (whole keys under `prefix`) in one part per span between
-/// `splits` (segment key space), each on its own thread with its own cursor of the
-/// snapshot `source`, each part's batches handed to `emit` as they come.
+/// Merges the read of `ranges` (whole keys under `prefix`) of the `planned` segments in
+/// one part per span between `splits` (segment key space), each on its own thread with
+/// its own cursor of the snapshot `source`, each part's batches handed to `emit` as they
+/// come.
 pub(super) fn merge_in_parts(
     setup: &MergeSetup<'_>,
     source: CursorSource<'_>,
     prefix: &[u8],
     ranges: &KeyRanges,
+    planned: &[Planned<'_>],
     splits: &[Vec<u8>],
     emit: &(dyn Fn(RecordBatch) -> bool + Sync),
 ) -> Result<()> {
+    load_key_indexes(setup, planned)?;
     let bounds: Vec<Vec<u8>> = splits.iter().map(|split| [prefix, split.as_slice()].concat()).collect();
     let parts: Vec<_> = (0..=bounds.len())
         .map(|part| {
@@ -72,6 +75,18 @@ pub(super) fn merge_in_parts(
         handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| Err(EngineError::internal("a merge thread panicked")))).collect()
     });
     outcomes.into_iter().collect()
+}
+
+/// Loads, once and on this thread, the key index of each segment the whole read covers
+/// mostly ([`ColdStore::key_index_for_read`]): each part reads only a share of the row
+/// groups, and finds the index cached instead of loading it again or not at all.
+fn load_key_indexes(setup: &MergeSetup<'_>, planned: &[Planned<'_>]) -> Result<()> {
+    for planned in planned {
+        let total = setup.cold.row_groups(setup.segments, planned.segment)?;
+        let read = planned.groups.as_ref().map_or(total, Vec::len);
+        setup.cold.key_index_for_read(setup.segments, planned.segment, read, total)?;
+    }
+    Ok(())
 }
 
 /// One part: its segments' row groups planned for its own key span, merged with the hot

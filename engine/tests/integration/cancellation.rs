@@ -11,6 +11,7 @@ use crate::common;
 use common::{TestEngine, run_all};
 use engine::exports::arrow::array::{Array, AsArray};
 use engine::exports::arrow::datatypes::Int64Type;
+use engine::storage::ScopeWriteGuard;
 use engine::storage::keys::RowScope;
 use engine::{QueryResult, Session};
 
@@ -29,12 +30,23 @@ async fn number(session: &mut Session, sql: &str) -> i64 {
     if column.is_null(0) { -1 } else { column.value(0) }
 }
 
+/// A session of `test` with table `t` holding the row (1, 1).
+async fn one_row_table(test: &TestEngine) -> Session {
+    let mut session = test.session();
+    run_all(&mut session, &["CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)", "INSERT INTO t VALUES (1, 1)"]).await;
+    session
+}
+
+/// Holds the write lock of table `t`'s rows, as a statement that writes them does.
+async fn hold_write_lock(test: &TestEngine) -> ScopeWriteGuard {
+    let table = test.engine.shared().catalog.table("default", "t").expect("table").id();
+    test.engine.shared().locks.lock_scope(table, &RowScope::Shared).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_dropped_while_waiting_for_the_lock_write_nothing() {
     let test = TestEngine::new();
-    let mut session = test.session();
-    run_all(&mut session, &["CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)", "INSERT INTO t VALUES (1, 1)"]).await;
-    let table = test.engine.shared().catalog.table("default", "t").expect("table").id();
+    one_row_table(&test).await;
     for sql in [
         "INSERT INTO t VALUES (2, 2)",
         "INSERT INTO t SELECT id + 10, v FROM t",
@@ -43,7 +55,7 @@ async fn statements_dropped_while_waiting_for_the_lock_write_nothing() {
         "DELETE FROM t WHERE id = 1",
         "TRUNCATE TABLE t",
     ] {
-        let held = test.engine.shared().locks.lock_scope(table, &RowScope::Shared).await;
+        let held = hold_write_lock(&test).await;
         let mut other = test.session();
         assert!(!poll_once(other.execute(sql)), "{sql} did not wait for the lock");
         drop(held);
@@ -57,12 +69,10 @@ async fn statements_dropped_while_waiting_for_the_lock_write_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_dropped_inside_a_block_leaves_the_block_usable() {
     let test = TestEngine::new();
-    let mut session = test.session();
-    run_all(&mut session, &["CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)", "INSERT INTO t VALUES (1, 1)"]).await;
-    let table = test.engine.shared().catalog.table("default", "t").expect("table").id();
+    let mut session = one_row_table(&test).await;
     for sql in ["INSERT INTO t VALUES (2, 2)", "UPDATE t SET v = v + 1", "DELETE FROM t WHERE id = 1"] {
         run_all(&mut session, &["BEGIN", "INSERT INTO t VALUES (3, 3)"]).await;
-        let held = test.engine.shared().locks.lock_scope(table, &RowScope::Shared).await;
+        let held = hold_write_lock(&test).await;
         assert!(!poll_once(session.execute(sql)), "{sql} did not wait for the lock");
         drop(held);
         // The block goes on: its own row is there, the dropped statement's effect is not,

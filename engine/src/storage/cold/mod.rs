@@ -417,14 +417,16 @@ impl ColdStore {
         groups_total: usize,
     ) -> Result<Option<Arc<SegmentKeys>>> {
         let path = scope.segment_path(segment);
-        let cached = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&path, 0);
+        let (cached, budget) = {
+            let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            (keys.get(&path, 0), keys.budget())
+        };
         let keys = match cached {
             Some(keys) => keys,
             None => {
                 // Keys are stored as hex in the manifest; each also costs an offset and a flag.
                 let key_bytes = segment.min_key.len().max(segment.max_key.len()) / 2;
                 let estimate = (segment.rows as usize).saturating_mul(key_bytes + 5);
-                let budget = self.keys.lock().unwrap_or_else(|p| p.into_inner()).budget();
                 if groups_read * 2 <= groups_total || estimate > budget / 4 {
                     return Ok(None);
                 }
