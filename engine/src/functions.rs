@@ -56,6 +56,30 @@ pub fn effective_user() -> Option<Arc<str>> {
     EFFECTIVE_USER.try_with(Arc::clone).ok()
 }
 
+/// What a statement's functions read from its task (its effective user and fixed
+/// instant), captured so that the statement's rows can be produced later, outside the
+/// statement's own future (a streamed result read batch by batch).
+#[derive(Debug, Clone, Default)]
+pub struct StatementScope {
+    user: Option<Arc<str>>,
+    instant: Option<i64>,
+}
+
+impl StatementScope {
+    /// The scope of the statement running on this task.
+    pub fn current() -> StatementScope {
+        StatementScope { user: effective_user(), instant: FIXED_INSTANT.try_with(|fixed| *fixed).ok().flatten() }
+    }
+
+    /// Runs `work` (one step of the statement) in the captured scope.
+    pub fn enter<R>(&self, work: impl FnOnce() -> R) -> R {
+        FIXED_INSTANT.sync_scope(self.instant, || match &self.user {
+            Some(user) => EFFECTIVE_USER.sync_scope(user.clone(), work),
+            None => work(),
+        })
+    }
+}
+
 /// The engine's replacements for DataFusion's built-ins, ready to register.
 pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
     vec![

@@ -44,8 +44,9 @@ pub use config::{ColdStorage, EngineConfig, FlushObserver, FlushStep};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorOrigin, Result, SqlState};
 pub use live::{EventKind, LiveEvent, Subscription};
-pub use result::{CountedCommand, QueryResult};
+pub use result::{CountedCommand, QueryResult, RowStream};
 pub use session::Session;
+pub use session::prepared::{PreparedStatement, StatementDescription};
 pub use sql::ObjectRef;
 pub use sql::parser::SubscribeRequest;
 

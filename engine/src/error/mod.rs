@@ -61,6 +61,15 @@ impl SqlState {
     /// `snapshot_too_old`).
     pub const SNAPSHOT_TOO_OLD: SqlState = SqlState("72000");
     pub const INVALID_OBJECT_DEFINITION: SqlState = SqlState("42P17");
+    /// A `$n` parameter with no value.
+    pub const UNDEFINED_PARAMETER: SqlState = SqlState("42P02");
+    pub const DUPLICATE_PREPARED_STATEMENT: SqlState = SqlState("42P05");
+    /// PostgreSQL's `invalid_sql_statement_name`: no prepared statement of that name.
+    pub const UNDEFINED_PREPARED_STATEMENT: SqlState = SqlState("26000");
+    pub const PROTOCOL_VIOLATION: SqlState = SqlState("08P01");
+    pub const TOO_MANY_CONNECTIONS: SqlState = SqlState("53300");
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState("57P01");
+    pub const QUERY_CANCELED: SqlState = SqlState("57014");
 
     /// The five-character code.
     pub fn code(self) -> &'static str {

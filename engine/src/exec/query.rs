@@ -15,8 +15,9 @@ use crate::catalog::{INSERT_TARGET_CATALOG, SystemColumn};
 use crate::error::{EngineError, Result};
 use crate::exec::context::ExecContext;
 use crate::exec::dml;
+use crate::functions::StatementScope;
 use crate::provider::statement::{DmlKind, DmlTarget, ReadLog, StatementNotes};
-use crate::result::{CountedCommand, QueryResult};
+use crate::result::{CountedCommand, QueryResult, RowStream};
 use crate::sql::parser::{ObjectRef, object_ref};
 use crate::sql::system_columns::exclude_system_columns_from_wildcards;
 
@@ -67,11 +68,15 @@ pub async fn execute(ctx: &ExecContext, statement: Statement, mentions: Vec<Syst
                 _ => None,
             };
             let frame = ctx.datafusion.execute_logical_plan(plan).await?;
-            let schema = frame.schema().inner().clone();
-            let batches = frame.collect().await?;
             match counted {
-                Some(command) => Ok(QueryResult::Count { command, rows: dml::count_of(&batches) }),
-                None => Ok(QueryResult::Rows { schema, batches }),
+                Some(command) => Ok(QueryResult::Count { command, rows: dml::count_of(&frame.collect().await?) }),
+                None => {
+                    // Planned and started now (the scans take the statement's snapshot and
+                    // block here); the rows are read as the caller reads them.
+                    let schema = frame.schema().inner().clone();
+                    let batches = frame.execute_stream().await?;
+                    Ok(QueryResult::Stream(RowStream::new(schema, batches, StatementScope::current())))
+                }
             }
         }
     }

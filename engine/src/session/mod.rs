@@ -13,6 +13,7 @@
 //! which `EXECUTE AS USER` changes for one statement.
 
 pub mod catalog_provider;
+pub mod prepared;
 pub mod views;
 
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,8 @@ pub struct Session {
     simple_enabled: bool,
     /// The open transaction block, if any (`BEGIN` ... `COMMIT`).
     transaction: Option<TxnHandle>,
+    /// Statements named by SQL `PREPARE`.
+    named_statements: prepared::NamedStatements,
 }
 
 impl std::fmt::Debug for Session {
@@ -56,7 +59,7 @@ impl Session {
         let simple_enabled = shared.config.simple_statements;
         let exec = ExecContext::new(shared, user.clone());
         catalog_provider::register_catalogs(&exec, Vec::new());
-        Session { exec, login: user, simple_statements: 0, simple_enabled, transaction: None }
+        Session { exec, login: user, simple_statements: 0, simple_enabled, transaction: None, named_statements: Default::default() }
     }
 
     /// How many statements of this session ran on the simple path (literal INSERTs, and
@@ -124,20 +127,8 @@ impl Session {
     }
 
     async fn run_all(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
-        // Recognised once: the block's checks and the simple path take the same statement.
-        if let Some(statement) = self.simple_enabled.then(|| crate::sql::simple::recognize(sql)).flatten()
-            && self.simple_path_open()?
-        {
-            // `Ok(None)`: not a simple statement. An error is the simple path's own answer.
-            let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
-            let handled = at_instant(instant, exec::simple::try_execute(&self.exec, statement)).await.transpose();
-            self.exec.transaction = None;
-            if let Some(result) = handled {
-                self.simple_statements += 1;
-                self.finish_block_statement(result.is_err());
-                return result.map(|result| vec![result]);
-            }
-            self.finish_block_statement(false);
+        if let Some(result) = self.try_simple(sql).await? {
+            return Ok(vec![result]);
         }
         // The dialect is not Send: parse before the first await.
         let statements = {
@@ -149,9 +140,30 @@ impl Session {
             if index > 0 {
                 self.refresh_user()?;
             }
-            results.push(self.execute_in_block(statement).await?);
+            let result = self.execute_in_block(statement).await?;
+            results.push(result.collected().await?);
         }
         Ok(results)
+    }
+
+    /// Runs `sql` on the simple path if it is one simple statement the path may take now
+    /// (`Ok(None)`: it is not; an error is the simple path's own answer).
+    async fn try_simple(&mut self, sql: &str) -> Result<Option<QueryResult>> {
+        // Recognised once: the block's checks and the simple path take the same statement.
+        let Some(statement) = self.simple_enabled.then(|| crate::sql::simple::recognize(sql)).flatten() else { return Ok(None) };
+        if !self.simple_path_open()? {
+            return Ok(None);
+        }
+        let instant = self.exec.transaction.as_ref().map(|t| t.start_millis);
+        let handled = at_instant(instant, exec::simple::try_execute(&self.exec, statement)).await.transpose();
+        self.exec.transaction = None;
+        if let Some(result) = handled {
+            self.simple_statements += 1;
+            self.finish_block_statement(result.is_err());
+            return result.map(Some);
+        }
+        self.finish_block_statement(false);
+        Ok(None)
     }
 
     /// Whether the simple path may take the simple statement just recognised: always
@@ -205,6 +217,9 @@ impl Session {
     /// Runs one statement: transaction control on the session's block, anything else in
     /// the block (if one is open), which a failure marks failed.
     async fn execute_in_block(&mut self, statement: EngineStatement) -> Result<QueryResult> {
+        if let Some(result) = self.named_statement_command(&statement).await {
+            return result;
+        }
         if let EngineStatement::Transaction(control) = statement {
             self.exec.transaction = None;
             return exec::transaction::control(&self.exec, &mut self.transaction, control).await;
@@ -219,7 +234,14 @@ impl Session {
         let result = at_instant(instant, Box::pin(self.execute_statement(statement))).await;
         self.exec.reads = None;
         self.finish_block_statement(result.is_err());
-        result
+        match (result, &self.transaction) {
+            // Rows read after the statement: an error while reading them fails the block.
+            (Ok(QueryResult::Stream(rows)), Some(handle)) => {
+                let (handle, shared) = (handle.clone(), self.exec.shared.clone());
+                Ok(QueryResult::Stream(rows.on_failure(move || exec::transaction::finish(&handle, true, shared.now_millis()))))
+            }
+            (result, _) => result,
+        }
     }
 
     /// Opens a live subscription as the session's user (the embedding API of `SUBSCRIBE

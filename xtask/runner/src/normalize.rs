@@ -93,6 +93,7 @@ pub fn to_output(result: QueryResult, as_query: bool) -> Result<DBOutput<ColumnT
         }
         QueryResult::Count { rows: count, .. } => Ok(DBOutput::StatementComplete(count)),
         QueryResult::Message(_) | QueryResult::Subscription(_) => Ok(DBOutput::StatementComplete(0)),
+        QueryResult::Stream(_) => Err("rows were streamed and not collected".into()),
         QueryResult::Rows { schema, batches } => {
             let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
             let mut rows = Vec::new();

@@ -82,5 +82,6 @@ pub fn render(result: &QueryResult) -> String {
         QueryResult::Count { rows: count, .. } => format!("count: {count}"),
         QueryResult::Message(message) => message.clone(),
         QueryResult::Subscription(subscription) => format!("subscription {}", subscription.id()),
+        QueryResult::Stream(rows) => format!("rows to read: {:?}", rows.schema()),
     }
 }

@@ -177,6 +177,8 @@ impl World {
             Ok(Ok(Ok(QueryResult::Count { rows: n, .. }))) => Answer::Count(n),
             Ok(Ok(Ok(QueryResult::Message(m)))) => Answer::Message(m),
             Ok(Ok(Ok(QueryResult::Subscription(_)))) => Answer::Message("subscription".into()),
+            // `execute` collects rows: no stream reaches here.
+            Ok(Ok(Ok(QueryResult::Stream(_)))) => Answer::Message("rows not collected".into()),
             Ok(Ok(Err(e))) => Answer::Error { code: e.sql_state().code().to_string(), message: e.to_string() },
         };
         // A panic on another thread (a task the statement spawned) that came back as an error.

@@ -54,6 +54,8 @@ impl Outcome {
             Ok(QueryResult::Count { rows: n, .. }) => Outcome::Count(n),
             Ok(QueryResult::Message(message)) => Outcome::Message(message),
             Ok(QueryResult::Subscription(subscription)) => Outcome::Message(format!("SUBSCRIBE {}", subscription.id())),
+            // `execute` collects rows; a stream is only what `Session::run` returns.
+            Ok(QueryResult::Stream(_)) => Outcome::Message("rows not collected".into()),
             Err(error) => Outcome::Error { state: Some(error.sql_state().code().to_string()), message: error.to_string() },
         }
     }
