@@ -13,7 +13,7 @@ use crate::ids::SnowflakeGenerator;
 use crate::job_log::JobLog;
 use crate::live::LiveHub;
 use crate::live::hub::HubLimits;
-use crate::passwords::{self, Secret};
+use crate::passwords::{self, ScramCredentials, ScramVerifier, Secret};
 use crate::permissions::SessionUser;
 use crate::session::Session;
 use crate::shared::EngineShared;
@@ -114,6 +114,8 @@ impl Engine {
             Some(password) => Some(passwords::hash_password(password.expose(), config.password_cost, config.ids.as_ref())?),
             None => None,
         };
+        let root_scram = config.root_password.as_ref().map(|password| ScramVerifier::new(password.expose(), config.ids.as_ref()));
+        let scram_decoy_secret = config.ids.next_u128().to_be_bytes();
         let live =
             LiveHub::start(HubLimits { subscriber_buffer_events: config.subscriber_buffer_events, inbox_rows: config.live_inbox_rows });
         let job_interval = config.job_interval;
@@ -125,6 +127,8 @@ impl Engine {
             functions,
             locks,
             root_password,
+            root_scram,
+            scram_decoy_secret,
             decoy_password: Default::default(),
             live,
             jobs: JobLog::default(),
@@ -166,6 +170,14 @@ impl Engine {
             Err(_) => check()?,
         };
         Ok(Session::new(self.shared.clone(), user))
+    }
+
+    /// The SCRAM-SHA-256 credentials a wire login of `user` is checked against (a
+    /// server's password exchange): the user's verifier, or decoy credentials no proof
+    /// matches, the same for every attempt, for a user that does not exist or has no
+    /// password (the client then gets the same 28P01 as for a wrong password).
+    pub fn scram_credentials(&self, user: &str) -> ScramCredentials {
+        users::scram_credentials(&self.shared, user)
     }
 
     /// A trusted in-process session for `user`, who the embedding application has

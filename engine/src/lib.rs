@@ -43,6 +43,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ColdStorage, EngineConfig, FlushObserver, FlushStep};
 pub use engine::Engine;
 pub use error::{EngineError, ErrorOrigin, Result, SqlState};
+pub use passwords::ScramCredentials;
 pub use live::{EventKind, LiveEvent, Subscription};
 pub use result::{CountedCommand, QueryResult, RowStream};
 pub use session::Session;

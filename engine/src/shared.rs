@@ -28,6 +28,10 @@ pub struct EngineShared {
     /// Root's password from the configuration, hashed when the engine opened (`None`:
     /// root opens trusted sessions only).
     pub root_password: Option<PasswordHash>,
+    /// Root's SCRAM verifier (wire logins), from the same configured password.
+    pub root_scram: Option<crate::passwords::ScramVerifier>,
+    /// The key decoy SCRAM credentials of unknown users derive from (random per open).
+    pub scram_decoy_secret: [u8; 16],
     /// What passwords of unknown users are checked against (made on first use).
     pub decoy_password: std::sync::OnceLock<PasswordHash>,
     /// Open subscriptions and the change feed.

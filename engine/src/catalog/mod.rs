@@ -138,6 +138,7 @@ impl Catalog {
                 name: ROOT_USER.into(),
                 role: Role::System,
                 password_hash: None,
+                scram: None,
                 created_at_millis: now_millis,
             };
             let mut changes = ChangeSet::default();

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result, SqlState};
-use crate::passwords::PasswordHash;
+use crate::passwords::{PasswordHash, ScramVerifier};
 use crate::storage::UserId;
 
 /// The user that exists from the start, with role system.
@@ -50,6 +50,10 @@ pub struct UserRecord {
     /// `None` for root, whose password is the engine configuration's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<PasswordHash>,
+    /// The SCRAM-SHA-256 verifier of the same password (wire logins); users whose
+    /// password was set before verifiers were kept have none until it is set again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram: Option<ScramVerifier>,
     pub created_at_millis: i64,
 }
 

@@ -13,7 +13,7 @@ use crate::catalog::{ROOT_USER, Role, RowOwner, TableEntry, UserRecord, check_us
 use crate::error::{EngineError, Result, SqlState};
 use crate::exec::catalog_work;
 use crate::exec::context::ExecContext;
-use crate::passwords::{self, PasswordHash, Secret};
+use crate::passwords::{self, PasswordHash, ScramCredentials, ScramVerifier, Secret};
 use crate::permissions::{self, SessionUser};
 use crate::result::QueryResult;
 use crate::shared::EngineShared;
@@ -90,17 +90,39 @@ pub fn execute_as_target(ctx: &ExecContext, name: &str) -> Result<SessionUser> {
     Ok(SessionUser::of(&target))
 }
 
-async fn hash(shared: &Arc<EngineShared>, password: Secret) -> Result<PasswordHash> {
+/// The stored forms of a password: its argon2id hash and its SCRAM verifier.
+async fn hash(shared: &Arc<EngineShared>, password: Secret) -> Result<(PasswordHash, ScramVerifier)> {
     let shared = shared.clone();
-    off_async(move || passwords::hash_password(password.expose(), shared.config.password_cost, shared.config.ids.as_ref())).await
+    off_async(move || {
+        let ids = shared.config.ids.as_ref();
+        let hash = passwords::hash_password(password.expose(), shared.config.password_cost, ids)?;
+        Ok((hash, ScramVerifier::new(password.expose(), ids)))
+    })
+    .await
+}
+
+/// What a wire login's SCRAM exchange checks `name`'s proof against: the user's verifier,
+/// or decoy credentials no proof matches (an unknown user, a user without a password or
+/// without a verifier), the same for the same name, so the exchange does not tell who
+/// exists.
+pub fn scram_credentials(shared: &EngineShared, name: &str) -> ScramCredentials {
+    let verifier = match shared.catalog.user(name) {
+        Some(record) if record.name == ROOT_USER => shared.root_scram.clone(),
+        Some(record) => record.scram.clone(),
+        None => None,
+    };
+    verifier.and_then(|v| v.credentials()).unwrap_or_else(|| ScramCredentials::decoy(name, &shared.scram_decoy_secret))
 }
 
 pub async fn create(ctx: &ExecContext, name: &str, if_not_exists: bool, password: Option<Secret>, role: Role) -> Result<QueryResult> {
     permissions::check_manage_user(ctx.user.role, role, "CREATE USER")?;
     check_user_name(name)?;
-    let password_hash = match password {
-        Some(password) => Some(hash(&ctx.shared, password).await?),
-        None => None,
+    let (password_hash, scram) = match password {
+        Some(password) => {
+            let (hash, scram) = hash(&ctx.shared, password).await?;
+            (Some(hash), Some(scram))
+        }
+        None => (None, None),
     };
     let shared = ctx.shared.clone();
     let ddl = shared.catalog.lock_ddl().await;
@@ -115,6 +137,7 @@ pub async fn create(ctx: &ExecContext, name: &str, if_not_exists: bool, password
         name: name.to_string(),
         role,
         password_hash,
+        scram,
         created_at_millis: shared.now_millis(),
     };
     catalog_work(ddl, move |ddl| shared.catalog.put_user(ddl, record)).await?;
@@ -148,11 +171,11 @@ pub async fn alter(ctx: &ExecContext, name: &str, change: UserChange) -> Result<
     // changes: a concurrent ALTER of the other field is never undone.
     let existing = shared.catalog.user(name).ok_or_else(|| undefined_user(name))?;
     let changed = match change {
-        Ok(password_hash) => {
+        Ok((password_hash, scram)) => {
             if !(own_password && existing.id == ctx.user.id) {
                 permissions::check_manage_user(ctx.user.role, existing.role, "ALTER USER ... SET PASSWORD")?;
             }
-            UserRecord { password_hash: Some(password_hash), ..(*existing).clone() }
+            UserRecord { password_hash: Some(password_hash), scram: Some(scram), ..(*existing).clone() }
         }
         Err(role) => {
             if existing.name == ROOT_USER {
