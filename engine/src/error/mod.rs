@@ -68,6 +68,8 @@ impl SqlState {
     pub const UNDEFINED_PREPARED_STATEMENT: SqlState = SqlState("26000");
     pub const PROTOCOL_VIOLATION: SqlState = SqlState("08P01");
     pub const TOO_MANY_CONNECTIONS: SqlState = SqlState("53300");
+    /// A connection names a database (the engine: a namespace) that does not exist.
+    pub const INVALID_CATALOG_NAME: SqlState = SqlState("3D000");
     pub const ADMIN_SHUTDOWN: SqlState = SqlState("57P01");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");
 

@@ -1,0 +1,148 @@
+//! The simple query protocol: a Query message's statements run one after another, each
+//! answered before the next starts (rows stream to the client batch by batch); the first
+//! error ends the script; ReadyForQuery reports the session's transaction status. A
+//! CancelRequest drops the running statement (the engine cancels it cleanly) and
+//! answers 57014.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use engine::{QueryResult, Session, SqlState};
+use futures::future::{Either, select};
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::query::{SimpleQueryHandler, send_ready_for_query};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, PgWireConnectionState};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::RowDescription;
+use pgwire::messages::response::{CommandComplete, EmptyQueryResponse};
+use pgwire::messages::simplequery::Query;
+
+use crate::connection::{ConnectionHandlers, status};
+use crate::errors::{server_error, wire_error};
+use crate::rows::encode_batch;
+use crate::types::fields;
+
+#[async_trait]
+impl SimpleQueryHandler for ConnectionHandlers {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let cancel = match client.session_extensions().get::<std::sync::Arc<ConnectionHandle>>() {
+            Some(handle) => Some(handle.start_query().await),
+            None => None,
+        };
+        let connection = self.0.clone();
+        let mut guard = connection.session(client).await?;
+        let session = guard.as_mut().expect("opened by session()");
+        {
+            let _running = connection.running();
+            let script = run_script(client, session, &query.query);
+            let outcome = match cancel {
+                Some(cancel) => match select(Box::pin(script), cancel).await {
+                    Either::Left((outcome, _)) => outcome,
+                    Either::Right((Ok(()), _)) => Err(server_error(SqlState::QUERY_CANCELED, "canceling statement due to user request")),
+                    // The sender went without a cancel (the next query replaced it): finish.
+                    Either::Right((Err(_), script)) => script.await,
+                },
+                None => script.await,
+            };
+            if let Err(error) = outcome {
+                match error {
+                    PgWireError::UserError(info) => client.feed(PgWireBackendMessage::ErrorResponse((*info).into())).await?,
+                    other => return Err(other),
+                }
+            }
+        }
+        let status = status(session);
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
+    /// Unused: `on_query` runs the statements itself, one by one.
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Err(server_error(SqlState::INTERNAL_ERROR, "simple queries run through on_query"))
+    }
+}
+
+/// Runs every statement of `sql`, answering each; an engine error is returned (the
+/// caller sends it), and no statement after it runs.
+async fn run_script<C>(client: &mut C, session: &mut Session, sql: &str) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let statements = session.parse(sql).map_err(|e| wire_error(&e))?;
+    if statements.is_empty() {
+        client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+        return Ok(());
+    }
+    for statement in &statements {
+        let result = session.run(statement, &[]).await.map_err(|e| wire_error(&e))?;
+        send_result(client, result).await?;
+    }
+    Ok(())
+}
+
+/// Sends one statement's answer: rows with their description, then the command tag.
+pub(crate) async fn send_result<C>(client: &mut C, result: QueryResult) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let tag = match result {
+        QueryResult::Rows { schema, batches } => {
+            let fields = fields(&schema, &Format::UnifiedText);
+            client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
+            let mut rows = 0;
+            for batch in &batches {
+                for row in encode_batch(batch, &fields)? {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    rows += 1;
+                }
+            }
+            format!("SELECT {rows}")
+        }
+        QueryResult::Stream(mut stream) => {
+            let fields = fields(&stream.schema(), &Format::UnifiedText);
+            client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
+            let mut rows = 0;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| wire_error(&e))?;
+                for row in encode_batch(&batch, &fields)? {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    rows += 1;
+                }
+            }
+            format!("SELECT {rows}")
+        }
+        QueryResult::Count { command, rows } => command.command_tag(rows),
+        QueryResult::Message(tag) => tag,
+        QueryResult::Subscription(_) => {
+            return Err(server_error(SqlState::FEATURE_NOT_SUPPORTED, "SUBSCRIBE is not served over the wire yet"));
+        }
+    };
+    client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag))).await?;
+    Ok(())
+}
+
+fn row_description(fields: &[FieldInfo]) -> RowDescription {
+    RowDescription::new(fields.iter().map(Into::into).collect())
+}
