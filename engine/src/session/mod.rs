@@ -295,6 +295,12 @@ impl Session {
                 let outer = self.exec.user.clone();
                 self.act_as(target.clone());
                 let result = with_effective_user(&target.name, Box::pin(self.execute_statement(*statement))).await;
+                // Read while the target's catalogs are the session's: some providers
+                // (information_schema) list tables as their rows are produced.
+                let result = match result {
+                    Ok(result) => with_effective_user(&target.name, result.collected()).await,
+                    Err(error) => Err(error),
+                };
                 self.act_as(outer);
                 result
             }
