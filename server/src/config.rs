@@ -9,6 +9,7 @@
 //! tls_key = "server.key"            # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! drain_seconds = 30                # on SIGTERM: how long running statements may finish
 //! root_password = "..."             # root's password (or ENGINE_ROOT_PASSWORD)
+//! auth = "scram-sha-256"            # or "trust": no password asked (local testing only)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,20 @@ pub struct FileSettings {
     pub tls_key: Option<PathBuf>,
     pub drain_seconds: Option<u64>,
     pub root_password: Option<String>,
+    pub auth: Option<Auth>,
+}
+
+/// How connections authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Auth {
+    /// SCRAM-SHA-256 against the engine's users (the default).
+    #[default]
+    #[serde(rename = "scram-sha-256")]
+    Scram,
+    /// Whoever connects is the user it names, with no password asked (PostgreSQL's
+    /// `trust`): for a server only its own tests reach, never a shared one.
+    #[serde(rename = "trust")]
+    Trust,
 }
 
 /// Everything the server runs with.
@@ -73,6 +88,7 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub drain: Duration,
     pub root_password: Option<String>,
+    pub auth: Auth,
 }
 
 impl Settings {
@@ -85,6 +101,7 @@ impl Settings {
             tls: None,
             drain: Duration::from_secs(DEFAULT_DRAIN_SECONDS),
             root_password: None,
+            auth: Auth::Scram,
         }
     }
 
@@ -110,6 +127,7 @@ impl Settings {
             tls,
             drain: Duration::from_secs(file.drain_seconds.unwrap_or(DEFAULT_DRAIN_SECONDS)),
             root_password: file.root_password.or_else(|| std::env::var(ROOT_PASSWORD_VARIABLE).ok()),
+            auth: file.auth.unwrap_or_default(),
         })
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use engine::{Engine, Session, SqlState};
 use futures::Sink;
+use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use pgwire::api::cancel::DefaultCancelHandler;
@@ -18,6 +19,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::{Mutex, MutexGuard, watch};
 
 use crate::auth::scram_startup;
+use crate::config::Auth;
 use crate::extended::EngineQueryParser;
 
 /// Databases a client may name without a namespace of that name existing: PostgreSQL's
@@ -33,6 +35,8 @@ pub struct Connection {
     /// The connection came past the connection limit: its startup is refused (53300).
     refused: bool,
     startup: SASLAuthStartupHandler<DefaultServerParameterProvider>,
+    /// `auth = "trust"`: the startup names the user, no password is asked.
+    trust: Option<TrustStartup>,
     pub(crate) manager: Arc<ConnectionManager>,
 }
 
@@ -41,9 +45,10 @@ pub struct Connection {
 pub struct ConnectionHandlers(pub Arc<Connection>);
 
 impl Connection {
-    pub fn new(engine: Engine, manager: Arc<ConnectionManager>, refused: bool) -> Arc<Connection> {
+    pub fn new(engine: Engine, manager: Arc<ConnectionManager>, refused: bool, auth: Auth) -> Arc<Connection> {
         let startup = scram_startup(&engine, manager.clone());
-        Arc::new(Connection { engine, session: Mutex::new(None), busy: watch::Sender::new(false), refused, startup, manager })
+        let trust = (auth == Auth::Trust).then(|| TrustStartup(manager.clone()));
+        Arc::new(Connection { engine, session: Mutex::new(None), busy: watch::Sender::new(false), refused, startup, trust, manager })
     }
 
     /// The session, opened for the authenticated user on first use.
@@ -117,7 +122,20 @@ impl StartupHandler for ConnectionHandlers {
         // The session opens at the first statement: pgwire's SCRAM handler sends
         // ReadyForQuery as it accepts the proof, so a missing database (3D000, fatal)
         // is reported to the first statement, which also closes the connection.
-        self.0.startup.on_startup(client, message).await
+        match &self.0.trust {
+            Some(trust) => trust.on_startup(client, message).await,
+            None => self.0.startup.on_startup(client, message).await,
+        }
+    }
+}
+
+/// The startup of `auth = "trust"`.
+pub(crate) struct TrustStartup(Arc<ConnectionManager>);
+
+#[async_trait]
+impl NoopStartupHandler for TrustStartup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.0.clone())
     }
 }
 

@@ -1,12 +1,20 @@
 //! Engine errors as PostgreSQL ErrorResponses: the engine's SQLSTATE and message, severity
-//! ERROR.
+//! ERROR, and routine `datafusion` when DataFusion raised the error.
 
-use engine::{EngineError, SqlState};
+use engine::{EngineError, ErrorOrigin, SqlState};
 use pgwire::error::{ErrorInfo, PgWireError};
+
+/// The ErrorResponse `routine` of errors DataFusion raised (the engine's own carry none),
+/// for clients that tell the two apart (the harness's `--wire` runs).
+pub const DATAFUSION_ROUTINE: &str = "datafusion";
 
 /// The wire error of an engine error.
 pub fn wire_error(error: &EngineError) -> PgWireError {
-    PgWireError::UserError(Box::new(error_info(error.sql_state(), &error.to_string())))
+    let mut info = error_info(error.sql_state(), &error.to_string());
+    if error.origin() == ErrorOrigin::DataFusion {
+        info.routine = Some(DATAFUSION_ROUTINE.to_string());
+    }
+    PgWireError::UserError(Box::new(info))
 }
 
 /// An ErrorResponse's fields for `state` and `message`.

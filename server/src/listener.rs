@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::config::Settings;
+use crate::config::{Auth, Settings};
 use crate::connection::{Connection, ConnectionHandlers};
 
 /// A server accepting connections.
@@ -53,7 +53,8 @@ pub async fn start(engine: Engine, settings: &Settings) -> anyhow::Result<Runnin
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
-    let serving = Serving { engine, tls, limit: Arc::new(Semaphore::new(settings.max_connections)), drain: settings.drain, stopped };
+    let limit = Arc::new(Semaphore::new(settings.max_connections));
+    let serving = Serving { engine, tls, limit, drain: settings.drain, auth: settings.auth, stopped };
     let task = tokio::spawn(serving.accept(listener));
     Ok(RunningServer { address, stop, task })
 }
@@ -63,6 +64,7 @@ struct Serving {
     tls: Option<TlsAcceptor>,
     limit: Arc<Semaphore>,
     drain: std::time::Duration,
+    auth: Auth,
     stopped: watch::Receiver<bool>,
 }
 
@@ -77,7 +79,7 @@ impl Serving {
                     let Ok((socket, _)) = accepted else { continue };
                     let _ = socket.set_nodelay(true);
                     let permit = self.limit.clone().try_acquire_owned().ok();
-                    let connection = Connection::new(self.engine.clone(), manager.clone(), permit.is_none());
+                    let connection = Connection::new(self.engine.clone(), manager.clone(), permit.is_none(), self.auth);
                     let (tls, stopped, drain) = (self.tls.clone(), self.stopped.clone(), self.drain);
                     connections.spawn(async move {
                         let _permit = permit;

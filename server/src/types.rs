@@ -5,7 +5,7 @@
 //! | Boolean | bool |
 //! | Int8, Int16, UInt8 | int2 |
 //! | Int32, UInt16 | int4 |
-//! | Int64, UInt32, UInt64 | int8 (a UInt64 above int8's range is an error, 22003) |
+//! | Int64, UInt32, UInt64 | int8 (as PostgreSQL's `rank()` and `count()`; a UInt64 above int8's range is an error, 22003) |
 //! | Float16, Float32 | float4 |
 //! | Float64 | float8 |
 //! | Utf8, LargeUtf8, Utf8View | text |

@@ -47,6 +47,10 @@ enum Commands {
         /// Parquet after each record), or `all` (the default).
         #[arg(long, value_parser = ["written", "flushed", "all"])]
         tier: Option<String>,
+        /// Run every statement through the PostgreSQL wire protocol (an in-process
+        /// `engine-server` per file, a tokio-postgres client per connection).
+        #[arg(long)]
+        wire: bool,
     },
     /// Run a sqllogictest corpus on the engine and on plain DataFusion, side by side; fail
     /// on every record DataFusion passes and the engine does not.
@@ -131,7 +135,11 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let outcome = match cli.command {
         Commands::Test => test(&root),
-        Commands::Slt { targets, complete, jobs, fail_fast, junit, tier } => {
+        Commands::Slt { targets, complete, jobs, fail_fast, junit, tier, wire } => {
+            let mut targets = targets;
+            if wire {
+                targets.push("--wire".into());
+            }
             slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref(), tier.as_deref())
                 .and_then(|outcome| if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) })
         }
@@ -367,7 +375,11 @@ fn test(root: &Path) -> Result<()> {
     }
     failed += snapshot_problems.len();
 
-    let mut outcomes = vec![slt(root, &[root.join("slt").display().to_string()], false, None, false, None, None)?];
+    let scenarios = root.join("slt").display().to_string();
+    let mut outcomes = vec![slt(root, std::slice::from_ref(&scenarios), false, None, false, None, None)?];
+    // The same scenarios through the PostgreSQL wire protocol (as written; the tier matrix
+    // is about storage, which the wire does not change).
+    outcomes.push(slt(root, &[scenarios, "--wire".into()], false, None, false, None, Some("written"))?);
     if !default_corpus(root).is_dir() {
         bail!("{} is missing: the corpus parity check cannot run (restore it from git)", default_corpus(root).display());
     }

@@ -131,10 +131,8 @@ impl Session {
             return Ok(vec![result]);
         }
         // The dialect is not Send: parse before the first await.
-        let statements = {
-            let dialect = self.exec.dialect()?;
-            parse_statements(sql, dialect.as_ref())?
-        };
+        let statements = self.exec.dialect().and_then(|dialect| parse_statements(sql, dialect.as_ref()));
+        let statements = self.failing_block(statements)?;
         let mut results = Vec::with_capacity(statements.len());
         for (index, statement) in statements.into_iter().enumerate() {
             if index > 0 {
@@ -203,6 +201,17 @@ impl Session {
                 Err(error)
             }
         }
+    }
+
+    /// `result`, after failing the open block if it is an error (text that does not parse,
+    /// a statement that cannot be described: PostgreSQL ends a block on those too).
+    fn failing_block<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err()
+            && let Some(handle) = &self.transaction
+        {
+            exec::transaction::finish(handle, true, self.exec.shared.now_millis());
+        }
+        result
     }
 
     /// Ends the statement that ran in the open block (if any): idle from now, failed if

@@ -68,17 +68,28 @@ pub(super) type NamedStatements = HashMap<String, (PreparedStatement, Vec<String
 
 impl Session {
     /// Parses every statement of `sql` without running any: a syntax error anywhere
-    /// fails the whole text.
-    pub fn parse(&self, sql: &str) -> Result<Vec<PreparedStatement>> {
-        let dialect = self.exec.dialect()?;
-        Ok(parse_script(sql, dialect.as_ref())?.into_iter().map(|parsed| PreparedStatement { parsed }).collect())
+    /// fails the whole text (and, in a transaction block, the block, as a failed
+    /// statement would).
+    pub fn parse(&mut self, sql: &str) -> Result<Vec<PreparedStatement>> {
+        let parsed = self.exec.dialect().and_then(|dialect| parse_script(sql, dialect.as_ref()));
+        let parsed = self.failing_block(parsed)?;
+        Ok(parsed
+            .into_iter()
+            .map(|mut parsed| {
+                // PREPARE's `$n` are its statement's, bound by EXECUTE, not PREPARE's own.
+                if matches!(&parsed.statement, EngineStatement::Sql { statement, .. } if matches!(statement.as_ref(), Statement::Prepare { .. })) {
+                    parsed.parameters = 0;
+                }
+                PreparedStatement { parsed }
+            })
+            .collect())
     }
 
     /// Parses `sql`, which must hold exactly one statement (it may be empty: then `None`).
-    pub fn prepare(&self, sql: &str) -> Result<Option<PreparedStatement>> {
+    pub fn prepare(&mut self, sql: &str) -> Result<Option<PreparedStatement>> {
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
-            return Err(EngineError::syntax("cannot insert multiple commands into a prepared statement"));
+            return self.failing_block(Err(EngineError::syntax("cannot insert multiple commands into a prepared statement")));
         }
         Ok(statements.pop())
     }
@@ -90,7 +101,8 @@ impl Session {
         self.refresh_user()?;
         let name = self.login.name.clone();
         let parsed = statement.parsed.clone();
-        with_effective_user(&name, Box::pin(self.describe_statement(parsed.statement, parsed.parameters))).await
+        let described = with_effective_user(&name, Box::pin(self.describe_statement(parsed.statement, parsed.parameters))).await;
+        self.failing_block(described)
     }
 
     async fn describe_statement(&mut self, statement: EngineStatement, parameters: usize) -> Result<StatementDescription> {

@@ -1,7 +1,7 @@
 //! Streamed results: `Session::run` returns a query's rows as a stream whose schema is
 //! known before the first batch; rows are produced as they are read; an error while
 //! reading fails the transaction block the query ran in; a stream dropped half-read
-//! leaves the session usable.
+//! leaves the session usable; EXECUTE AS gives its rows collected.
 
 use futures::StreamExt;
 
@@ -83,13 +83,26 @@ async fn an_error_while_reading_fails_the_block() {
 #[tokio::test]
 async fn a_stream_reads_as_the_user_and_instant_of_its_statement() {
     let test = TestEngine::new();
-    let mut session = test.session();
-    run_all(&mut session, &["CREATE USER alice", "BEGIN"]).await;
-    let rows = stream(&mut session, "EXECUTE AS USER alice (SELECT CURRENT_USER AS who, NOW() AS at)").await;
+    run_all(&mut test.session(), &["CREATE USER alice"]).await;
+    let mut session = test.engine.session("alice").unwrap();
+    session.execute("BEGIN").await.unwrap();
+    let rows = stream(&mut session, "SELECT CURRENT_USER AS who, NOW() AS at").await;
     test.clock.advance_millis(60_000);
     let batches = rows.collect_batches().await.unwrap();
     let streamed = engine::exports::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
     let collected = common::render(&session.execute("SELECT 'alice' AS who, NOW() AS at").await.unwrap());
     assert_eq!(streamed, collected, "the stream read as alice at the block's instant");
     session.execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn execute_as_reads_its_rows_as_its_user() {
+    let test = TestEngine::new();
+    let mut session = test.session();
+    run_all(&mut session, &["CREATE USER alice"]).await;
+    let statement = session.prepare("EXECUTE AS USER alice (SELECT CURRENT_USER AS who)").unwrap().expect("a statement");
+    // Collected while the statement still runs as alice (see users/execute_as_listing.slt).
+    let result = session.run(&statement, &[]).await.unwrap();
+    assert!(matches!(result, QueryResult::Rows { .. }), "{result:?}");
+    assert!(common::render(&result).contains("alice"));
 }

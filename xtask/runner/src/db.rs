@@ -16,6 +16,7 @@ use sqllogictest::{AsyncDB, DBOutput};
 use tokio::sync::Mutex;
 
 use crate::normalize::{ColumnType, to_output};
+use crate::wire::{self, WireSessions};
 
 /// The label scenarios use with `skipif` / `onlyif` for this engine.
 pub const ENGINE_LABEL: &str = "engine";
@@ -81,6 +82,9 @@ pub struct EngineHolder {
     /// The open subscription of each connection (its last `SUBSCRIBE TO`), read by
     /// `FETCH EVENTS`. Subscriptions outlive a restart: they receive their final event.
     subscriptions: HashMap<String, Subscription>,
+    /// `--wire`: statements go through the PostgreSQL wire protocol (`crate::wire`).
+    wire_enabled: bool,
+    wire: Option<WireSessions>,
 }
 
 impl EngineHolder {
@@ -93,6 +97,8 @@ impl EngineHolder {
             sessions: HashMap::new(),
             bindings: HashMap::new(),
             subscriptions: HashMap::new(),
+            wire_enabled: false,
+            wire: None,
         })
     }
 
@@ -103,7 +109,10 @@ impl EngineHolder {
     /// Closes every session and the engine, then opens the engine again on the same data
     /// directory (the `restart` directive). Bindings stay: each bound connection logs in
     /// again when it next runs.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
+    pub async fn restart(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut wire) = self.wire.take() {
+            wire.stop().await;
+        }
         self.sessions.clear();
         self.engine = None;
         self.engine = Some(Engine::open(Self::config(&self.data_dir, &self.clock))?);
@@ -142,6 +151,9 @@ impl EngineHolder {
     /// at the directive).
     pub fn connect(&mut self, connection: &str, binding: Binding) -> Result<(), HarnessError> {
         let session = self.open_session(&binding)?;
+        if let Some(wire) = &mut self.wire {
+            wire.forget(connection);
+        }
         self.sessions.insert(connection.to_string(), session);
         self.bindings.insert(connection.to_string(), binding);
         Ok(())
@@ -156,7 +168,27 @@ impl EngineHolder {
         }
     }
 
+    /// Runs statements over the PostgreSQL wire protocol from now on (`--wire`).
+    pub fn enable_wire(&mut self) {
+        self.wire_enabled = true;
+    }
+
     async fn run(&mut self, connection: &str, sql: &str) -> Result<engine::QueryResult, HarnessError> {
+        let in_process = is_fetch_events(sql) || wire::needs_in_process(sql);
+        if self.wire_enabled && in_process {
+            wire::count_in_process();
+        }
+        if self.wire_enabled && !in_process {
+            let user = match self.bindings.get(connection) {
+                Some(binding) => binding.user.clone(),
+                None if connection == DEFAULT_CONNECTION => engine::catalog::ROOT_USER.to_string(),
+                None => return Err(unbound(connection)),
+            };
+            if self.wire.is_none() {
+                self.wire = Some(WireSessions::start(self.engine()).await?);
+            }
+            return self.wire.as_mut().expect("started above").run(connection, &user, sql).await;
+        }
         if is_fetch_events(sql) {
             return self.fetch_events(connection).await;
         }
@@ -164,15 +196,7 @@ impl EngineHolder {
             let session = match self.bindings.get(connection) {
                 Some(binding) => self.open_session(binding)?,
                 None if connection == DEFAULT_CONNECTION => self.engine().root_session(),
-                None => {
-                    return Err(HarnessError {
-                        message: format!(
-                            "connection {connection} is not bound to a user: add `connect {connection} user NAME trusted` \
-                             (or `password PW`) before using it"
-                        ),
-                        sql_state: None,
-                    });
-                }
+                None => return Err(unbound(connection)),
             };
             self.sessions.insert(connection.to_string(), session);
         }
@@ -200,6 +224,15 @@ impl EngineHolder {
     }
 }
 
+fn unbound(connection: &str) -> HarnessError {
+    HarnessError {
+        message: format!(
+            "connection {connection} is not bound to a user: add `connect {connection} user NAME trusted` (or `password PW`) before using it"
+        ),
+        sql_state: None,
+    }
+}
+
 /// Whether `sql` is the harness's `FETCH EVENTS` statement.
 fn is_fetch_events(sql: &str) -> bool {
     let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
@@ -213,6 +246,8 @@ pub const ROOT_PASSWORD: &str = "root-password";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Engine,
+    /// The engine through the PostgreSQL wire protocol (`--wire`).
+    Wire,
     /// A plain DataFusion `SessionContext` with in-memory tables (the parity baseline).
     DataFusion,
 }

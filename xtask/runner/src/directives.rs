@@ -137,7 +137,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 pub async fn apply(directive: &Directive, holder: &mut EngineHolder) -> Result<(), String> {
     match directive {
-        Directive::Restart => holder.restart().map_err(|e| e.to_string()),
+        Directive::Restart => holder.restart().await.map_err(|e| e.to_string()),
         Directive::RunJobs => holder.run_jobs().await.map_err(|e| e.to_string()),
         Directive::HotOnly => Ok(()),
         Directive::ClockAdvance { millis } => {

@@ -8,6 +8,7 @@ mod events;
 mod normalize;
 mod report;
 mod scenario;
+mod wire;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,10 @@ struct Args {
     /// Parquet after each record and each restart), or both.
     #[arg(long, value_enum, default_value = "all")]
     tier: TierChoice,
+    /// Run every statement through the PostgreSQL wire protocol: an in-process server per
+    /// file, one client per connection (subscriptions run in process and are counted).
+    #[arg(long, conflicts_with_all = ["compare", "complete"])]
+    wire: bool,
 }
 
 /// A file to run and where to stop in it.
@@ -161,7 +166,7 @@ async fn run(args: Args) -> ExitCode {
             let progress = progress.clone();
             let tiers = tiers.clone();
             let options = RunOptions {
-                backend: Backend::Engine,
+                backend: if args.wire { Backend::Wire } else { Backend::Engine },
                 tier: Tier::Written,
                 fail_fast,
                 stop_after_line: target.stop_after_line,
@@ -209,6 +214,10 @@ async fn run(args: Args) -> ExitCode {
     {
         eprintln!("error: writing {}: {message}", path.display());
         return ExitCode::from(2);
+    }
+    if args.wire {
+        let in_process = crate::wire::IN_PROCESS_RECORDS.load(std::sync::atomic::Ordering::Relaxed);
+        println!("wire: {in_process} records ran in process (subscriptions, which the wire does not serve)");
     }
     println!("{summary}");
     if reports.iter().any(|r| r.failed > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS }

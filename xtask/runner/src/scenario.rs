@@ -160,18 +160,24 @@ impl FileSession {
     pub fn open(backend: Backend, tier: Tier) -> Result<FileSession, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let clock = Arc::new(ManualClock::default());
-        let holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
+        let mut holder = EngineHolder::open(dir.path().join("data"), clock).map_err(|e| e.to_string())?;
+        if backend == Backend::Wire {
+            holder.enable_wire();
+        }
         let holder = Arc::new(Mutex::new(holder));
         let query_record = QueryRecordFlag::default();
         let current = CurrentConnection::new(std::sync::Mutex::new(DEFAULT_CONNECTION.to_string()));
         let factory: ConnectionFactory = match backend {
-            Backend::Engine => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
+            Backend::Engine | Backend::Wire => Box::new(Connection::factory(holder.clone(), current.clone(), query_record.clone())),
             Backend::DataFusion => Box::new(Connection::datafusion_factory(query_record.clone())),
         };
         let mut runner = Runner::new(factory);
         runner.add_label(ENGINE_LABEL);
         if tier == Tier::Flushed {
             runner.add_label(FLUSHED_LABEL);
+        }
+        if backend == Backend::Wire {
+            runner.add_label(crate::wire::WIRE_LABEL);
         }
         runner.with_column_validator(column_types_match);
         Ok(FileSession { runner, holder, query_record, current, _dir: dir })
