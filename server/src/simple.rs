@@ -2,11 +2,15 @@
 //! answered before the next starts (rows stream to the client batch by batch); the first
 //! error ends the script; ReadyForQuery reports the session's transaction status. A
 //! CancelRequest drops the running statement (the engine cancels it cleanly) and
-//! answers 57014.
+//! answers 57014. SUBSCRIBE is an endless result set: one row per event (`kind`, `_seq`,
+//! the table's columns), flushed as it arrives, until the subscription ends or the client
+//! cancels; a client that stops reading falls behind alone (the engine ends its
+//! subscription with the `_seq` to resume from, its last row).
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use engine::live::rows::{event_rows, event_schema};
 use engine::{QueryResult, Session, SqlState};
 use futures::future::{Either, select};
 use futures::{Sink, SinkExt, StreamExt};
@@ -135,8 +139,27 @@ where
         }
         QueryResult::Count { command, rows } => command.command_tag(rows),
         QueryResult::Message(tag) => tag,
-        QueryResult::Subscription(_) => {
-            return Err(server_error(SqlState::FEATURE_NOT_SUPPORTED, "SUBSCRIBE is not served over the wire yet"));
+        QueryResult::Subscription(mut subscription) => {
+            // An endless result set: each event a row, sent and flushed as it arrives,
+            // until the subscription ends (KILL LIVE QUERY, DROP, falling behind: its last
+            // row says why, with the `_seq` to resume from) or the client cancels.
+            let table = subscription.schema().clone();
+            let fields = fields(&event_schema(&table), &Format::UnifiedText);
+            client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
+            client.flush().await?;
+            let mut rows = 0;
+            while let Some(event) = subscription.next().await {
+                let batch = event_rows(&table, std::slice::from_ref(&event)).map_err(|e| wire_error(&e))?;
+                for row in encode_batch(&batch, &fields)? {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    rows += 1;
+                }
+                client.flush().await?;
+                if event.is_final() {
+                    break;
+                }
+            }
+            format!("SUBSCRIBE {rows}")
         }
     };
     client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag))).await?;

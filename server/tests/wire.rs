@@ -263,3 +263,34 @@ async fn shutdown_closes_connections_and_returns() {
     let mut session = test.engine.root_session();
     assert_eq!(session.execute("SELECT id FROM s").await.unwrap().row_count(), 1);
 }
+
+#[tokio::test]
+async fn subscribe_streams_events_until_the_subscription_ends() {
+    let test = TestServer::start().await;
+    let writer = test.root().await;
+    writer.batch_execute("CREATE TABLE feed (id INT PRIMARY KEY, v TEXT); INSERT INTO feed VALUES (1, 'first')").await.unwrap();
+    let reader = test.root().await;
+    let listening = tokio::spawn(async move { reader.simple_query("SUBSCRIBE TO feed").await });
+    // Write once the subscription is open (its initial row is the first one).
+    let mut attempts = 0;
+    while simple_rows(&writer, "SELECT count(*) FROM system.live_queries").await != vec![vec![Some("1".to_string())]] {
+        attempts += 1;
+        assert!(attempts < 100_000, "the subscription never opened");
+        tokio::task::yield_now().await;
+    }
+    writer.batch_execute("INSERT INTO feed VALUES (2, 'second'); UPDATE feed SET v = 'changed' WHERE id = 1").await.unwrap();
+    let live_id = simple_rows(&writer, "SELECT live_id FROM system.live_queries").await[0][0].clone().unwrap();
+    writer.batch_execute(&format!("KILL LIVE QUERY '{live_id}'")).await.unwrap();
+    let messages = listening.await.unwrap().unwrap();
+    let rows: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => {
+                Some(format!("{} {} {}", row.get(0).unwrap(), row.get(2).unwrap_or("-"), row.get(3).unwrap_or("-")))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows[..4], ["initial 1 first", "insert 2 second", "update 1 changed", "old 1 first"]);
+    assert!(rows[4].starts_with("end: "), "{rows:?}");
+}

@@ -22,6 +22,7 @@ pub mod change;
 pub mod event;
 pub mod hub;
 pub mod queue;
+pub mod rows;
 
 pub use change::{ChangeBatch, FeedKey};
 pub use event::{EventKind, LiveEvent};
