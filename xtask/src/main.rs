@@ -51,6 +51,10 @@ enum Commands {
         /// `engine-server` per file, a tokio-postgres client per connection).
         #[arg(long)]
         wire: bool,
+        /// Run every scenario on this PostgreSQL-wire server instead
+        /// (`postgres://user:password@host:port/database`), each file in a fresh database.
+        #[arg(long)]
+        against: Option<String>,
     },
     /// Run a sqllogictest corpus on the engine and on plain DataFusion, side by side; fail
     /// on every record DataFusion passes and the engine does not.
@@ -135,10 +139,13 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let outcome = match cli.command {
         Commands::Test => test(&root),
-        Commands::Slt { targets, complete, jobs, fail_fast, junit, tier, wire } => {
+        Commands::Slt { targets, complete, jobs, fail_fast, junit, tier, wire, against } => {
             let mut targets = targets;
             if wire {
                 targets.push("--wire".into());
+            }
+            if let Some(url) = against {
+                targets.extend(["--against".into(), url]);
             }
             slt(&root, &targets, complete, jobs, fail_fast, junit.as_deref(), tier.as_deref())
                 .and_then(|outcome| if outcome.success { Ok(()) } else { bail!("{} scenario records failed", outcome.failed) })

@@ -159,6 +159,15 @@ impl EngineHolder {
         Ok(())
     }
 
+    /// Binds `connection` to a user without opening a session here (`--against`: the
+    /// user lives on the other server).
+    pub fn bind(&mut self, connection: &str, binding: Binding) {
+        if let Some(wire) = &mut self.wire {
+            wire.forget(connection);
+        }
+        self.bindings.insert(connection.to_string(), binding);
+    }
+
     /// Checks that opening a session for `binding` fails with `sql_state`.
     pub fn connect_fails(&self, binding: &Binding, sql_state: &str) -> Result<(), String> {
         match self.open_session(binding) {
@@ -168,9 +177,17 @@ impl EngineHolder {
         }
     }
 
-    /// Runs statements over the PostgreSQL wire protocol from now on (`--wire`).
+    /// Runs statements over the PostgreSQL wire protocol from now on (`--wire`,
+    /// `--against`).
     pub fn enable_wire(&mut self) {
         self.wire_enabled = true;
+    }
+
+    /// Closes the wire clients, and the file's database of an `--against` run.
+    pub async fn close_wire(&mut self) {
+        if let Some(mut wire) = self.wire.take() {
+            wire.stop().await;
+        }
     }
 
     async fn run(&mut self, connection: &str, sql: &str) -> Result<engine::QueryResult, HarnessError> {
@@ -179,15 +196,21 @@ impl EngineHolder {
             wire::count_in_process();
         }
         if self.wire_enabled && !in_process {
-            let user = match self.bindings.get(connection) {
-                Some(binding) => binding.user.clone(),
-                None if connection == DEFAULT_CONNECTION => engine::catalog::ROOT_USER.to_string(),
+            let against = wire::AGAINST.get();
+            let login = match self.bindings.get(connection) {
+                Some(Binding { user, login: Login::Password(password) }) => Some((user.clone(), Some(password.clone()))),
+                Some(Binding { user, login: Login::Trusted }) => Some((user.clone(), None)),
+                None if connection == DEFAULT_CONNECTION => None,
                 None => return Err(unbound(connection)),
             };
             if self.wire.is_none() {
-                self.wire = Some(WireSessions::start(self.engine()).await?);
+                self.wire = Some(match against {
+                    Some(url) => WireSessions::against(url).await?,
+                    None => WireSessions::start(self.engine()).await?,
+                });
             }
-            return self.wire.as_mut().expect("started above").run(connection, &user, sql).await;
+            let login = login.as_ref().map(|(user, password)| (user.as_str(), password.as_deref()));
+            return self.wire.as_mut().expect("started above").run(connection, login, sql).await;
         }
         if is_fetch_events(sql) {
             return self.fetch_events(connection).await;

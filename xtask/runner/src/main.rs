@@ -57,6 +57,11 @@ struct Args {
     /// file, one client per connection (subscriptions run in process and are counted).
     #[arg(long, conflicts_with_all = ["compare", "complete"])]
     wire: bool,
+    /// Run every scenario on this PostgreSQL-wire server instead (`postgres://user:pw@host:port/db`),
+    /// each file in a fresh database of its own, through the same clients as `--wire`;
+    /// directives have no effect there (counted).
+    #[arg(long, conflicts_with_all = ["compare", "complete", "wire"])]
+    against: Option<String>,
 }
 
 /// A file to run and where to stop in it.
@@ -154,7 +159,10 @@ async fn run(args: Args) -> ExitCode {
     let progress = Arc::new(progress);
     // The tier matrix: scenarios run as written and flushed; a corpus comparison runs
     // as written only.
-    let tiers: Vec<Tier> = match (args.compare, args.tier) {
+    if let Some(url) = &args.against {
+        let _ = crate::wire::AGAINST.set(url.clone());
+    }
+    let tiers: Vec<Tier> = match (args.compare || args.against.is_some(), args.tier) {
         (true, _) | (false, TierChoice::Written) => vec![Tier::Written],
         (false, TierChoice::Flushed) => vec![Tier::Flushed],
         (false, TierChoice::All) => vec![Tier::Written, Tier::Flushed],
@@ -166,7 +174,7 @@ async fn run(args: Args) -> ExitCode {
             let progress = progress.clone();
             let tiers = tiers.clone();
             let options = RunOptions {
-                backend: if args.wire { Backend::Wire } else { Backend::Engine },
+                backend: if args.wire || args.against.is_some() { Backend::Wire } else { Backend::Engine },
                 tier: Tier::Written,
                 fail_fast,
                 stop_after_line: target.stop_after_line,
@@ -215,9 +223,13 @@ async fn run(args: Args) -> ExitCode {
         eprintln!("error: writing {}: {message}", path.display());
         return ExitCode::from(2);
     }
-    if args.wire {
+    if args.wire || args.against.is_some() {
         let in_process = crate::wire::IN_PROCESS_RECORDS.load(std::sync::atomic::Ordering::Relaxed);
         println!("wire: {in_process} records ran in process (subscriptions, which the wire does not serve)");
+    }
+    if args.against.is_some() {
+        let ignored = crate::wire::IGNORED_DIRECTIVES.load(std::sync::atomic::Ordering::Relaxed);
+        println!("against: {ignored} directives had no effect (restart, clock, jobs and failing logins act on the in-process engine)");
     }
     println!("{summary}");
     if reports.iter().any(|r| r.failed > 0) { ExitCode::FAILURE } else { ExitCode::SUCCESS }

@@ -202,6 +202,15 @@ impl FileSession {
 
     pub async fn apply_directive(&mut self, directive: &Directive) -> Result<(), String> {
         let mut holder = self.holder.lock().await;
+        if crate::wire::AGAINST.get().is_some() {
+            // Directives act on the in-process engine; a `connect` still says who logs in.
+            if let Directive::Connect { connection, binding, fails: None } = directive {
+                holder.bind(connection, binding.clone());
+            } else {
+                crate::wire::IGNORED_DIRECTIVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Ok(());
+        }
         directives::apply(directive, &mut holder).await
     }
 }
@@ -302,6 +311,7 @@ pub async fn run_file(path: &Path, options: &RunOptions) -> FileReport {
             break;
         }
     }
+    session.holder.lock().await.close_wire().await;
     session.runner.shutdown_async().await;
     report.elapsed = started.elapsed();
     report

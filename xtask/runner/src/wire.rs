@@ -7,6 +7,10 @@
 //! values become Arrow arrays of the type they travelled as, so results render exactly
 //! as in process (`normalize`).
 //!
+//! `--against URL` runs the same clients against any PostgreSQL-wire server (PostgreSQL
+//! itself included), each file in a fresh database of its own; directives, which act on
+//! the in-process engine, have no effect there and are counted.
+//!
 //! What the wire does not carry runs in process and is counted: subscriptions
 //! (`SUBSCRIBE`, `FETCH EVENTS`, `KILL LIVE QUERY`). Records whose result the wire cannot
 //! show as in process say `skipif wire` (the label of these runs), each with its reason.
@@ -42,9 +46,32 @@ pub fn needs_in_process(sql: &str) -> bool {
     matches!(words.first().map(String::as_str), Some("SUBSCRIBE")) || words.starts_with(&["KILL".into(), "LIVE".into()])
 }
 
-/// The server of one scenario's engine and its connections' clients.
+/// The `--against` server URL, when scenarios run on a server of someone else's.
+pub static AGAINST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Directives that had no effect in `--against` runs (they act on the in-process engine).
+pub static IGNORED_DIRECTIVES: AtomicUsize = AtomicUsize::new(0);
+
+/// Fresh databases made for `--against` files.
+static DATABASES: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a scenario's clients connect.
+struct Target {
+    host: String,
+    port: u16,
+    /// The default connection's login (`--against`: the URL's; in process: root, trusted).
+    user: String,
+    password: Option<String>,
+    database: String,
+}
+
+/// The server of one scenario's engine (or the `--against` server) and its connections'
+/// clients.
 pub struct WireSessions {
     server: Option<RunningServer>,
+    target: Target,
+    /// `--against`: the file's own database, dropped at the end, and the client that made it.
+    made: Option<(Client, String)>,
     clients: HashMap<String, Client>,
 }
 
@@ -54,14 +81,49 @@ impl WireSessions {
         settings.listen = "127.0.0.1:0".into();
         settings.auth = Auth::Trust;
         let server = server::start(engine.clone(), &settings).await.map_err(|e| harness(format!("starting the server: {e:#}")))?;
-        Ok(WireSessions { server: Some(server), clients: HashMap::new() })
+        let address = server.local_addr();
+        let target = Target {
+            host: address.ip().to_string(),
+            port: address.port(),
+            user: engine::catalog::ROOT_USER.to_string(),
+            password: None,
+            database: "postgres".into(),
+        };
+        Ok(WireSessions { server: Some(server), target, made: None, clients: HashMap::new() })
     }
 
-    /// Closes every client and the server (before a restart).
+    /// The `--against` server, in a fresh database of the file's own (`CREATE DATABASE`;
+    /// on this engine's server, whose databases are namespaces, `CREATE NAMESPACE`).
+    pub async fn against(url: &str) -> Result<WireSessions, HarnessError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| harness(format!("--against {url}: {e}")))?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => return Err(harness(format!("--against {url}: name a TCP host"))),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let user = config.get_user().unwrap_or("postgres").to_string();
+        let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
+        let (admin, link) = config.connect(NoTls).await.map_err(error)?;
+        tokio::spawn(link);
+        let database = format!("slt_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
+        if admin.batch_execute(&format!("CREATE DATABASE {database}")).await.is_err() {
+            admin.batch_execute(&format!("CREATE NAMESPACE {database}")).await.map_err(error)?;
+        }
+        let target = Target { host, port, user, password, database: database.clone() };
+        Ok(WireSessions { server: None, target, made: Some((admin, database)), clients: HashMap::new() })
+    }
+
+    /// Closes every client and the server (before a restart, and at the end of a file:
+    /// an `--against` file's database goes too).
     pub async fn stop(&mut self) {
         self.clients.clear();
         if let Some(server) = self.server.take() {
             server.shutdown().await;
+        }
+        if let Some((admin, database)) = self.made.take()
+            && admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.is_err()
+        {
+            let _ = admin.batch_execute(&format!("DROP NAMESPACE {database} CASCADE")).await;
         }
     }
 
@@ -70,12 +132,18 @@ impl WireSessions {
         self.clients.remove(connection);
     }
 
-    /// Runs `sql` on `connection`'s client, logging in as `user` first if needed.
-    pub async fn run(&mut self, connection: &str, user: &str, sql: &str) -> Result<QueryResult, HarnessError> {
+    /// Runs `sql` on `connection`'s client, logging in first if needed: as `login` (a
+    /// bound user and password), or the target's default login.
+    pub async fn run(&mut self, connection: &str, login: Option<(&str, Option<&str>)>, sql: &str) -> Result<QueryResult, HarnessError> {
         if !self.clients.contains_key(connection) {
-            let address = self.server.as_ref().expect("running").local_addr();
-            let url = format!("host={} port={} user={user} dbname=postgres", address.ip(), address.port());
-            let (client, link) = tokio_postgres::connect(&url, NoTls).await.map_err(error)?;
+            let target = &self.target;
+            let (user, password) = login.unwrap_or((&target.user, target.password.as_deref()));
+            let mut config = tokio_postgres::Config::new();
+            config.host(&target.host).port(target.port).user(user).dbname(&target.database);
+            if let Some(password) = password {
+                config.password(password);
+            }
+            let (client, link) = config.connect(NoTls).await.map_err(error)?;
             tokio::spawn(link);
             self.clients.insert(connection.to_string(), client);
         }
