@@ -89,7 +89,49 @@ pub fn engine_functions(context: &Arc<FunctionContext>) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(SnowflakeIdFunction::new(context.clone())),
         ScalarUDF::new_from_impl(UuidFunction::new(context.clone())),
         ScalarUDF::new_from_impl(CurrentUserFunction::new(context.clone())),
+        pg_function("pg_get_userbyid", "pg_catalog.pg_get_userbyid", DataType::Int64, DataType::Utf8, |oid| match oid {
+            // Every object says root owns it (`system/pg_catalog.rs`).
+            ScalarValue::Int64(Some(10)) => ScalarValue::Utf8(Some("root".into())),
+            _ => ScalarValue::Utf8(None),
+        }),
+        // Every table a reader may list is visible to it.
+        pg_function("pg_table_is_visible", "pg_catalog.pg_table_is_visible", DataType::Int64, DataType::Boolean, |_| {
+            ScalarValue::Boolean(Some(true))
+        }),
+        // psql's `\l` calls it qualified.
+        datafusion::functions_nested::string::array_to_string_udf().as_ref().clone().with_aliases(["pg_catalog.array_to_string"]),
+        pg_function("pg_encoding_to_char", "pg_catalog.pg_encoding_to_char", DataType::Int32, DataType::Utf8, |encoding| match encoding {
+            ScalarValue::Int32(Some(6)) => ScalarValue::Utf8(Some("UTF8".into())),
+            _ => ScalarValue::Utf8(Some(String::new())),
+        }),
     ]
+}
+
+/// A one-argument function of PostgreSQL's catalog that psql's listings call, by its name
+/// and by its `pg_catalog.` qualified name.
+fn pg_function(
+    name: &str,
+    qualified: &'static str,
+    argument: DataType,
+    returns: DataType,
+    value: fn(&ScalarValue) -> ScalarValue,
+) -> ScalarUDF {
+    let result_type = returns.clone();
+    let function = move |arguments: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+        Ok(match &arguments[0] {
+            ColumnarValue::Scalar(scalar) => ColumnarValue::Scalar(value(scalar)),
+            ColumnarValue::Array(array) => {
+                let values =
+                    (0..array.len()).map(|row| ScalarValue::try_from_array(array, row).map(|v| value(&v))).collect::<DfResult<Vec<_>>>()?;
+                if values.is_empty() {
+                    ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&result_type))
+                } else {
+                    ColumnarValue::Array(ScalarValue::iter_to_array(values)?)
+                }
+            }
+        })
+    };
+    datafusion::logical_expr::create_udf(name, vec![argument], returns, Volatility::Immutable, Arc::new(function)).with_aliases([qualified])
 }
 
 macro_rules! identity_by_name {

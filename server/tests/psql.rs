@@ -1,5 +1,5 @@
 //! A psql session against the server: the transcript PostgreSQL's own shell shows for a
-//! table, a query, an error, a failed transaction block and `\q`. psql 15 is installed on
+//! table, a query, an error, a failed transaction block, `\dt`, `\dn` and `\q`. psql 15 is installed on
 //! every machine of the project; the test fails if it is not.
 
 use std::process::Command;
@@ -17,6 +17,8 @@ INSERT INTO fruit VALUES (1, 'again', 0);
 SELECT 1;
 ROLLBACK;
 SELECT count(*) AS fruits FROM fruit;
+\dt
+\dn
 \q
 "#;
 
@@ -45,6 +47,20 @@ SELECT count(*) AS fruits FROM fruit;
  fruits 
 --------
       2
+(1 row)
+
+\dt
+        List of relations
+ Schema  | Name  | Type  | Owner 
+---------+-------+-------+-------
+ default | fruit | table | root
+(1 row)
+
+\dn
+ List of schemas
+  Name   | Owner 
+---------+-------
+ default | root
 (1 row)
 
 \q

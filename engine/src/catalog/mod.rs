@@ -427,7 +427,8 @@ impl Catalog {
 }
 
 fn check_namespace_name(name: &str) -> Result<()> {
-    if name == SYSTEM_NAMESPACE || name == INFORMATION_SCHEMA {
+    // `pg_catalog` is PostgreSQL's catalog schema, which `system/pg_catalog.rs` serves.
+    if name == SYSTEM_NAMESPACE || name == INFORMATION_SCHEMA || name == "pg_catalog" {
         return Err(EngineError::new(SqlState::RESERVED_NAME, format!("namespace name {name} is reserved")));
     }
     if name.is_empty() || name.contains('\0') {

@@ -26,6 +26,7 @@ use crate::resolver::{Resolved, ResolvedTable, listed_system_tables, may_list, r
 use crate::session::views;
 use crate::shared::EngineShared;
 use crate::storage::RowScope;
+use crate::system::pg_catalog::{PG_CATALOG, TABLES as PG_CATALOG_TABLES};
 
 /// Which references a catalog serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,9 @@ impl CatalogProvider for SessionCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == PG_CATALOG && self.role == CatalogRole::Engine {
+            return Some(Arc::new(PgCatalogSchema { context: self.context.clone() }));
+        }
         let exists = name == SYSTEM_NAMESPACE || self.context.shared.catalog.namespace_exists(name);
         exists.then(|| {
             Arc::new(NamespaceSchema { context: self.context.clone(), role: self.role, namespace: name.to_string() })
@@ -194,5 +198,26 @@ impl SchemaProvider for NamespaceSchema {
             return SystemTable::named(name).is_some();
         }
         self.context.shared.catalog.object(&self.namespace, name).is_some()
+    }
+}
+
+/// `pg_catalog` (psql's listings): read-only snapshots, built for the session's user.
+#[derive(Debug)]
+struct PgCatalogSchema {
+    context: Arc<CatalogContext>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogSchema {
+    fn table_names(&self) -> Vec<String> {
+        PG_CATALOG_TABLES.iter().map(|name| name.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        crate::system::pg_catalog_provider(&self.context.shared, &self.context.user, name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        PG_CATALOG_TABLES.contains(&name)
     }
 }

@@ -6,6 +6,7 @@ mod columns;
 mod jobs;
 mod live_queries;
 mod namespaces;
+pub mod pg_catalog;
 mod tables;
 mod users;
 
@@ -39,7 +40,17 @@ pub fn system_table_batch(shared: &EngineShared, user: &SessionUser, table: Syst
 /// A provider over a snapshot of one system table, taken now. Writes never reach it: the
 /// resolver refuses them for the whole `system` namespace.
 pub fn table_provider(shared: &EngineShared, user: &SessionUser, table: SystemTable) -> DfResult<Arc<dyn TableProvider>> {
-    let batch = system_table_batch(shared, user, table);
+    snapshot(system_table_batch(shared, user, table))
+}
+
+/// A provider over a snapshot of `pg_catalog.name` as `user` sees it (`None`: no such
+/// table). Read only, as a system table.
+pub fn pg_catalog_provider(shared: &EngineShared, user: &SessionUser, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    let listed = |namespace: &str, object: &str| resolver::may_list(shared, user, namespace, object);
+    pg_catalog::batch(shared, &listed, name).map(snapshot).transpose()
+}
+
+fn snapshot(batch: RecordBatch) -> DfResult<Arc<dyn TableProvider>> {
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     Ok(Arc::new(Snapshot(table)))
 }
