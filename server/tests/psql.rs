@@ -1,6 +1,7 @@
 //! A psql session against the server: the transcript PostgreSQL's own shell shows for a
 //! table, a query, an error, a failed transaction block, `\dt`, `\dn` and `\q`. psql 15 is installed on
-//! every machine of the project; the test fails if it is not.
+//! every machine of the project (and openssl, which makes the TLS test's certificate);
+//! the tests fail if they are not.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -66,28 +67,62 @@ SELECT count(*) AS fruits FROM fruit;
 \q
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_psql_session_reads_as_against_postgresql() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig::for_tests(dir.path().join("data"), Arc::new(ManualClock::default())).with_root_password("secret");
+/// A server over a fresh engine whose root password is `secret`, in `dir`.
+async fn start(dir: &std::path::Path, adjust: impl FnOnce(&mut Settings)) -> server::RunningServer {
+    let config = EngineConfig::for_tests(dir.join("data"), Arc::new(ManualClock::default())).with_root_password("secret");
     let engine = Engine::open(config).unwrap();
-    let mut settings = Settings::new(dir.path().join("data"));
+    let mut settings = Settings::new(dir.join("data"));
     settings.listen = "127.0.0.1:0".into();
-    let server = server::start(engine, &settings).await.unwrap();
-    let script = dir.path().join("script.sql");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let address = server.local_addr();
-    let command = format!(
-        "cd {} && psql -X -a -h {} -p {} -U root -d postgres -f script.sql 2>&1",
-        dir.path().display(),
-        address.ip(),
-        address.port()
-    );
+    adjust(&mut settings);
+    server::start(engine, &settings).await.unwrap()
+}
+
+/// Runs a shell command in `dir` (psql, openssl) and returns what it printed, both streams.
+async fn shell(dir: &std::path::Path, command: String) -> String {
+    let command = format!("cd {} && {command} 2>&1", dir.display());
     let output = tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(command).env("PGPASSWORD", "secret").output())
         .await
         .unwrap()
-        .expect("psql runs (PostgreSQL 15's client is installed on the project's machines)");
-    let transcript = String::from_utf8_lossy(&output.stdout);
+        .expect("the shell runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psql_session_reads_as_against_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    std::fs::write(dir.path().join("script.sql"), SCRIPT).unwrap();
+    let address = server.local_addr();
+    let transcript =
+        shell(dir.path(), format!("psql -X -a -h {} -p {} -U root -d postgres -f script.sql", address.ip(), address.port())).await;
     assert_eq!(transcript, TRANSCRIPT);
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_connections_may_use_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = shell(
+        dir.path(),
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 1 -subj /CN=localhost".into(),
+    )
+    .await;
+    assert!(dir.path().join("server.key").exists(), "openssl made no key: {made}");
+    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    let server = start(dir.path(), |settings| settings.tls = Some((cert, key))).await;
+    let address = server.local_addr();
+    let url = |mode: &str| format!("\"host={} port={} user=root dbname=postgres sslmode={mode}\"", address.ip(), address.port());
+    let info = shell(dir.path(), format!("psql -X {} -c '\\conninfo'", url("require"))).await;
+    assert!(info.contains("SSL connection (protocol: TLSv1.3"), "{info}");
+    server.shutdown().await;
+    // Without a certificate, a client that requires TLS is refused.
+    let plain = start(&dir.path().join("plain"), |_| {}).await;
+    let address = plain.local_addr();
+    let refused = shell(
+        dir.path(),
+        format!("psql -X \"host={} port={} user=root dbname=postgres sslmode=require\" -c 'SELECT 1'", address.ip(), address.port()),
+    )
+    .await;
+    assert!(refused.contains("does not support SSL"), "{refused}");
+    plain.shutdown().await;
 }
