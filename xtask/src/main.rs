@@ -3,6 +3,7 @@
 
 mod checkers;
 mod permissions;
+mod pg_compare;
 mod review;
 mod setup;
 
@@ -67,6 +68,13 @@ enum Commands {
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run the scenarios (default: slt/ and corpora/sqlite) on a throwaway PostgreSQL 15
+    /// and print, per file, the records where it differs from the engine, classified. A
+    /// report, not a gate.
+    PgCompare {
+        /// Files or folders.
+        targets: Vec<String>,
     },
     /// Review pending insta snapshots (accept or reject each).
     Review,
@@ -154,6 +162,12 @@ fn main() -> ExitCode {
             if outcome.success { Ok(()) } else { bail!("{} corpus records regressed against DataFusion", outcome.failed) }
         }),
         Commands::Bench { args } => bench(&root, &args),
+        Commands::PgCompare { targets } => pg_compare::run_report(&root, &targets, |args| {
+            setup::ensure_libclang()?;
+            let mut command = cargo();
+            command.current_dir(&root).args(["run", "--quiet", "--package", "slt-runner", "--"]).args(args);
+            Ok(run_teed(command)?.stdout)
+        }),
         Commands::Review => review::review(&root),
         Commands::New { name } => new_scenario(&root, &name),
         Commands::Permissions { check } => permissions::run(&root, check),
