@@ -401,6 +401,9 @@ fn test(root: &Path) -> Result<()> {
     // The same scenarios through the PostgreSQL wire protocol (as written; the tier matrix
     // is about storage, which the wire does not change).
     outcomes.push(slt(root, &[scenarios, "--wire".into()], false, None, false, None, Some("written"))?);
+    // The vendored corpus over the wire too: thousands of plain queries and their types.
+    let corpus_path = default_corpus(root).display().to_string();
+    outcomes.push(slt(root, &[corpus_path, "--wire".into()], false, None, false, None, Some("written"))?);
     if !default_corpus(root).is_dir() {
         bail!("{} is missing: the corpus parity check cannot run (restore it from git)", default_corpus(root).display());
     }
