@@ -115,9 +115,16 @@ impl ExtendedQueryHandler for ConnectionHandlers {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let statement = &portal.statement.statement;
-        let values = decode(&portal.parameters, &portal.parameter_format, &statement.parameter_types, &statement.targets)?;
         let mut guard = self.0.session(client).await?;
         let session = guard.as_mut().expect("opened by session()");
+        let values = match decode(&portal.parameters, &portal.parameter_format, &statement.parameter_types, &statement.targets) {
+            Ok(values) => values,
+            Err(error) => {
+                // Values that cannot be read end the block, as any error in it does.
+                session.fail_transaction();
+                return Err(error);
+            }
+        };
         let was_in_block = session.in_transaction();
         let result = session.run(&statement.prepared, &values).await.map_err(|e| wire_error(&e))?;
         let format = &portal.result_column_format;

@@ -165,6 +165,13 @@ async fn errors_carry_the_engine_sqlstate_and_blocks_their_status() {
     assert_eq!(code(&client.simple_query("SELECT 1").await.unwrap_err()), "25P02");
     client.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(simple_rows(&client, "SELECT count(*) FROM k").await, vec![vec![Some("0".to_string())]]);
+    // A value that cannot be read (a text parameter that is no integer) fails the block too.
+    client.batch_execute("BEGIN").await.unwrap();
+    let insert = client.prepare_typed("INSERT INTO k VALUES ($1)", &[tokio_postgres::types::Type::TEXT]).await.unwrap();
+    let error = client.execute(&insert, &[&"seven"]).await.unwrap_err();
+    assert_eq!(code(&error), "22P02");
+    assert_eq!(code(&client.simple_query("SELECT 1").await.unwrap_err()), "25P02");
+    client.batch_execute("ROLLBACK").await.unwrap();
     // tokio-postgres's transactions follow ReadyForQuery's status.
     let transaction = client.transaction().await.unwrap();
     transaction.execute("INSERT INTO k VALUES ($1)", &[&5i32]).await.unwrap();

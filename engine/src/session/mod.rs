@@ -121,6 +121,13 @@ impl Session {
         self.transaction.is_some()
     }
 
+    /// Fails the open transaction block (if any) for an error the session did not see: a
+    /// server's Bind whose values cannot be read, for instance (PostgreSQL ends the block
+    /// on any error inside it).
+    pub fn fail_transaction(&mut self) {
+        let _ = self.failing_block(Err::<(), _>(EngineError::internal("failed outside the session")));
+    }
+
     /// Whether the open block is failed (only ROLLBACK runs).
     pub fn transaction_failed(&self) -> bool {
         self.transaction.as_ref().is_some_and(|block| transaction::lock(block).failed)
