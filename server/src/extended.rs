@@ -7,9 +7,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use engine::exports::arrow::datatypes::{DataType, SchemaRef};
+use engine::exports::arrow::datatypes::{DataType, Schema, SchemaRef};
+use engine::exports::arrow::record_batch::RecordBatch;
 use engine::{PreparedStatement, QueryResult, SqlState};
-use futures::{Sink, StreamExt, stream};
+use futures::stream::{self, BoxStream};
+use futures::{Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::ExtendedQueryHandler;
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
@@ -23,7 +25,7 @@ use pgwire::messages::extendedquery::Execute;
 use crate::connection::{Connection, ConnectionHandlers, status};
 use crate::errors::{server_error, wire_error};
 use crate::parameters::decode;
-use crate::rows::encode_batch;
+use crate::rows::data_rows;
 use crate::types::{arrow_type, fields, pg_type};
 
 /// A statement as Parse left it.
@@ -129,26 +131,8 @@ impl ExtendedQueryHandler for ConnectionHandlers {
         let result = session.run(&statement.prepared, &values).await.map_err(|e| wire_error(&e))?;
         let format = &portal.result_column_format;
         Ok(match result {
-            QueryResult::Rows { schema, batches } => {
-                let fields = fields(&schema, format);
-                let rows: Vec<_> = batches.iter().map(|batch| encode_batch(batch, &fields)).collect::<PgWireResult<Vec<_>>>()?;
-                Response::Query(QueryResponse::new(fields, stream::iter(rows.into_iter().flatten().map(Ok))))
-            }
-            QueryResult::Stream(rows) => {
-                let fields = fields(&rows.schema(), format);
-                let encoding = fields.clone();
-                let data = rows.flat_map(move |batch| {
-                    let encoded = match batch {
-                        Ok(batch) => match encode_batch(&batch, &encoding) {
-                            Ok(rows) => rows.into_iter().map(Ok).collect(),
-                            Err(error) => vec![Err(error)],
-                        },
-                        Err(error) => vec![Err(wire_error(&error))],
-                    };
-                    stream::iter(encoded)
-                });
-                Response::Query(QueryResponse::new(fields, data))
-            }
+            QueryResult::Rows { schema, batches } => query_response(&schema, stream::iter(batches.into_iter().map(Ok)).boxed(), format),
+            QueryResult::Stream(rows) => query_response(&rows.schema(), rows.boxed(), format),
             QueryResult::Count { command, rows } => Response::Execution(Tag::new(&command.command_tag(rows))),
             QueryResult::Message(tag) => match (was_in_block, session.in_transaction()) {
                 (false, true) => Response::TransactionStart(Tag::new(&tag)),
@@ -160,4 +144,10 @@ impl ExtendedQueryHandler for ConnectionHandlers {
             }
         })
     }
+}
+
+/// Rows as pgwire sends them from a portal, encoded as they arrive.
+fn query_response(schema: &Schema, batches: BoxStream<'static, engine::Result<RecordBatch>>, format: &Format) -> Response {
+    let fields = fields(schema, format);
+    Response::Query(QueryResponse::new(fields.clone(), data_rows(batches, fields)))
 }

@@ -1,4 +1,5 @@
-//! Arrow batches as DataRow messages: each value in its column's PostgreSQL type
+//! Arrow batches as DataRow messages (a stream of batches, collected or streamed, as
+//! one stream of DataRows): each value in its column's PostgreSQL type
 //! ([`crate::types`]), text or binary as the client asked. Text follows PostgreSQL's
 //! own spelling (`t`/`f`, `\x` bytea, `2024-01-01 12:00:00` timestamps, `Infinity`);
 //! types without a PostgreSQL counterpart travel as the engine's text rendering.
@@ -15,12 +16,28 @@ use engine::exports::arrow::datatypes::{
 use engine::exports::arrow::record_batch::RecordBatch;
 use engine::exports::arrow::temporal_conversions::{as_date, as_datetime, as_time};
 use engine::exports::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 use rust_decimal::Decimal;
 
-use crate::errors::server_error;
+use crate::errors::{server_error, wire_error};
+
+/// The DataRows of `batches`, each encoded for `fields` as it arrives.
+pub fn data_rows(
+    batches: BoxStream<'static, engine::Result<RecordBatch>>,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    batches.flat_map(move |batch| {
+        let encoded: Vec<PgWireResult<DataRow>> = match batch.map_err(|e| wire_error(&e)).and_then(|batch| encode_batch(&batch, &fields)) {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(error) => vec![Err(error)],
+        };
+        stream::iter(encoded)
+    })
+}
 
 /// Every row of `batch`, encoded for `fields` (the batch's row description).
 pub fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {

@@ -10,9 +10,12 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use engine::exports::arrow::datatypes::Schema;
+use engine::exports::arrow::record_batch::RecordBatch;
 use engine::live::rows::{event_rows, event_schema};
 use engine::{QueryResult, Session, SqlState};
 use futures::future::{Either, select};
+use futures::stream::{self, BoxStream};
 use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::query::{SimpleQueryHandler, send_ready_for_query};
@@ -27,7 +30,7 @@ use pgwire::messages::simplequery::Query;
 
 use crate::connection::{ConnectionHandlers, status};
 use crate::errors::{server_error, wire_error};
-use crate::rows::encode_batch;
+use crate::rows::{data_rows, encode_batch};
 use crate::types::fields;
 
 #[async_trait]
@@ -112,31 +115,8 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     let tag = match result {
-        QueryResult::Rows { schema, batches } => {
-            let fields = fields(&schema, &Format::UnifiedText);
-            client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
-            let mut rows = 0;
-            for batch in &batches {
-                for row in encode_batch(batch, &fields)? {
-                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
-                    rows += 1;
-                }
-            }
-            format!("SELECT {rows}")
-        }
-        QueryResult::Stream(mut stream) => {
-            let fields = fields(&stream.schema(), &Format::UnifiedText);
-            client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
-            let mut rows = 0;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| wire_error(&e))?;
-                for row in encode_batch(&batch, &fields)? {
-                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
-                    rows += 1;
-                }
-            }
-            format!("SELECT {rows}")
-        }
+        QueryResult::Rows { schema, batches } => send_rows(client, &schema, stream::iter(batches.into_iter().map(Ok)).boxed()).await?,
+        QueryResult::Stream(rows) => send_rows(client, &rows.schema(), rows.boxed()).await?,
         QueryResult::Count { command, rows } => command.command_tag(rows),
         QueryResult::Message(tag) => tag,
         QueryResult::Subscription(mut subscription) => {
@@ -164,6 +144,24 @@ where
     };
     client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag))).await?;
     Ok(())
+}
+
+/// Sends rows with their description, as they arrive; returns the command tag.
+async fn send_rows<C>(client: &mut C, schema: &Schema, batches: BoxStream<'static, engine::Result<RecordBatch>>) -> PgWireResult<String>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let fields = fields(schema, &Format::UnifiedText);
+    client.feed(PgWireBackendMessage::RowDescription(row_description(&fields))).await?;
+    let mut rows = 0;
+    let mut data = std::pin::pin!(data_rows(batches, fields));
+    while let Some(row) = data.next().await {
+        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        rows += 1;
+    }
+    Ok(format!("SELECT {rows}"))
 }
 
 fn row_description(fields: &[FieldInfo]) -> RowDescription {

@@ -125,7 +125,9 @@ impl Session {
     /// server's Bind whose values cannot be read, for instance (PostgreSQL ends the block
     /// on any error inside it).
     pub fn fail_transaction(&mut self) {
-        let _ = self.failing_block(Err::<(), _>(EngineError::internal("failed outside the session")));
+        if let Some(handle) = &self.transaction {
+            exec::transaction::finish(handle, true, self.exec.shared.now_millis());
+        }
     }
 
     /// Whether the open block is failed (only ROLLBACK runs).
@@ -213,10 +215,8 @@ impl Session {
     /// `result`, after failing the open block if it is an error (text that does not parse,
     /// a statement that cannot be described: PostgreSQL ends a block on those too).
     fn failing_block<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err()
-            && let Some(handle) = &self.transaction
-        {
-            exec::transaction::finish(handle, true, self.exec.shared.now_millis());
+        if result.is_err() {
+            self.fail_transaction();
         }
         result
     }

@@ -159,23 +159,28 @@ impl Session {
                 format!("{} values were given, but the prepared statement takes {}", values.len(), parsed.parameters),
             ));
         }
-        let (text, statement) = if values.is_empty() {
-            (parsed.text.clone(), parsed.statement.clone())
+        let text = if values.is_empty() {
+            parsed.text.clone()
         } else {
-            let (text, mut statements) = {
-                let dialect = self.exec.dialect()?;
-                let text = bind(&parsed.text, dialect.as_ref(), values)?;
-                let statements = parse_statements(&text, dialect.as_ref())?;
-                (text, statements)
-            };
-            match (statements.pop(), statements.is_empty()) {
-                (Some(statement), true) => (text, statement),
-                _ => return Err(EngineError::internal("a bound statement did not parse as one statement")),
-            }
+            let dialect = self.exec.dialect()?;
+            bind(&parsed.text, dialect.as_ref(), values)?
         };
+        // The simple path first: a bound point statement needs no full parse.
         if let Some(result) = self.try_simple(&text).await? {
             return Ok(result);
         }
+        let statement = if values.is_empty() {
+            parsed.statement.clone()
+        } else {
+            let mut statements = {
+                let dialect = self.exec.dialect()?;
+                parse_statements(&text, dialect.as_ref())?
+            };
+            match (statements.pop(), statements.is_empty()) {
+                (Some(statement), true) => statement,
+                _ => return Err(EngineError::internal("a bound statement did not parse as one statement")),
+            }
+        };
         self.execute_in_block(statement).await
     }
 
